@@ -1,0 +1,309 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cairn-nostr/cairn/swarm/wire"
+)
+
+// Progress is told the bytes of a chunk received so far and its total, as
+// fragments arrive (once for a chunk sent as one DATA message).
+type Progress func(received, total int)
+
+// fetcher is this node's chunk stream to one peer and the queue in front of
+// it: one Fetch at a time uses the stream, the others wait their turn, and
+// every request is answered before the next is sent.
+type fetcher struct {
+	turn chan struct{} // holds a token while a Fetch owns the fetcher
+
+	// Owned by the Fetch holding the turn.
+	s      network.Stream
+	br     *bufio.Reader
+	w      io.Writer
+	c      *counters
+	buf    []byte
+	hasher hash.Hash
+	last   time.Time // last answer on s
+
+	mu   sync.Mutex // guards dead and live against kill
+	dead bool
+	live network.Stream
+}
+
+func (f *fetcher) setStream(s network.Stream) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return false
+	}
+	f.live = s
+	return true
+}
+
+// kill resets the stream from any goroutine; the fetcher is not used again.
+func (f *fetcher) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = true
+	if f.live != nil {
+		f.live.Reset()
+	}
+}
+
+// drop resets the stream after an error that leaves it out of step.
+func (f *fetcher) drop() {
+	if f.s != nil {
+		f.s.Reset()
+		f.s = nil
+		f.setStream(nil)
+	}
+}
+
+func (h *Host) fetcher(p peer.ID) (*fetcher, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	f := h.fetchers[p]
+	if f == nil {
+		f = &fetcher{turn: make(chan struct{}, 1)}
+		h.fetchers[p] = f
+	}
+	return f, nil
+}
+
+// Fetch asks peer p for the chunk hash of the content with Merkle root
+// root, and returns its bytes once their SHA-256 matches hash.
+//
+// Fetches to one peer share one stream and queue for it; fetches to
+// different peers run in parallel. The refusals a peer can answer with come
+// back as ErrNotFound, ErrBusy and ErrInsufficientCredit; bytes that fail
+// the hash check as ErrHashMismatch (and are dropped); a peer breaking the
+// protocol as ErrProtocol. When ctx ends the stream is reset and ctx's
+// error is returned. A peer that sends nothing for Limits.RequestTimeout is
+// given up on.
+func (h *Host) Fetch(ctx context.Context, p peer.ID, hash, root [32]byte) ([]byte, error) {
+	return h.FetchProgress(ctx, p, hash, root, nil)
+}
+
+// FetchProgress is Fetch reporting the bytes received as they arrive.
+func (h *Host) FetchProgress(ctx context.Context, p peer.ID, hash, root [32]byte, progress Progress) ([]byte, error) {
+	data, err := h.fetch(ctx, p, hash, root, progress)
+	if err != nil {
+		return nil, fmt.Errorf("fetching chunk %x from %s: %w", hash[:4], p.ShortString(), err)
+	}
+	return data, nil
+}
+
+func (h *Host) fetch(ctx context.Context, p peer.ID, hash, root [32]byte, progress Progress) ([]byte, error) {
+	if p == h.ID() {
+		return nil, errors.New("p2p: cannot fetch from ourselves")
+	}
+	if h.guard.banned(p) {
+		return nil, ErrBanned
+	}
+	f, err := h.fetcher(p)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case f.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-f.turn }()
+
+	for attempt := 0; ; attempt++ {
+		reused, err := h.ready(ctx, f, p)
+		if err != nil {
+			return nil, err
+		}
+		data, answered, err := h.exchange(ctx, f, p, hash, root, progress)
+		if err == nil {
+			return data, nil
+		}
+		// A stream that sat unused may have been closed by the peer's
+		// idle timeout: one more try on a new stream if nothing came back.
+		if reused && !answered && f.s == nil && attempt == 0 && ctx.Err() == nil {
+			h.log.Debug("chunk stream went stale; retrying on a new one", "peer", p, "err", err)
+			continue
+		}
+		return nil, err
+	}
+}
+
+// ready makes sure f has a stream, reporting whether it is one used before.
+func (h *Host) ready(ctx context.Context, f *fetcher, p peer.ID) (reused bool, err error) {
+	if f.s != nil && time.Since(f.last) > h.cfg.Limits.IdleTimeout/2 {
+		// The peer will close it soon, perhaps while our request is
+		// in flight: start afresh.
+		f.s.Close()
+		f.s = nil
+		f.setStream(nil)
+	}
+	if f.s != nil {
+		return true, nil
+	}
+	s, err := h.host.NewStream(ctx, p, ChunkProtocol)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, fmt.Errorf("opening chunk stream: %w", err)
+	}
+	if !f.setStream(s) { // the host closed, or banned p, meanwhile
+		s.Reset()
+		if h.guard.banned(p) {
+			return false, ErrBanned
+		}
+		return false, ErrClosed
+	}
+	c := &h.counters[transportOf(s.Conn())]
+	f.s, f.c = s, c
+	f.w = countedStream{s, c}
+	f.br = bufio.NewReaderSize(countedStream{s, c}, 4096)
+	if f.buf == nil {
+		f.buf = make([]byte, 0, wire.FrameHeaderLen+wire.MaxDataLen+64)
+		f.hasher = sha256.New()
+	}
+	f.last = time.Now()
+	return false, nil
+}
+
+// exchange sends one request on f's stream and reads its answer. answered
+// reports whether any of the answer arrived. On errors that leave the stream
+// out of step it is reset and f.s cleared.
+func (h *Host) exchange(ctx context.Context, f *fetcher, p peer.ID, hash, root [32]byte, progress Progress) (data []byte, answered bool, err error) {
+	s := f.s
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer func() {
+		if !stop() { // ctx ended and reset the stream
+			f.drop()
+			if err != nil {
+				err = fmt.Errorf("%w (stream reset)", ctx.Err())
+			}
+		}
+	}()
+	lim := h.cfg.Limits
+	req, _ := (&wire.Request{Hash: hash, Root: root}).Encode()
+	if err := s.SetWriteDeadline(time.Now().Add(lim.RequestTimeout)); err != nil {
+		f.drop()
+		return nil, false, err
+	}
+	if err := wire.WriteFrame(f.w, req); err != nil {
+		f.drop()
+		return nil, false, err
+	}
+
+	var (
+		ra              wire.Reassembler
+		received, total int
+	)
+	f.hasher.Reset()
+	for {
+		if err := s.SetReadDeadline(time.Now().Add(lim.RequestTimeout)); err != nil {
+			f.drop()
+			return nil, answered, err
+		}
+		b, err := readFrame(f.br, f.buf, lim.MaxMessage)
+		if err != nil {
+			f.drop()
+			if isViolation(err) {
+				h.strike(p, err)
+				return nil, answered, fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			if isTimeout(err) {
+				return nil, answered, fmt.Errorf("peer sent nothing for %v: %w", lim.RequestTimeout, err)
+			}
+			if errors.Is(err, io.EOF) {
+				if answered {
+					err = io.ErrUnexpectedEOF
+				}
+				err = fmt.Errorf("peer closed the stream: %w", err)
+			}
+			return nil, answered, err
+		}
+		answered = true
+		fragment := ra.Active()
+		m, err := ra.Feed(b)
+		if errors.Is(err, wire.ErrUnsupportedType) {
+			continue // Entropy TAG_UPDATE
+		}
+		if err != nil {
+			return nil, true, h.violation(f, p, err)
+		}
+		switch {
+		case fragment:
+			f.hasher.Write(b)
+			received += len(b)
+			if progress != nil {
+				progress(received, total)
+			}
+		case m == nil: // a DATA_HEADER started a chunk
+			var announced [32]byte
+			announced, _, total, _ = ra.Progress()
+			if announced != hash {
+				return nil, true, h.violation(f, p, fmt.Errorf("DATA_HEADER for chunk %x, asked for %x", announced[:4], hash[:4]))
+			}
+			if progress != nil {
+				progress(0, total)
+			}
+		}
+		if m == nil {
+			continue
+		}
+		switch m := m.(type) {
+		case *wire.Data:
+			if m.Hash != hash {
+				return nil, true, h.violation(f, p, fmt.Errorf("DATA for chunk %x, asked for %x", m.Hash[:4], hash[:4]))
+			}
+			var sum [32]byte
+			if fragment {
+				f.hasher.Sum(sum[:0])
+			} else {
+				sum = sha256.Sum256(m.Data)
+				if progress != nil {
+					progress(len(m.Data), len(m.Data))
+				}
+			}
+			f.last = time.Now()
+			if sum != hash {
+				return nil, true, ErrHashMismatch
+			}
+			f.c.fetched.Add(1)
+			return m.Data, true, nil
+		case *wire.Error:
+			if m.Hash != hash {
+				return nil, true, h.violation(f, p, fmt.Errorf("ERROR for chunk %x, asked for %x", m.Hash[:4], hash[:4]))
+			}
+			f.last = time.Now()
+			return nil, true, reasonError(m.Reason)
+		case *wire.Receipt:
+			// Entropy seeders send their own receipt after a chunk;
+			// cairn's receipts go the other way. Skip it.
+		default:
+			return nil, true, h.violation(f, p, fmt.Errorf("%v from a server", m.Type()))
+		}
+	}
+}
+
+func (h *Host) violation(f *fetcher, p peer.ID, err error) error {
+	f.drop()
+	h.strike(p, err)
+	if errors.Is(err, ErrProtocol) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}

@@ -85,6 +85,12 @@ type Limits struct {
 	// strikes. Defaults 3 and 30 min.
 	MaxStrikes  int
 	BanDuration time.Duration
+	// UploadBytesPerSecond caps the bytes the chunk server sends, over all
+	// peers and streams together: a token bucket (bursts of a tenth of a
+	// second, at least one 64 KiB fragment) paces every frame before it is
+	// written. It counts frame bytes, as Stats' BytesUp does, and uses the
+	// wall clock. Default 0: unlimited.
+	UploadBytesPerSecond int64
 }
 
 func (l *Limits) setDefaults() {
@@ -119,6 +125,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("p2p: limits: MaxMessage %d is below one DATA message (%d bytes)", l.MaxMessage, wire.MaxDataLen+64)
 	case l.MaxStrikes < 0:
 		return errors.New("p2p: limits: MaxStrikes must not be negative (0 means the default)")
+	case l.UploadBytesPerSecond < 0:
+		return errors.New("p2p: limits: UploadBytesPerSecond must not be negative (0 means unlimited)")
 	}
 	return nil
 }

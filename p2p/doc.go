@@ -53,7 +53,8 @@
 // for 60 s is closed; a frame over 4 MiB, or one that does not decode,
 // resets the stream and earns the peer a strike; three strikes ban it for
 // 30 minutes. Fragments are read from the store one at a time (ReadAt),
-// never the whole chunk.
+// never the whole chunk. Limits.UploadBytesPerSecond, when set, caps the
+// upload of the whole host: a token bucket paces every frame sent.
 //
 // The client keeps one stream per peer and queues fetches on it. It
 // reassembles with wire.Reassembler, hashes while receiving, and returns

@@ -36,6 +36,7 @@ type Host struct {
 	dht    *dht.IpfsDHT // nil without Config.DHT
 	guard  *guard
 	limit  *rateLimiter
+	upload *uploadLimiter  // nil: unlimited
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 
@@ -63,6 +64,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		log:      cfg.Logger,
 		guard:    newGuard(cfg.Now, cfg.Limits.MaxStrikes, cfg.Limits.BanDuration),
 		limit:    newRateLimiter(cfg.Now, cfg.Limits.RequestsPerSecond),
+		upload:   newUploadLimiter(cfg.Limits.UploadBytesPerSecond),
 		fetchers: make(map[peer.ID]*fetcher),
 	}
 	opts := []libp2p.Option{

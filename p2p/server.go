@@ -181,6 +181,9 @@ func (sv *server) write(msg []byte) error {
 }
 
 func (sv *server) writeRaw(frame []byte) error {
+	if err := sv.h.upload.wait(sv.h.ctx, len(frame)); err != nil {
+		return err
+	}
 	if err := sv.s.SetWriteDeadline(time.Now().Add(sv.h.cfg.Limits.IdleTimeout)); err != nil {
 		return err
 	}

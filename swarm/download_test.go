@@ -1,0 +1,258 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/swarm/sched"
+)
+
+// fastSched lifts the per-peer request rate so in-memory tests take
+// milliseconds.
+var fastSched = sched.Config{RequestRate: 1000, RequestBurst: 4, Seed: 1}
+
+func newDownload(t testing.TB, cfg Config) *Download {
+	t.Helper()
+	d, err := NewDownload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestDownloadFake(t *testing.T) {
+	c := newContent(t, 1, 2<<20+12345, 64<<10)
+	net := newFakeNet()
+	half := sched.NewBitfield(len(c.m.Chunks))
+	for i := 0; i < len(c.m.Chunks); i += 2 {
+		half.Set(i)
+	}
+	for _, p := range []PeerID{"a", "b", "c"} {
+		net.add(p, c.blobs)
+	}
+	blobs := blobstore.NewMemory(0)
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: fastSched, Pin: "fetching"})
+	d.AddPeer("a", net, HasAll)
+	d.AddPeer("b", net, HasChunks(half))
+	d.AddPeer("c", net, HasAll)
+	if err := d.Wait(ctxTimeout(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := assembled(t, c.m, blobs); !bytes.Equal(got, c.data) {
+		t.Fatal("assembled file differs")
+	}
+	p := d.Progress()
+	if !p.Done || p.ChunksDone != len(c.m.Chunks) || p.BytesDone != c.m.Size || p.Transports["fake"] != c.m.Size {
+		t.Fatalf("progress %+v", p)
+	}
+	if p.Received < c.m.Size || p.FirstChunk <= 0 || p.Err != nil {
+		t.Fatalf("received %d, first chunk %v, err %v", p.Received, p.FirstChunk, p.Err)
+	}
+	if pins := blobs.Pins(c.m.Chunks[0]); len(pins) != 1 || pins[0] != "fetching" {
+		t.Fatalf("pins %v", pins)
+	}
+	// Calls after the end are harmless and answer from the final state.
+	d.AddPeer("d", net, HasAll)
+	d.SetPlayhead(3)
+	if err := d.Need(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil || d.Err() != nil {
+		t.Fatalf("close %v, err %v", err, d.Err())
+	}
+}
+
+// TestDownloadFailures: a corrupting peer is banned through its transport,
+// refusing and unreachable peers are backed off or dropped, and the
+// download completes from the good one.
+func TestDownloadFailures(t *testing.T) {
+	c := newContent(t, 2, 1<<20, 32<<10)
+	net := newFakeNet()
+	for _, p := range []PeerID{"good", "liar", "busy", "gone", "empty"} {
+		net.add(p, c.blobs)
+	}
+	net.add("empty", blobstore.NewMemory(0))
+	net.hook = func(ctx context.Context, p PeerID, _ [32]byte) error {
+		switch p {
+		case "liar":
+			return fmt.Errorf("test: %w", ErrHashMismatch)
+		case "busy":
+			return ErrBusy
+		case "gone":
+			return errors.New("connection reset")
+		case "good":
+			time.Sleep(5 * time.Millisecond) // let the others be asked too
+		}
+		return nil
+	}
+	blobs := blobstore.NewMemory(0)
+	cfg := fastSched
+	cfg.Backoff, cfg.MaxBackoff = time.Millisecond, 2*time.Millisecond
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: cfg})
+	for _, p := range []PeerID{"liar", "busy", "gone", "empty", "good"} {
+		d.AddPeer(p, net, HasAll)
+	}
+	if err := d.Wait(ctxTimeout(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := assembled(t, c.m, blobs); !bytes.Equal(got, c.data) {
+		t.Fatal("assembled file differs")
+	}
+	net.mu.Lock()
+	_, banned := net.bans["liar"]
+	net.mu.Unlock()
+	if !banned {
+		t.Error("the corrupting peer was not banned through its transport")
+	}
+	p := d.Progress()
+	stats := map[PeerID]sched.PeerStats{}
+	for _, s := range p.PeerStats {
+		stats[s.ID] = s
+	}
+	if !stats["liar"].Banned || stats["liar"].Corrupt < 3 {
+		t.Errorf("liar %+v", stats["liar"])
+	}
+	if _, ok := stats["gone"]; ok {
+		t.Errorf("unreachable peer still present: %+v", stats["gone"])
+	}
+	if n := net.count("gone"); n != DefaultMaxPeerErrors {
+		t.Errorf("unreachable peer asked %d times, want %d", n, DefaultMaxPeerErrors)
+	}
+	if stats["busy"].Busy == 0 || stats["empty"].NotFound == 0 {
+		t.Errorf("busy %+v, empty %+v", stats["busy"], stats["empty"])
+	}
+}
+
+// TestDownloadResume: chunks already stored are never fetched.
+func TestDownloadResume(t *testing.T) {
+	c := newContent(t, 3, 1<<20, 64<<10)
+	blobs := blobstore.NewMemory(0)
+	for i := 0; i < len(c.m.Chunks); i += 3 {
+		data, _ := c.blobs.Get(c.m.Chunks[i])
+		if err := blobs.Put(c.m.Chunks[i], data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := len(blobs.List())
+	net := newFakeNet()
+	net.add("a", c.blobs)
+	var mu sync.Mutex
+	asked := map[[32]byte]int{}
+	net.hook = func(_ context.Context, _ PeerID, h [32]byte) error {
+		mu.Lock()
+		asked[h]++
+		mu.Unlock()
+		return nil
+	}
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: fastSched})
+	d.AddPeer("a", net, HasAll)
+	if err := d.Wait(ctxTimeout(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Progress(); p.ChunksResumed != stored {
+		t.Errorf("resumed %d, want %d", p.ChunksResumed, stored)
+	}
+	for i := 0; i < len(c.m.Chunks); i += 3 {
+		if asked[c.m.Chunks[i]] != 0 {
+			t.Errorf("stored chunk %d fetched again", i)
+		}
+	}
+	if len(asked) != len(c.m.Chunks)-stored {
+		t.Errorf("fetched %d distinct chunks, want %d", len(asked), len(c.m.Chunks)-stored)
+	}
+}
+
+// TestDownloadClose: closing a download with fetches blocked in its
+// transport cancels them and leaves no goroutine behind.
+func TestDownloadClose(t *testing.T) {
+	c := newContent(t, 4, 256<<10, 32<<10)
+	before := runtime.NumGoroutine()
+	net := newFakeNet()
+	net.add("a", c.blobs)
+	net.add("b", c.blobs)
+	net.hook = func(ctx context.Context, _ PeerID, _ [32]byte) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	d, err := NewDownload(Config{Map: c.m, Blobs: blobstore.NewMemory(0), Sched: fastSched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AddPeer("a", net, HasAll)
+	d.AddPeer("b", net, HasAll)
+	waitFor(t, 5*time.Second, "fetches in flight", func() bool { return d.Progress().Outstanding >= 2 })
+	needErr := make(chan error, 1)
+	go func() { needErr <- d.Need(context.Background(), 5) }()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+	if err := <-needErr; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Need across Close: %v", err)
+	}
+	if p := d.Progress(); p.Done || !errors.Is(p.Err, ErrClosed) {
+		t.Fatalf("final progress %+v", p)
+	}
+	checkGoroutines(t, before)
+}
+
+// TestDownloadLazy: a lazy download fetches only what is asked for.
+func TestDownloadLazy(t *testing.T) {
+	c := newContent(t, 5, 1<<20, 64<<10)
+	net := newFakeNet()
+	net.add("a", c.blobs)
+	net.add("b", c.blobs)
+	var mu sync.Mutex
+	asked := map[[32]byte]bool{}
+	net.hook = func(_ context.Context, _ PeerID, h [32]byte) error {
+		mu.Lock()
+		asked[h] = true
+		mu.Unlock()
+		return nil
+	}
+	blobs := blobstore.NewMemory(0)
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: fastSched, Lazy: true})
+	d.AddPeer("a", net, HasAll)
+	ctx := ctxTimeout(t, 10*time.Second)
+	if err := d.Need(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	d.AddPeer("b", net, HasAll) // a late peer learns what is wanted
+	d.Want(9, 11)
+	if err := d.Need(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "chunk 9", func() bool { return blobs.Has(c.m.Chunks[9]) })
+	time.Sleep(50 * time.Millisecond) // nothing else may follow
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 3 || !asked[c.m.Chunks[7]] || !asked[c.m.Chunks[9]] || !asked[c.m.Chunks[10]] {
+		t.Fatalf("asked for %d chunks, want 7, 9 and 10", len(asked))
+	}
+	if d.Progress().Done {
+		t.Fatal("a lazy download with chunks left is not done")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	c := newContent(t, 6, 1000, 100)
+	for _, cfg := range []Config{
+		{Blobs: blobstore.NewMemory(0)},
+		{Map: c.m},
+		{Map: c.m, Blobs: blobstore.NewMemory(0), Sched: sched.Config{MinDepth: -1}},
+	} {
+		if _, err := NewDownload(cfg); err == nil {
+			t.Errorf("NewDownload(%+v) accepted", cfg)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/media"
+)
+
+// plainBlobs hides Memory's PutReader: Share then goes through Put.
+type plainBlobs struct{ blobstore.Blobs }
+
+func TestShare(t *testing.T) {
+	data := randomBytes(30, 200_000)
+	path := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, blobs := range map[string]blobstore.Blobs{
+		"streaming": blobstore.NewMemory(0),
+		"buffered":  plainBlobs{blobstore.NewMemory(0)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			plan, shared, err := Share(context.Background(), path, blobs, media.Chunker{TargetSize: 30_000}, "")
+			if err != nil || shared != path {
+				t.Fatalf("%s, %v", shared, err)
+			}
+			if len(plan.Chunks) != 7 || plan.Container != media.Other {
+				t.Fatalf("plan of %d chunks, %v", len(plan.Chunks), plan.Container)
+			}
+			if got := assembled(t, plan.Map(), blobs); !bytes.Equal(got, data) {
+				t.Fatal("assembled file differs")
+			}
+			var mem *blobstore.Memory
+			switch b := blobs.(type) {
+			case *blobstore.Memory:
+				mem = b
+			case plainBlobs:
+				mem = b.Blobs.(*blobstore.Memory)
+			}
+			for i, c := range plan.Chunks {
+				if pins := mem.Pins(c.Hash); len(pins) != 1 || pins[0] != PinShared {
+					t.Fatalf("chunk %d pins %v", i, pins)
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := Share(ctx, path, blobstore.NewMemory(0), media.Chunker{}, ""); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled share: %v", err)
+	}
+	if _, _, err := Share(context.Background(), filepath.Dir(path), blobstore.NewMemory(0), media.Chunker{}, ""); err == nil {
+		t.Fatal("shared a directory")
+	}
+}
+
+// TestShareRemux: a progressive MP4 is remuxed next to the original (or
+// where asked) and the fragmented file is what is cut and stored.
+func TestShareRemux(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "clip.mp4")
+	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput()
+	if err != nil {
+		t.Skipf("ffmpeg cannot make an H.264 MP4 here: %v: %s", err, out)
+	}
+	blobs := blobstore.NewMemory(0)
+	for _, want := range []string{filepath.Join(dir, "clip.frag.mp4"), filepath.Join(t.TempDir(), "elsewhere.mp4")} {
+		remuxTo := ""
+		if filepath.Base(want) == "elsewhere.mp4" {
+			remuxTo = want
+		}
+		plan, shared, err := Share(context.Background(), src, blobs, media.Chunker{TargetSize: 8 << 10}, remuxTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared != want || plan.Container != media.FragmentedMP4 || plan.Init == nil || len(plan.Chunks) < 2 {
+			t.Fatalf("shared %s as %v with %d chunks", shared, plan.Container, len(plan.Chunks))
+		}
+		frag, err := os.ReadFile(shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := assembled(t, plan.Map(), blobs); !bytes.Equal(got, frag) {
+			t.Fatal("assembled file differs from the remuxed one")
+		}
+		leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(want), ".*.tmp"))
+		if len(leftovers) > 0 {
+			t.Fatalf("temporary files left: %v", leftovers)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip13"
+
+	"github.com/cairn-nostr/cairn/store"
+)
+
+func (r *Relay) handleEvent(c *Conn, args []json.RawMessage) {
+	if len(args) != 1 {
+		c.Notice("invalid: EVENT takes exactly one event object: [\"EVENT\", {...}]")
+		return
+	}
+	r.m.eventsIn.Inc()
+	ev, err := parseEvent(args[0])
+	if err != nil {
+		msg := "invalid: " + err.Error()
+		if id := idOfRaw(args[0]); isHex(id, 64) {
+			c.ok(id, false, msg)
+		} else {
+			c.Notice(msg)
+		}
+		return
+	}
+	if msg := r.precheck(c, ev); msg != "" {
+		c.ok(ev.ID, false, msg)
+		return
+	}
+	// Verification and storage run beside the reader, bounded per connection.
+	select {
+	case c.pending <- struct{}{}:
+	case <-c.ctx.Done():
+		return
+	}
+	c.inflight.Add(1)
+	go func() {
+		defer func() { <-c.pending; c.inflight.Done() }()
+		r.ingest(c, ev)
+	}()
+}
+
+// precheck runs the cheap checks, in the order that costs least.
+func (r *Relay) precheck(c *Conn, ev *nostr.Event) string {
+	now := r.now()
+	if r.cfg.Auth != AuthOff && !c.isAuthed() {
+		return "auth-required: this relay accepts events only from authenticated users; answer the AUTH challenge (NIP-42) first"
+	}
+	if !c.limiter.AllowN(now, 1) {
+		return fmt.Sprintf("rate-limited: slow down: this relay accepts %g events per second per connection", r.cfg.EventsPerSecond)
+	}
+	if !c.ipLimiter.AllowN(now, 1) {
+		return fmt.Sprintf("rate-limited: slow down: this relay accepts %g events per second from one address", r.cfg.EventsPerSecondIP)
+	}
+	if ev.Kind == nostr.KindClientAuthentication {
+		return "invalid: kind 22242 events are for the AUTH message (NIP-42), not EVENT"
+	}
+	if len(ev.Tags) > r.cfg.MaxEventTags {
+		return fmt.Sprintf("invalid: event has %d tags; the limit is %d", len(ev.Tags), r.cfg.MaxEventTags)
+	}
+	if len(ev.Content) > r.cfg.MaxContentLength {
+		return fmt.Sprintf("invalid: content is %d bytes; the limit is %d", len(ev.Content), r.cfg.MaxContentLength)
+	}
+	if min := r.cfg.MinPowDifficulty; min > 0 {
+		if got := nip13.Difficulty(ev.ID); got < min {
+			return fmt.Sprintf("pow: difficulty %d is less than %d: mine the id with a nonce tag (NIP-13)", got, min)
+		}
+	}
+	if ev.CreatedAt.Time().After(now.Add(r.cfg.MaxFutureSkew)) {
+		return fmt.Sprintf("invalid: created_at is more than %s in the future; check your clock", r.cfg.MaxFutureSkew)
+	}
+	if exp, ok := expiration(ev); ok && exp <= now.Unix() {
+		return "invalid: this event's NIP-40 expiration has already passed"
+	}
+	return ""
+}
+
+// ingest verifies, stores and broadcasts one event. It runs on its own goroutine.
+func (r *Relay) ingest(c *Conn, ev *nostr.Event) {
+	if !ev.CheckID() {
+		c.ok(ev.ID, false, "invalid: the id does not match the event (it must be the sha256 of the NIP-01 serialization)")
+		return
+	}
+	if ok, err := ev.CheckSignature(); !ok || err != nil {
+		c.ok(ev.ID, false, "invalid: signature verification failed: sign the id with the pubkey's secret key (BIP-340)")
+		return
+	}
+	for _, hook := range r.RejectEvent {
+		if reject, msg := hook(c, ev); reject {
+			c.ok(ev.ID, false, msg)
+			return
+		}
+	}
+	raw, err := ev.MarshalJSON()
+	if err != nil {
+		c.ok(ev.ID, false, "error: could not encode the event; try again")
+		return
+	}
+	if !nostr.IsEphemeralKind(ev.Kind) {
+		start := time.Now()
+		err := r.store.Save(c.ctx, ev)
+		r.m.storeSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
+		switch {
+		case errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrReplaced), errors.Is(err, store.ErrDeleted):
+			c.ok(ev.ID, false, err.Error())
+			return
+		case errors.Is(err, context.Canceled):
+			return
+		case err != nil:
+			r.log.Error("saving event", "id", ev.ID, "err", err)
+			c.ok(ev.ID, false, "error: the event could not be stored; try again later")
+			return
+		}
+		r.m.eventsStored.Inc()
+	}
+	c.ok(ev.ID, true, "")
+	r.broadcast(ev, raw)
+	for _, hook := range r.OnEvent {
+		hook(ev)
+	}
+}
+
+func (c *Conn) ok(id string, ok bool, reason string) {
+	if !ok {
+		c.r.reject(reason)
+	}
+	c.enqueue(msgOK(id, ok, reason))
+}
+
+// expiration returns an event's NIP-40 expiration time.
+func expiration(ev *nostr.Event) (int64, bool) {
+	t := ev.Tags.Find("expiration")
+	if t == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(t[1], 10, 64)
+	return v, err == nil
+}
+
+// handleAuth checks a NIP-42 AUTH event against this connection's challenge.
+func (r *Relay) handleAuth(c *Conn, args []json.RawMessage) {
+	if len(args) != 1 {
+		c.Notice("invalid: AUTH takes exactly one signed kind 22242 event")
+		return
+	}
+	ev, err := parseEvent(args[0])
+	if err != nil {
+		c.Notice("invalid: " + err.Error())
+		return
+	}
+	if msg := r.checkAuth(c, ev); msg != "" {
+		c.ok(ev.ID, false, msg)
+		return
+	}
+	c.authMu.Lock()
+	seen := false
+	for _, pk := range c.authed {
+		seen = seen || pk == ev.PubKey
+	}
+	if !seen {
+		c.authed = append(c.authed, ev.PubKey)
+	}
+	c.authMu.Unlock()
+	c.ok(ev.ID, true, "")
+}
+
+func (r *Relay) checkAuth(c *Conn, ev *nostr.Event) string {
+	if ev.Kind != nostr.KindClientAuthentication {
+		return "invalid: AUTH needs a kind 22242 event"
+	}
+	if !ev.CheckID() {
+		return "invalid: the id does not match the event"
+	}
+	if ok, err := ev.CheckSignature(); !ok || err != nil {
+		return "invalid: signature verification failed"
+	}
+	if d := r.now().Sub(ev.CreatedAt.Time()); d > 10*time.Minute || d < -10*time.Minute {
+		return "invalid: the AUTH event's created_at must be within 10 minutes of now"
+	}
+	if t := ev.Tags.Find("challenge"); t == nil || t[1] != c.challenge {
+		return "invalid: the challenge tag does not match the challenge this relay sent"
+	}
+	t := ev.Tags.Find("relay")
+	if t == nil {
+		return "invalid: the AUTH event needs a relay tag with this relay's URL"
+	}
+	if !r.sameRelay(t[1], c.host) {
+		return "invalid: the relay tag names another relay; use this relay's URL"
+	}
+	return ""
+}
+
+// sameRelay compares a URL from a relay tag with this relay's URL (or, when
+// none is configured, the host the client connected to). The scheme and a
+// trailing slash are not significant.
+func (r *Relay) sameRelay(tag, reqHost string) bool {
+	norm := func(s string) string {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		return strings.ToLower(u.Host) + strings.TrimSuffix(u.Path, "/")
+	}
+	got := norm(tag)
+	if got == "" {
+		return false
+	}
+	if r.cfg.URL != "" && got == norm(r.cfg.URL) {
+		return true
+	}
+	return got == strings.ToLower(reqHost)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nbd-wtf/go-nostr"
+)
+
+func TestNodeServesRelayStatusAndMetrics(t *testing.T) {
+	n, err := New(TestingConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+
+	// Publish one event through the relay.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, n.RelayURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close(websocket.StatusNormalClosure, "")
+	ev := nostr.Event{Kind: 1, Content: "hi", CreatedAt: nostr.Now(), Tags: nostr.Tags{}}
+	ev.Sign(nostr.GeneratePrivateKey())
+	msg, _ := json.Marshal([]any{"EVENT", ev})
+	if err := ws.Write(ctx, websocket.MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"OK","`+ev.ID+`",true`) {
+		t.Fatalf("OK: %s %v", b, err)
+	}
+
+	var st Status
+	get(t, n.URL()+"/api/status", &st)
+	if st.Store.Events != 1 || st.Relay.Connections != 1 || st.Npub != n.Key().Npub() {
+		t.Fatalf("status %+v", st)
+	}
+	var body string
+	get(t, n.URL()+"/metrics", &body)
+	for _, m := range []string{"cairn_relay_events_stored_total 1", "cairn_relay_connections 1", "cairn_store_events 1"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %q", m)
+		}
+	}
+	get(t, n.URL()+"/", &body)
+	if !strings.Contains(body, "<title>cairn") {
+		t.Errorf("web app not served: %.100s", body)
+	}
+}
+
+func TestNodeKeepsEventsAcrossRestart(t *testing.T) {
+	cfg := TestingConfig(t)
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := nostr.Event{Kind: 1, Content: "kept", CreatedAt: nostr.Now(), Tags: nostr.Tags{}}
+	ev.Sign(nostr.GeneratePrivateKey())
+	if err := n.Store().Save(context.Background(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	key := n.Key()
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n, err = New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	if n.Key() != key {
+		t.Fatal("key changed across restart")
+	}
+	if c, _ := n.Store().Count(context.Background(), nostr.Filter{IDs: []string{ev.ID}}); c != 1 {
+		t.Fatalf("count %d after restart", c)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := DefaultConfig()
+	c.Listen = "nonsense"
+	c.Relay.Auth = "sometimes"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "host:port") || !strings.Contains(err.Error(), "off, writes or all") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func get(t *testing.T, url string, into any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("%s: %s", url, res.Status)
+	}
+	if s, ok := into.(*string); ok {
+		*s = string(b)
+		return
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLayers(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"listen":"127.0.0.1:1","auth":"writes","max-subscriptions":7}`), 0o600)
+	t.Setenv("CAIRN_AUTH", "all")
+
+	var c commonFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	c.register(fs)
+	listen := fs.String("listen", "default", "")
+	auth := fs.String("auth", "off", "")
+	subs := fs.Int("max-subscriptions", 32, "")
+	if err := fs.Parse([]string{"--data-dir", dir, "--listen", "127.0.0.1:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyLayers(fs, &c); err != nil {
+		t.Fatal(err)
+	}
+	// flag > env > file > default
+	if *listen != "127.0.0.1:2" || *auth != "all" || *subs != 7 {
+		t.Fatalf("listen %q auth %q subs %d", *listen, *auth, *subs)
+	}
+}
+
+func TestLayersUnknownKey(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"lisen":"x"}`), 0o600)
+	var c commonFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	c.register(fs)
+	fs.Parse([]string{"--data-dir", dir})
+	if err := applyLayers(fs, &c); err == nil || !strings.Contains(err.Error(), `unknown setting "lisen"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"node", "--help"}, {"keygen", "--help"}, {"sync", "--help"}, {"version"}} {
+		var out bytes.Buffer
+		cmd := rootCmd()
+		cmd.SetOut(&out)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if out.Len() == 0 {
+			t.Fatalf("%v printed nothing", args)
+		}
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	var out bytes.Buffer
+	cmd := rootCmd()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"keygen", "--out", path})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "npub1") || !strings.Contains(out.String(), "nsec1") {
+		t.Fatal(out.String())
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+}

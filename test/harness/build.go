@@ -1,0 +1,134 @@
+// Package harness runs the real cairn binary for end-to-end tests.
+//
+// The binary is built once per test process (or taken from $CAIRN_BIN), then
+// each test starts nodes on loopback with a fresh data directory:
+//
+//	n := harness.Start(t, "--auth", "writes")
+//	c := harness.Dial(t, n.WSURL)
+//	c.Send("REQ", "s", nostr.Filter{Limit: 1})
+//	...
+//	n.Kill9()
+//	n.Restart()
+//
+// Every wait is bounded, every process is killed by t.Cleanup, and only
+// 127.0.0.1 is ever used.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// buildTimeout bounds one `go build` of ./cmd/cairn on a busy 2-core machine.
+const buildTimeout = 15 * time.Minute
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binPath   string
+	buildNote string // how the binary was obtained, logged once
+	buildErr  error
+)
+
+// Binary returns the path of a cairn binary, building it on first use.
+// $CAIRN_BIN, when set, names a prebuilt binary and skips the build.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		start := time.Now()
+		binPath, buildErr = build()
+		t.Logf("cairn binary: %s (%s, %v)", binPath, buildNote, time.Since(start).Round(time.Millisecond))
+	})
+	if buildErr != nil {
+		t.Fatalf("building cairn: %v", buildErr)
+	}
+	return binPath
+}
+
+// Main runs the tests and then removes the binary built for them.
+// Use it from TestMain: func TestMain(m *testing.M) { harness.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// ModuleRoot returns the directory holding the repository's go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 20 {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("go.mod not found above the working directory")
+}
+
+func build() (string, error) {
+	if p := os.Getenv("CAIRN_BIN"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", fmt.Errorf("CAIRN_BIN: %w", err)
+		}
+		buildNote = "from $CAIRN_BIN"
+		return abs, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	buildDir, err = os.MkdirTemp("", "cairn-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(buildDir, "cairn")
+	// The fast signature backend needs cgo and libsecp256k1; fall back to the
+	// pure Go build where they are missing.
+	firstOut, err := goBuild(root, out, "-tags=libsecp256k1")
+	if err == nil {
+		buildNote = "built with -tags libsecp256k1"
+		return out, nil
+	}
+	// -tags= overrides a GOFLAGS that asks for the tag.
+	secondOut, err2 := goBuild(root, out, "-tags=")
+	if err2 == nil {
+		buildNote = "built without tags: the libsecp256k1 build failed"
+		return out, nil
+	}
+	return "", fmt.Errorf("with -tags libsecp256k1: %v\n%s\nwithout tags: %v\n%s", err, firstOut, err2, secondOut)
+}
+
+func goBuild(root, out string, flags ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	args := append([]string{"build", "-o", out}, flags...)
+	args = append(args, "./cmd/cairn")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = &buf
+	err := cmd.Run()
+	return buf.Bytes(), err
+}

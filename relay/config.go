@@ -72,7 +72,7 @@ func DefaultConfig() Config {
 		MaxFutureSkew:     15 * time.Minute,
 		MaxNegRecords:     1_000_000,
 		SendQueue:         4096,
-		MaxPending:        256,
+		MaxPending:        1024,
 	}
 }
 

@@ -24,7 +24,7 @@ func (r *Relay) handleEvent(c *Conn, args []json.RawMessage) {
 		return
 	}
 	r.m.eventsIn.Inc()
-	ev, err := parseEvent(args[0])
+	ev, err := decodeEvent(args[0])
 	if err != nil {
 		msg := "invalid: " + err.Error()
 		if id := idOfRaw(args[0]); isHex(id, 64) {
@@ -154,7 +154,7 @@ func (r *Relay) handleAuth(c *Conn, args []json.RawMessage) {
 		c.Notice("invalid: AUTH takes exactly one signed kind 22242 event")
 		return
 	}
-	ev, err := parseEvent(args[0])
+	ev, err := decodeEvent(args[0])
 	if err != nil {
 		c.Notice("invalid: " + err.Error())
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/mailru/easyjson"
 	"github.com/nbd-wtf/go-nostr"
 )
 
@@ -24,23 +25,124 @@ var (
 )
 
 // parseMessage splits a client message into its verb and raw arguments. It
-// does not look inside the arguments; each verb's handler does.
+// does not look inside the arguments; each verb's handler does, with a
+// decoder that validates what it reads. The split is one pass over the bytes
+// that respects strings and nesting, instead of a generic JSON decode that
+// would scan every event twice before its handler scans it again.
 func parseMessage(b []byte) (verb string, args []json.RawMessage, err error) {
 	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '[' {
+	if len(b) < 2 || b[0] != '[' {
 		return "", nil, errNotArray
 	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal(b, &arr); err != nil {
-		return "", nil, fmt.Errorf("malformed JSON: %w", err)
+	elems, err := splitArray(b)
+	if err != nil {
+		return "", nil, err
 	}
-	if len(arr) == 0 {
+	if len(elems) == 0 {
 		return "", nil, errNoVerb
 	}
-	if err := json.Unmarshal(arr[0], &verb); err != nil || verb == "" {
+	if err := json.Unmarshal(elems[0], &verb); err != nil || verb == "" {
 		return "", nil, errNoVerb
 	}
-	return verb, arr[1:], nil
+	return verb, elems[1:], nil
+}
+
+// splitArray returns the top-level elements of a JSON array. It checks the
+// array's own syntax (commas, brackets, strings closed) but not the
+// elements': their decoders do.
+func splitArray(b []byte) ([]json.RawMessage, error) {
+	malformed := func(what string) error {
+		return fmt.Errorf("malformed JSON: %s", what)
+	}
+	var elems []json.RawMessage
+	i := skipSpace(b, 1)
+	if i < len(b) && b[i] == ']' {
+		if skipSpace(b, i+1) != len(b) {
+			return nil, malformed("data after the closing bracket")
+		}
+		return elems, nil
+	}
+	for {
+		start := i
+		end, err := scanValue(b, i)
+		if err != nil {
+			return nil, err
+		}
+		if end == start {
+			return nil, malformed("missing value")
+		}
+		elems = append(elems, json.RawMessage(b[start:end]))
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return nil, malformed("unterminated array")
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			if skipSpace(b, i+1) != len(b) {
+				return nil, malformed("data after the closing bracket")
+			}
+			return elems, nil
+		default:
+			return nil, malformed(fmt.Sprintf("unexpected %q between elements", b[i]))
+		}
+	}
+}
+
+// scanValue returns the end of the JSON value starting at b[i]: a string, an
+// object or array (balanced, strings respected), or a bare literal.
+func scanValue(b []byte, i int) (int, error) {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch c := b[j]; c {
+		case '"':
+			k, err := scanString(b, j)
+			if err != nil {
+				return 0, err
+			}
+			j = k - 1
+			if depth == 0 {
+				return k, nil
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j, nil // end of the enclosing array: a bare literal ends here
+			}
+			depth--
+			if depth == 0 {
+				return j + 1, nil
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return j, nil
+			}
+		}
+	}
+	return 0, errors.New("malformed JSON: unexpected end of message")
+}
+
+// scanString returns the index after the closing quote of the string that
+// opens at b[i].
+func scanString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errors.New("malformed JSON: unterminated string")
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // parseSubID reads a subscription id argument.
@@ -55,9 +157,34 @@ func parseSubID(raw json.RawMessage, maxLen int) (string, error) {
 	return id, nil
 }
 
-// parseEvent decodes an event object and checks its shape: hex fields of the
-// right length, kind range, tags of strings. It does not check the id or the
-// signature.
+// decodeEvent decodes an event object and checks its shape: hex fields of
+// the right length, kind range, tags of strings. It does not check the id or
+// the signature. The common case takes go-nostr's generated decoder (one
+// pass); anything it cannot vouch for goes through parseEvent, which is
+// slower and names exactly what is wrong.
+func decodeEvent(raw json.RawMessage) (*nostr.Event, error) {
+	ev := &nostr.Event{}
+	if easyjson.Unmarshal(raw, ev) == nil && wellFormed(ev) {
+		return ev, nil
+	}
+	return parseEvent(raw)
+}
+
+func wellFormed(ev *nostr.Event) bool {
+	if !isHex(ev.ID, 64) || !isHex(ev.PubKey, 64) || !isHex(ev.Sig, 128) ||
+		ev.Kind < 0 || ev.Kind > 65535 || ev.CreatedAt < 0 || ev.Tags == nil {
+		return false
+	}
+	for _, t := range ev.Tags {
+		if len(t) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// parseEvent is the strict decoder: encoding/json into pointer fields, so a
+// missing field, a null or a wrong type is refused and named.
 func parseEvent(raw json.RawMessage) (*nostr.Event, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {

@@ -450,10 +450,10 @@ func (c *Conn) writeLoop() {
 		case <-c.ctx.Done():
 			return
 		case msg := <-c.send:
-			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-			err := c.ws.Write(ctx, websocket.MessageText, msg)
-			cancel()
-			if err != nil {
+			// No deadline per message: a client that stops reading fills its
+			// queue and is dropped by enqueue, which cancels c.ctx and so
+			// unblocks this write.
+			if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
 				c.close(websocket.StatusNormalClosure, "")
 				return
 			}

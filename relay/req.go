@@ -28,27 +28,38 @@ func (r *Relay) parseFilters(verb string, args []json.RawMessage) (nostr.Filters
 	return fs, ""
 }
 
-func (r *Relay) handleReq(c *Conn, args []json.RawMessage) {
+// openSub reads the subscription id and filters that start a REQ or a
+// COUNT, applying auth and limits. On a refusal it has already answered the
+// client and returns ok false. closed sends CLOSED for this subscription.
+func (r *Relay) openSub(c *Conn, verb string, args []json.RawMessage) (subID string, filters nostr.Filters, closed func(string), ok bool) {
 	if len(args) == 0 {
-		c.Notice("invalid: REQ needs a subscription id and at least one filter")
-		return
+		c.Notice("invalid: " + verb + " needs a subscription id and at least one filter")
+		return "", nil, nil, false
 	}
 	subID, err := parseSubID(args[0], r.cfg.MaxSubIDLength)
 	if err != nil {
 		c.Notice("invalid: " + err.Error())
-		return
+		return "", nil, nil, false
 	}
-	closed := func(reason string) {
-		c.r.reject(reason)
+	closed = func(reason string) {
+		r.reject(reason)
 		c.enqueue(msgWithSub("CLOSED", subID, reason))
 	}
 	if r.cfg.Auth == AuthAll && !c.isAuthed() {
 		closed("auth-required: this relay serves only authenticated users; answer the AUTH challenge (NIP-42) first")
-		return
+		return "", nil, nil, false
 	}
-	filters, reason := r.parseFilters("REQ", args[1:])
+	filters, reason := r.parseFilters(verb, args[1:])
 	if reason != "" {
 		closed(reason)
+		return "", nil, nil, false
+	}
+	return subID, filters, closed, true
+}
+
+func (r *Relay) handleReq(c *Conn, args []json.RawMessage) {
+	subID, filters, closed, ok := r.openSub(c, "REQ", args)
+	if !ok {
 		return
 	}
 
@@ -157,28 +168,11 @@ func (r *Relay) handleClose(c *Conn, args []json.RawMessage) {
 
 // handleCount answers NIP-45 COUNT. Several filters count the union.
 func (r *Relay) handleCount(c *Conn, args []json.RawMessage) {
-	if len(args) == 0 {
-		c.Notice("invalid: COUNT needs a subscription id and at least one filter")
+	subID, filters, closed, ok := r.openSub(c, "COUNT", args)
+	if !ok {
 		return
 	}
-	subID, err := parseSubID(args[0], r.cfg.MaxSubIDLength)
-	if err != nil {
-		c.Notice("invalid: " + err.Error())
-		return
-	}
-	closed := func(reason string) {
-		c.r.reject(reason)
-		c.enqueue(msgWithSub("CLOSED", subID, reason))
-	}
-	if r.cfg.Auth == AuthAll && !c.isAuthed() {
-		closed("auth-required: this relay serves only authenticated users; answer the AUTH challenge (NIP-42) first")
-		return
-	}
-	filters, reason := r.parseFilters("COUNT", args[1:])
-	if reason != "" {
-		closed(reason)
-		return
-	}
+	var err error
 	var n int64
 	if len(filters) == 1 {
 		n, err = r.store.Count(c.ctx, filters[0])

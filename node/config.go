@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/relay"
 )
 
@@ -21,6 +23,43 @@ type Config struct {
 	Version     string
 	// SweepInterval is how often expired (NIP-40) events are removed.
 	SweepInterval Duration
+	// P2P configures the libp2p host that serves and fetches media chunks.
+	P2P P2PConfig
+	// BlobQuota is the most bytes of media chunks kept in DataDir/blobs;
+	// least recently used unpinned chunks are evicted beyond it. 0 means
+	// unlimited. Default blobstore.DefaultQuota (2 GiB).
+	BlobQuota int64
+}
+
+// P2PConfig is the node's libp2p side.
+type P2PConfig struct {
+	// Listen are libp2p multiaddrs; default DefaultP2PListen.
+	Listen []string
+	// Bootstrap are peers dialled at start, as /ip4/…/tcp/…/p2p/<peer ID>
+	// multiaddrs (another node's /api/status lists its own).
+	Bootstrap []string
+	// DHT runs cairn's Kademlia DHT (provider records for shared roots).
+	DHT bool
+	// DHTMode is auto, server or client.
+	DHTMode string
+	// UploadBytesPerSecond caps the chunk upload of the whole node; 0 is
+	// unlimited.
+	UploadBytesPerSecond int64
+}
+
+// DefaultP2PListen is TCP and QUIC on every interface, port 4848.
+var DefaultP2PListen = []string{"/ip4/0.0.0.0/tcp/4848", "/ip4/0.0.0.0/udp/4848/quic-v1"}
+
+func parseDHTMode(s string) (p2p.DHTMode, error) {
+	switch s {
+	case "", "auto":
+		return p2p.DHTAuto, nil
+	case "server":
+		return p2p.DHTServer, nil
+	case "client":
+		return p2p.DHTClient, nil
+	}
+	return 0, fmt.Errorf("dht mode %q: use auto, server or client", s)
 }
 
 // DefaultDataDir follows the XDG base directory spec: $XDG_DATA_HOME/cairn,
@@ -46,6 +85,12 @@ func DefaultConfig() Config {
 		Listen:        DefaultListen,
 		Relay:         relay.DefaultConfig(),
 		SweepInterval: Duration(60e9),
+		P2P: P2PConfig{
+			Listen:  append([]string(nil), DefaultP2PListen...),
+			DHT:     true,
+			DHTMode: "auto",
+		},
+		BlobQuota: blobstore.DefaultOptions().Quota,
 	}
 }
 
@@ -61,6 +106,18 @@ func (c *Config) Validate() error {
 	if c.SweepInterval <= 0 {
 		errs = append(errs, errors.New("sweep interval must be positive"))
 	}
+	if _, err := parseDHTMode(c.P2P.DHTMode); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := p2p.ParseAddrInfos(c.P2P.Bootstrap...); err != nil {
+		errs = append(errs, fmt.Errorf("bootstrap: %w", err))
+	}
+	if c.P2P.UploadBytesPerSecond < 0 {
+		errs = append(errs, errors.New("upload rate must not be negative (0 means unlimited)"))
+	}
+	if c.BlobQuota < 0 {
+		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))
+	}
 	if err := c.Relay.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("relay: %w", err))
 	}
@@ -70,6 +127,12 @@ func (c *Config) Validate() error {
 // EventsDir is where the event store lives inside a data dir.
 func EventsDir(dataDir string) string { return filepath.Join(dataDir, "events") }
 
+// BlobsDir is where media chunks live inside a data dir.
+func BlobsDir(dataDir string) string { return filepath.Join(dataDir, "blobs") }
+
+// MediaDir is where remuxed copies of shared files live inside a data dir.
+func MediaDir(dataDir string) string { return filepath.Join(dataDir, "media") }
+
 func (c *Config) keyFile() string {
 	if c.KeyFile != "" {
 		return c.KeyFile
@@ -77,11 +140,14 @@ func (c *Config) keyFile() string {
 	return filepath.Join(c.DataDir, "key")
 }
 
-// TestingConfig is a node for tests: loopback, port 0, a temporary data dir.
+// TestingConfig is a node for tests: loopback, port 0, a temporary data dir,
+// a DHT in server mode with no bootstrap peers.
 func TestingConfig(t testing.TB) Config {
 	c := DefaultConfig()
 	c.DataDir = t.TempDir()
 	c.Listen = "127.0.0.1:0"
+	c.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	c.P2P.DHTMode = "server"
 	c.Version = "test"
 	return c
 }

@@ -1,7 +1,17 @@
-// Package node is cairn's composition root: it opens the store, loads the
-// key, builds the relay and the HTTP server, and runs them until stopped.
-// It is the one package that depends on nearly every other; only cmd/cairn
-// and tests import it.
+// Package node is cairn's composition root: it opens the event store and
+// the blob store, loads the key, starts the libp2p host (its identity
+// derived from the node key), builds the relay and the HTTP server, and
+// runs them until stopped. It is the one package that depends on nearly
+// every other; only cmd/cairn and tests import it.
+//
+// Beside the relay, the HTTP server carries the media API the CLI drives
+// (media.go): share a file (chunk it, pin it, publish its kind 7001 map and
+// NIP-94 kind 1063 event, provide its root on the DHT), get one by
+// reference (nevent, event id or root) from the swarm, list and pin what is
+// stored, and serve a file by its sha256 with Range support, fetching the
+// chunks it lacks from peers on demand. Peers are found through the map's
+// gatekeepers (whose kind 30078 "cairn-p2p" records give their libp2p
+// addresses, addressing.go) and through DHT provider records.
 //
 //	n, err := node.New(cfg, logger)
 //	err = n.Start()          // listening; n.URL() is set
@@ -19,13 +29,16 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/identity"
+	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/web"
@@ -42,6 +55,11 @@ type Node struct {
 	srv     *http.Server
 	ln      net.Listener
 	started time.Time
+	blobs   *blobstore.Store
+	host    *p2p.Host
+	media   *mediaState
+	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
+	httpServed atomic.Uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -70,6 +88,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening event store: %w", err)
 	}
+	bopts := blobstore.DefaultOptions()
+	bopts.Quota = cfg.BlobQuota
+	blobs, err := blobstore.Open(BlobsDir(cfg.DataDir), bopts)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("opening blob store: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rcfg := cfg.Relay
@@ -77,10 +102,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	rcfg.Version = cfg.Version
 	rl, err := relay.New(rcfg, st, relay.Options{Logger: log.With("part", "relay"), Registry: reg})
 	if err != nil {
+		blobs.Close()
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, stop: make(chan struct{})}
+	n.media = newMediaState()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cairn_store_events", Help: "Events in the store.",
 	}, func() float64 { return float64(st.Stats().Events) }))
@@ -88,7 +115,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
-	mux.Handle("/", web.Handler())
+	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
 		Handler:           rl,
@@ -98,13 +125,20 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Start listens and serves in the background.
+// Start listens and serves in the background: the HTTP server, then the
+// libp2p host. Once both listen it publishes the node's addressing record
+// (kind 30078, "cairn-p2p") to its own relay.
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another node running? pass --listen with another port)", n.cfg.Listen, err)
 	}
 	n.ln = ln
+	if err := n.startP2P(); err != nil {
+		ln.Close()
+		n.ln = nil
+		return err
+	}
 	n.started = time.Now()
 	n.wg.Add(2)
 	go func() {
@@ -114,7 +148,36 @@ func (n *Node) Start() error {
 		}
 	}()
 	go n.sweep()
-	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub())
+	if err := n.publishAddressing(); err != nil {
+		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
+	}
+	n.wg.Add(1)
+	go n.provideLoop()
+	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
+		"peer_id", n.host.ID(), "p2p", n.host.Addrs())
+	return nil
+}
+
+// startP2P starts the libp2p host that serves the blob store.
+func (n *Node) startP2P() error {
+	mode, _ := parseDHTMode(n.cfg.P2P.DHTMode) // validated
+	boot, _ := p2p.ParseAddrInfos(n.cfg.P2P.Bootstrap...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := p2p.New(ctx, p2p.Config{
+		Key:         n.key.DeriveEd25519(identity.LabelLibp2p),
+		ListenAddrs: n.cfg.P2P.Listen,
+		Bootstrap:   boot,
+		DHT:         n.cfg.P2P.DHT,
+		DHTMode:     mode,
+		Blobs:       n.blobs,
+		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		Logger:      n.log.With("part", "p2p"),
+	})
+	if err != nil {
+		return fmt.Errorf("%w (is another node using the port? pass --p2p-listen with other addresses)", err)
+	}
+	n.host = h
 	return nil
 }
 
@@ -133,6 +196,12 @@ func (n *Node) Store() store.Store { return n.store }
 // Relay is the node's relay.
 func (n *Node) Relay() *relay.Relay { return n.relay }
 
+// Blobs is the node's chunk store.
+func (n *Node) Blobs() *blobstore.Store { return n.blobs }
+
+// Host is the node's libp2p host; nil until Start.
+func (n *Node) Host() *p2p.Host { return n.host }
+
 // Stop shuts down gracefully: no new connections, clients closed, store
 // flushed. ctx bounds the wait for in-flight HTTP requests.
 func (n *Node) Stop(ctx context.Context) error {
@@ -147,7 +216,16 @@ func (n *Node) Stop(ctx context.Context) error {
 	} else {
 		n.relay.Close()
 	}
+	n.media.closeAll()
 	n.wg.Wait()
+	if n.host != nil {
+		if err := n.host.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
+		}
+	}
+	if err := n.blobs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing blob store: %w", err))
+	}
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing store: %w", err))
 	}
@@ -183,6 +261,36 @@ type Status struct {
 	Relay     relay.Stats `json:"relay"`
 	Store     store.Stats `json:"store"`
 	URLs      statusURLs  `json:"urls"`
+	P2P       *statusP2P  `json:"p2p,omitempty"`
+	Blobs     statusBlobs `json:"blobs"`
+	// Transfer is bytes up and down by transport: "tcp", "quic" (and
+	// "relay") and their sum "libp2p" from the chunk protocol, and
+	// "http" for files served by sha256.
+	Transfer map[string]statusTransfer `json:"transfer"`
+	// Downloads are the swarm downloads of this run.
+	Downloads int `json:"downloads"`
+}
+
+type statusP2P struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	Peers  int      `json:"peers"`
+	// Stats are the chunk protocol's counters by transport.
+	Stats p2p.Stats `json:"stats"`
+}
+
+type statusBlobs struct {
+	Count       int    `json:"count"`
+	Bytes       int64  `json:"bytes"`
+	Quota       int64  `json:"quota"`
+	Pinned      int    `json:"pinned"`
+	PinnedBytes int64  `json:"pinned_bytes"`
+	Evicted     uint64 `json:"evicted"`
+}
+
+type statusTransfer struct {
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
 }
 
 type statusURLs struct {
@@ -192,7 +300,7 @@ type statusURLs struct {
 
 // Status reports what the node is doing.
 func (n *Node) Status() Status {
-	return Status{
+	st := Status{
 		Version:   n.cfg.Version,
 		Npub:      n.key.Npub(),
 		PubKey:    n.key.Public,
@@ -200,7 +308,23 @@ func (n *Node) Status() Status {
 		Relay:     n.relay.Stats(),
 		Store:     n.store.Stats(),
 		URLs:      statusURLs{HTTP: n.URL(), Relay: n.RelayURL()},
+		Transfer:  map[string]statusTransfer{"http": {BytesUp: n.httpServed.Load()}},
+		Downloads: n.media.count(),
 	}
+	bs := n.blobs.Stats()
+	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}
+	if n.host != nil {
+		ps := n.host.Stats()
+		p := &statusP2P{PeerID: n.host.ID().String(), Peers: ps.Peers, Stats: ps}
+		for _, a := range n.host.Addrs() {
+			p.Addrs = append(p.Addrs, a.String())
+		}
+		st.P2P = p
+		for name, c := range ps.Transports {
+			st.Transfer[name] = statusTransfer{BytesUp: c.BytesUp, BytesDown: c.BytesDown}
+		}
+	}
+	return st
 }
 
 func (n *Node) serveStatus(w http.ResponseWriter, _ *http.Request) {

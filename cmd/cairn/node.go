@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +19,8 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth string
+	var auth, blobQuota, uploadRate string
+	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node: relay, web app and API on one port",
@@ -28,7 +30,12 @@ The node serves, on one HTTP port:
   ws://HOST:PORT/          the Nostr relay (NIP-01, 09, 11, 13, 40, 42, 45, 77)
   http://HOST:PORT/        the web app
   http://HOST:PORT/api/status   what the node is doing, as JSON
+  http://HOST:PORT/api/...      the media API that share, get, ls and pin use
+  http://HOST:PORT/<sha256>     a shared file, with Range requests
   http://HOST:PORT/metrics      Prometheus metrics
+
+Beside it a libp2p host (--p2p-listen, TCP and QUIC) serves and fetches
+media chunks; its identity is derived from the node key.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -44,6 +51,13 @@ On first run it creates a key in the data dir. When it is ready it prints
 			cfg.DataDir = common.dataDir
 			cfg.Version = version
 			rc.Auth = relay.AuthMode(auth)
+			if cfg.BlobQuota, err = parseBytes(blobQuota); err != nil {
+				return fmt.Errorf("--blob-quota: %w", err)
+			}
+			if cfg.P2P.UploadBytesPerSecond, err = parseBytes(uploadRate); err != nil {
+				return fmt.Errorf("--upload-rate: %w", err)
+			}
+			cfg.P2P.DHT = !noDHT
 			n, err := node.New(cfg, log)
 			if err != nil {
 				return err
@@ -53,6 +67,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cairn node ready: %s (relay %s)\n", n.URL(), n.RelayURL())
+			if st := n.Status(); st.P2P != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "cairn p2p: peer %s on %s\n", st.P2P.PeerID, strings.Join(st.P2P.Addrs, " "))
+			}
 
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -69,6 +86,12 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "host:port for the relay, web app and API (port 0 picks a free one)")
 	f.StringVar(&cfg.KeyFile, "key-file", "", "node key file (default DATA_DIR/key, created on first run)")
 	f.StringVar(&cfg.StoreEngine, "store-engine", "", "event store engine: bbolt, pebble or lmdb (default: the measured best, see docs/BENCHMARKS.md)")
+	f.StringSliceVar(&cfg.P2P.Listen, "p2p-listen", cfg.P2P.Listen, "libp2p listen multiaddrs, comma-separated (TCP and QUIC)")
+	f.StringSliceVar(&cfg.P2P.Bootstrap, "bootstrap", nil, "libp2p peers to dial at start, /ip4/…/tcp/…/p2p/<peer ID>, comma-separated (another node's /api/status lists its addresses)")
+	f.BoolVar(&noDHT, "no-dht", false, "do not run the Kademlia DHT (peers are then found only through cairn-p2p records)")
+	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
+	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
+	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")

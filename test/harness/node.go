@@ -39,8 +39,9 @@ type Node struct {
 }
 
 // Start runs `cairn node` with args. Unless args name them, it adds
-// --data-dir with a fresh t.TempDir() and --listen 127.0.0.1:0. It returns once
-// the node has printed its ready line.
+// --data-dir with a fresh t.TempDir(), --listen 127.0.0.1:0, --p2p-listen on
+// loopback free ports and --dht-mode server. It returns once the node has
+// printed its ready line.
 func Start(t testing.TB, args ...string) *Node {
 	t.Helper()
 	args = slices.Clone(args)
@@ -51,6 +52,12 @@ func Start(t testing.TB, args ...string) *Node {
 	}
 	if _, ok := flagValue(args, "--listen"); !ok {
 		args = append(args, "--listen", "127.0.0.1:0")
+	}
+	if _, ok := flagValue(args, "--p2p-listen"); !ok {
+		args = append(args, "--p2p-listen", "/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1")
+	}
+	if _, ok := flagValue(args, "--dht-mode"); !ok {
+		args = append(args, "--dht-mode", "server") // auto stays a client on loopback
 	}
 	n := &Node{t: t, args: args, DataDir: dataDir}
 	t.Cleanup(func() {

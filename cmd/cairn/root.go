@@ -33,7 +33,8 @@ line wins over the environment, which wins over the file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(nodeCmd(), keygenCmd(), versionCmd(), syncCmd(), benchCmd())
+	root.AddCommand(nodeCmd(), keygenCmd(), versionCmd(), syncCmd(), benchCmd(),
+		shareCmd(), getCmd(), resolveCmd(), lsCmd(), pinCmd(true), pinCmd(false))
 	return root
 }
 

@@ -46,7 +46,8 @@ func TestLayersUnknownKey(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"node", "--help"}, {"keygen", "--help"}, {"sync", "--help"}, {"version"}} {
+	for _, args := range [][]string{{"--help"}, {"node", "--help"}, {"keygen", "--help"}, {"sync", "--help"}, {"version"},
+		{"share", "--help"}, {"get", "--help"}, {"resolve", "--help"}, {"ls", "--help"}, {"pin", "--help"}, {"unpin", "--help"}} {
 		var out bytes.Buffer
 		cmd := rootCmd()
 		cmd.SetOut(&out)
@@ -74,5 +75,18 @@ func TestKeygen(t *testing.T) {
 	}
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", st, err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "2GiB": 2 << 30, "640KiB": 640 << 10, "1.5MiB": 3 << 19, "500MB": 500e6, "7 B": 7} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "lots", "2XB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) succeeded", in)
+		}
 	}
 }

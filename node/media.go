@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -125,14 +126,14 @@ func (dl *download) status() DownloadStatus {
 }
 
 func (n *Node) routeMedia(mux *http.ServeMux, web http.Handler) {
-	mux.HandleFunc("POST /api/share", n.serveShare)
-	mux.HandleFunc("POST /api/get", n.serveGet)
-	mux.HandleFunc("POST /api/resolve", n.serveResolve)
-	mux.HandleFunc("GET /api/downloads", n.serveDownloads)
-	mux.HandleFunc("GET /api/downloads/{root}", n.serveDownload)
-	mux.HandleFunc("GET /api/media", n.serveMediaList)
-	mux.HandleFunc("POST /api/pin", func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, true) })
-	mux.HandleFunc("POST /api/unpin", func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, false) })
+	mux.HandleFunc("POST /api/share", localOnly(n.serveShare))
+	mux.HandleFunc("POST /api/get", localOnly(n.serveGet))
+	mux.HandleFunc("POST /api/resolve", localOnly(n.serveResolve))
+	mux.HandleFunc("GET /api/downloads", localOnly(n.serveDownloads))
+	mux.HandleFunc("GET /api/downloads/{root}", localOnly(n.serveDownload))
+	mux.HandleFunc("GET /api/media", localOnly(n.serveMediaList))
+	mux.HandleFunc("POST /api/pin", localOnly(func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, true) }))
+	mux.HandleFunc("POST /api/unpin", localOnly(func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, false) }))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && fileRoute.MatchString(r.URL.Path) {
 			n.serveFile(w, r)
@@ -140,6 +141,21 @@ func (n *Node) routeMedia(mux *http.ServeMux, web http.Handler) {
 		}
 		web.ServeHTTP(w, r)
 	}))
+}
+
+// localOnly refuses clients not on this machine: the media API reads and
+// writes files at the paths it is given, so it is for the node's own user
+// even when the node listens on a public address. (Behind a reverse proxy
+// on the same machine every client looks local: do not proxy /api/.)
+func localOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			apiError(w, http.StatusForbidden, "the media API answers only clients on the node's own machine (loopback); run cairn there")
+			return
+		}
+		h(w, r)
+	}
 }
 
 // fileRoute is /<sha256>, optionally with an extension (BUD-01).
@@ -775,7 +791,16 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 			src = d
 		}
 	}
-	rd, err := swarm.NewReader(r.Context(), m, n.blobs, src)
+	rctx, rcancel := context.WithCancel(r.Context())
+	defer rcancel()
+	go func() {
+		select {
+		case <-n.stop: // a read waiting for a peer must not hold up Stop
+			rcancel()
+		case <-rctx.Done():
+		}
+	}()
+	rd, err := swarm.NewReader(rctx, m, n.blobs, src)
 	if err != nil {
 		http.Error(w, "cannot read this file at offsets: "+err.Error(), http.StatusInternalServerError)
 		return

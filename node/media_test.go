@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,44 @@ func TestConfigValidateP2P(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v; want it to mention %q", err, want)
 		}
+	}
+}
+
+func TestMediaAPIIsLocalOnly(t *testing.T) {
+	h := localOnly(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })
+	for addr, want := range map[string]int{"127.0.0.1:5000": 200, "[::1]:5000": 200, "203.0.113.9:5000": 403, "[2001:db8::1]:5000": 403} {
+		req := httptest.NewRequest("POST", "/api/share", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h(rec, req)
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", addr, rec.Code, want)
+		}
+	}
+}
+
+// TestShareWithAuth: with --auth writes the node still publishes its events
+// through its own relay (answering AUTH with its key), so they are stored.
+func TestShareWithAuth(t *testing.T) {
+	cfg := TestingConfig(t)
+	cfg.Relay.Auth = "writes"
+	n := startNode(t, cfg)
+	path := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(path, []byte("hello swarm"), 0o600)
+	res, err := n.Share(context.Background(), ShareRequest{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != 1 || res.MIME != "text/plain" {
+		t.Errorf("share: %+v", res)
+	}
+	// The addressing record, the map and the file event.
+	if got := n.Store().Stats().Events; got != 3 {
+		t.Fatalf("%d events stored, want 3", got)
+	}
+	var metrics string
+	get(t, n.URL()+"/metrics", &metrics)
+	if !strings.Contains(metrics, "cairn_relay_events_stored_total 3") {
+		t.Errorf("the events did not go through the relay:\n%s", metrics)
 	}
 }

@@ -146,9 +146,23 @@ func defaultName(title, mimeType, root string) string {
 	}
 	if filepath.Ext(name) == "" && mimeType != "" {
 		mt, _, _ := mime.ParseMediaType(mimeType)
-		if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 {
+		if ext, ok := commonExt[mt]; ok {
+			name += ext
+		} else if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 {
 			name += exts[0]
 		}
 	}
 	return name
+}
+
+// commonExt is the usual extension of types for which the mime package's
+// first (alphabetical) one is not it.
+var commonExt = map[string]string{
+	"video/mp4":  ".mp4",
+	"audio/mp4":  ".m4a",
+	"video/webm": ".webm",
+	"audio/webm": ".weba",
+	"audio/mpeg": ".mp3",
+	"image/jpeg": ".jpg",
+	"text/plain": ".txt",
 }

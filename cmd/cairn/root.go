@@ -118,7 +118,15 @@ func applyLayers(flags *pflag.FlagSet, c *commonFlags) error {
 		if f.Changed {
 			continue
 		}
-		if err := flags.Set(k, fmt.Sprint(vals[k])); err != nil {
+		v := fmt.Sprint(vals[k])
+		if list, ok := vals[k].([]any); ok { // list flags: ["a", "b"]
+			parts := make([]string, len(list))
+			for i, x := range list {
+				parts[i] = fmt.Sprint(x)
+			}
+			v = strings.Join(parts, ",")
+		}
+		if err := flags.Set(k, v); err != nil {
 			return fmt.Errorf("config file %s: %s: %w", path, k, err)
 		}
 	}

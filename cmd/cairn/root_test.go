@@ -33,6 +33,22 @@ func TestLayers(t *testing.T) {
 	}
 }
 
+func TestLayersList(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"bootstrap":["/ip4/1.2.3.4/tcp/1/p2p/x","/ip4/5.6.7.8/tcp/1/p2p/y"]}`), 0o600)
+	var c commonFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	c.register(fs)
+	boot := fs.StringSlice("bootstrap", nil, "")
+	fs.Parse([]string{"--data-dir", dir})
+	if err := applyLayers(fs, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(*boot) != 2 || (*boot)[1] != "/ip4/5.6.7.8/tcp/1/p2p/y" {
+		t.Fatalf("bootstrap %q", *boot)
+	}
+}
+
 func TestLayersUnknownKey(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"lisen":"x"}`), 0o600)
@@ -87,6 +103,21 @@ func TestParseBytes(t *testing.T) {
 	for _, in := range []string{"", "-1", "lots", "2XB"} {
 		if _, err := parseBytes(in); err == nil {
 			t.Errorf("parseBytes(%q) succeeded", in)
+		}
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	root := strings.Repeat("ab", 32)
+	for _, c := range []struct{ title, mime, want string }{
+		{"clip", `video/mp4; codecs="avc1.42C01E"`, "clip.mp4"},
+		{"notes.txt", "text/plain", "notes.txt"},
+		{"", "", root[:16]},
+		{"../x/y", "", ".._x_y"},
+		{"..", "", root[:16]},
+	} {
+		if got := defaultName(c.title, c.mime, root); got != c.want {
+			t.Errorf("defaultName(%q, %q) = %q, want %q", c.title, c.mime, got, c.want)
 		}
 	}
 }

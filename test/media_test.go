@@ -298,3 +298,34 @@ func TestMediaGetResumes(t *testing.T) {
 	}
 	t.Logf("resumed %d of %d chunks", dl.ChunksResumed, dl.Chunks)
 }
+
+// TestMediaThirdNodeFromDHT: B fetches a file from A and then provides it
+// on the DHT; with A stopped, C (which learnt of the file while A was up)
+// gets it by root from B, a seeder it knows only from the DHT: the map's
+// only gatekeeper is A.
+func TestMediaThirdNodeFromDHT(t *testing.T) {
+	a := harness.Start(t)
+	path, want := mediaFile(t, "dht.bin", mediaSize)
+	s := share(t, a, path)
+	b := startSeeded(t, a)
+	if out, errOut, code := harness.Run(t, "get", s.nevent, "--node", b.URL, "-q", "-o", filepath.Join(t.TempDir(), "b.bin")); code != 0 {
+		t.Fatalf("cairn get on B exited %d\n%s%s", code, out, errOut)
+	}
+	c := startSeeded(t, b)
+	if out, errOut, code := harness.Run(t, "resolve", s.nevent, "--node", c.URL); code != 0 {
+		t.Fatalf("cairn resolve on C exited %d\n%s%s", code, out, errOut)
+	}
+	a.Stop()
+
+	out := filepath.Join(t.TempDir(), "c.bin")
+	stdout, errOut, code := harness.RunTimeout(t, time.Minute, "get", s.root, "--node", c.URL, "-q", "-o", out)
+	if code != 0 {
+		t.Fatalf("cairn get on C exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, errOut)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatalf("file fetched from B differs: %d bytes", len(got))
+	}
+	if up := nodeStatus(t, b).Transfer["libp2p"].BytesUp; up < mediaSize {
+		t.Errorf("B uploaded %d bytes; C's file must have come from it", up)
+	}
+}

@@ -235,6 +235,10 @@ func startNode(dir, engine string) (*node.Node, error) {
 	cfg.Version = "bench"
 	cfg.Relay.EventsPerSecond = 0
 	cfg.Relay.EventsPerSecondIP = 0
+	// The relay alone is measured: libp2p on free loopback ports (never
+	// the default 4848 a real node on this machine may hold), no DHT.
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.DHT = false
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("creating the benchmark node: %w", err)

@@ -37,10 +37,37 @@ type mediaState struct {
 	mu        sync.Mutex
 	downloads map[[32]byte]*download
 	closed    bool
+	// bySHA caches the items GET /<sha256> found, so that the Range
+	// requests of a player do not each scan the stored maps.
+	bySHA map[string]*item
 }
 
+// maxCachedItems bounds mediaState.bySHA; it is emptied when full.
+const maxCachedItems = 1024
+
 func newMediaState() *mediaState {
-	return &mediaState{downloads: make(map[[32]byte]*download)}
+	return &mediaState{downloads: make(map[[32]byte]*download), bySHA: make(map[string]*item)}
+}
+
+// itemBySHA256 is localBySHA256 through the cache.
+func (n *Node) itemBySHA256(ctx context.Context, sha string) *item {
+	s := n.media
+	s.mu.Lock()
+	it := s.bySHA[sha]
+	s.mu.Unlock()
+	if it != nil {
+		return it
+	}
+	if it = n.localBySHA256(ctx, sha); it == nil {
+		return nil
+	}
+	s.mu.Lock()
+	if len(s.bySHA) >= maxCachedItems {
+		clear(s.bySHA)
+	}
+	s.bySHA[sha] = it
+	s.mu.Unlock()
+	return it
 }
 
 func (s *mediaState) count() int {
@@ -395,15 +422,8 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, fmt.Sprintf("output %q must be an absolute path", req.Output))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	it, err := n.resolve(ctx, req.Ref)
-	if err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrUnknown) {
-			code = http.StatusNotFound
-		}
-		apiError(w, code, err.Error())
+	it := n.resolveFor(w, r, req.Ref)
+	if it == nil {
 		return
 	}
 	dl, err := n.startDownload(it, req.Output)
@@ -414,6 +434,23 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, dl.status())
 }
 
+// resolveFor resolves ref for an API request, answering the error itself
+// (404 for ErrUnknown) and returning nil when it fails.
+func (n *Node) resolveFor(w http.ResponseWriter, r *http.Request, ref string) *item {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	it, err := n.resolve(ctx, ref)
+	if err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrUnknown) {
+			code = http.StatusNotFound
+		}
+		apiError(w, code, err.Error())
+		return nil
+	}
+	return it
+}
+
 // serveResolve resolves a reference and stores its events without fetching
 // any chunk, and says where the node serves the file: for streaming it with
 // Range requests.
@@ -422,15 +459,8 @@ func (n *Node) serveResolve(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	it, err := n.resolve(ctx, req.Ref)
-	if err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrUnknown) {
-			code = http.StatusNotFound
-		}
-		apiError(w, code, err.Error())
+	it := n.resolveFor(w, r, req.Ref)
+	if it == nil {
 		return
 	}
 	e := n.entry(it)
@@ -605,13 +635,13 @@ func (n *Node) serveDownloads(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (n *Node) serveDownload(w http.ResponseWriter, r *http.Request) {
-	var root [32]byte
-	if s := r.PathValue("root"); !isHex64(s) {
-		apiError(w, http.StatusBadRequest, "want /api/downloads/<root, 64 hex characters>")
+	s := r.PathValue("root")
+	if !isHex64(s) {
+		apiError(w, http.StatusBadRequest, "want /api/downloads/<root, 64 lowercase hex characters>")
 		return
-	} else {
-		hex.Decode(root[:], []byte(s))
 	}
+	var root [32]byte
+	hex.Decode(root[:], []byte(s))
 	n.media.mu.Lock()
 	dl := n.media.downloads[root]
 	n.media.mu.Unlock()
@@ -716,18 +746,12 @@ func (n *Node) servePin(w http.ResponseWriter, r *http.Request, pin bool) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	it, err := n.resolve(ctx, req.Ref)
-	if err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrUnknown) {
-			code = http.StatusNotFound
-		}
-		apiError(w, code, err.Error())
+	it := n.resolveFor(w, r, req.Ref)
+	if it == nil {
 		return
 	}
 	for i, h := range it.m.Chunks {
+		var err error
 		if pin {
 			err = n.blobs.Pin(h, PinUser)
 		} else {
@@ -754,7 +778,7 @@ func (n *Node) servePin(w http.ResponseWriter, r *http.Request, pin bool) {
 func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/")
 	sha := name[:64]
-	it := n.localBySHA256(r.Context(), sha)
+	it := n.itemBySHA256(r.Context(), sha)
 	if it == nil {
 		http.Error(w, "not found: no file with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
 		return

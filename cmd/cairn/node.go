@@ -95,7 +95,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")
-	f.StringVar(&rc.URL, "relay-url", "", "public websocket URL of this relay, checked in NIP-42 AUTH (default: the address clients connect to)")
+	f.StringVar(&rc.URL, "relay-url", "", "public websocket URL of this relay: checked in NIP-42 AUTH, the relay hint of shared nevents, and (as http/https) the base URL of shared files (default: the address clients connect to, or the listen address)")
 	f.StringVar(&auth, "auth", string(rc.Auth), "NIP-42 authentication: off, writes (required to publish) or all (required for everything)")
 	f.IntVar(&rc.MinPowDifficulty, "min-pow", 0, "NIP-13: leading zero bits an event id must have (0 = off)")
 	f.IntVar(&rc.MaxMessageBytes, "max-message-bytes", rc.MaxMessageBytes, "largest client message accepted")

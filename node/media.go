@@ -32,6 +32,9 @@ import (
 // PinUser is the pin reason of `cairn pin`.
 const PinUser = "user"
 
+// errTooLarge: a file does not fit in the blob quota.
+var errTooLarge = errors.New("too large")
+
 // mediaState is the node's downloads, by root.
 type mediaState struct {
 	mu        sync.Mutex
@@ -428,7 +431,7 @@ func (n *Node) serveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	dl, err := n.startDownload(it, req.Output)
 	if err != nil {
-		apiError(w, http.StatusInternalServerError, err.Error())
+		apiError(w, downloadErrorCode(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, dl.status())
@@ -489,6 +492,11 @@ func (n *Node) startDownload(it *item, output string) (*download, error) {
 			return dl, nil
 		}
 	}
+	// A file larger than the room the quota leaves would evict its own
+	// chunks while they arrive.
+	if bs := n.blobs.Stats(); bs.Quota > 0 && it.m.Size > bs.Quota-bs.PinnedBytes {
+		return nil, fmt.Errorf("%w: the file is %d bytes; the blob quota (%d bytes, %d of them pinned) cannot hold it: raise --blob-quota or unpin files", errTooLarge, it.m.Size, bs.Quota, bs.PinnedBytes)
+	}
 	d, err := swarm.NewDownload(swarm.Config{Map: it.m, Blobs: n.blobs, Logger: n.log.With("part", "swarm")})
 	if err != nil {
 		return nil, err
@@ -498,6 +506,13 @@ func (n *Node) startDownload(it *item, output string) (*download, error) {
 	n.wg.Add(1)
 	go n.runDownload(dl)
 	return dl, nil
+}
+
+func downloadErrorCode(err error) int {
+	if errors.Is(err, errTooLarge) {
+		return http.StatusInsufficientStorage
+	}
+	return http.StatusInternalServerError
 }
 
 // runDownload finds peers for dl until it ends, then provides the root and
@@ -765,7 +780,7 @@ func (n *Node) servePin(w http.ResponseWriter, r *http.Request, pin bool) {
 	e := n.entry(it)
 	if pin && e.ChunksHeld < e.Chunks {
 		if _, err := n.startDownload(it, ""); err != nil {
-			apiError(w, http.StatusInternalServerError, err.Error())
+			apiError(w, downloadErrorCode(err), err.Error())
 			return
 		}
 	}

@@ -168,3 +168,28 @@ func TestShareWithAuth(t *testing.T) {
 		t.Errorf("the events did not go through the relay:\n%s", metrics)
 	}
 }
+
+// TestGetOverQuota: a file the blob quota cannot hold is refused up front,
+// not fetched into a store that would evict its chunks as they arrive.
+func TestGetOverQuota(t *testing.T) {
+	a := startNode(t, TestingConfig(t))
+	cfg := TestingConfig(t)
+	cfg.BlobQuota = 100 << 10
+	b := startNode(t, cfg)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	os.WriteFile(path, bytes.Repeat([]byte("cairn"), 60_000), 0o600)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(GetRequest{Ref: sh.Nevent})
+	res, err := http.Post(b.URL()+"/api/get", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusInsufficientStorage || !strings.Contains(string(msg), "--blob-quota") {
+		t.Fatalf("%s: %s", res.Status, msg)
+	}
+}

@@ -38,13 +38,42 @@ type AddressRecord struct {
 // maxAddrs bounds the addresses read from one record.
 const maxAddrs = 32
 
-// publishAddressing publishes this node's record to its own relay.
-func (n *Node) publishAddressing() error {
+// addressingInterval is how often the node checks whether its addresses
+// changed (AutoNAT, hole punching and new interfaces add some after start)
+// and publishes its record again if they did.
+const addressingInterval = time.Minute
+
+func (n *Node) addressingLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(addressingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if string(n.addressingContent()) == n.published.Load() {
+			continue
+		}
+		if err := n.publishAddressing(); err != nil {
+			n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
+		}
+	}
+}
+
+func (n *Node) addressingContent() []byte {
 	rec := AddressRecord{PeerID: n.host.ID().String()}
 	for _, a := range n.host.Addrs() {
 		rec.Addrs = append(rec.Addrs, a.String())
 	}
 	content, _ := json.Marshal(rec)
+	return content
+}
+
+// publishAddressing publishes this node's record to its own relay.
+func (n *Node) publishAddressing() error {
+	content := n.addressingContent()
 	ev := nostr.Event{
 		Kind:      KindAppData,
 		CreatedAt: nostr.Now(),
@@ -53,7 +82,11 @@ func (n *Node) publishAddressing() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return n.publish(ctx, &ev)
+	if err := n.publish(ctx, &ev); err != nil {
+		return err
+	}
+	n.published.Store(string(content))
+	return nil
 }
 
 // parseAddressing reads a cairn-p2p record into a peer to dial.

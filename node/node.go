@@ -60,6 +60,8 @@ type Node struct {
 	media   *mediaState
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
+	// published is the content of the last cairn-p2p record published.
+	published atomic.Value // string
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -151,8 +153,9 @@ func (n *Node) Start() error {
 	if err := n.publishAddressing(); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.provideLoop()
+	go n.addressingLoop()
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs())
 	return nil

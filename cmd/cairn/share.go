@@ -34,7 +34,9 @@ and the root.`,
 				return fmt.Errorf("--chunk-size: %w", err)
 			}
 			var res node.ShareResult
-			if err := newClient(cmd, nodeURL).call("POST", "/api/share", req, &res); err != nil {
+			c := newClient(cmd, nodeURL)
+			c.http.Timeout = 0 // the node reads the whole file twice: a large one takes a while
+			if err := c.call("POST", "/api/share", req, &res); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()

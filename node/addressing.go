@@ -145,7 +145,7 @@ func (n *Node) publish(ctx context.Context, ev *nostr.Event) error {
 	if err := ev.Sign(n.key.Secret); err != nil {
 		return fmt.Errorf("signing kind %d: %w", ev.Kind, err)
 	}
-	err := n.publishViaRelay(ctx, *ev)
+	err := n.publishViaRelay(ctx, ev)
 	if err == nil {
 		return nil
 	}
@@ -156,19 +156,13 @@ func (n *Node) publish(ctx context.Context, ev *nostr.Event) error {
 	return nil
 }
 
-func (n *Node) publishViaRelay(ctx context.Context, ev nostr.Event) error {
-	r, err := nostr.RelayConnect(ctx, n.localRelayURL())
+func (n *Node) publishViaRelay(ctx context.Context, ev *nostr.Event) error {
+	c, err := dialRelay(ctx, n.localRelayURL())
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	err = r.Publish(ctx, ev)
-	if err != nil && strings.Contains(err.Error(), "auth-required") {
-		if aerr := r.Auth(ctx, func(a *nostr.Event) error { return a.Sign(n.key.Secret) }); aerr == nil {
-			err = r.Publish(ctx, ev)
-		}
-	}
-	return err
+	defer c.close()
+	return c.publishAs(ctx, ev, n.key.Secret)
 }
 
 // localRelayURL is a websocket URL this process can dial: the listen

@@ -86,12 +86,12 @@ func (n *Node) resolve(ctx context.Context, ref string) (*item, error) {
 func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	r, err := nostr.RelayConnect(ctx, relayURL)
+	r, err := dialRelay(ctx, relayURL)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	evs, err := r.QuerySync(ctx, nostr.Filter{IDs: []string{id}})
+	defer r.close()
+	evs, err := r.query(ctx, nostr.Filter{IDs: []string{id}})
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 			rootHex = hex.EncodeToString(fm.Root[:])
 		}
 	}
-	more, _ := r.QuerySync(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata, chunkmap.KindChunkMap}, Authors: author, Limit: 100})
+	more, _ := r.query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata, chunkmap.KindChunkMap}, Authors: author, Limit: 100})
 	for _, e := range more {
 		if e.Kind == chunkmap.KindChunkMap && rootHex != "" {
 			if m, err := chunkmap.Parse(e); err != nil || hex.EncodeToString(m.Root[:]) != rootHex {
@@ -130,7 +130,7 @@ func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 		n.saveVerified(ctx, e)
 	}
 	if len(gatekeepers) > 0 {
-		recs, _ := r.QuerySync(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: gatekeepers, Tags: nostr.TagMap{"d": {AddressingTag}}})
+		recs, _ := r.query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: gatekeepers, Tags: nostr.TagMap{"d": {AddressingTag}}})
 		for _, e := range recs {
 			n.saveVerified(ctx, e)
 		}

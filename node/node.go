@@ -4,14 +4,15 @@
 // runs them until stopped. It is the one package that depends on nearly
 // every other; only cmd/cairn and tests import it.
 //
-// Beside the relay, the HTTP server carries the media API the CLI drives
-// (media.go): share a file (chunk it, pin it, publish its kind 7001 map and
-// NIP-94 kind 1063 event, provide its root on the DHT), get one by
-// reference (nevent, event id or root) from the swarm, list and pin what is
-// stored, and serve a file by its sha256 with Range support, fetching the
-// chunks it lacks from peers on demand. Peers are found through the map's
-// gatekeepers (whose kind 30078 "cairn-p2p" records give their libp2p
-// addresses, addressing.go) and through DHT provider records.
+// Beside the relay, the HTTP server carries the media API the CLI drives:
+// share a file (chunk it, pin it, publish its kind 7001 map and NIP-94 kind
+// 1063 event, provide its root on the DHT), get one by reference (nevent,
+// event id, root or sha256) from the swarm, list and pin what is stored, and
+// serve a file by its sha256 with Range support, fetching the chunks it
+// lacks from peers on demand. Peers are found through the map's gatekeepers
+// (whose kind 30078 "cairn-p2p" records give their libp2p addresses) and
+// through DHT provider records. media.go routes the API; share.go,
+// download.go, files.go, resolve.go and addressing.go do the work.
 //
 //	n, err := node.New(cfg, logger)
 //	err = n.Start()          // listening; n.URL() is set

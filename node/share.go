@@ -1,0 +1,218 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip19"
+
+	"github.com/cairn-nostr/cairn/media"
+	"github.com/cairn-nostr/cairn/swarm"
+)
+
+// ShareRequest is the body of POST /api/share.
+type ShareRequest struct {
+	Path        string `json:"path"` // absolute path of a file on the node's machine
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	// ChunkSize is the target chunk size; 0 means 5 MiB.
+	ChunkSize int64 `json:"chunk_size"`
+}
+
+// ShareResult is the answer of POST /api/share.
+type ShareResult struct {
+	Root       string `json:"root"`
+	Nevent     string `json:"nevent"` // the kind 7001 map, with this relay as hint
+	MapID      string `json:"map_id"`
+	FileNevent string `json:"file_nevent"` // the kind 1063 event
+	FileID     string `json:"file_id"`
+	SHA256     string `json:"sha256"`
+	URL        string `json:"url"`
+	MIME       string `json:"mime"`
+	Chunks     int    `json:"chunks"`
+	Size       int64  `json:"size"`
+	Path       string `json:"path"` // the file that was cut (a remuxed copy for a progressive MP4)
+}
+
+func (n *Node) serveShare(w http.ResponseWriter, r *http.Request) {
+	var req ShareRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	res, err := n.Share(r.Context(), req)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Share cuts a local file into chunks, pins them, publishes its chunk map
+// (kind 7001, this node as gatekeeper) and file event (kind 1063), and
+// provides its root on the DHT.
+func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error) {
+	if !filepath.IsAbs(req.Path) {
+		return nil, fmt.Errorf("path %q must be absolute (the node resolves it on its own machine)", req.Path)
+	}
+	c := media.Chunker{TargetSize: req.ChunkSize}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(MediaDir(n.cfg.DataDir), 0o700); err != nil {
+		return nil, err
+	}
+	base := strings.TrimSuffix(filepath.Base(req.Path), filepath.Ext(req.Path))
+	remuxPath := filepath.Join(MediaDir(n.cfg.DataDir), base+".frag.mp4")
+	plan, sharedPath, err := swarm.Share(ctx, req.Path, n.blobs, c, remuxPath)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := fileSHA256(ctx, sharedPath)
+	if err != nil {
+		return nil, err
+	}
+	m := plan.Map()
+	m.Title, m.Description = req.Title, req.Description
+	if m.MIME == "" {
+		m.MIME = mimeOf(req.Path)
+	}
+	m.Gatekeepers = []string{n.key.Public}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("chunk map: %w", err)
+	}
+	mapEv := m.Event()
+	mapEv.CreatedAt = nostr.Now()
+	if err := n.publish(ctx, &mapEv); err != nil {
+		return nil, err
+	}
+	shaHex := hex.EncodeToString(sum[:])
+	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
+	fm := m.FileMetadata(fileURL, sum)
+	fm.MIME = baseMIME(fm.MIME)
+	fileEv := fm.Event()
+	fileEv.CreatedAt = nostr.Now()
+	if err := n.publish(ctx, &fileEv); err != nil {
+		return nil, err
+	}
+	n.provide(m.Root)
+	hint := []string{n.publicRelayURL()}
+	nevent, _ := nip19.EncodeEvent(mapEv.ID, hint, n.key.Public)
+	fileNevent, _ := nip19.EncodeEvent(fileEv.ID, hint, n.key.Public)
+	n.log.Info("shared", "path", sharedPath, "root", hex.EncodeToString(m.Root[:]), "chunks", len(m.Chunks), "size", m.Size)
+	return &ShareResult{
+		Root:       hex.EncodeToString(m.Root[:]),
+		Nevent:     nevent,
+		MapID:      mapEv.ID,
+		FileNevent: fileNevent,
+		FileID:     fileEv.ID,
+		SHA256:     shaHex,
+		URL:        fileURL,
+		MIME:       m.MIME,
+		Chunks:     len(m.Chunks),
+		Size:       m.Size,
+		Path:       sharedPath,
+	}, nil
+}
+
+func fileSHA256(ctx context.Context, path string) ([32]byte, error) {
+	var sum [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+		return sum, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// mimeOf types a file by its extension.
+func mimeOf(path string) string {
+	if t := mime.TypeByExtension(filepath.Ext(path)); t != "" {
+		return baseMIME(t)
+	}
+	return "application/octet-stream"
+}
+
+// baseMIME drops parameters (codecs, charset): NIP-94's m is a bare type.
+func baseMIME(t string) string {
+	if mt, _, err := mime.ParseMediaType(t); err == nil {
+		return mt
+	}
+	return t
+}
+
+// provide announces on the DHT, in the background, that this node has root.
+func (n *Node) provide(root [32]byte) {
+	if n.host == nil || n.host.DHT() == nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := n.host.Provide(ctx, root); err != nil {
+			n.log.Debug("DHT provide", "root", hex.EncodeToString(root[:8]), "err", err)
+		}
+	}()
+}
+
+// provideInterval is how often the roots held in full are provided again
+// (provider records expire after 48 h in Kademlia).
+const provideInterval = 12 * time.Hour
+
+// provideLoop provides every root this node holds in full, at start (once
+// the bootstrap had a moment) and every provideInterval.
+func (n *Node) provideLoop() {
+	defer n.wg.Done()
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		for _, e := range n.mediaList(context.Background()) {
+			if e.ChunksHeld == e.Chunks {
+				var root [32]byte
+				hex.Decode(root[:], []byte(e.Root))
+				n.provide(root)
+			}
+		}
+		t.Reset(provideInterval)
+	}
+}

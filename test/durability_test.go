@@ -158,6 +158,8 @@ func checkAllPresent(t *testing.T, node *harness.Node, evs []nostr.Event) {
 	if len(evs) == 0 {
 		return
 	}
+	// Events stored but not yet acknowledged when the process died are
+	// there too, so ask for all of the author's events, not len(evs).
 	byAuthor := map[string]bool{}
 	for _, ev := range fetchByAuthor(t, c, evs[0].PubKey, len(evs)) {
 		byAuthor[ev.ID] = true

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/p2p"
@@ -29,6 +30,10 @@ type Config struct {
 	// least recently used unpinned chunks are evicted beyond it. 0 means
 	// unlimited. Default blobstore.DefaultQuota (2 GiB).
 	BlobQuota int64
+	// AnnounceInterval is how often the node announces (kind 20002) the
+	// roots it holds in full; announcements heard are kept for twice it.
+	// Default DefaultAnnounceInterval (15 min, Entropy's).
+	AnnounceInterval Duration
 }
 
 // P2PConfig is the node's libp2p side.
@@ -90,7 +95,8 @@ func DefaultConfig() Config {
 			DHT:     true,
 			DHTMode: "auto",
 		},
-		BlobQuota: blobstore.DefaultOptions().Quota,
+		BlobQuota:        blobstore.DefaultOptions().Quota,
+		AnnounceInterval: Duration(DefaultAnnounceInterval),
 	}
 }
 
@@ -114,6 +120,9 @@ func (c *Config) Validate() error {
 	}
 	if c.P2P.UploadBytesPerSecond < 0 {
 		errs = append(errs, errors.New("upload rate must not be negative (0 means unlimited)"))
+	}
+	if c.AnnounceInterval < Duration(time.Second) {
+		errs = append(errs, errors.New("announce interval must be at least 1s"))
 	}
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))

@@ -181,6 +181,7 @@ func (n *Node) runDownload(dl *download) {
 	err := dl.d.Wait(ctx)
 	if err == nil {
 		n.provide(m.Root)
+		n.announceMap(m)
 		dl.mu.Lock()
 		dl.state = "assembling"
 		out := dl.output
@@ -202,7 +203,8 @@ func (n *Node) runDownload(dl *download) {
 }
 
 // findPeers adds to d the peers that may have m: the gatekeepers'
-// cairn-p2p records and the DHT's providers, looking again every few
+// cairn-p2p records, the seeders that announced its root (kind 20002) and
+// the DHT's providers, looking again every few
 // seconds until ctx ends.
 func (n *Node) findPeers(ctx context.Context, d *swarm.Download, m *chunkmap.Map) {
 	tr := swarm.NewLibp2p(n.host)
@@ -216,6 +218,8 @@ func (n *Node) findPeers(ctx context.Context, d *swarm.Download, m *chunkmap.Map
 		wait = 5 * time.Second
 		// The gatekeepers' records first: they are local and quick.
 		n.addPeers(ctx, d, tr, n.gatekeeperPeers(ctx, m.Gatekeepers))
+		// Then the seeders heard announcing the root (kind 20002).
+		n.addPeers(ctx, d, tr, n.announcerPeers(ctx, m.Root))
 		if n.host.DHT() != nil {
 			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			provs, err := n.host.FindProviders(fctx, m.Root, 20)

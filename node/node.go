@@ -11,7 +11,9 @@
 // serve a file by its sha256 with Range support, fetching the chunks it
 // lacks from peers on demand. Peers are found through the map's gatekeepers
 // (whose kind 30078 "cairn-p2p" records give their libp2p addresses) and
-// through DHT provider records. media.go routes the API; share.go,
+// through DHT provider records, and through the seeder announcements
+// (kind 20002) the node hears; it announces the roots it holds in full
+// (announce.go). media.go routes the API; share.go,
 // download.go, files.go, resolve.go and addressing.go do the work.
 //
 //	n, err := node.New(cfg, logger)
@@ -33,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -63,6 +66,10 @@ type Node struct {
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
 	published atomic.Value // string
+	// announced are the seeders heard announcing roots (kind 20002).
+	announced *announcers
+	watchMu   sync.Mutex
+	watching  map[string]bool // remote relay + root under watch for 20002
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -111,6 +118,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, stop: make(chan struct{})}
 	n.media = newMediaState()
+	n.announced = newAnnouncers(2*time.Duration(cfg.AnnounceInterval), maxAnnouncedRoots, maxAnnouncersPerRoot)
+	n.watching = make(map[string]bool)
+	rl.OnEvent = append(rl.OnEvent, func(ev *nostr.Event) {
+		if ev.Kind == KindSeederAnnounce {
+			n.noteAnnouncement(ev)
+		}
+	})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cairn_store_events", Help: "Events in the store.",
 	}, func() float64 { return float64(st.Stats().Events) }))
@@ -154,9 +168,10 @@ func (n *Node) Start() error {
 	if err := n.publishAddressing(); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.provideLoop()
 	go n.addressingLoop()
+	go n.announceLoop()
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs())
 	return nil

@@ -129,6 +129,12 @@ func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 		}
 		n.saveVerified(ctx, e)
 	}
+	if rootHex != "" {
+		// Seeders other than the gatekeepers may announce the root there.
+		var root [32]byte
+		hex.Decode(root[:], []byte(rootHex))
+		n.watchAnnouncements(relayURL, root)
+	}
 	if len(gatekeepers) > 0 {
 		recs, _ := r.query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: gatekeepers, Tags: nostr.TagMap{"d": {AddressingTag}}})
 		for _, e := range recs {

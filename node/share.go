@@ -105,6 +105,7 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		return nil, err
 	}
 	n.provide(m.Root)
+	n.announceMap(m)
 	hint := []string{n.publicRelayURL()}
 	nevent, _ := nip19.EncodeEvent(mapEv.ID, hint, n.key.Public)
 	fileNevent, _ := nip19.EncodeEvent(fileEv.ID, hint, n.key.Public)

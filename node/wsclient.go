@@ -159,3 +159,35 @@ func (c *wsClient) query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, e
 		}
 	}
 }
+
+// subscribe runs one REQ and calls fn for every event it brings, stored or
+// live, until ctx ends or the relay closes the subscription or the
+// connection. Events are not verified.
+func (c *wsClient) subscribe(ctx context.Context, f nostr.Filter, fn func(*nostr.Event)) error {
+	c.subs++
+	id := "cairn" + strconv.Itoa(c.subs)
+	if err := c.send(ctx, "REQ", id, f); err != nil {
+		return err
+	}
+	for {
+		label, msg, err := c.read(ctx)
+		if err != nil {
+			return err
+		}
+		if len(msg) < 2 || str(msg[1]) != id {
+			continue
+		}
+		switch label {
+		case "EVENT":
+			if len(msg) < 3 {
+				continue
+			}
+			var ev nostr.Event
+			if json.Unmarshal(msg[2], &ev) == nil {
+				fn(&ev)
+			}
+		case "CLOSED":
+			return fmt.Errorf("%s closed the subscription", c.url)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip19"
+)
+
+func TestAnnouncersExpiryAndCaps(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	a := newAnnouncers(time.Minute, 3, 2)
+	r := func(i byte) [32]byte { return [32]byte{i} }
+
+	a.add(r(1), "p1", 5, t0)
+	a.add(r(1), "p2", 5, t0.Add(10*time.Second))
+	if got := a.get(r(1), t0.Add(20*time.Second)); len(got) != 2 {
+		t.Fatalf("two announcers: %+v", got)
+	}
+	// A third announcer replaces the oldest (p1).
+	a.add(r(1), "p3", 7, t0.Add(20*time.Second))
+	got := a.get(r(1), t0.Add(20*time.Second))
+	if len(got) != 2 || got[0].pubkey == "p1" || got[1].pubkey == "p1" {
+		t.Fatalf("per-root cap: %+v", got)
+	}
+	// Announcing again refreshes: p2 at 10 s would expire at 70 s.
+	a.add(r(1), "p2", 9, t0.Add(50*time.Second))
+	got = a.get(r(1), t0.Add(75*time.Second))
+	if len(got) != 2 {
+		t.Fatalf("refresh: %+v", got)
+	}
+	// p3 (20 s) expires past 80 s, p2 (50 s) past 110 s.
+	if got = a.get(r(1), t0.Add(90*time.Second)); len(got) != 1 || got[0].pubkey != "p2" || got[0].chunks != 9 {
+		t.Fatalf("expiry: %+v", got)
+	}
+	if got = a.get(r(1), t0.Add(2*time.Minute)); len(got) != 0 || a.len() != 0 {
+		t.Fatalf("all expired: %+v, %d roots", got, a.len())
+	}
+
+	// Root cap: the least recently announced root goes first.
+	for i := byte(1); i <= 3; i++ {
+		a.add(r(i), "p", 1, t0.Add(time.Duration(i)*time.Second))
+	}
+	a.add(r(1), "q", 1, t0.Add(4*time.Second)) // root 1 is now the newest
+	a.add(r(4), "p", 1, t0.Add(5*time.Second)) // evicts root 2
+	if a.len() != 3 || a.get(r(2), t0.Add(5*time.Second)) != nil || a.get(r(1), t0.Add(5*time.Second)) == nil {
+		t.Fatalf("root cap: %d roots; root 2 %v", a.len(), a.get(r(2), t0.Add(5*time.Second)))
+	}
+}
+
+func TestParseAnnouncement(t *testing.T) {
+	root := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	for _, c := range []struct {
+		tags nostr.Tags
+		ok   bool
+	}{
+		{nostr.Tags{{"t", "entropy"}, {"x", root}, {"chunks", "3"}}, true},
+		{nostr.Tags{{"x", root}}, false},
+		{nostr.Tags{{"x", root}, {"chunks", "0"}}, false},
+		{nostr.Tags{{"x", root}, {"chunks", "-1"}}, false},
+		{nostr.Tags{{"x", "ABC"}, {"chunks", "1"}}, false},
+		{nostr.Tags{{"x", root}, {"x", root}, {"chunks", "1"}}, false},
+	} {
+		_, _, ok := parseAnnouncement(&nostr.Event{Kind: KindSeederAnnounce, Tags: c.tags})
+		if ok != c.ok {
+			t.Errorf("%v: ok %v, want %v", c.tags, ok, c.ok)
+		}
+	}
+}
+
+// TestAnnouncementHook: an announcement published to the node's relay is
+// remembered; a stale one and the node's own are not.
+func TestAnnouncementHook(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	var root [32]byte
+	root[0] = 9
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	ctx := context.Background()
+	c, err := dialRelay(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	send := func(secret string, at nostr.Timestamp) {
+		ev := nostr.Event{Kind: KindSeederAnnounce, CreatedAt: at,
+			Tags: nostr.Tags{{"t", "entropy"}, {"x", hex.EncodeToString(root[:])}, {"chunks", "4"}}}
+		ev.Sign(secret)
+		if err := c.publish(ctx, "EVENT", &ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(sk, nostr.Now()-nostr.Timestamp(3*DefaultAnnounceInterval/time.Second)) // stale
+	send(n.Key().Secret, nostr.Now())                                            // own
+	send(sk, nostr.Now())
+	// The hooks run just after the OK.
+	var got []announcer
+	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		got = n.announced.get(root, time.Now())
+	}
+	if len(got) != 1 || got[0].pubkey != pk || got[0].chunks != 4 {
+		t.Fatalf("announcers: %+v", got)
+	}
+	if n.Store().Stats().Events != 1 { // the addressing record only
+		t.Errorf("announcements were stored: %d events", n.Store().Stats().Events)
+	}
+}
+
+// TestFetchFromAnnouncedSeeder: C is no gatekeeper of the map and no node
+// runs a DHT; C got the file from A, A stopped, and D, given only C's relay,
+// finds C through C's kind 20002 announcement (heard on C's relay) and C's
+// cairn-p2p record, and fetches the file from it.
+func TestFetchFromAnnouncedSeeder(t *testing.T) {
+	cfg := func() Config {
+		c := TestingConfig(t)
+		c.P2P.DHT = false
+		c.AnnounceInterval = Duration(time.Second)
+		return c
+	}
+	a, err := New(cfg(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	aStopped := false
+	t.Cleanup(func() {
+		if !aStopped {
+			a.Stop(context.Background())
+		}
+	})
+	c := startNode(t, cfg())
+
+	data := make([]byte, 600_000)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(path, data, 0o600)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDownload(t, c, sh.Nevent, "")
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	aStopped = true
+
+	d := startNode(t, cfg())
+	ref, _ := nip19.EncodeEvent(sh.MapID, []string{c.RelayURL()}, a.Key().Public)
+	out := filepath.Join(t.TempDir(), "out.bin")
+	waitDownload(t, d, ref, out)
+	if f, _ := os.ReadFile(out); !bytes.Equal(f, data) {
+		t.Fatalf("fetched file differs (%d bytes)", len(f))
+	}
+	var root [32]byte
+	hex.Decode(root[:], []byte(sh.Root))
+	got := d.announced.get(root, time.Now())
+	if len(got) != 1 || got[0].pubkey != c.Key().Public || got[0].chunks != sh.Chunks {
+		t.Errorf("D's announcers of the root: %+v", got)
+	}
+}
+
+// waitDownload gets ref on n and waits for it to complete.
+func waitDownload(t *testing.T, n *Node, ref, out string) {
+	t.Helper()
+	var st DownloadStatus
+	post(t, n.URL()+"/api/get", GetRequest{Ref: ref, Output: out}, &st)
+	for deadline := time.Now().Add(30 * time.Second); st.State != "complete"; {
+		if st.State == "failed" || time.Now().After(deadline) {
+			t.Fatalf("download on %s: %+v", n.URL(), st)
+		}
+		time.Sleep(50 * time.Millisecond)
+		get(t, n.URL()+"/api/downloads/"+st.Root, &st)
+	}
+}

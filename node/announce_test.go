@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,16 @@ func waitDownload(t *testing.T, n *Node, ref, out string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 		get(t, n.URL()+"/api/downloads/"+st.Root, &st)
+	}
+}
+
+func TestConfigValidateAnnounceInterval(t *testing.T) {
+	c := DefaultConfig()
+	if time.Duration(c.AnnounceInterval) != 15*time.Minute {
+		t.Errorf("default announce interval %v", time.Duration(c.AnnounceInterval))
+	}
+	c.AnnounceInterval = Duration(time.Millisecond)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "announce interval") {
+		t.Errorf("Validate: %v", err)
 	}
 }

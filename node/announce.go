@@ -68,8 +68,9 @@ func newAnnouncers(ttl time.Duration, maxRoots, maxPer int) *announcers {
 	return &announcers{ttl: ttl, maxRoot: maxRoots, maxPer: maxPer, lru: list.New(), byRoot: make(map[[32]byte]*list.Element)}
 }
 
-// add records that pubkey announced root with chunks at now.
-func (a *announcers) add(root [32]byte, pubkey string, chunks int, now time.Time) {
+// add records that pubkey announced root with chunks at now, and says
+// whether pubkey was not a live announcer of root before.
+func (a *announcers) add(root [32]byte, pubkey string, chunks int, now time.Time) (fresh bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.expireLocked(now)
@@ -91,13 +92,13 @@ func (a *announcers) add(root [32]byte, pubkey string, chunks int, now time.Time
 	for i := range ra.list {
 		if ra.list[i].pubkey == pubkey {
 			ra.list[i].at, ra.list[i].chunks = now, chunks
-			return
+			return false
 		}
 	}
 	e := announcer{pubkey: pubkey, at: now, chunks: chunks}
 	if len(ra.list) < a.maxPer {
 		ra.list = append(ra.list, e)
-		return
+		return true
 	}
 	oldest := 0
 	for i := range ra.list {
@@ -106,6 +107,7 @@ func (a *announcers) add(root [32]byte, pubkey string, chunks int, now time.Time
 		}
 	}
 	ra.list[oldest] = e
+	return true
 }
 
 // get returns the live announcers of root.
@@ -181,7 +183,8 @@ func parseAnnouncement(ev *nostr.Event) (root [32]byte, chunks int, ok bool) {
 }
 
 // noteAnnouncement records a verified kind 20002 and, when a download of
-// its root runs, adds its author as a peer at once (in the background: it
+// its root runs and the author is new to it, adds the author as a peer at
+// once (in the background: it
 // may be called from the relay's read loop).
 func (n *Node) noteAnnouncement(ev *nostr.Event) {
 	if ev.PubKey == n.key.Public {
@@ -196,7 +199,9 @@ func (n *Node) noteAnnouncement(ev *nostr.Event) {
 	if d := now.Sub(ev.CreatedAt.Time()); d > ttl || d < -time.Minute {
 		return // stale, or from the future
 	}
-	n.announced.add(root, ev.PubKey, chunks, now)
+	if !n.announced.add(root, ev.PubKey, chunks, now) {
+		return // known already: findPeers asks its record again every few seconds
+	}
 	n.media.mu.Lock()
 	dl := n.media.downloads[root]
 	closed := n.media.closed
@@ -347,10 +352,12 @@ func (n *Node) announceMap(m *chunkmap.Map) {
 	}()
 }
 
-// announceLoop announces every root held in full every AnnounceInterval.
+// announceLoop announces every root held in full shortly after start and
+// then every AnnounceInterval.
 func (n *Node) announceLoop() {
 	defer n.wg.Done()
-	t := time.NewTicker(time.Duration(n.cfg.AnnounceInterval))
+	every := time.Duration(n.cfg.AnnounceInterval)
+	t := time.NewTimer(min(5*time.Second, every))
 	defer t.Stop()
 	for {
 		select {
@@ -361,6 +368,7 @@ func (n *Node) announceLoop() {
 		ctx, cancel := n.stopContext(time.Minute)
 		n.announce(ctx, n.seededRoots(ctx))
 		cancel()
+		t.Reset(every)
 	}
 }
 

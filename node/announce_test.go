@@ -20,8 +20,9 @@ func TestAnnouncersExpiryAndCaps(t *testing.T) {
 	a := newAnnouncers(time.Minute, 3, 2)
 	r := func(i byte) [32]byte { return [32]byte{i} }
 
-	a.add(r(1), "p1", 5, t0)
-	a.add(r(1), "p2", 5, t0.Add(10*time.Second))
+	if !a.add(r(1), "p1", 5, t0) || !a.add(r(1), "p2", 5, t0.Add(10*time.Second)) || a.add(r(1), "p1", 5, t0) {
+		t.Fatal("add: a new announcer is fresh, a known one not")
+	}
 	if got := a.get(r(1), t0.Add(20*time.Second)); len(got) != 2 {
 		t.Fatalf("two announcers: %+v", got)
 	}

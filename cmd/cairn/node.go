@@ -92,6 +92,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
 	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
 	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
+	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")

@@ -209,18 +209,9 @@ func (n *Node) noteAnnouncement(ev *nostr.Event) {
 	if dl == nil || closed || isDone(dl.d) || n.host == nil {
 		return
 	}
-	select {
-	case <-n.stop:
-		return
-	default:
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		ctx, cancel := n.stopContext(15 * time.Second)
-		defer cancel()
+	n.background(15*time.Second, func(ctx context.Context) {
 		n.addPeers(ctx, dl.d, swarm.NewLibp2p(n.host), n.gatekeeperPeers(ctx, []string{ev.PubKey}))
-	}()
+	})
 }
 
 // announcerPeers are the libp2p peers of the live announcers of root whose
@@ -260,18 +251,8 @@ type seeded struct {
 // seededRoots lists the roots of the stored chunk maps whose chunks are all
 // held here (shared by this node, or downloaded in full).
 func (n *Node) seededRoots(ctx context.Context) []seeded {
-	seen := map[[32]byte]bool{}
 	var out []seeded
-	n.store.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap}}, 0, func(raw []byte) error {
-		ev := decodeEvent(raw)
-		if ev == nil {
-			return nil
-		}
-		m, err := chunkmap.Parse(ev)
-		if err != nil || seen[m.Root] {
-			return nil
-		}
-		seen[m.Root] = true
+	n.eachChunkMap(ctx, "", func(m *chunkmap.Map, _ *nostr.Event) error {
 		if s, ok := n.seedOf(m); ok {
 			out = append(out, s)
 		}
@@ -338,18 +319,9 @@ func (n *Node) announceMap(m *chunkmap.Map) {
 	if !ok {
 		return
 	}
-	select {
-	case <-n.stop:
-		return
-	default:
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		ctx, cancel := n.stopContext(30 * time.Second)
-		defer cancel()
+	n.background(30*time.Second, func(ctx context.Context) {
 		n.announce(ctx, []seeded{s})
-	}()
+	})
 }
 
 // announceLoop announces every root held in full shortly after start and
@@ -441,4 +413,21 @@ func (n *Node) fetchAddressing(ctx context.Context, relayURL, pubkey string) {
 	for _, e := range recs {
 		n.saveVerified(ctx, e)
 	}
+}
+
+// background runs fn on a goroutine that Stop waits for, with a context
+// that ends after timeout or at Stop; nothing starts once Stop has begun.
+func (n *Node) background(timeout time.Duration, fn func(ctx context.Context)) {
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := n.stopContext(timeout)
+		defer cancel()
+		fn(ctx)
+	}()
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,11 +201,15 @@ func hasReason(rs []string, r string) bool {
 	return false
 }
 
-// mediaList lists the media this node shared or holds chunks of.
-func (n *Node) mediaList(ctx context.Context) []MediaEntry {
+// eachChunkMap calls fn with every stored kind 7001 chunk map, newest
+// first, once per root. Only events whose JSON contains hint (if not empty)
+// are decoded. fn returning errStop ends the walk without an error.
+func (n *Node) eachChunkMap(ctx context.Context, hint string, fn func(m *chunkmap.Map, ev *nostr.Event) error) error {
 	seen := map[[32]byte]bool{}
-	var out []MediaEntry
-	n.store.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap}}, 0, func(raw []byte) error {
+	err := n.store.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap}}, 0, func(raw []byte) error {
+		if hint != "" && !strings.Contains(string(raw), hint) {
+			return nil
+		}
 		ev := decodeEvent(raw)
 		if ev == nil {
 			return nil
@@ -214,6 +219,18 @@ func (n *Node) mediaList(ctx context.Context) []MediaEntry {
 			return nil
 		}
 		seen[m.Root] = true
+		return fn(m, ev)
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// mediaList lists the media this node shared or holds chunks of.
+func (n *Node) mediaList(ctx context.Context) []MediaEntry {
+	var out []MediaEntry
+	n.eachChunkMap(ctx, "", func(m *chunkmap.Map, ev *nostr.Event) error {
 		e := n.entry(&item{m: m, mapEv: ev})
 		if e.ChunksHeld == 0 && !e.Shared && !e.Pinned {
 			return nil

@@ -200,16 +200,8 @@ func (n *Node) localByID(ctx context.Context, id string) (*item, error) {
 // index it: the stored maps are scanned.
 func (n *Node) localByRoot(ctx context.Context, rootHex string) *item {
 	var it *item
-	n.store.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap}}, 0, func(raw []byte) error {
-		if !strings.Contains(string(raw), rootHex) {
-			return nil
-		}
-		ev := decodeEvent(raw)
-		if ev == nil {
-			return nil
-		}
-		m, err := chunkmap.Parse(ev)
-		if err != nil || hex.EncodeToString(m.Root[:]) != rootHex {
+	n.eachChunkMap(ctx, rootHex, func(m *chunkmap.Map, ev *nostr.Event) error {
+		if hex.EncodeToString(m.Root[:]) != rootHex {
 			return nil
 		}
 		it = &item{m: m, mapEv: ev}

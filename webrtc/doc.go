@@ -1,0 +1,47 @@
+// Package webrtc moves chunks between cairn nodes and browsers over WebRTC
+// DataChannels (pion), signaled over Nostr kind 20001 events exactly as
+// Entropy does, so an Entropy browser and a cairn node can reach each other.
+//
+// # Signaling
+//
+// A signal is a kind 20001 event from the sender, tagged
+//
+//	["p", recipient] ["x", root] ["type", "offer"|"answer"|"ice-candidate"] ["enc", "nip44"]
+//
+// whose content is NIP-44 encrypted to the recipient: the JSON of a session
+// description ({"type":"offer","sdp":...}) or of an ICE candidate. BuildSignal
+// and ParseSignal are pure. A Signaler (pure: signal and now in, verdict out)
+// drops signals created more than 30 s ago (or 30 s ahead) and a second offer
+// from the same peer for the same root within 5 s of an accepted one. A Node
+// listens with {"kinds":[20001],"#p":[me],"since":now-5} through a
+// SignalChannel (RelayClient: any relay's websocket). This side sends its
+// candidates inside the offer or answer (it waits for gathering to
+// complete); trickled "ice-candidate" signals from a browser are added, and
+// held until the remote description is set.
+//
+// # Channels
+//
+//	n, _ := webrtc.New(cfg)                 // cfg from DefaultConfig: key, Signal, Blobs
+//	n.Start(ctx)                            // subscription live
+//	c, _ := n.Dial(ctx, pubkey, root)       // or n.Accept(ctx) on the other side
+//	data, _ := c.Fetch(ctx, hash, root, nil)
+//	tr := n.Transport()                     // a swarm.Transport named "webrtc"
+//
+// The DataChannel is labelled "entropy", ordered. Every message of package
+// swarm/wire is one DataChannel message, with no length prefix. pion calls
+// OnMessage from its own goroutines (in the browser, one per message), so the
+// callback only queues (bounded by Config.MaxQueued) and one goroutine per
+// channel handles the queue in order: REQUESTs and custody challenges are
+// answered from Config.Blobs, chunk data is reassembled for Fetch. A sender
+// pauses while more than 4 MiB is buffered and resumes at the 256 KiB
+// bufferedAmountLow threshold.
+//
+// The server side mirrors package p2p's chunk server: 10 REQUESTs per peer
+// per 1 s window (more are answered BUSY), a malformed message is a strike
+// and 3 strikes ban the peer for 30 minutes, a channel idle for 60 s is
+// closed. Fetch maps ERROR reasons and bad data to swarm's sentinels.
+//
+// Node-only pion settings (loopback candidates, IP filter, mDNS off) live in
+// a !js file; under GOOS=js the package builds over the browser's
+// RTCPeerConnection with none of them.
+package webrtc

@@ -1,0 +1,537 @@
+package webrtc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+)
+
+// Label is the DataChannel label (Entropy's).
+const Label = "entropy"
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// SecretKey is the Nostr secret key (hex) that signs and decrypts
+	// signaling; the node's pubkey is its identity to peers.
+	SecretKey string
+	// Signal carries kind 20001 events (a RelayClient).
+	Signal SignalChannel
+	// ICEServers are the STUN/TURN servers; none on loopback.
+	ICEServers []webrtc.ICEServer
+	// Loopback restricts ICE to loopback host candidates without mDNS
+	// (tests; native only).
+	Loopback bool
+	// Blobs is what the node serves to peers that REQUEST chunks; nil
+	// serves nothing (every request is NOT_FOUND).
+	Blobs blobstore.Blobs
+
+	RequestsPerSecond int           // REQUESTs per peer per 1 s window; more are BUSY
+	MaxStrikes        int           // malformed messages or bad chunks before a ban
+	BanFor            time.Duration // how long a ban lasts
+	IdleTimeout       time.Duration // a channel with no message either way is closed
+	ConnectTimeout    time.Duration // offer to open DataChannel
+	RequestTimeout    time.Duration // one chunk, REQUEST to last byte
+	MaxQueued         int           // bytes received and not yet handled before the channel is closed
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// DefaultConfig returns Entropy's limits.
+func DefaultConfig() Config {
+	return Config{
+		RequestsPerSecond: 10,
+		MaxStrikes:        3,
+		BanFor:            30 * time.Minute,
+		IdleTimeout:       60 * time.Second,
+		ConnectTimeout:    10 * time.Second,
+		RequestTimeout:    15 * time.Second,
+		MaxQueued:         16 << 20,
+	}
+}
+
+// Validate checks cfg.
+func (c *Config) Validate() error {
+	switch {
+	case c.SecretKey == "":
+		return errors.New("webrtc: no secret key")
+	case c.Signal == nil:
+		return errors.New("webrtc: no signal channel")
+	case c.RequestsPerSecond <= 0, c.MaxStrikes <= 0, c.BanFor <= 0, c.IdleTimeout <= 0,
+		c.ConnectTimeout <= 0, c.RequestTimeout <= 0, c.MaxQueued < 2*MaxBuffered:
+		return errors.New("webrtc: a limit is zero or negative (start from DefaultConfig)")
+	}
+	return nil
+}
+
+// Stats counts a node's DataChannel bytes (every message, protocol
+// overhead included).
+type Stats struct {
+	BytesUp, BytesDown int64
+	Conns              int
+}
+
+var (
+	// ErrClosed: the node or connection is closed.
+	ErrClosed = errors.New("webrtc: closed")
+	// ErrBanned: the peer is banned.
+	ErrBanned = errors.New("webrtc: peer banned")
+)
+
+// Node holds a key, its signaling subscription and its peer connections.
+type Node struct {
+	cfg Config
+	pub string
+	api *webrtc.API
+	log *slog.Logger
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closing sync.WaitGroup // pion closes, run outside its callbacks
+
+	mu      sync.Mutex
+	sig     Signaler
+	peers   map[sigKey]*peerState // negotiations in progress, by (peer, root)
+	conns   map[string]*Conn      // open channels, by peer pubkey
+	bans    map[string]time.Time
+	strikes map[string]int
+	limits  map[string]*window
+
+	accepted   chan *Conn
+	up, down   atomic.Int64
+	onDupOffer func() // tests
+}
+
+type peerState struct {
+	pc        *webrtc.PeerConnection
+	answer    chan webrtc.SessionDescription
+	remoteSet bool
+	cands     []webrtc.ICECandidateInit
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+// New returns a node; Start subscribes to its signals.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pub, err := nostr.GetPublicKey(cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: secret key: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Node{
+		cfg: cfg, pub: pub, api: newAPI(&cfg), log: cfg.Logger,
+		ctx: ctx, cancel: cancel,
+		peers: map[sigKey]*peerState{}, conns: map[string]*Conn{},
+		bans: map[string]time.Time{}, strikes: map[string]int{}, limits: map[string]*window{},
+		accepted: make(chan *Conn, 16),
+	}, nil
+}
+
+// PubKey returns the node's pubkey (hex).
+func (n *Node) PubKey() string { return n.pub }
+
+// Stats returns the byte counters.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	c := len(n.conns)
+	n.mu.Unlock()
+	return Stats{BytesUp: n.up.Load(), BytesDown: n.down.Load(), Conns: c}
+}
+
+// Start subscribes to signals addressed to the node ({"kinds":[20001],
+// "#p":[me],"since":now-5}) and returns once the subscription is live.
+// The subscription is retried until Close.
+func (n *Node) Start(ctx context.Context) error {
+	ready := make(chan struct{})
+	var once sync.Once
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for n.ctx.Err() == nil {
+			since := nostr.Timestamp(n.cfg.Now().Add(-5 * time.Second).Unix())
+			f := nostr.Filter{Kinds: []int{KindSignal}, Tags: nostr.TagMap{"p": {n.pub}}, Since: &since}
+			err := n.cfg.Signal.Subscribe(n.ctx, f, n.handle, func() { once.Do(func() { close(ready) }) })
+			if n.ctx.Err() != nil {
+				return
+			}
+			n.log.Debug("signal subscription ended", "err", err)
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes every connection and the subscription, and waits for the
+// node's goroutines.
+func (n *Node) Close() {
+	n.cancel()
+	n.mu.Lock()
+	conns := make([]*Conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		conns = append(conns, c)
+	}
+	pcs := make([]*webrtc.PeerConnection, 0, len(n.peers))
+	for _, p := range n.peers {
+		pcs = append(pcs, p.pc)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	for _, pc := range pcs {
+		pc.Close()
+	}
+	n.wg.Wait()
+	n.closing.Wait()
+}
+
+// Accept returns the next DataChannel a peer opened to this node. Inbound
+// channels are served (REQUESTs answered from Config.Blobs) whether or not
+// they are accepted.
+func (n *Node) Accept(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-n.accepted:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// Ban refuses peer until until and closes its connection.
+func (n *Node) Ban(peer string, until time.Time) {
+	n.mu.Lock()
+	n.bans[peer] = until
+	delete(n.strikes, peer)
+	c := n.conns[peer]
+	n.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+func (n *Node) bannedLocked(peer string) bool {
+	until, ok := n.bans[peer]
+	if !ok {
+		return false
+	}
+	if !n.cfg.Now().Before(until) {
+		delete(n.bans, peer)
+		return false
+	}
+	return true
+}
+
+// strike counts a violation by peer; MaxStrikes of them ban it.
+func (n *Node) strike(peer string, err error) {
+	n.mu.Lock()
+	n.strikes[peer]++
+	ban := n.strikes[peer] >= n.cfg.MaxStrikes
+	n.mu.Unlock()
+	n.log.Debug("strike", "peer", peer, "err", err, "ban", ban)
+	if ban {
+		n.Ban(peer, n.cfg.Now().Add(n.cfg.BanFor))
+	}
+}
+
+// allow applies the per-peer request limit (fixed 1 s window).
+func (n *Node) allow(peer string) bool {
+	now := n.cfg.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := n.limits[peer]
+	if w == nil {
+		w = &window{}
+		n.limits[peer] = w
+	}
+	if now.Sub(w.start) >= time.Second {
+		w.start, w.n = now, 0
+	}
+	w.n++
+	return w.n <= n.cfg.RequestsPerSecond
+}
+
+// handle takes one event from the subscription; it must not block.
+func (n *Node) handle(ev *nostr.Event) {
+	s, err := ParseSignal(n.cfg.SecretKey, n.pub, ev)
+	if err != nil {
+		n.log.Debug("dropping signal", "id", ev.ID, "err", err)
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.bannedLocked(s.From) {
+		return
+	}
+	if v := n.sig.Step(s, n.cfg.Now()); v != Accept {
+		n.log.Debug("dropping signal", "from", s.From, "type", s.Type, "verdict", v)
+		if v == Duplicate && n.onDupOffer != nil {
+			n.onDupOffer()
+		}
+		return
+	}
+	k := sigKey{s.From, s.Root}
+	switch s.Type {
+	case TypeOffer:
+		var sd webrtc.SessionDescription
+		if json.Unmarshal([]byte(s.Payload), &sd) != nil || sd.Type != webrtc.SDPTypeOffer {
+			return
+		}
+		if _, busy := n.peers[k]; busy {
+			return
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.answer(s.From, s.Root, sd); err != nil {
+				n.log.Debug("answering offer", "from", s.From, "err", err)
+			}
+		}()
+	case TypeAnswer:
+		var sd webrtc.SessionDescription
+		if json.Unmarshal([]byte(s.Payload), &sd) != nil || sd.Type != webrtc.SDPTypeAnswer {
+			return
+		}
+		if p := n.peers[k]; p != nil && p.answer != nil {
+			select {
+			case p.answer <- sd:
+			default:
+			}
+		}
+	case TypeCandidate:
+		var c webrtc.ICECandidateInit
+		if json.Unmarshal([]byte(s.Payload), &c) != nil {
+			return
+		}
+		p := n.peers[k]
+		if p == nil {
+			return
+		}
+		if !p.remoteSet {
+			if len(p.cands) < 64 {
+				p.cands = append(p.cands, c)
+			}
+			return
+		}
+		go p.pc.AddICECandidate(c)
+	}
+}
+
+// setRemote sets the remote description of k's negotiation and adds the
+// candidates that came before it.
+func (n *Node) setRemote(k sigKey, p *peerState, sd webrtc.SessionDescription) error {
+	if err := p.pc.SetRemoteDescription(sd); err != nil {
+		return fmt.Errorf("setting remote description: %w", err)
+	}
+	n.mu.Lock()
+	p.remoteSet = true
+	cands := p.cands
+	p.cands = nil
+	n.mu.Unlock()
+	for _, c := range cands {
+		p.pc.AddICECandidate(c)
+	}
+	return nil
+}
+
+func (n *Node) newPC() (*webrtc.PeerConnection, error) {
+	return n.api.NewPeerConnection(webrtc.Configuration{ICEServers: n.cfg.ICEServers})
+}
+
+// describe sets the local description and returns it with every candidate
+// gathered (no trickle from this side).
+func (n *Node) describe(ctx context.Context, pc *webrtc.PeerConnection, sd webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(sd); err != nil {
+		return "", fmt.Errorf("setting local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	b, err := json.Marshal(pc.LocalDescription())
+	return string(b), err
+}
+
+func (n *Node) publish(ctx context.Context, to string, root [32]byte, typ, payload string) error {
+	ev, err := BuildSignal(n.cfg.SecretKey, to, root, typ, payload, n.cfg.Now())
+	if err != nil {
+		return err
+	}
+	return n.cfg.Signal.Publish(ctx, ev)
+}
+
+// Dial opens a DataChannel to remote (a pubkey, hex) for the content with
+// Merkle root root, signaling through the node's SignalChannel.
+func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ConnectTimeout)
+	defer cancel()
+	k := sigKey{remote, root}
+	n.mu.Lock()
+	if n.bannedLocked(remote) {
+		n.mu.Unlock()
+		return nil, ErrBanned
+	}
+	if _, busy := n.peers[k]; busy {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("webrtc: already negotiating with %s", remote)
+	}
+	pc, err := n.newPC()
+	if err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
+	p := &peerState{pc: pc, answer: make(chan webrtc.SessionDescription, 1)}
+	n.peers[k] = p
+	n.mu.Unlock()
+	done := false
+	defer func() {
+		n.mu.Lock()
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
+		n.mu.Unlock()
+		if !done {
+			pc.Close()
+		}
+	}()
+
+	ordered := true
+	dc, err := pc.CreateDataChannel(Label, &webrtc.DataChannelInit{Ordered: &ordered})
+	if err != nil {
+		return nil, err
+	}
+	c := n.newConn(remote, pc, dc)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := n.describe(ctx, pc, offer)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.publish(ctx, remote, root, TypeOffer, payload); err != nil {
+		return nil, fmt.Errorf("sending offer: %w", err)
+	}
+	select {
+	case sd := <-p.answer:
+		if err := n.setRemote(k, p, sd); err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for answer from %s: %w", remote, ctx.Err())
+	}
+	select {
+	case <-c.opened:
+	case <-c.closed:
+		return nil, fmt.Errorf("connecting to %s: %w", remote, ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("connecting to %s: %w", remote, ctx.Err())
+	}
+	done = true
+	return c, nil
+}
+
+// answer answers an offer; the channel becomes a Conn when it opens.
+func (n *Node) answer(remote string, root [32]byte, offer webrtc.SessionDescription) error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
+	defer cancel()
+	k := sigKey{remote, root}
+	pc, err := n.newPC()
+	if err != nil {
+		return err
+	}
+	p := &peerState{pc: pc}
+	n.mu.Lock()
+	if _, busy := n.peers[k]; busy || n.ctx.Err() != nil {
+		n.mu.Unlock()
+		pc.Close()
+		return nil
+	}
+	n.peers[k] = p
+	n.mu.Unlock()
+	opened := make(chan *Conn, 1)
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != Label {
+			dc.Close()
+			return
+		}
+		c := n.newConn(remote, pc, dc)
+		go func() {
+			select {
+			case <-c.opened:
+				opened <- c
+			case <-c.closed:
+			}
+		}()
+	})
+	done := false
+	defer func() {
+		n.mu.Lock()
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
+		n.mu.Unlock()
+		if !done {
+			pc.Close()
+		}
+	}()
+	if err := n.setRemote(k, p, offer); err != nil {
+		return err
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	payload, err := n.describe(ctx, pc, ans)
+	if err != nil {
+		return err
+	}
+	if err := n.publish(ctx, remote, root, TypeAnswer, payload); err != nil {
+		return fmt.Errorf("sending answer: %w", err)
+	}
+	select {
+	case c := <-opened:
+		done = true
+		select {
+		case n.accepted <- c:
+		default:
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -104,6 +104,7 @@ type Node struct {
 	sig     Signaler
 	peers   map[sigKey]*peerState // negotiations in progress, by (peer, root)
 	conns   map[string]*Conn      // open channels, by peer pubkey
+	dials   map[string]*dialCall  // Transport dials in progress, by peer pubkey
 	bans    map[string]time.Time
 	strikes map[string]int
 	limits  map[string]*window
@@ -144,7 +145,7 @@ func New(cfg Config) (*Node, error) {
 	return &Node{
 		cfg: cfg, pub: pub, api: newAPI(&cfg), log: cfg.Logger,
 		ctx: ctx, cancel: cancel,
-		peers: map[sigKey]*peerState{}, conns: map[string]*Conn{},
+		peers: map[sigKey]*peerState{}, conns: map[string]*Conn{}, dials: map[string]*dialCall{},
 		bans: map[string]time.Time{}, strikes: map[string]int{}, limits: map[string]*window{},
 		accepted: make(chan *Conn, 16),
 	}, nil

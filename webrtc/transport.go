@@ -35,17 +35,50 @@ func (t *Transport) Fetch(ctx context.Context, p swarm.PeerID, hash, root [32]by
 // Ban implements swarm.Transport.
 func (t *Transport) Ban(p swarm.PeerID, until time.Time) { t.n.Ban(string(p), until) }
 
+// dialCall is a dial in progress that concurrent fetches share.
+type dialCall struct {
+	done chan struct{}
+	c    *Conn
+	err  error
+}
+
 // conn returns the open channel to peer, dialing it for root if none is.
+// Concurrent callers share one dial, which runs under the node's context
+// (bounded by ConnectTimeout), so a caller whose ctx ends returns at once
+// without failing the others.
 func (n *Node) conn(ctx context.Context, peer string, root [32]byte) (*Conn, error) {
 	n.mu.Lock()
-	c := n.conns[peer]
-	banned := n.bannedLocked(peer)
-	n.mu.Unlock()
-	if banned {
+	if n.bannedLocked(peer) {
+		n.mu.Unlock()
 		return nil, ErrBanned
 	}
-	if c != nil {
+	if c := n.conns[peer]; c != nil {
+		n.mu.Unlock()
 		return c, nil
 	}
-	return n.Dial(ctx, peer, root)
+	d := n.dials[peer]
+	if d == nil {
+		if n.ctx.Err() != nil {
+			n.mu.Unlock()
+			return nil, ErrClosed
+		}
+		d = &dialCall{done: make(chan struct{})}
+		n.dials[peer] = d
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			d.c, d.err = n.Dial(n.ctx, peer, root)
+			n.mu.Lock()
+			delete(n.dials, peer)
+			n.mu.Unlock()
+			close(d.done)
+		}()
+	}
+	n.mu.Unlock()
+	select {
+	case <-d.done:
+		return d.c, d.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -12,20 +12,40 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 export GOFLAGS := -tags=$(TAGS)
 SHELL := /bin/bash
 
-.PHONY: run build test test-unit test-e2e deps deps-apt deps-npm vet fmt-check bench clean
+.PHONY: run build build-wasm test test-unit test-wasm test-e2e deps deps-apt deps-npm vet fmt-check bench clean
 
 run: build
 	./$(BIN) node $(ARGS)
 
-build:
+# build also builds the browser core first, so the binary embeds it.
+build: build-wasm
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cairn
 
 # test: the whole suite, as CI runs it.
-test: deps fmt-check vet test-unit test-e2e
+test: deps fmt-check vet test-unit test-wasm test-e2e
 
 # CAIRN_E2E=1: a missing tool (ffmpeg, node) fails a test instead of skipping it.
 test-unit:
 	CAIRN_E2E=1 $(GO) test -count=1 $$($(GO) list ./... | grep -v '/test')
+
+# The browser core (docs/ARCHITECTURE.md, "The browser core"): GOOS=js
+# GOARCH=wasm builds, run under Node with Go's own exec wrapper. cgo does not
+# exist there, so the libsecp256k1 tag is dropped (GOFLAGS=). The built
+# web/static/cairn.wasm and wasm_exec.js are not committed: build-wasm makes
+# them and the web package embeds whatever web/static holds.
+GOROOT_DIR := $(shell $(GO) env GOROOT)
+WASM_DIR   := $(firstword $(wildcard $(GOROOT_DIR)/lib/wasm $(GOROOT_DIR)/misc/wasm))
+WASM_ENV   := GOOS=js GOARCH=wasm GOFLAGS=
+WASM_PKGS  := ./merkle ./swarm/wire ./swarm/sched ./media/chunkmap ./media ./blobstore ./swarm ./wasm/...
+
+test-wasm: build-wasm
+	$(WASM_ENV) $(GO) vet ./wasm/...
+	$(WASM_ENV) $(GO) test -count=1 -exec=$(WASM_DIR)/go_js_wasm_exec $(WASM_PKGS)
+	node wasm/smoke.mjs web/static
+
+build-wasm:
+	$(WASM_ENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o web/static/cairn.wasm ./wasm
+	cp $(WASM_DIR)/wasm_exec.js web/static/wasm_exec.js
 
 # End-to-end suites under test/ (the real binary, nostr-tools, kill -9).
 # CAIRN_E2E=1 makes a missing prerequisite a failure instead of a skip.
@@ -64,4 +84,4 @@ bench:
 	$(GO) run ./cmd/cairn bench relay
 
 clean:
-	rm -rf bin
+	rm -rf bin web/static/cairn.wasm web/static/wasm_exec.js

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,13 @@ import (
 )
 
 // ffmpegTools returns the paths of ffmpeg and ffprobe, or skips the test
-// when they are missing (fails it when CAIRN_E2E=1).
+// when they are missing (fails it when CAIRN_E2E=1). Under js/wasm there
+// are no processes to run, so it always skips there.
 func ffmpegTools(t testing.TB) (ffmpeg, ffprobe string) {
 	t.Helper()
+	if runtime.GOOS == "js" {
+		t.Skip("skipping: no ffmpeg under js/wasm")
+	}
 	ff, err1 := exec.LookPath("ffmpeg")
 	fp, err2 := exec.LookPath("ffprobe")
 	if err1 != nil || err2 != nil {

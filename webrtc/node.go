@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,11 +307,11 @@ func (n *Node) handle(ev *nostr.Event) {
 	k := sigKey{s.From, s.Root}
 	switch s.Type {
 	case TypeOffer:
-		var sd webrtc.SessionDescription
-		if json.Unmarshal([]byte(s.Payload), &sd) != nil || sd.Type != webrtc.SDPTypeOffer {
+		sd, ok := parseSDP(s.Payload, webrtc.SDPTypeOffer)
+		if !ok {
 			return
 		}
-		if _, busy := n.peers[k]; busy {
+		if _, busy := n.peers[k]; busy || len(n.peers) >= maxNegotiations {
 			return
 		}
 		n.wg.Add(1)
@@ -321,8 +322,8 @@ func (n *Node) handle(ev *nostr.Event) {
 			}
 		}()
 	case TypeAnswer:
-		var sd webrtc.SessionDescription
-		if json.Unmarshal([]byte(s.Payload), &sd) != nil || sd.Type != webrtc.SDPTypeAnswer {
+		sd, ok := parseSDP(s.Payload, webrtc.SDPTypeAnswer)
+		if !ok {
 			return
 		}
 		if p := n.peers[k]; p != nil && p.answer != nil {
@@ -346,8 +347,30 @@ func (n *Node) handle(ev *nostr.Event) {
 			}
 			return
 		}
-		go p.pc.AddICECandidate(c)
+		n.closing.Add(1)
+		go func() { // not under n.mu
+			defer n.closing.Done()
+			p.pc.AddICECandidate(c)
+		}()
 	}
+}
+
+// maxNegotiations bounds the offers being answered and dials in progress
+// at once: each holds a PeerConnection for up to ConnectTimeout.
+const maxNegotiations = 32
+
+// parseSDP reads a signal's session description: the JSON of an
+// RTCSessionDescription ({"type":...,"sdp":...}), or, tolerated, the bare
+// SDP text, whose type is then the signal's.
+func parseSDP(payload string, typ webrtc.SDPType) (webrtc.SessionDescription, bool) {
+	var sd webrtc.SessionDescription
+	if err := json.Unmarshal([]byte(payload), &sd); err != nil {
+		if !strings.HasPrefix(payload, "v=0") {
+			return sd, false
+		}
+		sd = webrtc.SessionDescription{Type: typ, SDP: payload}
+	}
+	return sd, sd.Type == typ && sd.SDP != ""
 }
 
 // setRemote sets the remote description of k's negotiation and adds the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/pion/webrtc/v4"
 )
 
 func TestSignalRoundTrip(t *testing.T) {
@@ -64,6 +65,24 @@ func TestSignaler(t *testing.T) {
 	} {
 		if got := g.Step(step.s, step.now); got != step.want {
 			t.Errorf("%s %s %x at +%v: %s, want %s", step.s.Type, step.s.From, step.s.Root[0], step.now.Sub(t0), got, step.want)
+		}
+	}
+}
+
+func TestParseSDP(t *testing.T) {
+	for _, c := range []struct {
+		payload string
+		typ     webrtc.SDPType
+		ok      bool
+	}{
+		{`{"type":"offer","sdp":"v=0\r\n"}`, webrtc.SDPTypeOffer, true},
+		{`{"type":"answer","sdp":"v=0\r\n"}`, webrtc.SDPTypeOffer, false},
+		{`{"type":"offer","sdp":""}`, webrtc.SDPTypeOffer, false},
+		{"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n", webrtc.SDPTypeAnswer, true},
+		{"hello", webrtc.SDPTypeOffer, false},
+	} {
+		if _, ok := parseSDP(c.payload, c.typ); ok != c.ok {
+			t.Errorf("parseSDP(%q, %v) = %v", c.payload, c.typ, ok)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/p2p"
+	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/store"
 )
 
@@ -157,12 +158,12 @@ func (n *Node) publish(ctx context.Context, ev *nostr.Event) error {
 }
 
 func (n *Node) publishViaRelay(ctx context.Context, ev *nostr.Event) error {
-	c, err := dialRelay(ctx, n.localRelayURL())
+	c, err := client.Dial(ctx, n.localRelayURL())
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	return c.publishAs(ctx, ev, n.key.Secret)
+	defer c.Close()
+	return c.PublishAs(ctx, ev, n.key.Secret)
 }
 
 // localRelayURL is a websocket URL this process can dial: the listen

@@ -12,6 +12,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
@@ -284,12 +285,12 @@ func (n *Node) announce(ctx context.Context, roots []seeded) {
 	if len(roots) == 0 {
 		return
 	}
-	c, err := dialRelay(ctx, n.localRelayURL())
+	c, err := client.Dial(ctx, n.localRelayURL())
 	if err != nil {
 		n.log.Debug("announcing seeded roots", "err", err)
 		return
 	}
-	defer c.close()
+	defer c.Close()
 	for _, s := range roots {
 		ev := nostr.Event{
 			Kind:      KindSeederAnnounce,
@@ -303,7 +304,7 @@ func (n *Node) announce(ctx context.Context, roots []seeded) {
 		if err := ev.Sign(n.key.Secret); err != nil {
 			return
 		}
-		if err := c.publishAs(ctx, &ev, n.key.Secret); err != nil {
+		if err := c.PublishAs(ctx, &ev, n.key.Secret); err != nil {
 			n.log.Debug("announcing a seeded root", "root", hex.EncodeToString(s.root[:8]), "err", err)
 			if ctx.Err() != nil {
 				return
@@ -374,14 +375,14 @@ func (n *Node) watchAnnouncements(relayURL string, root [32]byte) {
 		}()
 		ctx, cancel := n.stopContext(max(announcementWatchSpan*time.Duration(n.cfg.AnnounceInterval), minAnnouncementWatch))
 		defer cancel()
-		c, err := dialRelay(ctx, relayURL)
+		c, err := client.Dial(ctx, relayURL)
 		if err != nil {
 			return
 		}
-		defer c.close()
+		defer c.Close()
 		f := nostr.Filter{Kinds: []int{KindSeederAnnounce}, Tags: nostr.TagMap{"x": {hex.EncodeToString(root[:])}}}
 		known := map[string]bool{}
-		c.subscribe(ctx, f, func(ev *nostr.Event) {
+		c.Subscribe(ctx, f, func(ev *nostr.Event) {
 			if r, _, ok := parseAnnouncement(ev); !ok || r != root || ev.PubKey == n.key.Public {
 				return
 			}
@@ -396,7 +397,7 @@ func (n *Node) watchAnnouncements(relayURL string, root [32]byte) {
 				n.fetchAddressing(ctx, relayURL, ev.PubKey)
 			}
 			n.noteAnnouncement(ev)
-		})
+		}, nil)
 	}()
 }
 
@@ -404,12 +405,12 @@ func (n *Node) watchAnnouncements(relayURL string, root [32]byte) {
 func (n *Node) fetchAddressing(ctx context.Context, relayURL, pubkey string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := dialRelay(ctx, relayURL)
+	c, err := client.Dial(ctx, relayURL)
 	if err != nil {
 		return
 	}
-	defer c.close()
-	recs, _ := c.query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: []string{pubkey}, Tags: nostr.TagMap{"d": {AddressingTag}}})
+	defer c.Close()
+	recs, _ := c.Query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: []string{pubkey}, Tags: nostr.TagMap{"d": {AddressingTag}}})
 	for _, e := range recs {
 		n.saveVerified(ctx, e)
 	}

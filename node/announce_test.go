@@ -13,6 +13,8 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
+
+	"github.com/cairn-nostr/cairn/relay/client"
 )
 
 func TestAnnouncersExpiryAndCaps(t *testing.T) {
@@ -86,16 +88,16 @@ func TestAnnouncementHook(t *testing.T) {
 	sk := nostr.GeneratePrivateKey()
 	pk, _ := nostr.GetPublicKey(sk)
 	ctx := context.Background()
-	c, err := dialRelay(ctx, n.RelayURL())
+	c, err := client.Dial(ctx, n.RelayURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	send := func(secret string, at nostr.Timestamp) {
 		ev := nostr.Event{Kind: KindSeederAnnounce, CreatedAt: at,
 			Tags: nostr.Tags{{"t", "entropy"}, {"x", hex.EncodeToString(root[:])}, {"chunks", "4"}}}
 		ev.Sign(secret)
-		if err := c.publish(ctx, "EVENT", &ev); err != nil {
+		if err := c.Publish(ctx, "EVENT", &ev); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/store"
 )
 
@@ -86,12 +87,12 @@ func (n *Node) resolve(ctx context.Context, ref string) (*item, error) {
 func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	r, err := dialRelay(ctx, relayURL)
+	r, err := client.Dial(ctx, relayURL)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	evs, err := r.query(ctx, nostr.Filter{IDs: []string{id}})
+	defer r.Close()
+	evs, err := r.Query(ctx, nostr.Filter{IDs: []string{id}})
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 			rootHex = hex.EncodeToString(fm.Root[:])
 		}
 	}
-	more, _ := r.query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata, chunkmap.KindChunkMap}, Authors: author, Limit: 100})
+	more, _ := r.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata, chunkmap.KindChunkMap}, Authors: author, Limit: 100})
 	for _, e := range more {
 		if e.Kind == chunkmap.KindChunkMap && rootHex != "" {
 			if m, err := chunkmap.Parse(e); err != nil || hex.EncodeToString(m.Root[:]) != rootHex {
@@ -136,7 +137,7 @@ func (n *Node) fetchRemote(ctx context.Context, relayURL, id string) error {
 		n.watchAnnouncements(relayURL, root)
 	}
 	if len(gatekeepers) > 0 {
-		recs, _ := r.query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: gatekeepers, Tags: nostr.TagMap{"d": {AddressingTag}}})
+		recs, _ := r.Query(ctx, nostr.Filter{Kinds: []int{KindAppData}, Authors: gatekeepers, Tags: nostr.TagMap{"d": {AddressingTag}}})
 		for _, e := range recs {
 			n.saveVerified(ctx, e)
 		}

@@ -14,11 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip77/negentropy"
 	"github.com/nbd-wtf/go-nostr/nip77/negentropy/storage/vector"
 
+	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/store"
 )
 
@@ -66,11 +66,13 @@ func Sync(ctx context.Context, st store.Store, url string, f nostr.Filter, dir D
 		progress = func(string) {}
 	}
 	var res Result
-	c, err := dial(ctx, url)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := client.Dial(dctx, url)
+	cancel()
 	if err != nil {
 		return res, err
 	}
-	defer c.close()
+	defer c.Close()
 
 	vec := vector.New()
 	f.Limit, f.LimitZero = 0, false
@@ -93,12 +95,12 @@ func Sync(ctx context.Context, st store.Store, url string, f nostr.Filter, dir D
 
 	const sub = "cairn-sync"
 	fj, _ := json.Marshal(f)
-	if err := c.send(ctx, []any{"NEG-OPEN", sub, json.RawMessage(fj), neg.Start()}); err != nil {
+	if err := c.Send(ctx, "NEG-OPEN", sub, json.RawMessage(fj), neg.Start()); err != nil {
 		return res, err
 	}
 	done := false
 	for !done {
-		msg, err := c.next(ctx)
+		msg, err := next(ctx, c)
 		if err != nil {
 			return res, err
 		}
@@ -116,7 +118,7 @@ func Sync(ctx context.Context, st store.Store, url string, f nostr.Filter, dir D
 				done = true
 				break
 			}
-			if err := c.send(ctx, []any{"NEG-MSG", sub, out}); err != nil {
+			if err := c.Send(ctx, "NEG-MSG", sub, out); err != nil {
 				return res, err
 			}
 		case "NEG-ERR":
@@ -135,7 +137,7 @@ func Sync(ctx context.Context, st store.Store, url string, f nostr.Filter, dir D
 			}
 		}
 	}
-	c.send(ctx, []any{"NEG-CLOSE", sub})
+	c.Send(ctx, "NEG-CLOSE", sub)
 	wg.Wait()
 	res.Local, res.Remote = len(haves), len(haveNots)
 	progress(fmt.Sprintf("difference found: %d only here, %d only on the relay", res.Local, res.Remote))
@@ -161,7 +163,7 @@ func collect(ch chan string) []string {
 	return l
 }
 
-func upload(ctx context.Context, c *client, st store.Store, ids []string, res *Result) error {
+func upload(ctx context.Context, c *client.Conn, st store.Store, ids []string, res *Result) error {
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
 		want := map[string]bool{}
@@ -171,13 +173,13 @@ func upload(ctx context.Context, c *client, st store.Store, ids []string, res *R
 				return err
 			}
 			want[ev.ID] = true
-			return c.send(ctx, []any{"EVENT", json.RawMessage(raw)})
+			return c.Send(ctx, "EVENT", json.RawMessage(raw))
 		})
 		if err != nil {
 			return fmt.Errorf("uploading: %w", err)
 		}
 		for len(want) > 0 {
-			msg, err := c.next(ctx)
+			msg, err := next(ctx, c)
 			if err != nil {
 				return fmt.Errorf("waiting for OK: %w", err)
 			}
@@ -204,15 +206,15 @@ func upload(ctx context.Context, c *client, st store.Store, ids []string, res *R
 	return nil
 }
 
-func download(ctx context.Context, c *client, st store.Store, ids []string, res *Result) error {
+func download(ctx context.Context, c *client.Conn, st store.Store, ids []string, res *Result) error {
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
 		sub := fmt.Sprintf("cairn-dl-%d", start)
-		if err := c.send(ctx, []any{"REQ", sub, map[string]any{"ids": part, "limit": len(part)}}); err != nil {
+		if err := c.Send(ctx, "REQ", sub, map[string]any{"ids": part, "limit": len(part)}); err != nil {
 			return err
 		}
 		for {
-			msg, err := c.next(ctx)
+			msg, err := next(ctx, c)
 			if err != nil {
 				return fmt.Errorf("downloading: %w", err)
 			}
@@ -225,7 +227,7 @@ func download(ctx context.Context, c *client, st store.Store, ids []string, res 
 			}
 			v := verb(msg)
 			if v == "EOSE" || v == "CLOSED" {
-				c.send(ctx, []any{"CLOSE", sub})
+				c.Send(ctx, "CLOSE", sub)
 				break
 			}
 			if v != "EVENT" || len(msg) < 3 {
@@ -254,72 +256,15 @@ func download(ctx context.Context, c *client, st store.Store, ids []string, res 
 	return nil
 }
 
-// client is a minimal websocket client: one reader goroutine feeding a channel.
-type client struct {
-	ws   *websocket.Conn
-	in   chan []json.RawMessage
-	errc chan error
-}
-
-func dial(ctx context.Context, url string) (*client, error) {
-	dctx, cancel := context.WithTimeout(ctx, timeout)
+// next reads the relay's next message, waiting at most timeout.
+func next(ctx context.Context, c *client.Conn) ([]json.RawMessage, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", url, err)
-	}
-	ws.SetReadLimit(32 << 20)
-	c := &client{ws: ws, in: make(chan []json.RawMessage, 256), errc: make(chan error, 1)}
-	go func() {
-		for {
-			_, b, err := ws.Read(context.Background())
-			if err != nil {
-				c.errc <- fmt.Errorf("relay connection: %w", err)
-				close(c.in)
-				return
-			}
-			var msg []json.RawMessage
-			if json.Unmarshal(b, &msg) == nil && len(msg) > 0 {
-				c.in <- msg
-			}
-		}
-	}()
-	return c, nil
-}
-
-func (c *client) send(ctx context.Context, v []any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("sending to relay: %w", err)
-	}
-	return nil
-}
-
-func (c *client) next(ctx context.Context) ([]json.RawMessage, error) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case msg, ok := <-c.in:
-		if !ok {
-			return nil, <-c.errc
-		}
-		return msg, nil
-	case <-t.C:
+	_, msg, err := c.Read(rctx)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
 		return nil, errors.New("relay did not answer within 30 s")
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	return msg, err
 }
 
-func (c *client) close() { c.ws.Close(websocket.StatusNormalClosure, "") }
-
-func verb(msg []json.RawMessage) string {
-	var v string
-	json.Unmarshal(msg[0], &v)
-	return v
-}
+func verb(msg []json.RawMessage) string { return client.Str(msg[0]) }

@@ -123,13 +123,42 @@ func splitFixed(r io.ReaderAt, size, target int64) (Plan, error) {
 }
 
 func open(r io.ReaderAt, size int64) (*source, error) {
-	if size < 0 {
-		return nil, fmt.Errorf("file size %d: %w", size, ErrConfig)
-	}
-	if size > MaxFileSize {
-		return nil, fmt.Errorf("file of %d bytes (max %d): %w", size, MaxFileSize, ErrTooLarge)
+	if err := checkSize(size); err != nil {
+		return nil, err
 	}
 	return newSource(r, size), nil
+}
+
+func checkSize(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("file size %d: %w", size, ErrConfig)
+	}
+	if size > MaxFileSize {
+		return fmt.Errorf("file of %d bytes (max %d): %w", size, MaxFileSize, ErrTooLarge)
+	}
+	return nil
+}
+
+// CutFixed returns the byte ranges SplitFixed would hash for a file of size
+// bytes, and the target size used, without reading the file: for a caller
+// that hashes elsewhere (the browser, with WebCrypto).
+func CutFixed(size int64, c Chunker) (target int64, ranges []chunkmap.ByteRange, err error) {
+	if err := c.Validate(); err != nil {
+		return 0, nil, err
+	}
+	if err := checkSize(size); err != nil {
+		return 0, nil, err
+	}
+	target = c.target()
+	spans, err := cutFixed(size, target)
+	if err != nil {
+		return 0, nil, err
+	}
+	ranges = make([]chunkmap.ByteRange, len(spans))
+	for i, sp := range spans {
+		ranges[i] = chunkmap.ByteRange{Offset: sp.off, Length: sp.n}
+	}
+	return target, ranges, nil
 }
 
 // hash reads every span in order and fills p.Chunks and p.Root.

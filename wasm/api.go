@@ -228,29 +228,7 @@ func jsPlanFixed(args []js.Value) any {
 // planFixed is media.SplitFixed's cut without the hashing: chunks of exactly
 // the target size, the last one shorter, with the same limits and errors.
 func planFixed(size, chunkSize int64) (int64, []chunkmap.ByteRange, error) {
-	c := media.Chunker{TargetSize: chunkSize}
-	if err := c.Validate(); err != nil {
-		return 0, nil, err
-	}
-	if size < 0 {
-		return 0, nil, fmt.Errorf("file size %d: %w", size, media.ErrConfig)
-	}
-	if size > media.MaxFileSize {
-		return 0, nil, fmt.Errorf("file of %d bytes (max %d): %w", size, media.MaxFileSize, media.ErrTooLarge)
-	}
-	target := chunkSize
-	if target == 0 {
-		target = media.DefaultTargetSize
-	}
-	n := (size + target - 1) / target
-	if n > chunkmap.MaxChunks {
-		return 0, nil, fmt.Errorf("%d bytes in chunks of %d is %d chunks (max %d): %w", size, target, n, chunkmap.MaxChunks, media.ErrTooLarge)
-	}
-	ranges := make([]chunkmap.ByteRange, 0, n)
-	for off := int64(0); off < size; off += target {
-		ranges = append(ranges, chunkmap.ByteRange{Offset: off, Length: min(target, size-off)})
-	}
-	return target, ranges, nil
+	return media.CutFixed(size, media.Chunker{TargetSize: chunkSize})
 }
 
 // sha256(data: Uint8Array) -> Promise<hex>

@@ -64,7 +64,7 @@ deps: deps-apt deps-npm
 
 # Debian packages the tests need, installed only when their command is
 # missing: command:package pairs.
-APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg
+APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium
 deps-apt:
 	@pkgs=""; for pair in $(APT_NEEDS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
@@ -79,6 +79,7 @@ deps-apt:
 
 deps-npm:
 	cd test/conformance && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error)
+	cd wasm && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error)
 
 bench:
 	$(GO) run ./cmd/cairn bench relay

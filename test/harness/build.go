@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,11 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The binary embeds web/static, browser core included: build the core
+	// first, as `make build` does, so the browser tests run today's code.
+	if out, err := buildWasm(root); err != nil {
+		return "", fmt.Errorf("building the browser core (make build-wasm): %v\n%s", err, out)
+	}
 	buildDir, err = os.MkdirTemp("", "cairn-e2e-bin-")
 	if err != nil {
 		return "", err
@@ -131,4 +137,29 @@ func goBuild(root, out string, flags ...string) ([]byte, error) {
 	cmd.Stderr = &buf
 	err := cmd.Run()
 	return buf.Bytes(), err
+}
+
+// buildWasm writes web/static/cairn.wasm and wasm_exec.js, as `make
+// build-wasm` does.
+func buildWasm(root string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join("web", "static", "cairn.wasm"), "./wasm")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return out, err
+	}
+	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		return nil, err
+	}
+	dir := strings.TrimSpace(string(goroot))
+	for _, sub := range []string{"lib/wasm", "misc/wasm"} {
+		js, err := os.ReadFile(filepath.Join(dir, sub, "wasm_exec.js"))
+		if err == nil {
+			return nil, os.WriteFile(filepath.Join(root, "web", "static", "wasm_exec.js"), js, 0o644)
+		}
+	}
+	return nil, fmt.Errorf("wasm_exec.js not found under %s", dir)
 }

@@ -32,15 +32,17 @@ test-unit:
 # GOARCH=wasm builds, run under Node with Go's own exec wrapper. cgo does not
 # exist there, so the libsecp256k1 tag is dropped (GOFLAGS=). The built
 # web/static/cairn.wasm and wasm_exec.js are not committed: build-wasm makes
-# them and the web package embeds whatever web/static holds.
+# them and the web package embeds whatever web/static holds. wasm/exec.sh is
+# Go's go_js_wasm_exec with an IndexedDB (fake-indexeddb, `make deps-npm`)
+# loaded first, for wasm/idb and the API tests.
 GOROOT_DIR := $(shell $(GO) env GOROOT)
 WASM_DIR   := $(firstword $(wildcard $(GOROOT_DIR)/lib/wasm $(GOROOT_DIR)/misc/wasm))
 WASM_ENV   := GOOS=js GOARCH=wasm GOFLAGS=
 WASM_PKGS  := ./merkle ./swarm/wire ./swarm/sched ./media/chunkmap ./media ./blobstore ./swarm ./wasm/...
 
-test-wasm: build-wasm
+test-wasm: build-wasm deps-npm
 	$(WASM_ENV) $(GO) vet ./wasm/...
-	$(WASM_ENV) $(GO) test -count=1 -exec=$(WASM_DIR)/go_js_wasm_exec $(WASM_PKGS)
+	$(WASM_ENV) $(GO) test -count=1 -exec=$(CURDIR)/wasm/exec.sh $(WASM_PKGS)
 	node wasm/smoke.mjs web/static
 
 build-wasm:

@@ -1,0 +1,601 @@
+//go:build js && wasm
+
+package idb
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/wasm/sha"
+)
+
+// Object store names and the schema version.
+const (
+	storeBlobs = "blobs"
+	storeMeta  = "meta"
+	storePins  = "pins"
+	version    = 1
+)
+
+// Options configures a Store. The zero value is valid: no quota, blobs up
+// to blobstore.DefaultMaxBlobSize, WebCrypto hashing, the wall clock.
+type Options struct {
+	// Quota is the most bytes of chunks kept; 0 means unlimited.
+	Quota int64
+	// MaxBlobSize bounds one chunk; 0 means blobstore.DefaultMaxBlobSize.
+	MaxBlobSize int64
+	// Hasher verifies chunks on Put; nil means sha.Default() (WebCrypto).
+	Hasher sha.Hasher
+	// Now stamps accesses for the LRU order; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a blobstore.Blobs over one IndexedDB database. Its methods are
+// safe for concurrent use; those that touch IndexedDB wait for it, so call
+// them from goroutines, never inside a js.Func callback.
+type Store struct {
+	db      js.Value
+	name    string
+	maxBlob int64
+	hasher  sha.Hasher
+	now     func() time.Time
+
+	wmu sync.Mutex // one write transaction at a time: eviction choices stay true
+
+	mu     sync.Mutex
+	ix     *index
+	closed bool
+	last   struct { // the last chunk read, for runs of ReadAt
+		hash [32]byte
+		data []byte
+	}
+}
+
+var _ blobstore.Blobs = (*Store)(nil)
+
+// Open opens (creating it if needed) the IndexedDB database name and loads
+// its index. Over the quota (it was lowered), the least recently used
+// unpinned chunks are evicted first.
+func Open(name string, opts Options) (*Store, error) {
+	if name == "" {
+		return nil, errors.New("idb: empty database name")
+	}
+	if opts.Quota < 0 {
+		return nil, fmt.Errorf("idb: quota %d is negative (0 means unlimited)", opts.Quota)
+	}
+	factory := js.Global().Get("indexedDB")
+	if factory.IsUndefined() || factory.IsNull() {
+		return nil, errors.New("idb: this environment has no IndexedDB (under Node, run tests through wasm/exec.sh after `make deps-npm`)")
+	}
+	s := &Store{name: name, maxBlob: opts.MaxBlobSize, hasher: opts.Hasher, now: opts.Now, ix: newIndex(opts.Quota)}
+	if s.maxBlob <= 0 {
+		s.maxBlob = blobstore.DefaultMaxBlobSize
+	}
+	if s.hasher == nil {
+		s.hasher = sha.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+
+	req := factory.Call("open", name, version)
+	upgrade := js.FuncOf(func(js.Value, []js.Value) any {
+		db := req.Get("result")
+		names := db.Get("objectStoreNames")
+		for _, n := range []string{storeBlobs, storeMeta, storePins} {
+			if !names.Call("contains", n).Bool() {
+				db.Call("createObjectStore", n)
+			}
+		}
+		return nil
+	})
+	defer upgrade.Release()
+	req.Set("onupgradeneeded", upgrade)
+	db, err := await(req)
+	if err != nil {
+		return nil, fmt.Errorf("idb: opening database %q: %w", name, err)
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Call("close")
+		return nil, err
+	}
+	if err := s.evictOver(); err != nil {
+		db.Call("close")
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the meta and pins stores into the index.
+func (s *Store) load() error {
+	tx := s.db.Call("transaction", []any{storeMeta, storePins}, "readonly")
+	meta, pins := tx.Call("objectStore", storeMeta), tx.Call("objectStore", storePins)
+	reqs := []js.Value{meta.Call("getAllKeys"), meta.Call("getAll"), pins.Call("getAllKeys"), pins.Call("getAll")}
+	res := make([]js.Value, len(reqs))
+	for i, r := range reqs {
+		v, err := await(r)
+		if err != nil {
+			return fmt.Errorf("idb: reading the index of %q: %w", s.name, err)
+		}
+		res[i] = v
+	}
+	var recs []record
+	for i := 0; i < res[0].Length() && i < res[1].Length(); i++ {
+		h, ok := keyHash(res[0].Index(i))
+		v := res[1].Index(i)
+		if !ok || v.Type() != js.TypeObject || v.Get("size").Type() != js.TypeNumber {
+			continue // not ours; ignored
+		}
+		used := int64(0)
+		if u := v.Get("used"); u.Type() == js.TypeNumber {
+			used = int64(u.Float())
+		}
+		recs = append(recs, record{hash: h, size: int64(v.Get("size").Float()), used: used})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ix.load(recs)
+	for i := 0; i < res[2].Length() && i < res[3].Length(); i++ {
+		h, ok := keyHash(res[2].Index(i))
+		v := res[3].Index(i)
+		if !ok || v.Type() != js.TypeObject || v.Get("length").Type() != js.TypeNumber {
+			continue
+		}
+		for j := 0; j < v.Length(); j++ {
+			if r := v.Index(j); r.Type() == js.TypeString && checkReason(r.String()) == nil {
+				s.ix.pin(h, r.String())
+			}
+		}
+	}
+	return nil
+}
+
+func keyHash(k js.Value) ([32]byte, bool) {
+	var h [32]byte
+	if k.Type() != js.TypeString || len(k.String()) != 64 {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(k.String()))
+	return h, err == nil
+}
+
+func key(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+// Name returns the database name.
+func (s *Store) Name() string { return s.name }
+
+// Close closes the database; later calls fail with blobstore.ErrClosed.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.db.Call("close")
+	}
+	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Has reports whether the chunk is stored.
+func (s *Store) Has(hash [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && s.ix.has(hash)
+}
+
+// Size returns the chunk's length, or blobstore.ErrNotFound.
+func (s *Store) Size(hash [32]byte) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.ix.entries[hash]; e != nil && !s.closed {
+		return e.size, nil
+	}
+	return 0, blobstore.ErrNotFound
+}
+
+// read returns the chunk's bytes (shared with the one-chunk cache: not to
+// be modified) and counts the access.
+func (s *Store) read(hash [32]byte) ([]byte, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, blobstore.ErrClosed
+	}
+	if !s.ix.has(hash) {
+		s.mu.Unlock()
+		return nil, blobstore.ErrNotFound
+	}
+	now := s.now().UnixMilli()
+	persist := s.ix.touch(hash, now)
+	size := s.ix.entries[hash].size
+	if s.last.data != nil && s.last.hash == hash {
+		data := s.last.data
+		s.mu.Unlock()
+		if persist {
+			go s.stamp(hash, size, now)
+		}
+		return data, nil
+	}
+	s.mu.Unlock()
+	if persist {
+		go s.stamp(hash, size, now)
+	}
+	tx := s.db.Call("transaction", storeBlobs, "readonly")
+	v, err := await(tx.Call("objectStore", storeBlobs).Call("get", key(hash)))
+	if err != nil {
+		return nil, fmt.Errorf("idb: reading chunk %x: %w", hash[:4], err)
+	}
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		// Gone under us (deleted or evicted meanwhile).
+		return nil, blobstore.ErrNotFound
+	}
+	data := make([]byte, v.Length())
+	js.CopyBytesToGo(data, v)
+	s.mu.Lock()
+	s.last.hash, s.last.data = hash, data
+	s.mu.Unlock()
+	return data, nil
+}
+
+// stamp persists a chunk's access time; a failure only costs LRU accuracy
+// after a reload.
+func (s *Store) stamp(hash [32]byte, size, used int64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.isClosed() || !s.Has(hash) {
+		return
+	}
+	tx := s.db.Call("transaction", storeMeta, "readwrite")
+	tx.Call("objectStore", storeMeta).Call("put", metaValue(size, used), key(hash))
+	awaitTx(tx)
+}
+
+func metaValue(size, used int64) js.Value {
+	return js.ValueOf(map[string]any{"size": float64(size), "used": float64(used)})
+}
+
+// Get returns a copy of the chunk, or blobstore.ErrNotFound.
+func (s *Store) Get(hash [32]byte) ([]byte, error) {
+	data, err := s.read(hash)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(data), nil
+}
+
+// ReadAt reads from the chunk at off with io.ReaderAt semantics.
+func (s *Store) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
+	data, err := s.read(hash)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("idb: negative offset %d", off)
+	}
+	return bytes.NewReader(data).ReadAt(p, off)
+}
+
+// Put checks sha256(data) == hash and stores the chunk, evicting least
+// recently used unpinned chunks to stay under the quota.
+func (s *Store) Put(hash [32]byte, data []byte) error {
+	if int64(len(data)) > s.maxBlob {
+		return fmt.Errorf("%w: %d bytes, limit %d", blobstore.ErrTooLarge, len(data), s.maxBlob)
+	}
+	if s.Has(hash) {
+		s.mu.Lock()
+		s.ix.touch(hash, s.now().UnixMilli())
+		s.mu.Unlock()
+		return nil
+	}
+	sum, err := s.hasher.Sum256(data)
+	if err != nil {
+		return fmt.Errorf("idb: hashing chunk %x: %w", hash[:4], err)
+	}
+	if sum != hash {
+		return fmt.Errorf("%w: %x", blobstore.ErrHashMismatch, hash)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return blobstore.ErrClosed
+	}
+	if s.ix.has(hash) {
+		s.mu.Unlock()
+		return nil
+	}
+	victims, err := s.ix.victims(int64(len(data)))
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	u := js.Global().Get("Uint8Array").New(len(data))
+	js.CopyBytesToJS(u, data)
+	now := s.now().UnixMilli()
+	tx := s.db.Call("transaction", []any{storeBlobs, storeMeta}, "readwrite")
+	blobs, meta := tx.Call("objectStore", storeBlobs), tx.Call("objectStore", storeMeta)
+	for _, v := range victims {
+		blobs.Call("delete", key(v))
+		meta.Call("delete", key(v))
+	}
+	blobs.Call("put", u, key(hash))
+	meta.Call("put", metaValue(int64(len(data)), now), key(hash))
+	if err := awaitTx(tx); err != nil {
+		return fmt.Errorf("idb: storing chunk %x: %w", hash[:4], err)
+	}
+	s.mu.Lock()
+	for _, v := range victims {
+		s.ix.remove(v)
+		s.ix.evicted++
+		s.forgetLocked(v)
+	}
+	s.ix.add(hash, int64(len(data)), now)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) forgetLocked(h [32]byte) {
+	if s.last.hash == h {
+		s.last.data = nil
+	}
+}
+
+// Delete removes the chunk if present; its pins stay.
+func (s *Store) Delete(hash [32]byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.isClosed() {
+		return blobstore.ErrClosed
+	}
+	if err := s.deleteTx(hash); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ix.remove(hash)
+	s.forgetLocked(hash)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) deleteTx(hs ...[32]byte) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	tx := s.db.Call("transaction", []any{storeBlobs, storeMeta}, "readwrite")
+	blobs, meta := tx.Call("objectStore", storeBlobs), tx.Call("objectStore", storeMeta)
+	for _, h := range hs {
+		blobs.Call("delete", key(h))
+		meta.Call("delete", key(h))
+	}
+	if err := awaitTx(tx); err != nil {
+		return fmt.Errorf("idb: deleting %d chunk(s): %w", len(hs), err)
+	}
+	return nil
+}
+
+// Pin protects the chunk from eviction for reason; the hash may be pinned
+// before the chunk is stored.
+func (s *Store) Pin(hash [32]byte, reason string) error {
+	if err := checkReason(reason); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return blobstore.ErrClosed
+	}
+	rs := s.ix.pin(hash, reason)
+	s.mu.Unlock()
+	if rs == nil {
+		return nil
+	}
+	if err := s.savePins(hash, rs); err != nil {
+		s.mu.Lock()
+		s.ix.unpin(hash, reason)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Unpin drops one reason; the chunk is evictable once none remains.
+func (s *Store) Unpin(hash [32]byte, reason string) error {
+	if err := checkReason(reason); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return blobstore.ErrClosed
+	}
+	rs, changed := s.ix.unpin(hash, reason)
+	s.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := s.savePins(hash, rs); err != nil {
+		s.mu.Lock()
+		s.ix.pin(hash, reason)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) savePins(hash [32]byte, rs []string) error {
+	tx := s.db.Call("transaction", storePins, "readwrite")
+	pins := tx.Call("objectStore", storePins)
+	if len(rs) == 0 {
+		pins.Call("delete", key(hash))
+	} else {
+		arr := make([]any, len(rs))
+		for i, r := range rs {
+			arr[i] = r
+		}
+		pins.Call("put", arr, key(hash))
+	}
+	if err := awaitTx(tx); err != nil {
+		return fmt.Errorf("idb: saving pins of %x: %w", hash[:4], err)
+	}
+	return nil
+}
+
+// Pins returns the reasons the hash is pinned for, sorted; nil if none.
+func (s *Store) Pins(hash [32]byte) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ix.pins[hash]) == 0 {
+		return nil
+	}
+	return append([]string(nil), s.ix.pins[hash]...)
+}
+
+// List returns the stored hashes in ascending order.
+func (s *Store) List() [][32]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ix.list()
+}
+
+// Stats reports counts and sizes.
+func (s *Store) Stats() blobstore.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ix.stats()
+}
+
+// SetQuota changes the quota (0 means unlimited) and evicts least recently
+// used unpinned chunks down to it.
+func (s *Store) SetQuota(quota int64) error {
+	if quota < 0 {
+		return fmt.Errorf("idb: quota %d is negative (0 means unlimited)", quota)
+	}
+	s.mu.Lock()
+	s.ix.quota = quota
+	s.mu.Unlock()
+	return s.evictOver()
+}
+
+func (s *Store) evictOver() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return blobstore.ErrClosed
+	}
+	victims := s.ix.overQuota()
+	s.mu.Unlock()
+	if err := s.deleteTx(victims...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, v := range victims {
+		s.ix.remove(v)
+		s.ix.evicted++
+		s.forgetLocked(v)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Destroy deletes the database name and everything in it. Close every
+// Store on it first.
+func Destroy(name string) error {
+	factory := js.Global().Get("indexedDB")
+	if factory.IsUndefined() {
+		return errors.New("idb: this environment has no IndexedDB")
+	}
+	_, err := await(factory.Call("deleteDatabase", name))
+	return err
+}
+
+// await waits for an IDBRequest's success (its result) or error.
+func await(req js.Value) (js.Value, error) {
+	type outcome struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan outcome, 1)
+	ok := js.FuncOf(func(js.Value, []js.Value) any {
+		ch <- outcome{v: req.Get("result")}
+		return nil
+	})
+	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- outcome{err: domError(req.Get("error"))}
+		if len(args) > 0 && args[0].Type() == js.TypeObject {
+			args[0].Call("preventDefault") // handled here: do not abort the transaction twice
+		}
+		return nil
+	})
+	req.Set("onsuccess", ok)
+	req.Set("onerror", fail)
+	o := <-ch
+	req.Set("onsuccess", js.Null())
+	req.Set("onerror", js.Null())
+	ok.Release()
+	fail.Release()
+	return o.v, o.err
+}
+
+// awaitTx waits for a transaction to commit, or for its error or abort.
+func awaitTx(tx js.Value) error {
+	ch := make(chan error, 1)
+	done := js.FuncOf(func(js.Value, []js.Value) any {
+		select {
+		case ch <- nil:
+		default:
+		}
+		return nil
+	})
+	fail := js.FuncOf(func(js.Value, []js.Value) any {
+		err := domError(tx.Get("error"))
+		select {
+		case ch <- err:
+		default:
+		}
+		return nil
+	})
+	tx.Set("oncomplete", done)
+	tx.Set("onerror", fail)
+	tx.Set("onabort", fail)
+	err := <-ch
+	for _, n := range []string{"oncomplete", "onerror", "onabort"} {
+		tx.Set(n, js.Null())
+	}
+	done.Release()
+	fail.Release()
+	return err
+}
+
+// domError turns a DOMException into an error; a quota refusal by the
+// browser wraps blobstore.ErrQuota.
+func domError(e js.Value) error {
+	if e.IsNull() || e.IsUndefined() {
+		return errors.New("IndexedDB request failed (aborted)")
+	}
+	name, msg := e.Get("name").String(), e.Get("message").String()
+	if name == "QuotaExceededError" {
+		return fmt.Errorf("%w (the browser refused more storage: %s)", blobstore.ErrQuota, msg)
+	}
+	return fmt.Errorf("IndexedDB %s: %s", name, msg)
+}

@@ -185,8 +185,8 @@ func parseAnnouncement(ev *nostr.Event) (root [32]byte, chunks int, ok bool) {
 
 // noteAnnouncement records a verified kind 20002 and, when a download of
 // its root runs and the author is new to it, adds the author as a peer at
-// once (in the background: it
-// may be called from the relay's read loop).
+// once: over libp2p through its cairn-p2p record, or over WebRTC when it has
+// none (in the background: it may be called from the relay's read loop).
 func (n *Node) noteAnnouncement(ev *nostr.Event) {
 	if ev.PubKey == n.key.Public {
 		return
@@ -211,6 +211,11 @@ func (n *Node) noteAnnouncement(ev *nostr.Event) {
 		return
 	}
 	n.background(15*time.Second, func(ctx context.Context) {
+		if n.rtc != nil && len(n.withoutRecord(ctx, []string{ev.PubKey})) == 1 {
+			// No cairn-p2p record: a browser, reached over WebRTC.
+			dl.d.AddPeer(swarm.PeerID(ev.PubKey), n.rtc.Transport(), swarm.HasAll)
+			return
+		}
 		n.addPeers(ctx, dl.d, swarm.NewLibp2p(n.host), n.gatekeeperPeers(ctx, []string{ev.PubKey}))
 	})
 }

@@ -34,6 +34,8 @@ type Config struct {
 	// roots it holds in full; announcements heard are kept for twice it.
 	// Default DefaultAnnounceInterval (15 min, Entropy's).
 	AnnounceInterval Duration
+	// WebRTC is the node's WebRTC side, how browsers reach it.
+	WebRTC WebRTCConfig
 }
 
 // P2PConfig is the node's libp2p side.
@@ -97,6 +99,7 @@ func DefaultConfig() Config {
 		},
 		BlobQuota:        blobstore.DefaultOptions().Quota,
 		AnnounceInterval: Duration(DefaultAnnounceInterval),
+		WebRTC:           WebRTCConfig{Enabled: true},
 	}
 }
 
@@ -127,6 +130,9 @@ func (c *Config) Validate() error {
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))
 	}
+	if err := c.WebRTC.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Relay.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("relay: %w", err))
 	}
@@ -150,7 +156,8 @@ func (c *Config) keyFile() string {
 }
 
 // TestingConfig is a node for tests: loopback, port 0, a temporary data dir,
-// a DHT in server mode with no bootstrap peers.
+// a DHT in server mode with no bootstrap peers, WebRTC on loopback
+// candidates only.
 func TestingConfig(t testing.TB) Config {
 	c := DefaultConfig()
 	c.DataDir = t.TempDir()
@@ -158,5 +165,6 @@ func TestingConfig(t testing.TB) Config {
 	c.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	c.P2P.DHTMode = "server"
 	c.Version = "test"
+	c.WebRTC.Loopback = true
 	return c
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
@@ -176,7 +175,7 @@ func (n *Node) runDownload(dl *download) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.findPeers(findCtx, dl.d, m)
+		n.findPeers(findCtx, dl.d, dl.it)
 	}()
 	err := dl.d.Wait(ctx)
 	if err == nil {
@@ -202,12 +201,15 @@ func (n *Node) runDownload(dl *download) {
 	dl.state = "complete"
 }
 
-// findPeers adds to d the peers that may have m: the gatekeepers'
-// cairn-p2p records, the seeders that announced its root (kind 20002) and
-// the DHT's providers, looking again every few
-// seconds until ctx ends.
-func (n *Node) findPeers(ctx context.Context, d *swarm.Download, m *chunkmap.Map) {
+// findPeers adds to d the peers that may have it: over libp2p the
+// gatekeepers' cairn-p2p records, the seeders that announced its root (kind
+// 20002) and the DHT's providers; over WebRTC the map's author, gatekeepers
+// and announcers that have no cairn-p2p record (browsers). It looks again
+// every few seconds until ctx ends.
+func (n *Node) findPeers(ctx context.Context, d *swarm.Download, it *item) {
+	m := it.m
 	tr := swarm.NewLibp2p(n.host)
+	rtcAdded := map[string]time.Time{}
 	wait := time.Duration(0)
 	for {
 		select {
@@ -220,6 +222,8 @@ func (n *Node) findPeers(ctx context.Context, d *swarm.Download, m *chunkmap.Map
 		n.addPeers(ctx, d, tr, n.gatekeeperPeers(ctx, m.Gatekeepers))
 		// Then the seeders heard announcing the root (kind 20002).
 		n.addPeers(ctx, d, tr, n.announcerPeers(ctx, m.Root))
+		// Browsers, over WebRTC.
+		n.addWebRTCPeers(ctx, d, it, rtcAdded)
 		if n.host.DHT() != nil {
 			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			provs, err := n.host.FindProviders(fctx, m.Root, 20)

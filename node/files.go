@@ -44,34 +44,16 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	m := it.m
 	var src swarm.Source
-	missing := false
 	for _, h := range m.Chunks {
 		if !n.blobs.Has(h) {
-			missing = true
-			break
-		}
-	}
-	if missing {
-		n.media.mu.Lock()
-		dl := n.media.downloads[m.Root]
-		n.media.mu.Unlock()
-		if dl != nil && !isDone(dl.d) {
-			src = dl.d
-		} else {
-			d, err := swarm.NewDownload(swarm.Config{Map: m, Blobs: n.blobs, Lazy: true, Logger: n.log.With("part", "swarm")})
+			s, release, err := n.source(it)
 			if err != nil {
-				http.Error(w, "cannot read this file: "+err.Error(), http.StatusInternalServerError)
+				http.Error(w, "cannot read this file: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
-			defer d.Close()
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				n.findPeers(ctx, d, m)
-			}()
-			src = d
+			defer release()
+			src = s
+			break
 		}
 	}
 	rctx, rcancel := context.WithCancel(r.Context())

@@ -33,13 +33,15 @@ type mediaState struct {
 	// bySHA caches the items GET /<sha256> found, so that the Range
 	// requests of a player do not each scan the stored maps.
 	bySHA map[string]*item
+	// lazy are the on-demand fetches of roots not downloaded in full.
+	lazy map[[32]byte]*lazyFetch
 }
 
 // maxCachedItems bounds mediaState.bySHA; it is emptied when full.
 const maxCachedItems = 1024
 
 func newMediaState() *mediaState {
-	return &mediaState{downloads: make(map[[32]byte]*download), bySHA: make(map[string]*item)}
+	return &mediaState{downloads: make(map[[32]byte]*download), bySHA: make(map[string]*item), lazy: make(map[[32]byte]*lazyFetch)}
 }
 
 func (s *mediaState) count() int {
@@ -60,6 +62,7 @@ func (s *mediaState) closeAll() {
 	for _, d := range ds {
 		d.d.Close()
 	}
+	s.closeLazy()
 }
 
 func (n *Node) routeMedia(mux *http.ServeMux, web http.Handler) {

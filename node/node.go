@@ -46,6 +46,7 @@ import (
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/web"
+	"github.com/cairn-nostr/cairn/webrtc"
 )
 
 // Node is a running cairn node.
@@ -61,7 +62,11 @@ type Node struct {
 	started time.Time
 	blobs   *blobstore.Store
 	host    *p2p.Host
-	media   *mediaState
+	// rtc is the WebRTC node (nil when disabled or until Start), and
+	// rtcSignal its signaling connection to the node's own relay.
+	rtc       *webrtc.Node
+	rtcSignal *relaySignal
+	media     *mediaState
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
@@ -142,8 +147,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Start listens and serves in the background: the HTTP server, then the
-// libp2p host. Once both listen it publishes the node's addressing record
+// Start listens and serves in the background: the HTTP server, the libp2p
+// host, then the WebRTC node (signaling through the node's own relay). Once
+// they listen it publishes the node's addressing record
 // (kind 30078, "cairn-p2p") to its own relay.
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.Listen)
@@ -165,6 +171,7 @@ func (n *Node) Start() error {
 		}
 	}()
 	go n.sweep()
+	n.startWebRTC()
 	if err := n.publishAddressing(); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}
@@ -173,7 +180,7 @@ func (n *Node) Start() error {
 	go n.addressingLoop()
 	go n.announceLoop()
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
-		"peer_id", n.host.ID(), "p2p", n.host.Addrs())
+		"peer_id", n.host.ID(), "p2p", n.host.Addrs(), "webrtc", n.rtc != nil)
 	return nil
 }
 
@@ -225,6 +232,7 @@ func (n *Node) Host() *p2p.Host { return n.host }
 // flushed. ctx bounds the wait for in-flight HTTP requests.
 func (n *Node) Stop(ctx context.Context) error {
 	close(n.stop)
+	n.stopWebRTC()
 	var errs []error
 	if n.ln != nil {
 		n.srv.SetKeepAlivesEnabled(false)
@@ -283,9 +291,15 @@ type Status struct {
 	P2P       *statusP2P  `json:"p2p,omitempty"`
 	Blobs     statusBlobs `json:"blobs"`
 	// Transfer is bytes up and down by transport: "tcp", "quic" (and
-	// "relay") and their sum "libp2p" from the chunk protocol, and
-	// "http" for files served by sha256.
+	// "relay") and their sum "libp2p" from the chunk protocol, "webrtc"
+	// (DataChannel messages, protocol overhead included) and "http" for
+	// files served by sha256.
 	Transfer map[string]statusTransfer `json:"transfer"`
+	// Peers counts the connected peers by transport: "libp2p" and
+	// "webrtc" (open DataChannels: browsers, mostly).
+	Peers map[string]int `json:"peers"`
+	// WebRTC is the WebRTC side; absent when disabled.
+	WebRTC *statusWebRTC `json:"webrtc,omitempty"`
 	// Downloads are the swarm downloads of this run.
 	Downloads int `json:"downloads"`
 }
@@ -296,6 +310,13 @@ type statusP2P struct {
 	Peers  int      `json:"peers"`
 	// Stats are the chunk protocol's counters by transport.
 	Stats p2p.Stats `json:"stats"`
+}
+
+type statusWebRTC struct {
+	// PubKey is what browsers dial (the node's pubkey).
+	PubKey     string   `json:"pubkey"`
+	ICEServers []string `json:"ice_servers"`
+	Loopback   bool     `json:"loopback,omitempty"`
 }
 
 type statusBlobs struct {
@@ -328,7 +349,14 @@ func (n *Node) Status() Status {
 		Store:     n.store.Stats(),
 		URLs:      statusURLs{HTTP: n.URL(), Relay: n.RelayURL()},
 		Transfer:  map[string]statusTransfer{"http": {BytesUp: n.httpServed.Load()}},
+		Peers:     map[string]int{"libp2p": 0, "webrtc": 0},
 		Downloads: n.media.count(),
+	}
+	if n.rtc != nil {
+		rs := n.rtc.Stats()
+		st.Transfer[webrtc.TransportName] = statusTransfer{BytesUp: uint64(rs.BytesUp), BytesDown: uint64(rs.BytesDown)}
+		st.Peers[webrtc.TransportName] = rs.Conns
+		st.WebRTC = &statusWebRTC{PubKey: n.rtc.PubKey(), ICEServers: append([]string{}, n.cfg.WebRTC.ICEServers...), Loopback: n.cfg.WebRTC.Loopback}
 	}
 	bs := n.blobs.Stats()
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}
@@ -339,6 +367,7 @@ func (n *Node) Status() Status {
 			p.Addrs = append(p.Addrs, a.String())
 		}
 		st.P2P = p
+		st.Peers["libp2p"] = ps.Peers
 		for name, c := range ps.Transports {
 			st.Transfer[name] = statusTransfer{BytesUp: c.BytesUp, BytesDown: c.BytesDown}
 		}

@@ -43,24 +43,31 @@ func TestNodeServesRelayStatusAndMetrics(t *testing.T) {
 	}
 
 	// The node published its cairn-p2p record through its own relay at
-	// start: two events, and that connection closes by itself.
+	// start: two events, and that connection closes by itself; the
+	// other connection is the node's own WebRTC signaling subscription.
 	var st Status
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		get(t, n.URL()+"/api/status", &st)
-		if st.Relay.Connections == 1 || time.Now().After(deadline) {
+		if st.Relay.Connections == 2 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if st.Store.Events != 2 || st.Relay.Connections != 1 || st.Npub != n.Key().Npub() {
+	if st.Store.Events != 2 || st.Relay.Connections != 2 || st.Npub != n.Key().Npub() {
 		t.Fatalf("status %+v", st)
+	}
+	if st.WebRTC == nil || st.WebRTC.PubKey != n.Key().Public || st.Peers["webrtc"] != 0 {
+		t.Fatalf("status lacks the webrtc side: %+v %+v", st.WebRTC, st.Peers)
+	}
+	if _, ok := st.Transfer["webrtc"]; !ok {
+		t.Fatalf("status transfer lacks webrtc: %+v", st.Transfer)
 	}
 	if st.P2P == nil || st.P2P.PeerID != n.Host().ID().String() || len(st.P2P.Addrs) == 0 {
 		t.Fatalf("status lacks the p2p host: %+v", st.P2P)
 	}
 	var body string
 	get(t, n.URL()+"/metrics", &body)
-	for _, m := range []string{"cairn_relay_events_stored_total 2", "cairn_relay_connections 1", "cairn_store_events 2"} {
+	for _, m := range []string{"cairn_relay_events_stored_total 2", "cairn_relay_connections 2", "cairn_store_events 2"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("metrics lack %q", m)
 		}

@@ -35,7 +35,10 @@ The node serves, on one HTTP port:
   http://HOST:PORT/metrics      Prometheus metrics
 
 Beside it a libp2p host (--p2p-listen, TCP and QUIC) serves and fetches
-media chunks; its identity is derived from the node key.
+media chunks; its identity is derived from the node key. Browsers reach the
+node over WebRTC DataChannels (--webrtc), signaled through its own relay:
+it serves them its chunks, fetches from the swarm those of known media it
+lacks, and fetches from them what they announce.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -92,6 +95,11 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
 	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
 	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
+	f.BoolVar(&cfg.WebRTC.Enabled, "webrtc", cfg.WebRTC.Enabled, "serve and fetch chunks over WebRTC DataChannels, for browsers (--webrtc=false or CAIRN_WEBRTC=false turns it off)")
+	f.StringSliceVar(&cfg.WebRTC.ICEServers, "ice-server", nil, "STUN or TURN server for WebRTC, stun:host:port or turn:host:port[?transport=tcp]; repeat or comma-separate for several (default none: direct host candidates only, enough on a LAN)")
+	f.StringVar(&cfg.WebRTC.ICEUsername, "ice-username", "", "username for the TURN servers of --ice-server")
+	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
+	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")

@@ -67,6 +67,7 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1),
 		results: make(chan wire.Msg, 8), progSig: make(chan struct{}, 1),
 	}
+	prepareChannel(dc)
 	dc.SetBufferedAmountLowThreshold(LowThreshold)
 	dc.OnBufferedAmountLow(func() { signal(c.low) })
 	dc.OnMessage(func(m webrtc.DataChannelMessage) { c.enqueue(m.Data) })

@@ -29,8 +29,10 @@ type Config struct {
 	Signal SignalChannel
 	// ICEServers are the STUN/TURN servers; none on loopback.
 	ICEServers []webrtc.ICEServer
-	// Loopback restricts ICE to loopback host candidates without mDNS
-	// (tests; native only).
+	// Loopback restricts ICE to loopback (tests on one machine): natively,
+	// 127.0.0.1 host candidates only, without mDNS; in the browser, where
+	// gathering depends on Chromium's flags, the descriptions this side
+	// sends keep only their 127.0.0.1 candidates (KeepLoopbackCandidates).
 	Loopback bool
 	// Blobs is what the node serves to peers that REQUEST chunks; nil
 	// serves nothing (every request is NOT_FOUND).
@@ -406,7 +408,18 @@ func (n *Node) describe(ctx context.Context, pc *webrtc.PeerConnection, sd webrt
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	b, err := json.Marshal(pc.LocalDescription())
+	local := pc.LocalDescription()
+	if local == nil {
+		return "", errors.New("webrtc: no local description after gathering")
+	}
+	out := *local
+	if n.cfg.Loopback {
+		var kept int
+		if out.SDP, kept = KeepLoopbackCandidates(out.SDP); kept == 0 {
+			return "", ErrNoLoopbackCandidate
+		}
+	}
+	b, err := json.Marshal(out)
 	return string(b), err
 }
 

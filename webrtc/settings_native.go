@@ -21,3 +21,6 @@ func newAPI(cfg *Config) *webrtc.API {
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
 }
+
+// prepareChannel has nothing to do natively: pion delivers bytes.
+func prepareChannel(*webrtc.DataChannel) {}

@@ -1,0 +1,248 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/media"
+	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/swarm"
+	"github.com/cairn-nostr/cairn/webrtc"
+)
+
+// rtcPeer starts a WebRTC node on loopback, as a browser tab would run,
+// signaling through the relay at url and serving blobs.
+func rtcPeer(t *testing.T, url string, blobs blobstore.Blobs) (*webrtc.Node, string) {
+	t.Helper()
+	sk := nostr.GeneratePrivateKey()
+	sig := &webrtc.RelayClient{URL: url}
+	cfg := webrtc.DefaultConfig()
+	cfg.SecretKey, cfg.Signal, cfg.Loopback, cfg.Blobs = sk, sig, true, blobs
+	p, err := webrtc.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Close()
+		sig.Close()
+	})
+	return p, sk
+}
+
+func randFile(t *testing.T, seed uint64, size int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func rootOf(t *testing.T, s string) (root [32]byte) {
+	t.Helper()
+	if _, err := hex.Decode(root[:], []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// A node serves the chunks it holds to a WebRTC peer (a browser) that dials
+// it by its pubkey through its own relay, and counts the bytes.
+func TestWebRTCServesChunk(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	path, data := randFile(t, 7, 300_000)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := storedItem(t, n, sh.Root)
+	tab, _ := rtcPeer(t, n.RelayURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := tab.Dial(ctx, n.Key().Public, it.m.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Fetch(ctx, it.m.Chunks[1], it.m.Root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[64<<10:128<<10]) {
+		t.Fatalf("chunk 1: %d bytes, not the file's", len(got))
+	}
+	st := n.Status()
+	if st.Transfer["webrtc"].BytesUp < 64<<10 || st.Peers["webrtc"] != 1 {
+		t.Fatalf("status: transfer %+v peers %+v", st.Transfer, st.Peers)
+	}
+	// A chunk no stored map lists is NOT_FOUND, not a timeout.
+	if _, err := c.Fetch(ctx, [32]byte{1}, it.m.Root, nil); !errors.Is(err, swarm.ErrNotFound) {
+		t.Fatalf("unknown chunk: %v", err)
+	}
+}
+
+// storedItem is the stored item of a root.
+func storedItem(t *testing.T, n *Node, root string) *item {
+	t.Helper()
+	it := n.localByRoot(context.Background(), root)
+	if it == nil {
+		t.Fatalf("no stored map of root %s", root)
+	}
+	return it
+}
+
+// Bridging: B knows the chunk map but holds nothing; A holds the file. A
+// browser asking B over WebRTC for a chunk gets it: B fetched it from A over
+// libp2p, stored it and served it.
+func TestWebRTCBridgesToSwarm(t *testing.T) {
+	a, b := startPair(t)
+	path, data := randFile(t, 9, 500_000)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e MediaEntry
+	post(t, b.URL()+"/api/resolve", GetRequest{Ref: sh.Nevent}, &e)
+	if e.ChunksHeld != 0 {
+		t.Fatalf("B holds chunks already: %+v", e)
+	}
+	it := storedItem(t, b, sh.Root)
+	tab, _ := rtcPeer(t, b.RelayURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := tab.Dial(ctx, b.Key().Public, it.m.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{3, 7, 3} {
+		got, err := c.Fetch(ctx, it.m.Chunks[i], it.m.Root, nil)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+		if !bytes.Equal(got, data[i*64<<10:min((i+1)*64<<10, len(data))]) {
+			t.Fatalf("chunk %d: %d bytes, not the file's", i, len(got))
+		}
+		if !b.Blobs().Has(it.m.Chunks[i]) {
+			t.Fatalf("B did not store bridged chunk %d", i)
+		}
+	}
+	if s := b.Status(); s.Transfer["libp2p"].BytesDown == 0 || s.Transfer["webrtc"].BytesUp == 0 {
+		t.Errorf("B transfer: %+v", s.Transfer)
+	}
+	// One on-demand fetch served both chunks (and is shared with range
+	// reads).
+	b.media.mu.Lock()
+	lazy := len(b.media.lazy)
+	b.media.mu.Unlock()
+	if lazy != 1 {
+		t.Errorf("%d on-demand fetches, want 1", lazy)
+	}
+}
+
+// A browser's upload handed to the node: the tab holds a file, publishes
+// its chunk map and announces its root (kind 20002); the node, asked to get
+// the root, finds the tab (no cairn-p2p record) and fetches every chunk
+// over WebRTC.
+func TestDownloadFromWebRTCPeer(t *testing.T) {
+	cfg := TestingConfig(t)
+	cfg.P2P.DHT = false
+	n := startNode(t, cfg)
+
+	path, data := randFile(t, 11, 700_000)
+	tabBlobs := blobstore.NewMemory(0)
+	plan, _, err := swarm.Share(context.Background(), path, tabBlobs, media.Chunker{TargetSize: 128 << 10}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, sk := rtcPeer(t, n.RelayURL(), tabBlobs)
+	m := plan.Map()
+	mapEv := m.Event()
+	if err := mapEv.Sign(sk); err != nil {
+		t.Fatal(err)
+	}
+	ann := nostr.Event{Kind: KindSeederAnnounce, CreatedAt: nostr.Now(), Tags: nostr.Tags{
+		{"t", "entropy"}, {"x", hex.EncodeToString(m.Root[:])}, {"chunks", strconv.Itoa(len(m.Chunks))},
+	}}
+	if err := ann.Sign(sk); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for _, ev := range []*nostr.Event{&mapEv, &ann} {
+		if err := rc.Publish(ctx, "EVENT", ev); err != nil {
+			t.Fatalf("kind %d: %v", ev.Kind, err)
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "out.bin")
+	waitDownload(t, n, hex.EncodeToString(m.Root[:]), out)
+	if f, _ := os.ReadFile(out); !bytes.Equal(f, data) {
+		t.Fatalf("fetched file differs (%d bytes)", len(f))
+	}
+	st := n.Status()
+	if st.Transfer["webrtc"].BytesDown < uint64(len(data)) {
+		t.Errorf("webrtc bytes down %d, want at least %d", st.Transfer["webrtc"].BytesDown, len(data))
+	}
+	if ts := tab.Stats(); ts.BytesUp < int64(len(data)) {
+		t.Errorf("the tab sent %d bytes", ts.BytesUp)
+	}
+	var dls []DownloadStatus
+	get(t, n.URL()+"/api/downloads", &dls)
+	if len(dls) != 1 || dls[0].Transports["webrtc"] != int64(len(data)) {
+		t.Errorf("downloads: %+v", dls)
+	}
+}
+
+func TestConfigValidateWebRTC(t *testing.T) {
+	for _, tc := range []struct {
+		servers    []string
+		user, cred string
+		want       string
+	}{
+		{servers: []string{"stun:stun.example.org:3478"}},
+		{servers: []string{"turn:turn.example.org:3478?transport=tcp"}, user: "u", cred: "p"},
+		{servers: []string{"turn:turn.example.org:3478"}, want: "--ice-username"},
+		{servers: []string{"http://stun.example.org"}, want: "want stun:host:port"},
+		{servers: []string{""}, want: "ice server"},
+	} {
+		c := DefaultConfig()
+		c.WebRTC.ICEServers, c.WebRTC.ICEUsername, c.WebRTC.ICECredential = tc.servers, tc.user, tc.cred
+		err := c.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.servers, err, tc.want)
+		}
+	}
+	c := DefaultConfig()
+	c.WebRTC.ICEServers = []string{"stun:s:1", "turn:t:2"}
+	c.WebRTC.ICEUsername, c.WebRTC.ICECredential = "u", "p"
+	got := c.WebRTC.iceServers()
+	if len(got) != 2 || got[0].Username != "" || got[1].Username != "u" || got[1].Credential != "p" {
+		t.Errorf("ice servers %+v", got)
+	}
+}

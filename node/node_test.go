@@ -135,3 +135,36 @@ func get(t *testing.T, url string, into any) {
 		t.Fatal(err)
 	}
 }
+
+// The web app's routes reach the web handler without shadowing the node's
+// own: files by sha256, the API, metrics.
+func TestNodeRoutesWebApp(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		has          string
+	}{
+		{"GET", "/", 200, "<title>cairn"},
+		{"GET", "/watch/nevent1xyz", 200, "<title>cairn"},
+		{"GET", "/upload", 200, "<title>cairn"},
+		{"GET", "/dashboard", 200, "<title>cairn"},
+		{"GET", "/missing.js", 404, ""},
+		{"GET", "/api/nothing", 404, ""},
+		{"GET", "/api/status", 200, `"pubkey"`},
+		{"GET", "/api/share", 404, ""}, // POST only: no GET route
+		{"GET", "/metrics", 200, "cairn_store_events"},
+		{"GET", "/" + strings.Repeat("ab", 32) + ".mp4", 404, "no file with sha256"},
+	} {
+		req, _ := http.NewRequest(tc.method, n.URL()+tc.path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.code || !strings.Contains(string(b), tc.has) {
+			t.Errorf("%s %s: %s %.80q", tc.method, tc.path, res.Status, b)
+		}
+	}
+}

@@ -1,17 +1,225 @@
 // Package web serves the browser app embedded in the binary.
+//
+// The app is a single page: every extensionless path that is not a file
+// (/, /watch/<ref>, /upload, /profile, /dashboard, ...) is answered with
+// /index.html, and the page routes itself. Files are served with a strong
+// ETag (a hash of their content) and "Cache-Control: no-cache", so a browser
+// revalidates each load and gets a 304 while the binary is unchanged; they
+// are gzip-compressed for clients that accept it, once, on first request,
+// and kept in memory. The WebAssembly core is served as application/wasm,
+// which WebAssembly.instantiateStreaming requires.
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 )
 
 //go:embed static
 var static embed.FS
 
-// Handler serves the embedded static files.
+// Handler serves the embedded app.
 func Handler() http.Handler {
-	sub, _ := fs.Sub(static, "static")
-	return http.FileServerFS(sub)
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // "static" is embedded: cannot fail
+	}
+	return New(sub)
+}
+
+// Server serves the files of an fs.FS as a single-page app. It is safe for
+// concurrent use.
+type Server struct {
+	fsys fs.FS
+
+	mu     sync.Mutex
+	assets map[string]*asset // by file name, loaded on first request
+}
+
+// New returns a Server of the files in fsys, whose index.html is the app.
+func New(fsys fs.FS) *Server {
+	return &Server{fsys: fsys, assets: make(map[string]*asset)}
+}
+
+// asset is one file in memory: its bytes, identity and, once asked for,
+// its gzip encoding.
+type asset struct {
+	name  string
+	data  []byte
+	ctype string
+	etag  string
+
+	gzOnce sync.Once
+	gz     []byte // nil when gzip does not make it smaller
+}
+
+// minGzip is the smallest file worth compressing.
+const minGzip = 512
+
+// gzipped returns the gzip encoding of a, or nil when it would not be
+// smaller.
+func (a *asset) gzipped() []byte {
+	a.gzOnce.Do(func() {
+		if len(a.data) < minGzip {
+			return
+		}
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write(a.data)
+		zw.Close()
+		if b.Len() < len(a.data) {
+			a.gz = b.Bytes()
+		}
+	})
+	return a.gz
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: the web app answers GET and HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	name, ok := s.route(r.URL.Path)
+	if !ok {
+		http.Error(w, "not found: "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	a, err := s.asset(name)
+	if err != nil {
+		http.Error(w, "not found: "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	body, etag := a.data, a.etag
+	if gz := a.gzipped(); gz != nil {
+		h.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			body, etag = gz, strings.TrimSuffix(a.etag, `"`)+`-gzip"`
+			h.Set("Content-Encoding", "gzip")
+			// The whole encoded body, never a range of it (ServeContent
+			// leaves Content-Length to us once an encoding is set).
+			h.Set("Content-Length", strconv.Itoa(len(gz)))
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			r2.Header.Del("Range")
+			r = &r2
+		}
+	}
+	h.Set("ETag", etag)
+	// ServeContent answers If-None-Match (304), Range and HEAD, and sets
+	// Content-Length.
+	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))
+}
+
+// route maps a URL path to the file that answers it: the file itself when
+// it exists, else index.html for app routes (extensionless paths outside
+// /api/, and anything under /watch/). ok is false for a missing file.
+func (s *Server) route(urlPath string) (name string, ok bool) {
+	p := path.Clean("/" + urlPath)
+	if p == "/" || p == "/index.html" {
+		return "index.html", true
+	}
+	name = strings.TrimPrefix(p, "/")
+	if st, err := fs.Stat(s.fsys, name); err == nil && !st.IsDir() {
+		return name, true
+	}
+	return "index.html", isAppRoute(p)
+}
+
+// isAppRoute reports whether the cleaned path p is one the page routes
+// itself rather than a file.
+func isAppRoute(p string) bool {
+	switch {
+	case p == "/api" || strings.HasPrefix(p, "/api/"):
+		return false
+	case strings.HasPrefix(p, "/watch/"):
+		return true
+	}
+	return path.Ext(p) == ""
+}
+
+// asset loads (once) the file name.
+func (s *Server) asset(name string) (*asset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.assets[name]; a != nil {
+		return a, nil
+	}
+	data, err := fs.ReadFile(s.fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	a := &asset{
+		name:  name,
+		data:  data,
+		ctype: contentType(name, data),
+		etag:  `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`,
+	}
+	s.assets[name] = a
+	return a, nil
+}
+
+// contentType is name's media type by extension (application/wasm for the
+// core, whatever the system's tables say), else sniffed.
+func contentType(name string, data []byte) string {
+	switch ext := path.Ext(name); ext {
+	case ".wasm":
+		return "application/wasm"
+	case ".js", ".mjs":
+		return "text/javascript; charset=utf-8"
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	default:
+		if t := mime.TypeByExtension(ext); t != "" {
+			return t
+		}
+	}
+	return http.DetectContentType(data)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: it
+// names gzip, or else *, without q=0.
+func acceptsGzip(header string) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "gzip", "x-gzip":
+			gzipQ = q
+		case "*":
+			starQ = q
+		}
+	}
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
 }

@@ -1,0 +1,138 @@
+// The node dashboard (/dashboard): GET /api/status every 2 s (and
+// /api/downloads when the node allows it), plus this tab's own status.
+
+import { el, bytes, rate, count, duration, shortKey, npub, errText } from "./util.js";
+import { nodeStatus, has, state } from "./core.js";
+
+const PERIOD_MS = 2000;
+
+function stat(label, value) {
+  return el("div", { class: "stat" }, el("div", { class: "n" }, value), el("div", { class: "l" }, label));
+}
+
+function table(caption, head, rows, numeric = []) {
+  if (!rows.length) return el("p", { class: "muted" }, `${caption}: none.`);
+  return el("div", { class: "scroll" }, el("table", {},
+    el("caption", { class: "muted", style: "text-align:left" }, caption),
+    el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, h)))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : "" }, c)))))));
+}
+
+function meter(used, total) {
+  const pct = total > 0 ? Math.min(100, (used / total) * 100) : 0;
+  return el("div", { class: "meter", role: "img", "aria-label": `${pct.toFixed(0)} percent used` }, el("span", { style: `width:${pct}%` }));
+}
+
+/** transferRows turns {name: {bytes_up, bytes_down}} into table rows, sorted by name. */
+export function transferRows(t) {
+  if (!t || typeof t !== "object") return [];
+  return Object.keys(t).sort().map((name) => [name, bytes(t[name]?.bytes_up), bytes(t[name]?.bytes_down)]);
+}
+
+function downloadRows(list) {
+  return (Array.isArray(list) ? list : []).map((d) => [
+    el("a", { href: `/watch/${d.root}` }, d.title || shortKey(d.root)),
+    d.state || "", `${count(d.chunks_done)}/${count(d.chunks)}`, bytes(d.bytes_done ?? d.bytes), rate(d.rate || 0),
+    count(Array.isArray(d.peers) ? d.peers.length : d.peers),
+  ]);
+}
+
+function nodeSection(s, downloads) {
+  const b = s.blobs || {};
+  const out = [
+    el("h2", {}, "This node"),
+    el("dl", { class: "kv" },
+      el("dt", {}, "Key"), el("dd", { class: "mono" }, s.npub || npub(s.pubkey)),
+      el("dt", {}, "Relay"), el("dd", { class: "mono" }, s.urls?.relay || ""),
+      el("dt", {}, "Version"), el("dd", {}, s.version || "?"),
+      el("dt", {}, "Up for"), el("dd", {}, duration(s.uptime_seconds))),
+    el("div", { class: "stats" },
+      stat("relay connections", count(s.relay?.connections)),
+      stat("subscriptions", count(s.relay?.subscriptions)),
+      stat("events stored", count(s.store?.events)),
+      stat("libp2p peers", count(s.p2p?.peers)),
+      stat("chunks stored", count(b.count)),
+      stat("downloads", count(Array.isArray(s.downloads) ? s.downloads.length : s.downloads))),
+    el("h2", {}, "Storage"),
+    el("p", {}, `${bytes(b.bytes)} of ${b.quota ? bytes(b.quota) : "unlimited"} used · ${count(b.pinned)} chunks pinned (${bytes(b.pinned_bytes)}) · ${count(b.evicted)} evicted`),
+    b.quota ? meter(b.bytes, b.quota) : null,
+    el("h2", {}, "Traffic by transport"),
+    table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
+  ];
+  if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
+  else out.push(el("h2", {}, "Transfers"),
+    table("Downloads of this run", ["file", "state", "chunks", "done", "rate", "peers"], downloadRows(downloads.list), [2, 3, 4, 5]));
+  return out;
+}
+
+function tabSection(t) {
+  if (!t) return [el("h2", {}, "This tab"), el("p", { class: "muted" }, state.phase === "failed" ? state.message : "The browser node has not started yet.")];
+  const b = t.blobs || {};
+  const peers = (Array.isArray(t.peers) ? t.peers : []).map((p) => [
+    el("span", { class: "mono", title: npub(p.pubkey) }, shortKey(npub(p.pubkey)) || "?"),
+    p.pubkey === state.node?.pubkey ? "node" : "browser", p.transport || "", p.state || "", bytes(p.bytes_up), bytes(p.bytes_down),
+  ]);
+  return [
+    el("h2", {}, "This tab"),
+    el("div", { class: "stats" },
+      stat("relay", t.relay?.connected ? "connected" : "disconnected"),
+      stat("seeding", t.seeding ? "on" : "off"),
+      stat("peers", count(peers.length)),
+      stat("chunks stored", count(b.count)),
+      stat("stored", `${bytes(b.bytes)} / ${bytes(b.quota)}`)),
+    table("Peers of this tab", ["peer", "is", "transport", "state", "up", "down"], peers, [4, 5]),
+    table("Traffic of this tab", ["transport", "up", "down"], transferRows(t.transports), [1, 2]),
+  ];
+}
+
+async function downloads() {
+  try {
+    const res = await fetch("/api/downloads", { cache: "no-store" });
+    if (res.status === 403) return { error: "Transfers are shown only to a browser on the node's own machine." };
+    if (!res.ok) return { error: `/api/downloads answered HTTP ${res.status}` };
+    const body = await res.json();
+    return { list: Array.isArray(body) ? body : body.downloads || [] };
+  } catch (e) {
+    return { error: `Transfers unavailable: ${errText(e)}` };
+  }
+}
+
+/** render draws the dashboard and refreshes it every 2 s until cleanup. */
+export function render(main) {
+  // Not a live region: it changes every 2 s. Failures go to alert, which is.
+  const live = el("p", { class: "muted" }, "Loading…");
+  const alert = el("div", { "aria-live": "polite" });
+  const nodeBox = el("section", { "aria-label": "Node" });
+  const tabBox = el("section", { "aria-label": "This tab" });
+  main.append(el("h1", {}, "Node dashboard"), live, alert, nodeBox, tabBox);
+  let timer = 0;
+  let stopped = false;
+  let allowDownloads = true;
+
+  async function tick() {
+    try {
+      const s = await nodeStatus();
+      let d = { list: [] };
+      if (allowDownloads) {
+        d = await downloads();
+        if (d.error?.includes("own machine")) allowDownloads = false;
+      } else d = { error: "Transfers are shown only to a browser on the node's own machine." };
+      if (stopped) return;
+      nodeBox.replaceChildren(...nodeSection(s, d));
+      live.textContent = `Updated ${new Date().toLocaleTimeString("en")}, every ${PERIOD_MS / 1000} s`;
+      alert.replaceChildren();
+    } catch (e) {
+      if (stopped) return;
+      const msg = `The node did not answer: ${errText(e)}. Retrying every ${PERIOD_MS / 1000} s.`;
+      if (alert.textContent !== msg) alert.replaceChildren(el("div", { class: "notice error" }, msg));
+    }
+    let t = null;
+    if (state.phase === "ready" && has("status")) {
+      try { t = globalThis.cairn.status(); if (t?.error) t = null; } catch { t = null; }
+    }
+    tabBox.replaceChildren(...tabSection(t));
+    if (!stopped) timer = setTimeout(tick, PERIOD_MS);
+  }
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}

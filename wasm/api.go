@@ -34,8 +34,10 @@ var hasher = sha.Default()
 
 func api() js.Value {
 	o := js.Global().Get("Object").New()
-	for name, f := range funcs {
-		o.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) any { return f(args) }))
+	for _, fs := range []map[string]func([]js.Value) any{funcs, coreFuncs} {
+		for name, f := range fs {
+			o.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) any { return f(args) }))
+		}
 	}
 	return o
 }

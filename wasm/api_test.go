@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"syscall/js"
 	"testing"
 
@@ -260,5 +261,128 @@ func TestSHA256(t *testing.T) {
 	}
 	if _, err := await(call("sha256", "text")); err == nil || !strings.Contains(err.Error(), "Uint8Array") {
 		t.Errorf("sha256 of a string: %v", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	k := call("generateKey")
+	sk, pub := k.Get("secretKey").String(), k.Get("pubkey").String()
+	if want, _ := nostr.GetPublicKey(sk); want != pub {
+		t.Fatalf("generateKey: pubkey %s, want %s", pub, want)
+	}
+	again := call("keyInfo", k.Get("nsec"))
+	if again.Get("secretKey").String() != sk || again.Get("npub").String() != k.Get("npub").String() {
+		t.Errorf("keyInfo(nsec) = %s", js.Global().Get("JSON").Call("stringify", again))
+	}
+	if got := call("npub", pub).String(); got != k.Get("npub").String() {
+		t.Errorf("npub = %s", got)
+	}
+	d := call("decode", k.Get("npub"))
+	if d.Get("type").String() != "npub" || d.Get("data").String() != pub {
+		t.Errorf("decode(npub) = %s", js.Global().Get("JSON").Call("stringify", d))
+	}
+	if d := call("decode", k.Get("nsec")); d.Get("type").String() != "nsec" || d.Get("data").Length() != 32 {
+		t.Errorf("decode(nsec): want 32 bytes")
+	}
+	wantError(t, call("keyInfo", "zz"), "64 hex")
+	wantError(t, call("npub", 5), "string")
+	wantError(t, call("decode", "npub1xyz"), "decode")
+}
+
+// startLocal starts the core's storage without a relay, as start does
+// before connecting.
+var startLocal = sync.OnceValue(func() error {
+	return theCore.openLocal(startOptions{Relay: "ws://127.0.0.1:1", SecretKey: nostr.GeneratePrivateKey(), DB: "cairn-api-test"})
+})
+
+func TestShareListRemove(t *testing.T) {
+	if err := startLocal(); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 5<<20+1234) // two fixed-size chunks
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	var calls int
+	progress := js.FuncOf(func(_ js.Value, a []js.Value) any { calls++; return nil })
+	defer progress.Release()
+	opts := js.ValueOf(map[string]any{"name": "a.bin", "title": "A file", "mime": "application/x-test"})
+	opts.Set("onProgress", progress)
+	v, err := await(call("share", uint8Array(data), opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if v.Get("sha256").String() != hex.EncodeToString(sum[:]) || v.Get("chunks").Int() != 2 || v.Get("size").Int() != len(data) || calls != 2 {
+		t.Fatalf("share = %s (%d progress calls)", js.Global().Get("JSON").Call("stringify", v), calls)
+	}
+	root := v.Get("root").String()
+	tmpl := v.Get("events").Index(0)
+	if tmpl.Get("kind").Int() != 7001 || v.Get("events").Index(1).Get("kind").Int() != 1063 {
+		t.Fatal("want kind 7001 and 1063 templates")
+	}
+	// The template signs into a map parseChunkMap accepts, with the root.
+	signed, err := await(call("sign", tmpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm := call("parseChunkMap", js.Global().Get("JSON").Call("stringify", signed))
+	if pm.Get("map").Get("root").String() != root || pm.Get("map").Get("mime").String() != "application/x-test" {
+		t.Fatalf("signed map: %s", js.Global().Get("JSON").Call("stringify", pm))
+	}
+	l, err := await(call("list"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for i := 0; i < l.Length(); i++ {
+		e := l.Index(i)
+		if e.Get("root").String() == root {
+			found = e.Get("have").Int() == 2 && e.Get("pinned").Bool() && e.Get("name").String() == "a.bin"
+		}
+	}
+	if !found {
+		t.Fatalf("list = %s", js.Global().Get("JSON").Call("stringify", l))
+	}
+	// Shared chunks are readable through chunk and read.
+	c1, err := await(call("chunk", root, 1))
+	if err != nil || c1.Length() != 1234 {
+		t.Fatalf("chunk 1: %v", err)
+	}
+	r, err := await(call("read", root, 5<<20-10, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, r.Length())
+	js.CopyBytesToGo(got, r)
+	if !bytes.Equal(got, data[5<<20-10:5<<20+10]) {
+		t.Error("read across the chunk boundary returned other bytes")
+	}
+	if p := call("progress", root); !p.Get("done").Bool() || p.Get("have").Int() != 2 {
+		t.Errorf("progress = %s", js.Global().Get("JSON").Call("stringify", p))
+	}
+	if st := call("status"); st.Get("blobs").Get("count").Int() < 2 || st.Get("pubkey").String() == "" {
+		t.Errorf("status = %s", js.Global().Get("JSON").Call("stringify", st))
+	}
+	if _, err := await(call("remove", root)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := await(call("chunk", root, 0)); err == nil || !strings.Contains(err.Error(), "open") {
+		t.Errorf("chunk after remove: %v", err)
+	}
+	if theCore.store.Stats().Count != 0 {
+		t.Errorf("chunks left after remove: %+v", theCore.store.Stats())
+	}
+	if _, err := await(call("share", "text")); err == nil {
+		t.Error("share of a string accepted")
+	}
+}
+
+func TestStartNeedsRelay(t *testing.T) {
+	if _, err := await(call("start", map[string]any{"secretKey": nostr.GeneratePrivateKey()})); err == nil || !strings.Contains(err.Error(), "relay") {
+		t.Errorf("start without relay: %v", err)
+	}
+	if _, err := await(call("open", "zz")); err == nil {
+		t.Error("open of a bad reference accepted")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -46,6 +47,8 @@ type Conn struct {
 
 	low chan struct{} // buffered amount fell to LowThreshold
 	wmu sync.Mutex    // a chunk's messages go out together
+
+	up, down atomic.Int64 // bytes of this channel's messages
 
 	fmu      sync.Mutex // one Fetch at a time
 	results  chan wire.Msg
@@ -129,6 +132,7 @@ func (c *Conn) Close() {
 // enqueue is pion's OnMessage: it never blocks.
 func (c *Conn) enqueue(b []byte) {
 	c.n.down.Add(int64(len(b)))
+	c.down.Add(int64(len(b)))
 	c.qmu.Lock()
 	if c.qbytes+len(b) > c.n.cfg.MaxQueued {
 		c.qmu.Unlock()
@@ -230,6 +234,7 @@ func (c *Conn) send(b []byte) error {
 		return err
 	}
 	c.n.up.Add(int64(len(b)))
+	c.up.Add(int64(len(b)))
 	return nil
 }
 

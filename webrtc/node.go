@@ -165,6 +165,23 @@ func (n *Node) Stats() Stats {
 	return Stats{BytesUp: n.up.Load(), BytesDown: n.down.Load(), Conns: c}
 }
 
+// PeerStats counts one open channel's bytes.
+type PeerStats struct {
+	PubKey             string
+	BytesUp, BytesDown int64
+}
+
+// Peers returns the open channels' byte counters, by pubkey.
+func (n *Node) Peers() []PeerStats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]PeerStats, 0, len(n.conns))
+	for pk, c := range n.conns {
+		out = append(out, PeerStats{PubKey: pk, BytesUp: c.up.Load(), BytesDown: c.down.Load()})
+	}
+	return out
+}
+
 // Start subscribes to signals addressed to the node ({"kinds":[20001],
 // "#p":[me],"since":now-5}) and returns once the subscription is live.
 // The subscription is retried until Close.

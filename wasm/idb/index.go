@@ -15,6 +15,8 @@
 //	        survives a reload to within a minute
 //	pins    the pin reasons (an array of strings), kept even while the
 //	        chunk is absent, as blobstore's pins are
+//	files   small records about whole files (strings, keyed by the
+//	        caller: the wasm API keeps each file's chunk map there)
 //
 // Open reads meta and pins into the index; Has, Size, List and Stats answer
 // from it, the rest wait for IndexedDB. IndexedDB is asynchronous: every

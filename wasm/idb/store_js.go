@@ -20,7 +20,8 @@ const (
 	storeBlobs = "blobs"
 	storeMeta  = "meta"
 	storePins  = "pins"
-	version    = 1
+	storeFiles = "files"
+	version    = 2
 )
 
 // Options configures a Store. The zero value is valid: no quota, blobs up
@@ -88,7 +89,7 @@ func Open(name string, opts Options) (*Store, error) {
 	upgrade := js.FuncOf(func(js.Value, []js.Value) any {
 		db := req.Get("result")
 		names := db.Get("objectStoreNames")
-		for _, n := range []string{storeBlobs, storeMeta, storePins} {
+		for _, n := range []string{storeBlobs, storeMeta, storePins, storeFiles} {
 			if !names.Call("contains", n).Bool() {
 				db.Call("createObjectStore", n)
 			}
@@ -598,4 +599,54 @@ func domError(e js.Value) error {
 		return fmt.Errorf("%w (the browser refused more storage: %s)", blobstore.ErrQuota, msg)
 	}
 	return fmt.Errorf("IndexedDB %s: %s", name, msg)
+}
+
+// PutFile saves a small record about a file (the wasm API keeps each
+// file's chunk map and name there) under key, replacing any.
+func (s *Store) PutFile(key, value string) error {
+	return s.fileTx(func(files js.Value) { files.Call("put", value, key) })
+}
+
+// DeleteFile removes the record under key, if any.
+func (s *Store) DeleteFile(key string) error {
+	return s.fileTx(func(files js.Value) { files.Call("delete", key) })
+}
+
+func (s *Store) fileTx(op func(files js.Value)) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.isClosed() {
+		return blobstore.ErrClosed
+	}
+	tx := s.db.Call("transaction", storeFiles, "readwrite")
+	op(tx.Call("objectStore", storeFiles))
+	if err := awaitTx(tx); err != nil {
+		return fmt.Errorf("idb: saving a file record: %w", err)
+	}
+	return nil
+}
+
+// Files returns every file record by key.
+func (s *Store) Files() (map[string]string, error) {
+	if s.isClosed() {
+		return nil, blobstore.ErrClosed
+	}
+	tx := s.db.Call("transaction", storeFiles, "readonly")
+	files := tx.Call("objectStore", storeFiles)
+	kr, vr := files.Call("getAllKeys"), files.Call("getAll")
+	keys, err := await(kr)
+	if err != nil {
+		return nil, fmt.Errorf("idb: reading file records: %w", err)
+	}
+	vals, err := await(vr)
+	if err != nil {
+		return nil, fmt.Errorf("idb: reading file records: %w", err)
+	}
+	out := make(map[string]string, keys.Length())
+	for i := 0; i < keys.Length() && i < vals.Length(); i++ {
+		if k, v := keys.Index(i), vals.Index(i); k.Type() == js.TypeString && v.Type() == js.TypeString {
+			out[k.String()] = v.String()
+		}
+	}
+	return out, nil
 }

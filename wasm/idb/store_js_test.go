@@ -272,3 +272,24 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("negative quota accepted")
 	}
 }
+
+func TestFileRecords(t *testing.T) {
+	name := fmt.Sprintf("test-files-%d", dbSeq.Add(1))
+	t.Cleanup(func() { Destroy(name) })
+	s := open(t, name, 0)
+	if err := s.PutFile("a", `{"x":1}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFile("b", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFile("b"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, name, 0)
+	got, err := s.Files()
+	if err != nil || len(got) != 1 || got["a"] != `{"x":1}` {
+		t.Errorf("Files = %v, %v", got, err)
+	}
+}

@@ -16,6 +16,13 @@
 // (announce.go). media.go routes the API; share.go,
 // download.go, files.go, resolve.go and addressing.go do the work.
 //
+// Browsers are nodes too (webrtc.go): a WebRTC node keyed with the node key
+// and signaled through the node's own relay serves them chunks, fetching
+// from the swarm those of known roots the node lacks (the same on-demand
+// fetch as range reads, ondemand.go), and the peers that have no cairn-p2p
+// record (browsers that announced a root, or authored its map) join the
+// node's downloads over WebRTC.
+//
 //	n, err := node.New(cfg, logger)
 //	err = n.Start()          // listening; n.URL() is set
 //	...
@@ -63,7 +70,7 @@ type Node struct {
 	blobs   *blobstore.Store
 	host    *p2p.Host
 	// rtc is the WebRTC node (nil when disabled or until Start), and
-	// rtcSignal its signaling connection to the node's own relay.
+	// rtcSignal its signaling through the node's own relay.
 	rtc       *webrtc.Node
 	rtcSignal *relaySignal
 	media     *mediaState
@@ -125,9 +132,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.media = newMediaState()
 	n.announced = newAnnouncers(2*time.Duration(cfg.AnnounceInterval), maxAnnouncedRoots, maxAnnouncersPerRoot)
 	n.watching = make(map[string]bool)
+	n.rtcSignal = newRelaySignal()
 	rl.OnEvent = append(rl.OnEvent, func(ev *nostr.Event) {
-		if ev.Kind == KindSeederAnnounce {
+		switch ev.Kind {
+		case KindSeederAnnounce:
 			n.noteAnnouncement(ev)
+		case webrtc.KindSignal:
+			n.rtcSignal.deliver(ev)
 		}
 	})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -81,7 +81,10 @@ func (n *Node) startWebRTC() {
 	if !n.cfg.WebRTC.Enabled {
 		return
 	}
-	sig := &relaySignal{url: n.localRelayURL(), secret: n.key.Secret}
+	sig := n.rtcSignal
+	sig.mu.Lock()
+	sig.url, sig.secret = n.localRelayURL(), n.key.Secret
+	sig.mu.Unlock()
 	cfg := webrtc.DefaultConfig()
 	cfg.SecretKey = n.key.Secret
 	cfg.Signal = sig
@@ -97,11 +100,11 @@ func (n *Node) startWebRTC() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := rtc.Start(ctx); err != nil {
-		// Start keeps retrying the subscription in the background.
-		n.log.Warn("WebRTC signaling subscription not live yet; retrying in the background", "relay", sig.url, "err", err)
+		n.log.Error("WebRTC is off: its signaling subscription did not start", "err", err)
+		rtc.Close()
+		return
 	}
 	n.rtc = rtc
-	n.rtcSignal = sig
 }
 
 // stopWebRTC closes the WebRTC node and its signaling connections.
@@ -113,20 +116,38 @@ func (n *Node) stopWebRTC() {
 	n.rtcSignal.Close()
 }
 
-// relaySignal is a webrtc.SignalChannel over the node's own relay that
-// answers NIP-42 AUTH with the node key when publishing (a relay run with
-// --auth writes requires it).
+// relaySignal is the webrtc.SignalChannel of the node's WebRTC side, over
+// its own relay. It publishes through a websocket as any client does,
+// answering NIP-42 AUTH with the node key (a relay run with --auth writes
+// or all requires it), and subscribes in process: the relay's OnEvent hook
+// hands it every signal it accepts (deliverSignal), so no connection and no
+// AUTH is needed to listen.
 type relaySignal struct {
 	url, secret string
 
 	mu   sync.Mutex
 	conn *client.Conn
+
+	subMu sync.Mutex
+	subs  map[*signalSub]struct{}
+}
+
+type signalSub struct {
+	f  nostr.Filter
+	fn func(*nostr.Event)
+}
+
+func newRelaySignal() *relaySignal {
+	return &relaySignal{subs: make(map[*signalSub]struct{})}
 }
 
 // Publish implements webrtc.SignalChannel.
 func (s *relaySignal) Publish(ctx context.Context, ev *nostr.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.url == "" {
+		return errors.New("the node's relay is not listening yet")
+	}
 	if s.conn == nil {
 		c, err := client.Dial(ctx, s.url)
 		if err != nil {
@@ -142,14 +163,39 @@ func (s *relaySignal) Publish(ctx context.Context, ev *nostr.Event) error {
 	return err
 }
 
-// Subscribe implements webrtc.SignalChannel, on a connection of its own.
+// Subscribe implements webrtc.SignalChannel: fn gets every event matching
+// f that the relay accepts from now until ctx ends.
 func (s *relaySignal) Subscribe(ctx context.Context, f nostr.Filter, fn func(*nostr.Event), ready func()) error {
-	c, err := client.Dial(ctx, s.url)
-	if err != nil {
-		return err
+	sub := &signalSub{f: f, fn: fn}
+	s.subMu.Lock()
+	s.subs[sub] = struct{}{}
+	s.subMu.Unlock()
+	defer func() {
+		s.subMu.Lock()
+		delete(s.subs, sub)
+		s.subMu.Unlock()
+	}()
+	if ready != nil {
+		ready()
 	}
-	defer c.Close()
-	return c.Subscribe(ctx, f, fn, ready)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// deliver passes an event the relay accepted to the matching
+// subscriptions.
+func (s *relaySignal) deliver(ev *nostr.Event) {
+	s.subMu.Lock()
+	var fns []func(*nostr.Event)
+	for sub := range s.subs {
+		if sub.f.Matches(ev) {
+			fns = append(fns, sub.fn)
+		}
+	}
+	s.subMu.Unlock()
+	for _, fn := range fns {
+		fn(ev)
+	}
 }
 
 // Close closes the publishing connection.

@@ -166,6 +166,8 @@ export function sourceType(mime, init, isSupported) {
   const found = initCodecs(init, mime);
   const tries = [];
   if (found.length) tries.push(found.join(","));
+  const given = /codecs\s*=\s*"?([^";]+)"?/i.exec(String(mime));
+  if (given) tries.push(given[1].split(",").map((c) => c.trim()).join(","));
   tries.push(...PROBES[container]);
   for (const c of tries) {
     const type = `${base}; codecs="${c}"`;

@@ -131,7 +131,7 @@ async function stream(file, mime, chunks, ui) {
   if (!type) { say(`This browser cannot stream ${mime}; downloading it whole instead.`, "warn"); return whole(file, mime, ui); }
   const video = el(mime.startsWith("audio/") ? "audio" : "video", { controls: true, preload: "auto", playsInline: true, "aria-label": file.title || "Player" });
   const bufBar = el("div", { class: "buffer", role: "img", "aria-label": "Buffered parts of the file" });
-  stage.append(video, bufBar, el("p", { class: "muted" }, `${mime} · ${bytes(file.size)} · ${chunks.length - 1} media chunks · ${type.replace(/^[^;]*; /, "")}`));
+  stage.append(video, bufBar, el("p", { class: "muted" }, `${type} · ${bytes(file.size)} · ${chunks.length - 1} media chunks`));
   const ms = new MediaSource();
   const url = URL.createObjectURL(ms);
   ctl.urls.push(url);

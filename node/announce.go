@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"encoding/hex"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -436,4 +438,36 @@ func (n *Node) background(timeout time.Duration, fn func(ctx context.Context)) {
 		defer cancel()
 		fn(ctx)
 	}()
+}
+
+// Seeder is one entry of GET /api/seeders/{root}.
+type Seeder struct {
+	PubKey  string `json:"pubkey"`
+	Chunks  int    `json:"chunks"`
+	HeardAt int64  `json:"heard_at"` // Unix seconds
+}
+
+// serveSeeders answers GET /api/seeders/{root} with the pubkeys heard
+// announcing root (kind 20002) in the last two announce intervals. It is
+// public: a browser that starts a download has missed the announcements
+// sent before it subscribed (they are ephemeral, no relay keeps them), and
+// the node it is served by has been listening all along.
+func (n *Node) serveSeeders(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("root")
+	b, err := hex.DecodeString(raw)
+	if err != nil || len(b) != 32 || raw != strings.ToLower(raw) {
+		apiError(w, http.StatusBadRequest, "root must be 64 lowercase hex digits (a Merkle root)")
+		return
+	}
+	var root [32]byte
+	copy(root[:], b)
+	out := struct {
+		Root    string   `json:"root"`
+		Seeders []Seeder `json:"seeders"`
+	}{Root: raw, Seeders: []Seeder{}}
+	for _, a := range n.announced.get(root, time.Now()) {
+		out.Seeders = append(out.Seeders, Seeder{PubKey: a.pubkey, Chunks: a.chunks, HeardAt: a.at.Unix()})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +117,30 @@ func TestAnnouncementHook(t *testing.T) {
 	}
 	if n.Store().Stats().Events != 1 { // the addressing record only
 		t.Errorf("announcements were stored: %d events", n.Store().Stats().Events)
+	}
+
+	// GET /api/seeders/{root} tells a browser what the node heard.
+	res, err := http.Get(n.URL() + "/api/seeders/" + hex.EncodeToString(root[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Seeders []Seeder `json:"seeders"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(body.Seeders) != 1 || body.Seeders[0].PubKey != pk || body.Seeders[0].Chunks != 4 {
+		t.Fatalf("GET /api/seeders: %d %v %+v", res.StatusCode, err, body)
+	}
+	for _, bad := range []string{"zz", strings.Repeat("A", 64), strings.Repeat("0", 63)} {
+		res, err := http.Get(n.URL() + "/api/seeders/" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /api/seeders/%s: %d, want 400", bad, res.StatusCode)
+		}
 	}
 }
 

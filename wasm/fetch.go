@@ -214,6 +214,11 @@ func (c *core) startDownload(f *file) (*download, error) {
 	}
 	go c.watchAnnouncers(ctx, f.Root, add)
 	go func() {
+		for _, pk := range c.nodeSeeders(f.Root) {
+			add(pk)
+		}
+	}()
+	go func() {
 		defer cancel()
 		defer close(dl.done)
 		if err := d.Wait(ctx); err != nil {
@@ -353,6 +358,15 @@ func (c *core) progress(root string) map[string]any {
 	if dl := c.download(root); dl != nil {
 		p := dl.d.Progress()
 		out["rate"], out["peers"] = p.Rate, p.Peers
+		stats := make([]any, 0, len(p.PeerStats))
+		for _, ps := range p.PeerStats {
+			stats = append(stats, map[string]any{
+				"pubkey": string(ps.ID), "bytes": ps.Bytes, "chunks": ps.Chunks, "rate": ps.Rate,
+				"strikes": ps.Strikes, "corrupt": ps.Corrupt, "timeouts": ps.Timeouts,
+				"busy": ps.Busy, "not_found": ps.NotFound, "banned": ps.Banned,
+			})
+		}
+		out["peer_stats"] = stats
 		out["transports"] = map[string]any{"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]}}
 		dl.mu.Lock()
 		err := dl.err

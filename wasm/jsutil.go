@@ -98,3 +98,34 @@ func optString(v js.Value) string {
 	}
 	return ""
 }
+
+// awaitPromise waits for p from a goroutine (never from a js.Func callback,
+// which would block the event loop that settles it).
+func awaitPromise(p js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	ok := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		v := js.Undefined()
+		if len(a) > 0 {
+			v = a[0]
+		}
+		ch <- result{v: v}
+		return nil
+	})
+	defer ok.Release()
+	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		msg := "promise rejected"
+		if len(a) > 0 {
+			msg = a[0].Call("toString").String()
+		}
+		ch <- result{err: errors.New(msg)}
+		return nil
+	})
+	defer fail.Release()
+	p.Call("then", ok, fail)
+	r := <-ch
+	return r.v, r.err
+}

@@ -28,7 +28,7 @@ const (
 
 // mediaFile writes a random file of size bytes (seeded by name) and
 // returns its path and bytes.
-func mediaFile(t *testing.T, name string, size int) (string, []byte) {
+func mediaFile(t testing.TB, name string, size int) (string, []byte) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(size), uint64(len(name))))
 	b := make([]byte, size)
@@ -60,7 +60,7 @@ type status struct {
 	} `json:"blobs"`
 }
 
-func getJSON(t *testing.T, url string, into any) {
+func getJSON(t testing.TB, url string, into any) {
 	t.Helper()
 	res, err := (&http.Client{Timeout: harness.Wait}).Get(url)
 	if err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -193,6 +194,7 @@ func TestBrowserToBrowser(t *testing.T) {
 	b := startCore(t, n, false)
 	const size = 12<<20 + 12345
 	s := a.share(t, size)
+	signals := watchSignals(t, n)
 	got := b.fetch(t, s.ID)
 	if got.SHA != s.SHA || got.Size != size {
 		t.Fatalf("B got %d bytes with sha256 %s; A shared %d bytes with sha256 %s", got.Size, got.SHA, size, s.SHA)
@@ -201,7 +203,76 @@ func TestBrowserToBrowser(t *testing.T) {
 	if down := st.peerDown(a.pubkey); down < size {
 		t.Fatalf("B's status shows %d bytes from A (want >= %d): %+v", down, size, st)
 	}
+	checkSignals(t, signals(), a.pubkey, b.pubkey, s.Root)
 	assertNoConsoleErrors(t, a.Browser, b.Browser)
+}
+
+// watchSignals records every kind 20001 event the node's relay passes on;
+// the returned func gives those seen so far.
+func watchSignals(t *testing.T, n *harness.Node) func() []*nostr.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	conn, err := client.Dial(ctx, n.WSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	var mu sync.Mutex
+	var seen []*nostr.Event
+	ready := make(chan struct{})
+	go conn.Subscribe(ctx, nostr.Filter{Kinds: []int{20001}}, func(ev *nostr.Event) {
+		mu.Lock()
+		seen = append(seen, ev)
+		mu.Unlock()
+	}, func() { close(ready) })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscription to kind 20001 not live")
+	}
+	return func() []*nostr.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*nostr.Event(nil), seen...)
+	}
+}
+
+// checkSignals: the signaling between two browsers is kind 20001 between
+// their keys, tagged p, x and type (offer, answer, ice-candidate), and its
+// content is NIP-44 ciphertext with no SDP in clear.
+func checkSignals(t *testing.T, evs []*nostr.Event, a, b, root string) {
+	t.Helper()
+	types := map[string]int{}
+	for _, ev := range evs {
+		if ok, _ := ev.CheckSignature(); !ok || ev.Kind != 20001 {
+			t.Errorf("signal %s: kind %d, signature ok %v", ev.ID, ev.Kind, ok)
+		}
+		p, x, typ := ev.Tags.GetFirst([]string{"p", ""}), ev.Tags.GetFirst([]string{"x", ""}), ev.Tags.GetFirst([]string{"type", ""})
+		if p == nil || x == nil || typ == nil {
+			t.Errorf("signal %s lacks a p, x or type tag: %v", ev.ID, ev.Tags)
+			continue
+		}
+		if !(ev.PubKey == a && (*p)[1] == b || ev.PubKey == b && (*p)[1] == a) {
+			continue // another pair (the node's own signaling)
+		}
+		if (*x)[1] != root {
+			t.Errorf("signal %s: x %s, want the root %s", ev.ID, (*x)[1], root)
+		}
+		types[(*typ)[1]]++
+		for _, clear := range []string{"v=0", "a=candidate", "sdp", "ice-ufrag", "fingerprint", "127.0.0.1"} {
+			if strings.Contains(ev.Content, clear) {
+				t.Errorf("signal %s content has %q in clear: %.80s", ev.ID, clear, ev.Content)
+			}
+		}
+		if raw, err := base64.StdEncoding.DecodeString(ev.Content); err != nil || len(raw) < 99 || raw[0] != 2 {
+			t.Errorf("signal %s content is not NIP-44 v2 ciphertext (base64 of version 2 payload): %.80s", ev.ID, ev.Content)
+		}
+	}
+	t.Logf("signals between the browsers: %v", types)
+	if types["offer"] == 0 || types["answer"] == 0 {
+		t.Errorf("saw no offer and answer between the browsers on the relay: %v (of %d kind 20001 events)", types, len(evs))
+	}
 }
 
 // TestBrowserFromNodeAndBrowser: a node holds a file; browser C fetched it

@@ -15,7 +15,7 @@ export function mediaOf(ev) {
   const root = tag(ev, "x-hash");
   const title = tag(ev, "title") || tag(ev, "alt") || tag(ev, "summary") || (ev.kind === 1063 ? ev.content.split("\n")[0] : "") || "Untitled file";
   const size = Number(tag(ev, "size"));
-  const mime = ev.kind === 1063 ? tag(ev, "m") : tag(ev, "mime");
+  const mime = (ev.kind === 1063 ? tag(ev, "m") : tag(ev, "mime")).split(";")[0].trim().toLowerCase();
   let href = "";
   if (isHex64(root)) href = `/watch/${root}`;
   else if (ev.kind === 1063) href = safeURL(tag(ev, "url"));

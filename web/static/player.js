@@ -13,6 +13,11 @@ const OPEN_RETRY_MS = 5000;
 const OPEN_TRIES = 120;       // 10 minutes of retrying a reference nobody has yet
 const MAX_WHOLE = 1024 ** 3;  // largest file read whole into memory
 
+/** validRef tells whether ref looks like something open() takes: hex id or root, nevent, note. */
+export function validRef(ref) {
+  return typeof ref === "string" && (/^[0-9a-f]{64}$/.test(ref) || /^(nevent|note)1[02-9ac-hj-np-z]{6,900}$/.test(ref));
+}
+
 function wait(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 /** render draws the player for ref and returns its cleanup. */
@@ -40,7 +45,11 @@ export function render(main, ref) {
 
 async function run(ref, ui) {
   const { heading, say, ctl } = ui;
-  if (!ref || ref.length > 1000) throw new Error("This link has no valid reference: it should end in an nevent, a note, an event id or a Merkle root.");
+  heading.textContent = "Looking for the file…";
+  if (!validRef(ref)) {
+    heading.textContent = "Not a valid link";
+    throw new Error("This link has no valid reference: /watch/ should be followed by an nevent1…, a note1…, an event id or a Merkle root (64 hex digits).");
+  }
   say("Starting the browser node…");
   await start().catch(() => { throw new Error(state.message); });
   let file = null;
@@ -49,7 +58,7 @@ async function run(ref, ui) {
       file = await call("open", ref);
       break;
     } catch (e) {
-      if (/no cairn\.open|malformed|invalid|not a valid|bad reference/i.test(errText(e))) throw new Error(`Cannot open this file: ${errText(e)}`);
+      if (/no cairn\.open|malformed|invalid|not a valid|bad reference|want an nevent/i.test(errText(e))) throw new Error(`Cannot open this file: ${errText(e)}`);
       say(`Not found yet: ${errText(e)}. Trying again every ${OPEN_RETRY_MS / 1000} s (attempt ${attempt} of ${OPEN_TRIES}).`, "warn");
       await wait(OPEN_RETRY_MS);
     }
@@ -194,7 +203,13 @@ async function stream(file, mime, chunks, ui) {
       continue;
     }
     const i = next();
-    if (i < 0) { await new Promise((r) => { wake = r; }); continue; }
+    if (i < 0) {
+      // The last chunk is in and nothing near the playhead is missing: end the stream so playback ends
+      // cleanly; a later append (a seek back into a gap) reopens it.
+      if (appended.has(n - 1) && ms.readyState === "open" && !sb.updating) { try { ms.endOfStream(); } catch { /* already ended */ } }
+      await new Promise((r) => { wake = r; });
+      continue;
+    }
     if (!started) say(`Fetching chunk ${i} of ${n - 1}…`);
     let data;
     try { data = await call("chunk", file.root, i); } catch (e) {

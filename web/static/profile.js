@@ -58,8 +58,10 @@ function keySection() {
     });
 
     const importField = el("input", { type: "password", id: "import-key", autocomplete: "off", placeholder: "nsec1…", spellcheck: false });
-    const importBtn = el("button", { type: "button", class: "secondary" }, "Import");
-    importBtn.addEventListener("click", async () => {
+    const importBtn = el("button", { type: "submit", class: "secondary" }, "Import");
+    const importForm = el("form", {}, el("label", { for: "import-key" }, "Import a key"), el("div", { class: "row" }, importField, importBtn));
+    importForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
       if (!importField.value.trim()) { out.replaceChildren(notice("error", "Paste a secret key (nsec1… or 64 hex digits) first.")); importField.focus(); return; }
       if (!confirm("Importing replaces this browser's key. Export the current one first if you want to keep it. Replace it?")) return;
       try {
@@ -72,8 +74,7 @@ function keySection() {
         out.replaceChildren(notice("error", `Not imported: ${errText(e)}`));
       }
     });
-    body.append(el("div", { class: "row" }, exportBtn), reveal,
-      el("label", { for: "import-key" }, "Import a key"), el("div", { class: "row" }, importField, importBtn));
+    body.append(el("div", { class: "row" }, exportBtn), reveal, importForm);
   }
   draw();
   return box;

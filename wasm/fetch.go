@@ -31,6 +31,7 @@ const maxScan = 500
 func (c *core) resolve(ctx context.Context, ref string) (*file, error) {
 	ref = strings.TrimSpace(ref)
 	id := ""
+	var hints []string
 	switch {
 	case strings.HasPrefix(ref, "nevent1"), strings.HasPrefix(ref, "note1"):
 		prefix, v, err := nip19.Decode(ref)
@@ -39,7 +40,7 @@ func (c *core) resolve(ctx context.Context, ref string) (*file, error) {
 		}
 		switch p := v.(type) {
 		case nostr.EventPointer:
-			id = p.ID
+			id, hints = p.ID, p.Relays
 		case string:
 			id = p
 		default:
@@ -60,6 +61,9 @@ func (c *core) resolve(ctx context.Context, ref string) (*file, error) {
 	}
 	if len(evs) > 0 {
 		return c.fromEvent(ctx, evs[0])
+	}
+	if ev := c.carry(ctx, id, hints); ev != nil {
+		return c.fromEvent(ctx, ev)
 	}
 	// A Merkle root or a file sha256.
 	fes, err := c.query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata}, Tags: nostr.TagMap{"x": {ref}}, Limit: 20})

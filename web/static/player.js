@@ -18,13 +18,19 @@ export function validRef(ref) {
   return typeof ref === "string" && (/^[0-9a-f]{64}$/.test(ref) || /^(nevent|note)1[02-9ac-hj-np-z]{6,900}$/.test(ref));
 }
 
+const PLAYING = "Playing while the rest downloads.";
+
+// live gives the text the status line shows now.
+function live(ctl) { return ctl.live?.textContent || ""; }
+
 function wait(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 /** render draws the player for ref and returns its cleanup. */
 export function render(main, ref) {
-  const ctl = { stopped: false, urls: [], timers: [] };
+  const ctl = { stopped: false, urls: [], timers: [], live: null };
   const heading = el("h1", {}, "Loading…");
   const live = el("div", { role: "status", "aria-live": "polite" });
+  ctl.live = live;
   const stage = el("div", { class: "player" });
   const info = el("section", { "aria-label": "Download" });
   main.append(heading, live, stage, info);
@@ -93,6 +99,7 @@ function showProgress(file, { info, ctl, say }) {
     bar.value = p.have || 0;
     const peerCount = Array.isArray(p.peers) ? p.peers.length : Number(p.peers) || 0;
     figures.textContent = `${count(p.have)} of ${count(p.total)} chunks · ${bytes(p.bytes)} of ${bytes(p.size || file.size)} · ${rate(p.rate || 0)} · ${count(peerCount)} peers` + (p.done ? " · complete" : "");
+    if (p.done && live(ctl) === PLAYING) say("Every chunk is held in this browser.");
     if (p.error) say(`Download problem: ${p.error}`, "error");
     else if (!p.done && peerCount === 0) {
       if (++idle === 3) say("No peers yet: still looking for the node, the author and anyone announcing this file.", "warn");
@@ -230,7 +237,7 @@ async function stream(file, mime, chunks, ui) {
     drawBuffer();
     if (!started) {
       started = true;
-      say("Playing while the rest downloads.");
+      say(PLAYING);
       video.play().catch(() => say("Ready: press play.")); // autoplay may be refused until the user interacts
     }
   }

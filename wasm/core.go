@@ -81,6 +81,7 @@ type download struct {
 type core struct {
 	mu        sync.Mutex
 	started   bool
+	starting  bool // start is opening storage
 	sk, pub   string
 	relayURL  string
 	nodePub   string
@@ -141,11 +142,21 @@ func (c *core) openLocal(o startOptions) error {
 			return fmt.Errorf("nodePubkey: %w", err)
 		}
 	}
+	// c.mu is not held while IndexedDB answers: the synchronous calls
+	// (status, progress) take it from the event loop, which must keep
+	// running for IndexedDB to answer at all.
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.started {
+	if c.started || c.starting {
+		c.mu.Unlock()
 		return errors.New("already started (reload the page to start again)")
 	}
+	c.starting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.starting = false
+		c.mu.Unlock()
+	}()
 	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: hasher})
 	if err != nil {
 		return err
@@ -155,6 +166,8 @@ func (c *core) openLocal(o startOptions) error {
 		st.Close()
 		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for k, v := range recs {
 		f := &file{}
 		if json.Unmarshal([]byte(v), f) != nil || f.parse() != nil || f.Root != k {
@@ -186,6 +199,7 @@ func (c *core) start(o startOptions) (any, error) {
 	cfg.ICEServers = o.ICEServers
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{c.store, &c.seeding}
+	cfg.Hasher = hasher
 	n, err := webrtc.New(cfg)
 	if err != nil {
 		return nil, err

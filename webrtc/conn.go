@@ -2,7 +2,6 @@ package webrtc
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,7 +28,10 @@ var ErrProtocol = errors.New("webrtc: protocol violation")
 
 // Conn is one open "entropy" DataChannel to a peer. Messages the peer sends
 // are queued by pion's callback and handled by one goroutine: REQUESTs are
-// answered from the node's Blobs, chunk data goes to Fetch.
+// answered from the node's Blobs, chunk data goes to the Fetch waiting for
+// it. Fetches are pipelined: each sends its REQUEST at once, so the peer
+// always has the next request queued and the channel does not idle between
+// chunks.
 type Conn struct {
 	n    *Node
 	peer string
@@ -50,12 +52,20 @@ type Conn struct {
 
 	up, down atomic.Int64 // bytes of this channel's messages
 
-	fmu      sync.Mutex // one Fetch at a time
-	results  chan wire.Msg
 	pmu      sync.Mutex
-	prog     progressNote
-	progSig  chan struct{}
+	waiters  []*waiter // Fetches whose answer is due, in the order requested
 	violated error
+}
+
+// waiter is one Fetch in flight: the loop hands it its answer and tells it
+// the chunk's progress.
+type waiter struct {
+	hash    [32]byte
+	res     chan wire.Msg // the answer (*wire.Data or *wire.Error); capacity 1
+	head    chan struct{} // closed once it is first in line: its clock starts
+	headed  bool          // head closed (under Conn.pmu)
+	prog    progressNote  // under Conn.pmu
+	progSig chan struct{}
 }
 
 type progressNote struct {
@@ -68,7 +78,6 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 		n: n, peer: remote, pc: pc, dc: dc,
 		opened: make(chan struct{}), closed: make(chan struct{}),
 		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1),
-		results: make(chan wire.Msg, 8), progSig: make(chan struct{}, 1),
 	}
 	prepareChannel(dc)
 	dc.SetBufferedAmountLowThreshold(LowThreshold)
@@ -206,13 +215,14 @@ func (c *Conn) loop() {
 		case m == nil:
 			h, got, total, _ := asm.Progress()
 			c.pmu.Lock()
-			c.prog = progressNote{h, got, total}
+			if w := c.waiterLocked(h); w != nil {
+				w.prog = progressNote{h, got, total}
+				signal(w.progSig)
+			}
 			c.pmu.Unlock()
-			signal(c.progSig)
 		default:
-			select {
-			case c.results <- m:
-			default: // nobody is waiting for it
+			if !c.answer(m) {
+				return
 			}
 		}
 	}
@@ -305,36 +315,107 @@ func (c *Conn) refuse(hash [32]byte, r wire.Reason) error {
 	return c.sendAll([][]byte{msg})
 }
 
-// Fetch asks the peer for chunk hash of root and returns its verified
-// bytes. Refusals wrap swarm's sentinels (ErrNotFound, ErrBusy,
-// ErrInsufficientCredit); bad data wraps swarm.ErrHashMismatch. A Fetch
-// abandoned mid-chunk closes the channel (the rest of the chunk cannot be
-// told apart from the next answer otherwise).
-func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
-	c.fmu.Lock()
-	defer c.fmu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, c.n.cfg.RequestTimeout)
-	defer cancel()
-	for drained := false; !drained; { // answers to abandoned fetches
-		select {
-		case <-c.results:
-		default:
-			drained = true
+// answer hands a server's message to the Fetch waiting for it; answers
+// nobody waits for (to abandoned fetches) are dropped. It returns false
+// when the message breaks the protocol and the channel must close.
+func (c *Conn) answer(m wire.Msg) bool {
+	var h [32]byte
+	switch m := m.(type) {
+	case *wire.Data:
+		h = m.Hash
+	case *wire.Error:
+		h = m.Hash
+	default:
+		c.pmu.Lock()
+		defer c.pmu.Unlock()
+		if len(c.waiters) == 0 {
+			return true
+		}
+		c.violated = fmt.Errorf("%v from a server: %w", m.Type(), ErrProtocol)
+		return false
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if w := c.waiterLocked(h); w != nil {
+		c.removeLocked(w)
+		w.res <- m
+	}
+	return true
+}
+
+// waiterLocked returns the first Fetch waiting for hash, or nil.
+func (c *Conn) waiterLocked(hash [32]byte) *waiter {
+	for _, w := range c.waiters {
+		if w.hash == hash {
+			return w
 		}
 	}
+	return nil
+}
+
+// removeLocked takes w out of line (if still in it) and starts the clock of
+// the Fetch now first.
+func (c *Conn) removeLocked(w *waiter) {
+	for i, o := range c.waiters {
+		if o == w {
+			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+			break
+		}
+	}
+	if len(c.waiters) > 0 && !c.waiters[0].headed {
+		c.waiters[0].headed = true
+		close(c.waiters[0].head)
+	}
+}
+
+// Fetch asks the peer for chunk hash of root and returns its verified
+// bytes. Refusals wrap swarm's sentinels (ErrNotFound, ErrBusy,
+// ErrInsufficientCredit); bad data wraps swarm.ErrHashMismatch. Concurrent
+// Fetches are pipelined: each REQUEST goes out at once and the peer answers
+// them in order. A Fetch's RequestTimeout runs from the moment the answers
+// before it are in; when it expires the channel closes (the peer stalled).
+// A Fetch whose ctx ends returns at once; the rest of its answer is
+// received and dropped.
+func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
+	w := &waiter{hash: hash, res: make(chan wire.Msg, 1), head: make(chan struct{}), progSig: make(chan struct{}, 1)}
 	req, _ := (&wire.Request{Hash: hash, Root: root}).Encode()
-	if err := c.sendAll([][]byte{req}); err != nil {
+	// Join the line and send under wmu, so the line is in the order the
+	// peer sees the requests.
+	c.wmu.Lock()
+	c.pmu.Lock()
+	c.waiters = append(c.waiters, w)
+	if len(c.waiters) == 1 {
+		w.headed = true
+		close(w.head)
+	}
+	c.pmu.Unlock()
+	err := c.send(req)
+	c.wmu.Unlock()
+	defer func() {
+		c.pmu.Lock()
+		c.removeLocked(w)
+		c.pmu.Unlock()
+	}()
+	if err != nil {
 		return nil, fmt.Errorf("requesting %x from %s: %w", hash[:4], c.peer, err)
 	}
+	head := w.head
+	var expired <-chan time.Time
 	for {
 		select {
-		case m := <-c.results:
+		case <-head:
+			head = nil
+			t := time.NewTimer(c.n.cfg.RequestTimeout)
+			defer t.Stop()
+			expired = t.C
+		case m := <-w.res:
 			switch m := m.(type) {
 			case *wire.Data:
-				if m.Hash != hash {
-					continue // a late answer to an abandoned request
+				sum, err := c.n.cfg.Hasher.Sum256(m.Data)
+				if err != nil {
+					return nil, fmt.Errorf("chunk %x from %s: %w", hash[:4], c.peer, err)
 				}
-				if sha256.Sum256(m.Data) != hash {
+				if sum != hash {
 					return nil, fmt.Errorf("chunk %x from %s: %w", hash[:4], c.peer, swarm.ErrHashMismatch)
 				}
 				if progress != nil {
@@ -342,19 +423,13 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 				}
 				return m.Data, nil
 			case *wire.Error:
-				if m.Hash != hash {
-					continue
-				}
 				return nil, fmt.Errorf("chunk %x from %s: %w", hash[:4], c.peer, reasonErr(m.Reason))
-			default:
-				c.Close()
-				return nil, fmt.Errorf("%v from a server: %w", m.Type(), ErrProtocol)
 			}
-		case <-c.progSig:
+		case <-w.progSig:
 			c.pmu.Lock()
-			p := c.prog
+			p := w.prog
 			c.pmu.Unlock()
-			if progress != nil && p.hash == hash {
+			if progress != nil {
 				progress(p.got, p.total)
 			}
 		case <-c.closed:
@@ -365,8 +440,10 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 				err = ErrClosed
 			}
 			return nil, fmt.Errorf("fetching %x from %s: %w", hash[:4], c.peer, err)
-		case <-ctx.Done():
+		case <-expired:
 			c.Close()
+			return nil, fmt.Errorf("fetching %x from %s: %w", hash[:4], c.peer, context.DeadlineExceeded)
+		case <-ctx.Done():
 			return nil, fmt.Errorf("fetching %x from %s: %w", hash[:4], c.peer, ctx.Err())
 		}
 	}

@@ -32,7 +32,13 @@
 // OnMessage from its own goroutines (in the browser, one per message), so the
 // callback only queues (bounded by Config.MaxQueued) and one goroutine per
 // channel handles the queue in order: REQUESTs and custody challenges are
-// answered from Config.Blobs, chunk data is reassembled for Fetch. A sender
+// answered from Config.Blobs, chunk data is reassembled for the Fetch
+// waiting for it. Concurrent Fetches to one peer are pipelined (each
+// REQUEST goes out at once; the peer answers in order), so the channel does
+// not idle between chunks while the scheduler keeps several requests
+// outstanding. Fetch verifies with Config.Hasher (WebCrypto in the
+// browser, where crypto/sha256 compiled to wasm would block the page's
+// thread for tens of milliseconds per chunk). A sender
 // pauses while more than 4 MiB is buffered and resumes at the 256 KiB
 // bufferedAmountLow threshold.
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/wasm/sha"
 )
 
 // Label is the DataChannel label (Entropy's).
@@ -37,6 +38,10 @@ type Config struct {
 	// Blobs is what the node serves to peers that REQUEST chunks; nil
 	// serves nothing (every request is NOT_FOUND).
 	Blobs blobstore.Blobs
+	// Hasher verifies the chunks Fetch receives; nil means sha.Default()
+	// (WebCrypto in the browser, off the page's thread; crypto/sha256
+	// natively).
+	Hasher sha.Hasher
 
 	RequestsPerSecond int           // REQUESTs per peer per 1 s window; more are BUSY
 	MaxStrikes        int           // malformed messages or bad chunks before a ban
@@ -143,6 +148,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Hasher == nil {
+		cfg.Hasher = sha.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{

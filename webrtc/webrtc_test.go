@@ -279,3 +279,57 @@ func TestDuplicateOfferDropped(t *testing.T) {
 		t.Fatalf("%d duplicate offers dropped, want 2", dups)
 	}
 }
+
+// TestPipelinedFetch: concurrent Fetches from one peer share the channel,
+// each gets its own chunk, and one abandoned before its answer leaves the
+// channel open for the others.
+func TestPipelinedFetch(t *testing.T) {
+	url := testRelay(t)
+	blobs := blobstore.NewMemory(64 << 20)
+	var hashes [][32]byte
+	for i := range 6 {
+		data := randBytes(uint64(i+100), 1<<20+i*70000)
+		h := sha256.Sum256(data)
+		if err := blobs.Put(h, data); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	seeder := testNode(t, url, blobs, nil)
+	leecher := testNode(t, url, nil, nil)
+	root := sha256.Sum256([]byte("root"))
+	tr := leecher.Transport()
+	peer := swarm.PeerID(seeder.PubKey())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := tr.Fetch(ctx, peer, hashes[0], root, nil); err != nil { // dial
+		t.Fatal(err)
+	}
+	gone, drop := context.WithCancel(ctx)
+	drop()
+	if _, err := tr.Fetch(gone, peer, hashes[1], root, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned fetch: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(hashes))
+	for i, h := range hashes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := tr.Fetch(ctx, peer, h, root, nil)
+			if err == nil && sha256.Sum256(got) != h {
+				err = errors.New("got other bytes")
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("chunk %d: %v", i, err)
+		}
+	}
+	if st := leecher.Stats(); st.Conns != 1 {
+		t.Errorf("stats %+v, want one channel", st)
+	}
+}

@@ -278,6 +278,72 @@ func (s *Store) Get(hash [32]byte) ([]byte, error) {
 	return bytes.Clone(data), nil
 }
 
+// Concat returns the chunks named by hashes, in that order, joined in one
+// JavaScript Uint8Array. They are read in one transaction, every get in
+// flight at once, and copied within JavaScript, never through Go's memory:
+// it is for hashing a whole file with WebCrypto. A chunk not held is
+// blobstore.ErrNotFound. It counts no access for the LRU order.
+func (s *Store) Concat(hashes [][32]byte) (js.Value, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return js.Undefined(), blobstore.ErrClosed
+	}
+	offs := make([]int64, len(hashes))
+	total := int64(0)
+	for i, h := range hashes {
+		e := s.ix.entries[h]
+		if e == nil {
+			s.mu.Unlock()
+			return js.Undefined(), fmt.Errorf("idb: chunk %d (%x): %w", i, h[:4], blobstore.ErrNotFound)
+		}
+		offs[i] = total
+		total += e.size
+	}
+	s.mu.Unlock()
+	out := js.Global().Get("Uint8Array").New(total)
+	u8 := js.Global().Get("Uint8Array")
+	var bad error // set by the callbacks, read after the transaction ends
+	tx := s.db.Call("transaction", storeBlobs, "readonly")
+	blobs := tx.Call("objectStore", storeBlobs)
+	funcs := make([]js.Func, 0, len(hashes))
+	defer func() {
+		for _, f := range funcs {
+			f.Release()
+		}
+	}()
+	for i, h := range hashes {
+		req := blobs.Call("get", key(h))
+		want := offs[i]
+		size := total - want
+		if i+1 < len(hashes) {
+			size = offs[i+1] - want
+		}
+		f := js.FuncOf(func(js.Value, []js.Value) any {
+			v := req.Get("result")
+			switch {
+			case bad != nil:
+			case !v.InstanceOf(u8): // gone under us
+				bad = fmt.Errorf("idb: chunk %d (%x): %w", i, h[:4], blobstore.ErrNotFound)
+			case int64(v.Length()) != size:
+				bad = fmt.Errorf("idb: chunk %d (%x) holds %d bytes, the index says %d", i, h[:4], v.Length(), size)
+			default:
+				out.Call("set", v, want)
+			}
+			return nil
+		})
+		funcs = append(funcs, f)
+		req.Set("onsuccess", f)
+	}
+	if err := awaitTx(tx); err != nil {
+		return js.Undefined(), fmt.Errorf("idb: reading chunks: %w", err)
+	}
+	if bad != nil {
+		return js.Undefined(), bad
+	}
+	return out, nil
+}
+
 // ReadAt reads from the chunk at off with io.ReaderAt semantics.
 func (s *Store) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
 	data, err := s.read(hash)
@@ -293,6 +359,19 @@ func (s *Store) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
 // Put checks sha256(data) == hash and stores the chunk, evicting least
 // recently used unpinned chunks to stay under the quota.
 func (s *Store) Put(hash [32]byte, data []byte) error {
+	return s.put(hash, data, true)
+}
+
+// PutVerified stores a chunk whose sha256 the caller has already checked
+// against hash, without hashing it again. It is for the download path
+// alone, whose transport verified every chunk it returns (a 5 MiB chunk
+// costs a copy into JavaScript and a digest each time it is hashed); a
+// caller that has not verified data must use Put.
+func (s *Store) PutVerified(hash [32]byte, data []byte) error {
+	return s.put(hash, data, false)
+}
+
+func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 	if int64(len(data)) > s.maxBlob {
 		return fmt.Errorf("%w: %d bytes, limit %d", blobstore.ErrTooLarge, len(data), s.maxBlob)
 	}
@@ -302,12 +381,14 @@ func (s *Store) Put(hash [32]byte, data []byte) error {
 		s.mu.Unlock()
 		return nil
 	}
-	sum, err := s.hasher.Sum256(data)
-	if err != nil {
-		return fmt.Errorf("idb: hashing chunk %x: %w", hash[:4], err)
-	}
-	if sum != hash {
-		return fmt.Errorf("%w: %x", blobstore.ErrHashMismatch, hash)
+	if verify {
+		sum, err := s.hasher.Sum256(data)
+		if err != nil {
+			return fmt.Errorf("idb: hashing chunk %x: %w", hash[:4], err)
+		}
+		if sum != hash {
+			return fmt.Errorf("%w: %x", blobstore.ErrHashMismatch, hash)
+		}
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall/js"
 	"testing"
 	"time"
 
@@ -291,5 +292,34 @@ func TestFileRecords(t *testing.T) {
 	got, err := s.Files()
 	if err != nil || len(got) != 1 || got["a"] != `{"x":1}` {
 		t.Errorf("Files = %v, %v", got, err)
+	}
+}
+
+// TestPutVerifiedConcat: PutVerified stores without hashing (so it trusts
+// its caller), and Concat joins chunks in the order asked in JavaScript.
+func TestPutVerifiedConcat(t *testing.T) {
+	s := open(t, "", 0)
+	a, b := put(t, s, 1, 70000), put(t, s, 2, 1000)
+	data, h := chunk(3, 5000)
+	if err := s.PutVerified(h, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(h); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get after PutVerified: %v", err)
+	}
+	all, err := s.Concat([][32]byte{b, h, a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := chunk(1, 70000)
+	db, _ := chunk(2, 1000)
+	want := slices.Concat(db, data, da, db)
+	got := make([]byte, all.Length())
+	js.CopyBytesToGo(got, all)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Concat: %d bytes, want %d", len(got), len(want))
+	}
+	if _, err := s.Concat([][32]byte{a, sha256.Sum256([]byte("absent"))}); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("Concat with a missing chunk: %v", err)
 	}
 }

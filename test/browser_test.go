@@ -174,6 +174,26 @@ func (c *coreTab) status(t testing.TB) coreStatus {
 	return st
 }
 
+// verifiedFrom is the verified bytes the tab's download of root took from
+// pubkey (progress().peer_stats).
+func (c *coreTab) verifiedFrom(t testing.TB, root, pubkey string) int64 {
+	t.Helper()
+	var prog struct {
+		PeerStats []struct {
+			PubKey string `json:"pubkey"`
+			Bytes  int64  `json:"bytes"`
+		} `json:"peer_stats"`
+	}
+	c.Eval(fmt.Sprintf(`cairn.progress(%q)`, root), &prog)
+	var n int64
+	for _, p := range prog.PeerStats {
+		if p.PubKey == pubkey {
+			n += p.Bytes
+		}
+	}
+	return n
+}
+
 // peerDown is the bytes the tab received from pubkey.
 func (st coreStatus) peerDown(pubkey string) int64 {
 	var n int64
@@ -282,7 +302,7 @@ func TestBrowserFromNodeAndBrowser(t *testing.T) {
 	n := harness.Start(t, "--webrtc-loopback")
 	path, data := mediaFile(t, "node-and-browser.bin", 24<<20)
 	want := sha256Hex(data)
-	s := shareChunked(t, n, path, "512KiB")
+	s := shareChunked(t, n, path, "1MiB")
 	c := startCore(t, n, true)
 	if got := c.fetch(t, s.nevent); got.SHA != want {
 		t.Fatalf("C: sha256 %s, want %s", got.SHA, want)
@@ -292,12 +312,17 @@ func TestBrowserFromNodeAndBrowser(t *testing.T) {
 	if got.SHA != want {
 		t.Fatalf("D: sha256 %s, want %s", got.SHA, want)
 	}
-	st := d.status(t)
+	// Verified bytes by peer, as D's scheduler counted them (they stay
+	// counted when a channel closes), and the DataChannel counters.
 	nodePub := nodePubkey(t, n)
-	fromNode, fromC := st.peerDown(nodePub), st.peerDown(c.pubkey)
-	t.Logf("D received %d bytes from the node, %d from browser C", fromNode, fromC)
+	fromNode, fromC := d.verifiedFrom(t, s.root, nodePub), d.verifiedFrom(t, s.root, c.pubkey)
+	st := d.status(t)
+	t.Logf("D verified %d bytes from the node and %d from browser C; its open channels: %+v", fromNode, fromC, st.Peers)
 	if fromNode == 0 || fromC == 0 {
 		t.Fatalf("D's status does not show bytes from both the node (%d) and browser C (%d): %+v", fromNode, fromC, st)
+	}
+	if fromNode+fromC != int64(len(data)) {
+		t.Errorf("D verified %d bytes in all, the file has %d", fromNode+fromC, len(data))
 	}
 	var ns struct {
 		Transfer map[string]struct {

@@ -46,6 +46,9 @@ type Store struct {
 	maxBlob int64
 	hasher  sha.Hasher
 	now     func() time.Time
+	// closeOnVersionChange closes the connection when another page
+	// upgrades the database; released by Close.
+	closeOnVersionChange js.Func
 
 	wmu sync.Mutex // one write transaction at a time: eviction choices stay true
 
@@ -59,6 +62,10 @@ type Store struct {
 }
 
 var _ blobstore.Blobs = (*Store)(nil)
+
+// blockedTimeout bounds the wait for other connections to close when an
+// upgrade is blocked.
+const blockedTimeout = 10 * time.Second
 
 // Open opens (creating it if needed) the IndexedDB database name and loads
 // its index. Over the quota (it was lowered), the least recently used
@@ -98,10 +105,49 @@ func Open(name string, opts Options) (*Store, error) {
 	})
 	defer upgrade.Release()
 	req.Set("onupgradeneeded", upgrade)
-	db, err := await(req)
-	if err != nil {
-		return nil, fmt.Errorf("idb: opening database %q: %w", name, err)
+	// A page that still holds the database open (one being navigated away
+	// from, or in the back/forward cache) blocks an upgrade until it closes
+	// it; every Store closes its connection when asked (below), so a block
+	// that lasts is another program's, and is reported rather than waited
+	// on forever.
+	blocked := make(chan struct{}, 1)
+	onBlocked := js.FuncOf(func(js.Value, []js.Value) any {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	defer onBlocked.Release()
+	req.Set("onblocked", onBlocked)
+	type opened struct {
+		db  js.Value
+		err error
 	}
+	done := make(chan opened, 1)
+	go func() {
+		db, err := await(req)
+		done <- opened{db, err}
+	}()
+	var o opened
+	select {
+	case o = <-done:
+	case <-blocked:
+		select {
+		case o = <-done:
+		case <-time.After(blockedTimeout):
+			return nil, fmt.Errorf("idb: database %q is held open by another page with an older version of cairn: close its other tabs and reload", name)
+		}
+	}
+	if o.err != nil {
+		return nil, fmt.Errorf("idb: opening database %q: %w", name, o.err)
+	}
+	db := o.db
+	s.closeOnVersionChange = js.FuncOf(func(js.Value, []js.Value) any {
+		db.Call("close")
+		return nil
+	})
+	db.Set("onversionchange", s.closeOnVersionChange)
 	s.db = db
 	if err := s.load(); err != nil {
 		db.Call("close")
@@ -181,6 +227,8 @@ func (s *Store) Close() error {
 	if !s.closed {
 		s.closed = true
 		s.db.Call("close")
+		s.db.Set("onversionchange", js.Null())
+		s.closeOnVersionChange.Release()
 	}
 	return nil
 }

@@ -496,7 +496,7 @@ func startLiar(t *testing.T, n *harness.Node, s shared) *liar {
 	return &liar{pub: node.PubKey(), blobs: lb}
 }
 
-// shareChunked runs `cairn share` with a chunk size.
+// shareChunked runs `cairn share` against n with a chunk size.
 func shareChunked(t testing.TB, n *harness.Node, path, chunk string) shared {
 	t.Helper()
 	out, errOut, code := harness.Run(t, "share", path, "--node", n.URL, "--chunk-size", chunk, "--title", "random bytes")
@@ -514,8 +514,8 @@ func shareChunked(t testing.TB, n *harness.Node, path, chunk string) shared {
 			s.sha256 = m[2]
 		}
 	}
-	if s.nevent == "" || s.root == "" {
-		t.Fatalf("cairn share printed no nevent/root:\n%s", out)
+	if s.nevent == "" || s.root == "" || s.sha256 == "" {
+		t.Fatalf("cairn share did not print an nevent, a root and a sha256:\n%s", out)
 	}
 	return s
 }

@@ -100,28 +100,10 @@ type shared struct {
 
 var shareLine = regexp.MustCompile(`(?m)^(nevent|root|sha256):\s+(\S+)$`)
 
-// share runs `cairn share` against n.
+// share runs `cairn share` against n with the media tests' chunk size.
 func share(t *testing.T, n *harness.Node, path string) shared {
 	t.Helper()
-	out, errOut, code := harness.Run(t, "share", path, "--node", n.URL, "--chunk-size", fmt.Sprint(mediaChunk), "--title", "random bytes")
-	if code != 0 {
-		t.Fatalf("cairn share exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	var s shared
-	for _, m := range shareLine.FindAllStringSubmatch(out, -1) {
-		switch m[1] {
-		case "nevent":
-			s.nevent = m[2]
-		case "root":
-			s.root = m[2]
-		case "sha256":
-			s.sha256 = m[2]
-		}
-	}
-	if !strings.HasPrefix(s.nevent, "nevent1") || len(s.root) != 64 || len(s.sha256) != 64 {
-		t.Fatalf("cairn share did not print an nevent, a root and a sha256:\n%s", out)
-	}
-	return s
+	return shareChunked(t, n, path, fmt.Sprint(mediaChunk))
 }
 
 // TestMediaShareGet: a file shared on A with `cairn share` is fetched on B,

@@ -157,8 +157,6 @@ type coreStatus struct {
 		Transport string `json:"transport"`
 		BytesUp   int64  `json:"bytes_up"`
 		BytesDown int64  `json:"bytes_down"`
-		Strikes   int    `json:"strikes"`
-		Banned    bool   `json:"banned"`
 		State     string `json:"state"`
 	} `json:"peers"`
 	Transports map[string]struct {

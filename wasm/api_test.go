@@ -230,23 +230,7 @@ func TestPlanFixed(t *testing.T) {
 }
 
 // await waits for a promise from a test goroutine.
-func await(p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{v: a[0]}; return nil })
-	defer ok.Release()
-	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- res{err: errors.New(a[0].Call("toString").String())}
-		return nil
-	})
-	defer fail.Release()
-	p.Call("then", ok, fail)
-	r := <-ch
-	return r.v, r.err
-}
+func await(p js.Value) (js.Value, error) { return awaitPromise(p) }
 
 func TestSHA256(t *testing.T) {
 	data := []byte("hello, cairn")

@@ -521,34 +521,26 @@ func (s *Store) deleteTx(hs ...[32]byte) error {
 // Pin protects the chunk from eviction for reason; the hash may be pinned
 // before the chunk is stored.
 func (s *Store) Pin(hash [32]byte, reason string) error {
-	if err := checkReason(reason); err != nil {
-		return err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return blobstore.ErrClosed
-	}
-	rs := s.ix.pin(hash, reason)
-	s.mu.Unlock()
-	if rs == nil {
-		return nil
-	}
-	if err := s.savePins(hash, rs); err != nil {
-		s.mu.Lock()
-		s.ix.unpin(hash, reason)
-		s.mu.Unlock()
-		return err
-	}
-	return nil
+	return s.changePin(hash, reason, true)
 }
 
 // Unpin drops one reason; the chunk is evictable once none remains.
 func (s *Store) Unpin(hash [32]byte, reason string) error {
+	return s.changePin(hash, reason, false)
+}
+
+// changePin adds (pin) or drops one reason in the index, saves the hash's
+// reasons, and undoes the index change if saving fails.
+func (s *Store) changePin(hash [32]byte, reason string, pin bool) error {
 	if err := checkReason(reason); err != nil {
 		return err
+	}
+	apply := func(pin bool) ([]string, bool) {
+		if pin {
+			rs := s.ix.pin(hash, reason)
+			return rs, rs != nil
+		}
+		return s.ix.unpin(hash, reason)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -557,14 +549,14 @@ func (s *Store) Unpin(hash [32]byte, reason string) error {
 		s.mu.Unlock()
 		return blobstore.ErrClosed
 	}
-	rs, changed := s.ix.unpin(hash, reason)
+	rs, changed := apply(pin)
 	s.mu.Unlock()
 	if !changed {
 		return nil
 	}
 	if err := s.savePins(hash, rs); err != nil {
 		s.mu.Lock()
-		s.ix.pin(hash, reason)
+		apply(!pin)
 		s.mu.Unlock()
 		return err
 	}

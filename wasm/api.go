@@ -15,7 +15,7 @@ import (
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
-	"github.com/cairn-nostr/cairn/wasm/sha"
+	"github.com/cairn-nostr/cairn/sha"
 	"github.com/nbd-wtf/go-nostr"
 )
 

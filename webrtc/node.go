@@ -15,7 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cairn-nostr/cairn/blobstore"
-	"github.com/cairn-nostr/cairn/wasm/sha"
+	"github.com/cairn-nostr/cairn/sha"
 )
 
 // Label is the DataChannel label (Entropy's).

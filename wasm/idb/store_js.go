@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-nostr/cairn/blobstore"
-	"github.com/cairn-nostr/cairn/wasm/sha"
+	"github.com/cairn-nostr/cairn/sha"
 )
 
 // Object store names and the schema version.

@@ -72,6 +72,8 @@ type Blobs interface {
 	Pin(hash [32]byte, reason string) error
 	// Unpin drops one reason; the blob is evictable once no reason remains.
 	Unpin(hash [32]byte, reason string) error
+	// Pins returns the reasons the hash is pinned for (nil if none).
+	Pins(hash [32]byte) []string
 	// List returns the stored hashes in ascending byte order.
 	List() [][32]byte
 	// Stats reports counts and sizes.

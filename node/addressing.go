@@ -2,106 +2,68 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/p2p"
-	"github.com/cairn-nostr/cairn/relay/client"
-	"github.com/cairn-nostr/cairn/store"
+	cpeer "github.com/cairn-nostr/cairn/peer"
+	"github.com/cairn-nostr/cairn/swarm"
 )
-
-// The addressing record binds a Nostr pubkey to a libp2p peer: a kind 30078
-// (NIP-78 application data) event with ["d", "cairn-p2p"] whose content is
-// AddressRecord in JSON, signed by the node key. A chunk map names its
-// seeders by pubkey (gatekeeper tags); this record is how a downloader turns
-// such a pubkey into a peer it can dial. Dialling checks the peer ID (the
-// libp2p handshake proves the key), so a record can at worst point at a
-// peer that does not have the content.
-const (
-	KindAppData   = 30078
-	AddressingTag = "cairn-p2p"
-)
-
-// AddressRecord is the content of a cairn-p2p record.
-type AddressRecord struct {
-	PeerID string   `json:"peer_id"`
-	Addrs  []string `json:"addrs"` // multiaddrs ending in /p2p/<peer_id>
-}
-
-// maxAddrs bounds the addresses read from one record.
-const maxAddrs = 32
 
 // addressingInterval is how often the node checks whether its addresses
 // changed (AutoNAT, hole punching and new interfaces add some after start)
 // and publishes its record again if they did.
 const addressingInterval = time.Minute
 
-func (n *Node) addressingLoop() {
-	defer n.wg.Done()
+func (n *Node) addressingLoop() error {
 	t := time.NewTicker(addressingInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
-			return
+		case <-n.ctx.Done():
+			return nil
 		case <-t.C:
 		}
-		if string(n.addressingContent()) == n.published.Load() {
+		if rec := n.addressRecord(); fmt.Sprint(rec) == n.published.Load() {
 			continue
 		}
-		if err := n.publishAddressing(); err != nil {
+		if err := n.publishAddressing(n.ctx); err != nil {
 			n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 		}
 	}
 }
 
-func (n *Node) addressingContent() []byte {
-	rec := AddressRecord{PeerID: n.host.ID().String()}
+func (n *Node) addressRecord() cpeer.AddressRecord {
+	rec := cpeer.AddressRecord{PeerID: n.host.ID().String()}
 	for _, a := range n.host.Addrs() {
 		rec.Addrs = append(rec.Addrs, a.String())
 	}
-	content, _ := json.Marshal(rec)
-	return content
+	return rec
 }
 
-// publishAddressing publishes this node's record to its own relay.
-func (n *Node) publishAddressing() error {
-	content := n.addressingContent()
-	ev := nostr.Event{
-		Kind:      KindAppData,
-		CreatedAt: nostr.Now(),
-		Tags:      nostr.Tags{{"d", AddressingTag}},
-		Content:   string(content),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// publishAddressing publishes this node's record through its own relay.
+func (n *Node) publishAddressing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := n.publish(ctx, &ev); err != nil {
+	rec := n.addressRecord()
+	if err := n.peer.PublishAddressing(ctx, rec); err != nil {
 		return err
 	}
-	n.published.Store(string(content))
+	n.published.Store(fmt.Sprint(rec))
 	return nil
 }
 
-// parseAddressing reads a cairn-p2p record into a peer to dial.
-func parseAddressing(ev *nostr.Event) (peer.AddrInfo, error) {
-	var rec AddressRecord
-	if err := json.Unmarshal([]byte(ev.Content), &rec); err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("cairn-p2p record %s: %w", ev.ID, err)
-	}
+// addrInfo turns a cairn-p2p record into a peer to dial, keeping only the
+// addresses of the record's own peer.
+func addrInfo(rec cpeer.AddressRecord) (peer.AddrInfo, error) {
 	id, err := peer.Decode(rec.PeerID)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("cairn-p2p record %s: peer_id: %w", ev.ID, err)
-	}
-	if len(rec.Addrs) > maxAddrs {
-		rec.Addrs = rec.Addrs[:maxAddrs]
+		return peer.AddrInfo{}, fmt.Errorf("cairn-p2p record: peer_id: %w", err)
 	}
 	ai := peer.AddrInfo{ID: id}
 	for _, s := range rec.Addrs {
@@ -114,66 +76,56 @@ func parseAddressing(ev *nostr.Event) (peer.AddrInfo, error) {
 	return ai, nil
 }
 
-// gatekeeperPeers returns the libp2p peers the stored cairn-p2p records of
-// pubkeys name, without this node.
-func (n *Node) gatekeeperPeers(ctx context.Context, pubkeys []string) []peer.AddrInfo {
-	if len(pubkeys) == 0 {
-		return nil
-	}
-	var out []peer.AddrInfo
-	f := nostr.Filter{Kinds: []int{KindAppData}, Authors: pubkeys, Tags: nostr.TagMap{"d": {AddressingTag}}}
-	n.store.Query(ctx, f, 0, func(raw []byte) error {
-		var ev nostr.Event
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil
+// reach is the core's Config.Reach: a seeder with a cairn-p2p record is
+// dialled over libp2p, one without (a browser) is reached over WebRTC.
+func (n *Node) reach(ctx context.Context, pubkey string, rec *cpeer.AddressRecord) (cpeer.Contact, error) {
+	if rec == nil {
+		if n.rtc == nil {
+			return cpeer.Contact{}, errors.New("no cairn-p2p record, and WebRTC is off")
 		}
-		ai, err := parseAddressing(&ev)
-		if err != nil || ai.ID == n.host.ID() {
-			return nil
-		}
-		out = append(out, ai)
-		return nil
-	})
-	return out
-}
-
-// publish signs ev with the node key and publishes it through the node's own
-// relay, so that it is stored and reaches live subscribers as any client's
-// event does. If the relay refuses it (a --min-pow the node does not meet,
-// for one) it is stored directly: it is then served to REQs but not
-// broadcast.
-func (n *Node) publish(ctx context.Context, ev *nostr.Event) error {
-	if err := ev.Sign(n.key.Secret); err != nil {
-		return fmt.Errorf("signing kind %d: %w", ev.Kind, err)
+		return cpeer.Contact{Transport: n.rtc.Transport(), ID: swarm.PeerID(pubkey)}, nil
 	}
-	err := n.publishViaRelay(ctx, ev)
-	if err == nil {
-		return nil
-	}
-	n.log.Debug("publishing through the own relay failed; storing only", "kind", ev.Kind, "err", err)
-	if err := n.store.Save(ctx, ev); err != nil && !errors.Is(err, store.ErrDuplicate) {
-		return fmt.Errorf("storing kind %d: %w", ev.Kind, err)
-	}
-	return nil
-}
-
-func (n *Node) publishViaRelay(ctx context.Context, ev *nostr.Event) error {
-	c, err := client.Dial(ctx, n.localRelayURL())
+	ai, err := addrInfo(*rec)
 	if err != nil {
-		return err
+		return cpeer.Contact{}, err
 	}
-	defer c.Close()
-	return c.PublishAs(ctx, ev, n.key.Secret)
+	return n.dial(ctx, ai)
 }
 
-// localRelayURL is a websocket URL this process can dial: the listen
-// address, with an unspecified host replaced by loopback.
-func (n *Node) localRelayURL() string {
-	host, port, _ := net.SplitHostPort(n.ln.Addr().String())
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
+func (n *Node) dial(ctx context.Context, ai peer.AddrInfo) (cpeer.Contact, error) {
+	if ai.ID == n.host.ID() {
+		return cpeer.Contact{}, errors.New("this node itself")
 	}
-	return "ws://" + net.JoinHostPort(host, port)
+	if n.host.Banned(ai.ID) {
+		return cpeer.Contact{}, errors.New("banned")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(cctx, ai); err != nil {
+		return cpeer.Contact{}, err
+	}
+	return cpeer.Contact{Transport: n.libp2p, ID: swarm.Libp2pPeer(ai.ID)}, nil
+}
+
+// providers is the core's Config.Providers: the DHT's provider records of
+// root, dialled.
+func (n *Node) providers(ctx context.Context, root [32]byte) []cpeer.Contact {
+	if n.host.DHT() == nil {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	provs, err := n.host.FindProviders(fctx, root, 20)
+	cancel()
+	if err != nil {
+		n.log.Debug("DHT find providers", "err", err)
+	}
+	var out []cpeer.Contact
+	for _, ai := range provs {
+		if c, err := n.dial(ctx, ai); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // publicRelayURL is the relay URL put in nevent hints: --relay-url when

@@ -16,70 +16,9 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay/client"
 )
-
-func TestAnnouncersExpiryAndCaps(t *testing.T) {
-	t0 := time.Unix(1_000_000, 0)
-	a := newAnnouncers(time.Minute, 3, 2)
-	r := func(i byte) [32]byte { return [32]byte{i} }
-
-	if !a.add(r(1), "p1", 5, t0) || !a.add(r(1), "p2", 5, t0.Add(10*time.Second)) || a.add(r(1), "p1", 5, t0) {
-		t.Fatal("add: a new announcer is fresh, a known one not")
-	}
-	if got := a.get(r(1), t0.Add(20*time.Second)); len(got) != 2 {
-		t.Fatalf("two announcers: %+v", got)
-	}
-	// A third announcer replaces the oldest (p1).
-	a.add(r(1), "p3", 7, t0.Add(20*time.Second))
-	got := a.get(r(1), t0.Add(20*time.Second))
-	if len(got) != 2 || got[0].pubkey == "p1" || got[1].pubkey == "p1" {
-		t.Fatalf("per-root cap: %+v", got)
-	}
-	// Announcing again refreshes: p2 at 10 s would expire at 70 s.
-	a.add(r(1), "p2", 9, t0.Add(50*time.Second))
-	got = a.get(r(1), t0.Add(75*time.Second))
-	if len(got) != 2 {
-		t.Fatalf("refresh: %+v", got)
-	}
-	// p3 (20 s) expires past 80 s, p2 (50 s) past 110 s.
-	if got = a.get(r(1), t0.Add(90*time.Second)); len(got) != 1 || got[0].pubkey != "p2" || got[0].chunks != 9 {
-		t.Fatalf("expiry: %+v", got)
-	}
-	if got = a.get(r(1), t0.Add(2*time.Minute)); len(got) != 0 || a.len() != 0 {
-		t.Fatalf("all expired: %+v, %d roots", got, a.len())
-	}
-
-	// Root cap: the least recently announced root goes first.
-	for i := byte(1); i <= 3; i++ {
-		a.add(r(i), "p", 1, t0.Add(time.Duration(i)*time.Second))
-	}
-	a.add(r(1), "q", 1, t0.Add(4*time.Second)) // root 1 is now the newest
-	a.add(r(4), "p", 1, t0.Add(5*time.Second)) // evicts root 2
-	if a.len() != 3 || a.get(r(2), t0.Add(5*time.Second)) != nil || a.get(r(1), t0.Add(5*time.Second)) == nil {
-		t.Fatalf("root cap: %d roots; root 2 %v", a.len(), a.get(r(2), t0.Add(5*time.Second)))
-	}
-}
-
-func TestParseAnnouncement(t *testing.T) {
-	root := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	for _, c := range []struct {
-		tags nostr.Tags
-		ok   bool
-	}{
-		{nostr.Tags{{"t", "entropy"}, {"x", root}, {"chunks", "3"}}, true},
-		{nostr.Tags{{"x", root}}, false},
-		{nostr.Tags{{"x", root}, {"chunks", "0"}}, false},
-		{nostr.Tags{{"x", root}, {"chunks", "-1"}}, false},
-		{nostr.Tags{{"x", "ABC"}, {"chunks", "1"}}, false},
-		{nostr.Tags{{"x", root}, {"x", root}, {"chunks", "1"}}, false},
-	} {
-		_, _, ok := parseAnnouncement(&nostr.Event{Kind: KindSeederAnnounce, Tags: c.tags})
-		if ok != c.ok {
-			t.Errorf("%v: ok %v, want %v", c.tags, ok, c.ok)
-		}
-	}
-}
 
 // TestAnnouncementHook: an announcement published to the node's relay is
 // remembered; a stale one and the node's own are not.
@@ -96,23 +35,21 @@ func TestAnnouncementHook(t *testing.T) {
 	}
 	defer c.Close()
 	send := func(secret string, at nostr.Timestamp) {
-		ev := nostr.Event{Kind: KindSeederAnnounce, CreatedAt: at,
+		ev := nostr.Event{Kind: peer.KindAnnounce, CreatedAt: at,
 			Tags: nostr.Tags{{"t", "entropy"}, {"x", hex.EncodeToString(root[:])}, {"chunks", "4"}}}
 		ev.Sign(secret)
 		if err := c.Publish(ctx, "EVENT", &ev); err != nil {
 			t.Fatal(err)
 		}
 	}
-	send(sk, nostr.Now()-nostr.Timestamp(3*DefaultAnnounceInterval/time.Second)) // stale
+	send(sk, nostr.Now()-nostr.Timestamp(3*peer.DefaultAnnounceInterval/time.Second)) // stale
 	send(n.Key().Secret, nostr.Now())                                            // own
 	send(sk, nostr.Now())
 	// The hooks run just after the OK.
-	var got []announcer
-	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		got = n.announced.get(root, time.Now())
-	}
-	if len(got) != 1 || got[0].pubkey != pk || got[0].chunks != 4 {
+	// The hooks run before the OK is sent: what the relay acknowledged
+	// has been heard.
+	got := n.Peer().Seeders(root)
+	if len(got) != 1 || got[0].PubKey != pk || got[0].Chunks != 4 {
 		t.Fatalf("announcers: %+v", got)
 	}
 	if n.Store().Stats().Events != 1 { // the addressing record only
@@ -196,8 +133,8 @@ func TestFetchFromAnnouncedSeeder(t *testing.T) {
 	}
 	var root [32]byte
 	hex.Decode(root[:], []byte(sh.Root))
-	got := d.announced.get(root, time.Now())
-	if len(got) != 1 || got[0].pubkey != c.Key().Public || got[0].chunks != sh.Chunks {
+	got := d.Peer().Seeders(root)
+	if len(got) != 1 || got[0].PubKey != c.Key().Public || got[0].Chunks != sh.Chunks {
 		t.Errorf("D's announcers of the root: %+v", got)
 	}
 }

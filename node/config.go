@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/p2p"
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
 )
 
@@ -32,7 +33,7 @@ type Config struct {
 	BlobQuota int64
 	// AnnounceInterval is how often the node announces (kind 20002) the
 	// roots it holds in full; announcements heard are kept for twice it.
-	// Default DefaultAnnounceInterval (15 min, Entropy's).
+	// Default peer.DefaultAnnounceInterval (15 min, Entropy's).
 	AnnounceInterval Duration
 	// WebRTC is the node's WebRTC side, how browsers reach it.
 	WebRTC WebRTCConfig
@@ -98,7 +99,7 @@ func DefaultConfig() Config {
 			DHTMode: "auto",
 		},
 		BlobQuota:        blobstore.DefaultOptions().Quota,
-		AnnounceInterval: Duration(DefaultAnnounceInterval),
+		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
 		WebRTC:           WebRTCConfig{Enabled: true},
 	}
 }

@@ -7,28 +7,30 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
-// itemBySHA256 is localBySHA256 through the cache.
-func (n *Node) itemBySHA256(ctx context.Context, sha string) *item {
+// fileBySHA256 is the core's FileBySHA256 through the cache, so that the
+// Range requests of a player do not each scan the stored maps.
+func (n *Node) fileBySHA256(ctx context.Context, sha string) *peer.File {
 	s := n.media
 	s.mu.Lock()
-	it := s.bySHA[sha]
+	f := s.bySHA[sha]
 	s.mu.Unlock()
-	if it != nil {
-		return it
+	if f != nil {
+		return f
 	}
-	if it = n.localBySHA256(ctx, sha); it == nil {
+	if f = n.peer.FileBySHA256(ctx, sha); f == nil {
 		return nil
 	}
 	s.mu.Lock()
 	if len(s.bySHA) >= maxCachedItems {
 		clear(s.bySHA)
 	}
-	s.bySHA[sha] = it
+	s.bySHA[sha] = f
 	s.mu.Unlock()
-	return it
+	return f
 }
 
 // serveFile answers GET and HEAD /<sha256>[.ext] with the file a stored
@@ -37,16 +39,16 @@ func (n *Node) itemBySHA256(ctx context.Context, sha string) *item {
 func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/")
 	sha := name[:64]
-	it := n.itemBySHA256(r.Context(), sha)
+	it := n.fileBySHA256(r.Context(), sha)
 	if it == nil {
 		http.Error(w, "not found: no file with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
 		return
 	}
-	m := it.m
+	m := it.Map
 	var src swarm.Source
 	for _, h := range m.Chunks {
 		if !n.blobs.Has(h) {
-			s, release, err := n.source(it)
+			s, release, err := n.peer.Source(it)
 			if err != nil {
 				http.Error(w, "cannot read this file: "+err.Error(), http.StatusServiceUnavailable)
 				return
@@ -56,16 +58,9 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	rctx, rcancel := context.WithCancel(r.Context())
-	defer rcancel()
-	go func() {
-		select {
-		case <-n.stop: // a read waiting for a peer must not hold up Stop
-			rcancel()
-		case <-rctx.Done():
-		}
-	}()
-	rd, err := swarm.NewReader(rctx, m, n.blobs, src)
+	// The request's context derives from the node's lifetime (the
+	// server's BaseContext): a read waiting for a peer ends at Stop.
+	rd, err := swarm.NewReader(r.Context(), m, n.blobs, src)
 	if err != nil {
 		http.Error(w, "cannot read this file at offsets: "+err.Error(), http.StatusInternalServerError)
 		return
@@ -80,15 +75,6 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, rd)
-}
-
-func isDone(d *swarm.Download) bool {
-	select {
-	case <-d.Done():
-		return true
-	default:
-		return false
-	}
 }
 
 // countingWriter counts the body bytes written, for the "http" transfer

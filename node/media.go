@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,59 +9,28 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-
-	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/peer"
 )
 
 // PinUser is the pin reason of `cairn pin`.
 const PinUser = "user"
 
-// errTooLarge: a file does not fit in the blob quota.
-var errTooLarge = errors.New("too large")
-
-// mediaState is the node's downloads, by root.
+// mediaState is what the node adds to the core's downloads: where each
+// get writes its file, and a cache of files by sha256.
 type mediaState struct {
-	mu        sync.Mutex
-	downloads map[[32]byte]*download
-	closed    bool
-	// bySHA caches the items GET /<sha256> found, so that the Range
-	// requests of a player do not each scan the stored maps.
-	bySHA map[string]*item
-	// lazy are the on-demand fetches of roots not downloaded in full.
-	lazy map[[32]byte]*lazyFetch
+	mu    sync.Mutex
+	gets  map[[32]byte]*download
+	bySHA map[string]*peer.File
 }
 
 // maxCachedItems bounds mediaState.bySHA; it is emptied when full.
 const maxCachedItems = 1024
 
 func newMediaState() *mediaState {
-	return &mediaState{downloads: make(map[[32]byte]*download), bySHA: make(map[string]*item), lazy: make(map[[32]byte]*lazyFetch)}
-}
-
-func (s *mediaState) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.downloads)
-}
-
-// closeAll stops every download (their chunks stay: a later get resumes).
-func (s *mediaState) closeAll() {
-	s.mu.Lock()
-	s.closed = true
-	ds := make([]*download, 0, len(s.downloads))
-	for _, d := range s.downloads {
-		ds = append(ds, d)
-	}
-	s.mu.Unlock()
-	for _, d := range ds {
-		d.d.Close()
-	}
-	s.closeLazy()
+	return &mediaState{gets: map[[32]byte]*download{}, bySHA: map[string]*peer.File{}}
 }
 
 func (n *Node) routeMedia(mux *http.ServeMux, web http.Handler) {
@@ -123,14 +91,14 @@ func readJSON(w http.ResponseWriter, r *http.Request, into any) bool {
 }
 
 // resolveFor resolves ref for an API request, answering the error itself
-// (404 for ErrUnknown) and returning nil when it fails.
-func (n *Node) resolveFor(w http.ResponseWriter, r *http.Request, ref string) *item {
+// (404 for peer.ErrUnknown) and returning nil when it fails.
+func (n *Node) resolveFor(w http.ResponseWriter, r *http.Request, ref string) *peer.File {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	it, err := n.resolve(ctx, ref)
+	it, err := n.peer.Resolve(ctx, ref)
 	if err != nil {
 		code := http.StatusBadRequest
-		if errors.Is(err, ErrUnknown) {
+		if errors.Is(err, peer.ErrUnknown) {
 			code = http.StatusNotFound
 		}
 		apiError(w, code, err.Error())
@@ -152,8 +120,8 @@ func (n *Node) serveResolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := n.entry(it)
-	if it.sha256 != "" {
-		e.URL = n.URL() + "/" + it.sha256
+	if it.SHA256 != "" {
+		e.URL = n.URL() + "/" + it.SHA256
 	}
 	writeJSON(w, http.StatusOK, e)
 }
@@ -173,19 +141,20 @@ type MediaEntry struct {
 	URL        string `json:"url,omitempty"` // where this node serves it
 }
 
-func (n *Node) entry(it *item) MediaEntry {
+func (n *Node) entry(f *peer.File) MediaEntry {
+	m := f.Map
 	e := MediaEntry{
-		Root:   hex.EncodeToString(it.m.Root[:]),
-		SHA256: it.sha256,
-		Title:  it.m.Title,
-		MIME:   it.m.MIME,
-		Size:   it.m.Size,
-		Chunks: len(it.m.Chunks),
-		Shared: it.mapEv.PubKey == n.key.Public,
-		MapID:  it.mapEv.ID,
-		Pinned: len(it.m.Chunks) > 0,
+		Root:   f.Root(),
+		SHA256: f.SHA256,
+		Title:  m.Title,
+		MIME:   m.MIME,
+		Size:   m.Size,
+		Chunks: len(m.Chunks),
+		Shared: f.Author() == n.key.Public,
+		MapID:  f.Event.ID,
+		Pinned: len(m.Chunks) > 0,
 	}
-	for _, h := range it.m.Chunks {
+	for _, h := range m.Chunks {
 		if n.blobs.Has(h) {
 			e.ChunksHeld++
 		}
@@ -205,50 +174,26 @@ func hasReason(rs []string, r string) bool {
 	return false
 }
 
-// eachChunkMap calls fn with every stored kind 7001 chunk map, newest
-// first, once per root. Only events whose JSON contains hint (if not empty)
-// are decoded. fn returning errStop ends the walk without an error.
-func (n *Node) eachChunkMap(ctx context.Context, hint string, fn func(m *chunkmap.Map, ev *nostr.Event) error) error {
-	seen := map[[32]byte]bool{}
-	err := n.store.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap}}, 0, func(raw []byte) error {
-		if hint != "" && !strings.Contains(string(raw), hint) {
-			return nil
-		}
-		ev := decodeEvent(raw)
-		if ev == nil {
-			return nil
-		}
-		m, err := chunkmap.Parse(ev)
-		if err != nil || seen[m.Root] {
-			return nil
-		}
-		seen[m.Root] = true
-		return fn(m, ev)
-	})
-	if errors.Is(err, errStop) {
-		return nil
-	}
-	return err
-}
-
 // mediaList lists the media this node shared or holds chunks of.
 func (n *Node) mediaList(ctx context.Context) []MediaEntry {
-	var out []MediaEntry
-	n.eachChunkMap(ctx, "", func(m *chunkmap.Map, ev *nostr.Event) error {
-		e := n.entry(&item{m: m, mapEv: ev})
-		if e.ChunksHeld == 0 && !e.Shared && !e.Pinned {
-			return nil
-		}
-		out = append(out, e)
+	var files []*peer.File
+	n.peer.ChunkMaps(ctx, "", func(f *peer.File) error {
+		files = append(files, f)
 		return nil
 	})
-	for i := range out {
-		var root [32]byte
-		hex.Decode(root[:], []byte(out[i].Root))
-		out[i].SHA256 = n.shaOfRoot(ctx, root)
-		if out[i].SHA256 != "" {
-			out[i].URL = n.URL() + "/" + out[i].SHA256
+	var out []MediaEntry
+	for _, f := range files {
+		e := n.entry(f)
+		if e.ChunksHeld == 0 && !e.Shared && !e.Pinned {
+			continue
 		}
+		if full := n.peer.FileByRoot(ctx, e.Root); full != nil {
+			e.SHA256 = full.SHA256
+		}
+		if e.SHA256 != "" {
+			e.URL = n.URL() + "/" + e.SHA256
+		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -272,7 +217,7 @@ func (n *Node) servePin(w http.ResponseWriter, r *http.Request, pin bool) {
 	if it == nil {
 		return
 	}
-	for i, h := range it.m.Chunks {
+	for i, h := range it.Map.Chunks {
 		var err error
 		if pin {
 			err = n.blobs.Pin(h, PinUser)
@@ -286,8 +231,8 @@ func (n *Node) servePin(w http.ResponseWriter, r *http.Request, pin bool) {
 	}
 	e := n.entry(it)
 	if pin && e.ChunksHeld < e.Chunks {
-		if _, err := n.startDownload(it, ""); err != nil {
-			apiError(w, downloadErrorCode(err), err.Error())
+		if _, err := n.startGet(it, ""); err != nil {
+			downloadError(w, err)
 			return
 		}
 	}

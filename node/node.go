@@ -1,32 +1,22 @@
 // Package node is cairn's composition root: it opens the event store and
 // the blob store, loads the key, starts the libp2p host (its identity
-// derived from the node key), builds the relay and the HTTP server, and
-// runs them until stopped. It is the one package that depends on nearly
-// every other; only cmd/cairn and tests import it.
+// derived from the node key), builds the relay, the WebRTC node and the HTTP
+// server, and wires them to the application core (package peer), which does
+// what a node and a browser tab both do: resolve references, verify events,
+// track seeders, run downloads, announce. Only cmd/cairn and tests import
+// it.
 //
-// Beside the relay, the HTTP server carries the media API the CLI drives:
-// share a file (chunk it, pin it, publish its kind 7001 map and NIP-94 kind
-// 1063 event, provide its root on the DHT), get one by reference (nevent,
-// event id, root or sha256) from the swarm, list and pin what is stored, and
-// serve a file by its sha256 with Range support, fetching the chunks it
-// lacks from peers on demand. Peers are found through the map's gatekeepers
-// (whose kind 30078 "cairn-p2p" records give their libp2p addresses) and
-// through DHT provider records, and through the seeder announcements
-// (kind 20002) the node hears; it announces the roots it holds in full
-// (announce.go). media.go routes the API; share.go,
-// download.go, files.go, resolve.go and addressing.go do the work.
-//
-// Browsers are nodes too (webrtc.go): a WebRTC node keyed with the node key
-// and signaled through the node's own relay serves them chunks, fetching
-// from the swarm those of known roots the node lacks (the same on-demand
-// fetch as range reads, ondemand.go), and the peers that have no cairn-p2p
-// record (browsers that announced a root, or authored its map) join the
-// node's downloads over WebRTC.
+// The wiring: the event store is the core's Library and the node's own
+// relay, in process (events.go), its home: the node publishes and listens
+// without a connection to itself. Peers are reached over libp2p when a
+// cairn-p2p record names them (addressing.go) and over WebRTC otherwise
+// (webrtc.go, which also bridges browsers' chunk requests to the swarm);
+// the DHT adds providers. The HTTP server carries the relay, the web app,
+// files by sha256 with Range (files.go) and the media API the CLI drives
+// (media.go, share.go, download.go).
 //
 //	n, err := node.New(cfg, logger)
-//	err = n.Start()          // listening; n.URL() is set
-//	...
-//	err = n.Stop(ctx)        // graceful: clients, then the store
+//	err = n.Run(ctx)         // or Start, then Stop(ctx)
 package node
 
 import (
@@ -38,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,45 +35,49 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/store"
+	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/web"
 	"github.com/cairn-nostr/cairn/webrtc"
 )
 
 // Node is a running cairn node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	key     identity.Key
-	store   store.Store
-	relay   *relay.Relay
-	reg     *prometheus.Registry
-	srv     *http.Server
-	ln      net.Listener
+	cfg   Config
+	log   *slog.Logger
+	key   identity.Key
+	store store.Store
+	relay *relay.Relay
+	reg   *prometheus.Registry
+	srv   *http.Server
+	ln    net.Listener
+	blobs *blobstore.Store
+	// peer is the application core: resolving, downloads, seeders,
+	// announcements (package peer).
+	peer *peer.Peer
+	home ownRelay
+	// Set by Start before anything runs concurrently, then only read.
 	started time.Time
-	blobs   *blobstore.Store
 	host    *p2p.Host
-	// rtc is the WebRTC node (nil when disabled or until Start), and
-	// rtcSignal its signaling through the node's own relay.
-	rtc       *webrtc.Node
-	rtcSignal *relaySignal
-	media     *mediaState
+	rtc     *webrtc.Node // nil when disabled or failed to start
+	libp2p  swarm.Transport
+	media   *mediaState
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
 	published atomic.Value // string
-	// announced are the seeders heard announcing roots (kind 20002).
-	announced *announcers
-	watchMu   sync.Mutex
-	watching  map[string]bool // remote relay + root under watch for 20002
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// The lifetime: Start derives ctx; every goroutine runs in group.
+	ctx    context.Context
+	cancel context.CancelFunc
+	group  *errgroup.Group
 }
 
 // New opens the node's data dir and builds its parts. Nothing listens until
@@ -128,17 +121,29 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, stop: make(chan struct{})}
-	n.media = newMediaState()
-	n.announced = newAnnouncers(2*time.Duration(cfg.AnnounceInterval), maxAnnouncedRoots, maxAnnouncersPerRoot)
-	n.watching = make(map[string]bool)
-	n.rtcSignal = newRelaySignal()
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState()}
+	n.home = ownRelay{r: rl, st: st}
+	n.peer, err = peer.New(peer.Config{
+		Signer:           peer.KeySigner{Secret: key.Secret, Public: key.Public},
+		Library:          library{st},
+		Blobs:            blobs,
+		Home:             n.home,
+		HomeIsLibrary:    true,
+		HomeURL:          cfg.Relay.URL,
+		Reach:            n.reach,
+		Providers:        n.providers,
+		Completed:        func(f *peer.File) { n.provide(f.Map.Root) },
+		AnnounceInterval: time.Duration(cfg.AnnounceInterval),
+		Logger:           log.With("part", "peer"),
+	})
+	if err != nil {
+		blobs.Close()
+		st.Close()
+		return nil, err
+	}
 	rl.OnEvent = append(rl.OnEvent, func(ev *nostr.Event) {
-		switch ev.Kind {
-		case KindSeederAnnounce:
-			n.noteAnnouncement(ev)
-		case webrtc.KindSignal:
-			n.rtcSignal.deliver(ev)
+		if ev.Kind == peer.KindAnnounce {
+			n.peer.Heard(ev) // a refused announcement names no seeder
 		}
 	})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -158,10 +163,27 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Start listens and serves in the background: the HTTP server, the libp2p
-// host, then the WebRTC node (signaling through the node's own relay). Once
-// they listen it publishes the node's addressing record
-// (kind 30078, "cairn-p2p") to its own relay.
+// Run starts the node, serves until ctx ends, then stops gracefully
+// (giving in-flight requests up to 15 s).
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		n.Stop(context.Background())
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-n.ctx.Done(): // a part failed
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return n.Stop(sctx)
+}
+
+// Start listens and serves in the background: the libp2p host, the WebRTC
+// node (signaling through the node's own relay, in process), the
+// application core, then the HTTP server. It publishes the node's
+// addressing record (kind 30078, "cairn-p2p") once the host listens. Every
+// goroutine it starts derives from one lifetime context, which Stop ends.
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
@@ -173,23 +195,27 @@ func (n *Node) Start() error {
 		n.ln = nil
 		return err
 	}
+	n.libp2p = swarm.NewLibp2p(n.host)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.group, n.ctx = errgroup.WithContext(ctx)
+	n.cancel = cancel
+	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
-	n.wg.Add(2)
-	go func() {
-		defer n.wg.Done()
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("http server stopped", "err", err)
-		}
-	}()
-	go n.sweep()
 	n.startWebRTC()
-	if err := n.publishAddressing(); err != nil {
+	n.group.Go(func() error { return n.peer.Run(n.ctx) })
+	<-n.peer.Started()
+	n.group.Go(func() error {
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	n.group.Go(n.sweep)
+	if err := n.publishAddressing(n.ctx); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}
-	n.wg.Add(3)
-	go n.provideLoop()
-	go n.addressingLoop()
-	go n.announceLoop()
+	n.group.Go(n.provideLoop)
+	n.group.Go(n.addressingLoop)
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs(), "webrtc", n.rtc != nil)
 	return nil
@@ -239,11 +265,13 @@ func (n *Node) Blobs() *blobstore.Store { return n.blobs }
 // Host is the node's libp2p host; nil until Start.
 func (n *Node) Host() *p2p.Host { return n.host }
 
-// Stop shuts down gracefully: no new connections, clients closed, store
-// flushed. ctx bounds the wait for in-flight HTTP requests.
+// Peer is the node's application core.
+func (n *Node) Peer() *peer.Peer { return n.peer }
+
+// Stop shuts down gracefully: no new connections, the lifetime context
+// ended, every goroutine waited for, clients closed, stores flushed. ctx
+// bounds the wait for in-flight HTTP requests.
 func (n *Node) Stop(ctx context.Context) error {
-	close(n.stop)
-	n.stopWebRTC()
 	var errs []error
 	if n.ln != nil {
 		n.srv.SetKeepAlivesEnabled(false)
@@ -254,8 +282,15 @@ func (n *Node) Stop(ctx context.Context) error {
 	} else {
 		n.relay.Close()
 	}
-	n.media.closeAll()
-	n.wg.Wait()
+	if n.cancel != nil {
+		n.cancel()
+		if err := n.group.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.rtc != nil {
+		n.rtc.Close()
+	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
@@ -270,18 +305,28 @@ func (n *Node) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// spawn runs fn in the lifetime group; nothing starts once Stop began.
+func (n *Node) spawn(fn func(ctx context.Context)) {
+	if n.ctx == nil || n.ctx.Err() != nil {
+		return
+	}
+	n.group.Go(func() error {
+		fn(n.ctx)
+		return nil
+	})
+}
+
 // sweep removes expired events (NIP-40) periodically.
-func (n *Node) sweep() {
-	defer n.wg.Done()
+func (n *Node) sweep() error {
 	t := time.NewTicker(time.Duration(n.cfg.SweepInterval))
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
-			return
+		case <-n.ctx.Done():
+			return nil
 		case now := <-t.C:
-			k, err := n.store.DeleteExpired(context.Background(), now.Unix())
-			if err != nil {
+			k, err := n.store.DeleteExpired(n.ctx, now.Unix())
+			if err != nil && n.ctx.Err() == nil {
 				n.log.Error("removing expired events", "err", err)
 			} else if k > 0 {
 				n.log.Debug("removed expired events", "count", k)
@@ -361,7 +406,7 @@ func (n *Node) Status() Status {
 		URLs:      statusURLs{HTTP: n.URL(), Relay: n.RelayURL()},
 		Transfer:  map[string]statusTransfer{"http": {BytesUp: n.httpServed.Load()}},
 		Peers:     map[string]int{"libp2p": 0, "webrtc": 0},
-		Downloads: n.media.count(),
+		Downloads: len(n.peer.Downloads()),
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

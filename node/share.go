@@ -92,7 +92,7 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	}
 	mapEv := m.Event()
 	mapEv.CreatedAt = nostr.Now()
-	if err := n.publish(ctx, &mapEv); err != nil {
+	if err := n.peer.PublishOwn(ctx, &mapEv); err != nil {
 		return nil, err
 	}
 	shaHex := hex.EncodeToString(sum[:])
@@ -101,11 +101,10 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	fm.MIME = baseMIME(fm.MIME)
 	fileEv := fm.Event()
 	fileEv.CreatedAt = nostr.Now()
-	if err := n.publish(ctx, &fileEv); err != nil {
+	if err := n.peer.PublishOwn(ctx, &fileEv); err != nil {
 		return nil, err
 	}
 	n.provide(m.Root)
-	n.announceMap(m)
 	hint := []string{n.publicRelayURL()}
 	nevent, _ := nip19.EncodeEvent(mapEv.ID, hint, n.key.Public)
 	fileNevent, _ := nip19.EncodeEvent(fileEv.ID, hint, n.key.Public)
@@ -173,22 +172,13 @@ func (n *Node) provide(root [32]byte) {
 	if n.host == nil || n.host.DHT() == nil {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	n.spawn(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		go func() {
-			select {
-			case <-n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		if err := n.host.Provide(ctx, root); err != nil {
+		if err := n.host.Provide(ctx, root); err != nil && ctx.Err() == nil {
 			n.log.Debug("DHT provide", "root", hex.EncodeToString(root[:8]), "err", err)
 		}
-	}()
+	})
 }
 
 // provideInterval is how often the roots held in full are provided again
@@ -197,22 +187,17 @@ const provideInterval = 12 * time.Hour
 
 // provideLoop provides every root this node holds in full, at start (once
 // the bootstrap had a moment) and every provideInterval.
-func (n *Node) provideLoop() {
-	defer n.wg.Done()
+func (n *Node) provideLoop() error {
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
-			return
+		case <-n.ctx.Done():
+			return nil
 		case <-t.C:
 		}
-		for _, e := range n.mediaList(context.Background()) {
-			if e.ChunksHeld == e.Chunks {
-				var root [32]byte
-				hex.Decode(root[:], []byte(e.Root))
-				n.provide(root)
-			}
+		for _, f := range n.peer.SeededFiles(n.ctx) {
+			n.provide(f.Map.Root)
 		}
 		t.Reset(provideInterval)
 	}

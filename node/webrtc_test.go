@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/media"
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/webrtc"
@@ -81,11 +82,11 @@ func TestWebRTCServesChunk(t *testing.T) {
 	tab, _ := rtcPeer(t, n.RelayURL(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := tab.Dial(ctx, n.Key().Public, it.m.Root)
+	c, err := tab.Dial(ctx, n.Key().Public, it.Map.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.Fetch(ctx, it.m.Chunks[1], it.m.Root, nil)
+	got, err := c.Fetch(ctx, it.Map.Chunks[1], it.Map.Root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,15 +98,15 @@ func TestWebRTCServesChunk(t *testing.T) {
 		t.Fatalf("status: transfer %+v peers %+v", st.Transfer, st.Peers)
 	}
 	// A chunk no stored map lists is NOT_FOUND, not a timeout.
-	if _, err := c.Fetch(ctx, [32]byte{1}, it.m.Root, nil); !errors.Is(err, swarm.ErrNotFound) {
+	if _, err := c.Fetch(ctx, [32]byte{1}, it.Map.Root, nil); !errors.Is(err, swarm.ErrNotFound) {
 		t.Fatalf("unknown chunk: %v", err)
 	}
 }
 
-// storedItem is the stored item of a root.
-func storedItem(t *testing.T, n *Node, root string) *item {
+// storedItem is the stored file of a root.
+func storedItem(t *testing.T, n *Node, root string) *peer.File {
 	t.Helper()
-	it := n.localByRoot(context.Background(), root)
+	it := n.Peer().FileByRoot(context.Background(), root)
 	if it == nil {
 		t.Fatalf("no stored map of root %s", root)
 	}
@@ -131,19 +132,19 @@ func TestWebRTCBridgesToSwarm(t *testing.T) {
 	tab, _ := rtcPeer(t, b.RelayURL(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := tab.Dial(ctx, b.Key().Public, it.m.Root)
+	c, err := tab.Dial(ctx, b.Key().Public, it.Map.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, i := range []int{3, 7, 3} {
-		got, err := c.Fetch(ctx, it.m.Chunks[i], it.m.Root, nil)
+		got, err := c.Fetch(ctx, it.Map.Chunks[i], it.Map.Root, nil)
 		if err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
 		if !bytes.Equal(got, data[i*64<<10:min((i+1)*64<<10, len(data))]) {
 			t.Fatalf("chunk %d: %d bytes, not the file's", i, len(got))
 		}
-		if !b.Blobs().Has(it.m.Chunks[i]) {
+		if !b.Blobs().Has(it.Map.Chunks[i]) {
 			t.Fatalf("B did not store bridged chunk %d", i)
 		}
 	}
@@ -152,10 +153,7 @@ func TestWebRTCBridgesToSwarm(t *testing.T) {
 	}
 	// One on-demand fetch served both chunks (and is shared with range
 	// reads).
-	b.media.mu.Lock()
-	lazy := len(b.media.lazy)
-	b.media.mu.Unlock()
-	if lazy != 1 {
+	if lazy := b.Peer().OnDemand(); lazy != 1 {
 		t.Errorf("%d on-demand fetches, want 1", lazy)
 	}
 }
@@ -181,7 +179,7 @@ func TestDownloadFromWebRTCPeer(t *testing.T) {
 	if err := mapEv.Sign(sk); err != nil {
 		t.Fatal(err)
 	}
-	ann := nostr.Event{Kind: KindSeederAnnounce, CreatedAt: nostr.Now(), Tags: nostr.Tags{
+	ann := nostr.Event{Kind: peer.KindAnnounce, CreatedAt: nostr.Now(), Tags: nostr.Tags{
 		{"t", "entropy"}, {"x", hex.EncodeToString(m.Root[:])}, {"chunks", strconv.Itoa(len(m.Chunks))},
 	}}
 	if err := ann.Sign(sk); err != nil {

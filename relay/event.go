@@ -15,6 +15,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip13"
 
+	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/store"
 )
 
@@ -24,7 +25,7 @@ func (r *Relay) handleEvent(c *Conn, args []json.RawMessage) {
 		return
 	}
 	r.m.eventsIn.Inc()
-	ev, err := decodeEvent(args[0])
+	ev, err := event.Decode(args[0])
 	if err != nil {
 		msg := "invalid: " + err.Error()
 		if id := idOfRaw(args[0]); isHex(id, 64) {
@@ -51,7 +52,8 @@ func (r *Relay) handleEvent(c *Conn, args []json.RawMessage) {
 	}()
 }
 
-// precheck runs the cheap checks, in the order that costs least.
+// precheck runs the cheap checks, in the order that costs least: the
+// connection's (authentication, rate limits), then the event's.
 func (r *Relay) precheck(c *Conn, ev *nostr.Event) string {
 	now := r.now()
 	if r.cfg.Auth != AuthOff && !c.isAuthed() {
@@ -63,6 +65,12 @@ func (r *Relay) precheck(c *Conn, ev *nostr.Event) string {
 	if !c.ipLimiter.AllowN(now, 1) {
 		return fmt.Sprintf("rate-limited: slow down: this relay accepts %g events per second from one address", r.cfg.EventsPerSecondIP)
 	}
+	return r.policy(ev, now)
+}
+
+// policy is the relay's rules for an event itself, whoever sends it: a
+// websocket client or the node in process (Publish).
+func (r *Relay) policy(ev *nostr.Event, now time.Time) string {
 	if ev.Kind == nostr.KindClientAuthentication {
 		return "invalid: kind 22242 events are for the AUTH message (NIP-42), not EVENT"
 	}
@@ -88,47 +96,76 @@ func (r *Relay) precheck(c *Conn, ev *nostr.Event) string {
 
 // ingest verifies, stores and broadcasts one event. It runs on its own goroutine.
 func (r *Relay) ingest(c *Conn, ev *nostr.Event) {
+	ok, reason := r.accept(c.ctx, c, ev)
+	if !ok && reason == "" {
+		return // the connection is closing
+	}
+	c.ok(ev.ID, ok, reason)
+}
+
+// accept verifies, stores and broadcasts an event that passed the cheap
+// checks, and runs the OnEvent hooks. c is nil for an event published in
+// process. ok false with no reason: ctx ended.
+func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, reason string) {
 	if !ev.CheckID() {
-		c.ok(ev.ID, false, "invalid: the id does not match the event (it must be the sha256 of the NIP-01 serialization)")
-		return
+		return false, "invalid: " + event.ErrID.Error()
 	}
 	if ok, err := ev.CheckSignature(); !ok || err != nil {
-		c.ok(ev.ID, false, "invalid: signature verification failed: sign the id with the pubkey's secret key (BIP-340)")
-		return
+		return false, "invalid: " + event.ErrSignature.Error()
 	}
 	for _, hook := range r.RejectEvent {
 		if reject, msg := hook(c, ev); reject {
-			c.ok(ev.ID, false, msg)
-			return
+			return false, msg
 		}
 	}
 	raw, err := ev.MarshalJSON()
 	if err != nil {
-		c.ok(ev.ID, false, "error: could not encode the event; try again")
-		return
+		return false, "error: could not encode the event; try again"
 	}
 	if !nostr.IsEphemeralKind(ev.Kind) {
 		start := time.Now()
-		err := r.store.Save(c.ctx, ev)
+		err := r.store.Save(ctx, ev)
 		r.m.storeSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 		switch {
 		case errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrReplaced), errors.Is(err, store.ErrDeleted):
-			c.ok(ev.ID, false, err.Error())
-			return
+			return false, err.Error()
 		case errors.Is(err, context.Canceled):
-			return
+			return false, ""
 		case err != nil:
 			r.log.Error("saving event", "id", ev.ID, "err", err)
-			c.ok(ev.ID, false, "error: the event could not be stored; try again later")
-			return
+			return false, "error: the event could not be stored; try again later"
 		}
 		r.m.eventsStored.Inc()
 	}
-	c.ok(ev.ID, true, "")
 	r.broadcast(ev, raw)
+	r.listeners.deliver(ev)
 	for _, hook := range r.OnEvent {
 		hook(ev)
 	}
+	return true, ""
+}
+
+// ErrRefused: Publish's event was refused; the error text carries the
+// relay's reason with its NIP-01 prefix.
+var ErrRefused = errors.New("refused")
+
+// Publish runs a signed event through the same pipeline as a websocket
+// EVENT (the relay's policy, id and signature checks, RejectEvent hooks,
+// storage, broadcast to subscribers and in-process listeners, OnEvent
+// hooks), for the node's own events: no connection, no AUTH, no rate limit.
+// A refusal wraps ErrRefused.
+func (r *Relay) Publish(ctx context.Context, ev *nostr.Event) error {
+	if msg := r.policy(ev, r.now()); msg != "" {
+		return fmt.Errorf("%w: %s", ErrRefused, msg)
+	}
+	ok, reason := r.accept(ctx, nil, ev)
+	switch {
+	case ok:
+		return nil
+	case reason == "":
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %s", ErrRefused, reason)
 }
 
 func (c *Conn) ok(id string, ok bool, reason string) {
@@ -154,7 +191,7 @@ func (r *Relay) handleAuth(c *Conn, args []json.RawMessage) {
 		c.Notice("invalid: AUTH takes exactly one signed kind 22242 event")
 		return
 	}
-	ev, err := decodeEvent(args[0])
+	ev, err := event.Decode(args[0])
 	if err != nil {
 		c.Notice("invalid: " + err.Error())
 		return

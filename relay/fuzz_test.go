@@ -3,6 +3,8 @@ package relay
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/cairn-nostr/cairn/event"
 )
 
 // FuzzParseMessage: no input panics the parsers; what parses re-encodes.
@@ -24,7 +26,7 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatal("empty verb accepted")
 		}
 		for _, a := range args {
-			if ev, err := parseEvent(a); err == nil {
+			if ev, err := event.DecodeStrict(a); err == nil {
 				if !isHex(ev.ID, 64) || !isHex(ev.PubKey, 64) || !isHex(ev.Sig, 128) || ev.Kind < 0 || ev.Kind > 65535 {
 					t.Fatalf("parseEvent accepted a malformed event: %+v", ev)
 				}
@@ -91,9 +93,9 @@ func FuzzDecodeEventAgrees(f *testing.F) {
 	f.Add([]byte(`{"id":"` + zeros(64) + `","pubkey":"` + zeros(64) + `","created_at":1,"kind":1,"tags":[["e","x"]],"content":"a\u00e9\n","sig":"` + zeros(128) + `"}`))
 	f.Add([]byte(`{"id":"` + zeros(64) + `","kind":"1"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, err1 := decodeEvent(b)
-		strict, err2 := parseEvent(b)
-		if err1 == nil && !wellFormed(fast) {
+		fast, err1 := event.Decode(b)
+		strict, err2 := event.DecodeStrict(b)
+		if err1 == nil && !event.WellFormed(fast) {
 			t.Fatalf("decodeEvent accepted a malformed event %+v", fast)
 		}
 		if err1 == nil && err2 == nil {

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/mailru/easyjson"
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/event"
 )
 
 // Errors from parsing client messages. Their text reaches clients after an
@@ -16,12 +17,10 @@ import (
 var (
 	errNotArray   = errors.New("a message must be a JSON array whose first element is a verb string")
 	errNoVerb     = errors.New("the first element of a message must be a verb string such as \"EVENT\" or \"REQ\"")
-	errNotHex     = errors.New("must be lowercase hex")
+	errNotHex     = event.ErrNotHex
 	errBadSubID   = errors.New("subscription id must be a non-empty string")
 	errArgCount   = errors.New("wrong number of elements")
-	errBadKind    = errors.New("kind must be between 0 and 65535")
-	errBadTag     = errors.New("every tag must be a non-empty array of strings")
-	errEmptyEvent = errors.New("an event object is required")
+	errBadKind    = event.ErrKind
 )
 
 // parseMessage splits a client message into its verb and raw arguments. It
@@ -157,104 +156,6 @@ func parseSubID(raw json.RawMessage, maxLen int) (string, error) {
 	return id, nil
 }
 
-// decodeEvent decodes an event object and checks its shape: hex fields of
-// the right length, kind range, tags of strings. It does not check the id or
-// the signature. The common case takes go-nostr's generated decoder (one
-// pass); anything it cannot vouch for goes through parseEvent, which is
-// slower and names exactly what is wrong.
-func decodeEvent(raw json.RawMessage) (*nostr.Event, error) {
-	ev := &nostr.Event{}
-	if easyjson.Unmarshal(raw, ev) == nil && wellFormed(ev) {
-		return ev, nil
-	}
-	return parseEvent(raw)
-}
-
-func wellFormed(ev *nostr.Event) bool {
-	if !isHex(ev.ID, 64) || !isHex(ev.PubKey, 64) || !isHex(ev.Sig, 128) ||
-		ev.Kind < 0 || ev.Kind > 65535 || ev.CreatedAt < 0 || ev.Tags == nil {
-		return false
-	}
-	for _, t := range ev.Tags {
-		if len(t) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// parseEvent is the strict decoder: encoding/json into pointer fields, so a
-// missing field, a null or a wrong type is refused and named.
-func parseEvent(raw json.RawMessage) (*nostr.Event, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, errEmptyEvent
-	}
-	// encoding/json first: it is strict about types (a number where a string
-	// belongs is an error), which easyjson's lenient decoder is not.
-	var shape struct {
-		ID        *string      `json:"id"`
-		PubKey    *string      `json:"pubkey"`
-		CreatedAt *json.Number `json:"created_at"`
-		Kind      *json.Number `json:"kind"`
-		Tags      *[][]string  `json:"tags"`
-		Content   *string      `json:"content"`
-		Sig       *string      `json:"sig"`
-	}
-	if err := json.Unmarshal(raw, &shape); err != nil {
-		return nil, fmt.Errorf("malformed event: %w", err)
-	}
-	switch {
-	case shape.ID == nil:
-		return nil, errors.New("event has no id")
-	case shape.PubKey == nil:
-		return nil, errors.New("event has no pubkey")
-	case shape.CreatedAt == nil:
-		return nil, errors.New("event has no created_at")
-	case shape.Kind == nil:
-		return nil, errors.New("event has no kind")
-	case shape.Tags == nil:
-		return nil, errors.New("event has no tags (use [] for none)")
-	case shape.Content == nil:
-		return nil, errors.New("event has no content (use \"\" for none)")
-	case shape.Sig == nil:
-		return nil, errors.New("event has no sig")
-	}
-	if !isHex(*shape.ID, 64) {
-		return nil, fmt.Errorf("id %w of 64 characters", errNotHex)
-	}
-	if !isHex(*shape.PubKey, 64) {
-		return nil, fmt.Errorf("pubkey %w of 64 characters", errNotHex)
-	}
-	if !isHex(*shape.Sig, 128) {
-		return nil, fmt.Errorf("sig %w of 128 characters", errNotHex)
-	}
-	kind, err := strconv.ParseInt(shape.Kind.String(), 10, 64)
-	if err != nil || kind < 0 || kind > 65535 {
-		return nil, errBadKind
-	}
-	ts, err := strconv.ParseInt(shape.CreatedAt.String(), 10, 64)
-	if err != nil || ts < 0 {
-		return nil, errors.New("created_at must be a non-negative integer of unix seconds")
-	}
-	tags := make(nostr.Tags, len(*shape.Tags))
-	for i, t := range *shape.Tags {
-		if len(t) == 0 {
-			return nil, errBadTag
-		}
-		tags[i] = nostr.Tag(t)
-	}
-	return &nostr.Event{
-		ID:        *shape.ID,
-		PubKey:    *shape.PubKey,
-		CreatedAt: nostr.Timestamp(ts),
-		Kind:      int(kind),
-		Tags:      tags,
-		Content:   *shape.Content,
-		Sig:       *shape.Sig,
-	}, nil
-}
-
 // parseFilter decodes a NIP-01 filter strictly: ids and authors are full
 // 64-character hex, kinds in range, tag filters keyed "#x" with one letter.
 func parseFilter(raw json.RawMessage) (nostr.Filter, error) {
@@ -337,18 +238,7 @@ func hexList(v json.RawMessage, name string) ([]string, error) {
 	return l, nil
 }
 
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func isHex(s string, n int) bool { return event.IsHex(s, n) }
 
 // idOfRaw finds the id in an event's JSON as the store returns it.
 func idOfRaw(raw []byte) string {

@@ -65,13 +65,14 @@ type Relay struct {
 
 	// RejectEvent hooks run after the built-in checks and before storing; a
 	// hook returning true refuses the event with msg (which should carry a
-	// NIP-01 prefix).
+	// NIP-01 prefix). c is nil for an event published in process (Publish).
 	RejectEvent []func(c *Conn, ev *nostr.Event) (reject bool, msg string)
 	// OnEvent hooks run after an event is accepted (stored, or broadcast if
 	// ephemeral), outside any lock.
 	OnEvent []func(ev *nostr.Event)
 
-	handlers map[string]Handler
+	handlers  map[string]Handler
+	listeners listeners
 
 	mu       sync.RWMutex
 	conns    map[*Conn]struct{}

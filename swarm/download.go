@@ -185,7 +185,7 @@ func NewDownload(cfg Config) (*Download, error) {
 		blobs:    cfg.Blobs,
 		log:      cfg.Logger.With("root", fmt.Sprintf("%x", m.Root[:8])),
 		now:      cfg.Now,
-		started:  time.Now(),
+		started:  cfg.Now(),
 		resumed:  have.Count(),
 		cmds:     make(chan func(), 64),
 		results:  make(chan result, 16),
@@ -336,7 +336,7 @@ func (d *Download) handle(r result) {
 			if d.firstChunk == 0 {
 				d.firstChunk = max(time.Since(d.started), 1)
 			}
-			d.meter.add(time.Now(), d.received.Load())
+			d.meter.add(d.now(), d.received.Load())
 			d.release()
 		}
 	case errors.Is(r.err, ErrHashMismatch) || errors.Is(r.putErr, blobstore.ErrHashMismatch):

@@ -76,13 +76,13 @@ func DecodeStrict(raw []byte) (*nostr.Event, error) {
 		return nil, ErrEmpty
 	}
 	var shape struct {
-		ID        *string      `json:"id"`
-		PubKey    *string      `json:"pubkey"`
+		ID        *string         `json:"id"`
+		PubKey    *string         `json:"pubkey"`
 		CreatedAt json.RawMessage `json:"created_at"`
 		Kind      json.RawMessage `json:"kind"`
-		Tags      *[][]string  `json:"tags"`
-		Content   *string      `json:"content"`
-		Sig       *string      `json:"sig"`
+		Tags      *[][]string     `json:"tags"`
+		Content   *string         `json:"content"`
+		Sig       *string         `json:"sig"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&shape); err != nil {

@@ -43,7 +43,7 @@ func TestAnnouncementHook(t *testing.T) {
 		}
 	}
 	send(sk, nostr.Now()-nostr.Timestamp(3*peer.DefaultAnnounceInterval/time.Second)) // stale
-	send(n.Key().Secret, nostr.Now())                                            // own
+	send(n.Key().Secret, nostr.Now())                                                 // own
 	send(sk, nostr.Now())
 	// The hooks run just after the OK.
 	// The hooks run before the OK is sent: what the relay acknowledged

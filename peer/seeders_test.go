@@ -71,4 +71,3 @@ func TestParseAnnouncementTags(t *testing.T) {
 		}
 	}
 }
-

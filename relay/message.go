@@ -15,12 +15,12 @@ import (
 // Errors from parsing client messages. Their text reaches clients after an
 // "invalid: " prefix, so it says what was wrong.
 var (
-	errNotArray   = errors.New("a message must be a JSON array whose first element is a verb string")
-	errNoVerb     = errors.New("the first element of a message must be a verb string such as \"EVENT\" or \"REQ\"")
-	errNotHex     = event.ErrNotHex
-	errBadSubID   = errors.New("subscription id must be a non-empty string")
-	errArgCount   = errors.New("wrong number of elements")
-	errBadKind    = event.ErrKind
+	errNotArray = errors.New("a message must be a JSON array whose first element is a verb string")
+	errNoVerb   = errors.New("the first element of a message must be a verb string such as \"EVENT\" or \"REQ\"")
+	errNotHex   = event.ErrNotHex
+	errBadSubID = errors.New("subscription id must be a non-empty string")
+	errArgCount = errors.New("wrong number of elements")
+	errBadKind  = event.ErrKind
 )
 
 // parseMessage splits a client message into its verb and raw arguments. It

@@ -316,23 +316,18 @@ func (ix *Index) Pins(h [32]byte) []string { return slices.Clone(ix.pins[h]) }
 
 // PinnedHashes returns every hash with at least one pin, held or not, in
 // ascending byte order.
-func (ix *Index) PinnedHashes() [][32]byte {
-	out := make([][32]byte, 0, len(ix.pins))
-	for h := range ix.pins {
-		out = append(out, h)
-	}
-	slices.SortFunc(out, compareHash)
-	return out
-}
+func (ix *Index) PinnedHashes() [][32]byte { return sortedKeys(ix.pins) }
 
 // PinCount returns how many pins (hash and reason) are held, on blobs held
 // or not.
 func (ix *Index) PinCount() int { return ix.reasons }
 
 // List returns the hashes of the blobs held, in ascending byte order.
-func (ix *Index) List() [][32]byte {
-	out := make([][32]byte, 0, len(ix.entries))
-	for h := range ix.entries {
+func (ix *Index) List() [][32]byte { return sortedKeys(ix.entries) }
+
+func sortedKeys[V any](m map[[32]byte]V) [][32]byte {
+	out := make([][32]byte, 0, len(m))
+	for h := range m {
 		out = append(out, h)
 	}
 	slices.SortFunc(out, compareHash)

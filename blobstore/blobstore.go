@@ -9,8 +9,9 @@
 //
 // Two implementations sit behind the Blobs interface: Open (files under a
 // directory, durable, for the node) and NewMemory (for tests and as the model
-// for the browser's IndexedDB store). Both share one implementation of the
-// quota, LRU and pin rules (index.go); only where the bytes live differs.
+// for the browser's IndexedDB store). Both, and the browser's store, share
+// one implementation of the quota, LRU and pin rules (package
+// blobstore/index); only where the bytes live differs.
 //
 // On disk (Store):
 //
@@ -40,6 +41,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/cairn-nostr/cairn/blobstore/index"
 )
 
 // Blobs is what the rest of cairn (the swarm, the HTTP media handler, the
@@ -96,8 +99,9 @@ var (
 	// hash. Nothing was stored; whoever sent the data sent bad data.
 	ErrHashMismatch = errors.New("blobstore: data does not match its sha256 hash")
 	// ErrQuota: the blob does not fit in the quota and evicting every
-	// unpinned blob would not make room. Wrapped with the figures.
-	ErrQuota = errors.New("blobstore: quota full and the rest is pinned; raise the quota or unpin blobs")
+	// unpinned blob would not make room. Wrapped with the figures. It is
+	// index.ErrQuota, the error of the rules themselves.
+	ErrQuota = index.ErrQuota
 	// ErrTooLarge: the blob is larger than Options.MaxBlobSize.
 	ErrTooLarge = errors.New("blobstore: blob larger than the maximum blob size")
 	// ErrCorrupt: a stored blob no longer matched its hash when read. It has
@@ -108,15 +112,8 @@ var (
 	ErrClosed = errors.New("blobstore: store is closed")
 )
 
-// Stats is a snapshot of a store's contents.
-type Stats struct {
-	Count       int    // blobs stored
-	Bytes       int64  // their total size
-	Quota       int64  // the byte quota; 0 means unlimited
-	Pinned      int    // stored blobs with at least one pin
-	PinnedBytes int64  // their total size
-	Evicted     uint64 // blobs evicted for the quota since the store was opened
-}
+// Stats is a snapshot of a store's contents (see index.Stats).
+type Stats = index.Stats
 
 // Sizes and defaults.
 const (
@@ -126,15 +123,16 @@ const (
 	// Chunks are ~5 MiB; keyframe alignment can make some larger.
 	DefaultMaxBlobSize int64 = 64 << 20
 	// MaxReasonLen bounds a pin reason.
-	MaxReasonLen = 64
+	MaxReasonLen = index.MaxReasonLen
 )
 
 // Options configures a Store. The zero value is valid: no quota (unlimited),
 // DefaultMaxBlobSize, the wall clock. A node starts from DefaultOptions.
 type Options struct {
 	// Quota is the most bytes of blobs kept; 0 means unlimited. Put evicts
-	// least recently used unpinned blobs to stay under it. Open evicts down
-	// to it when the directory holds more (the quota was lowered).
+	// least recently used unpinned blobs to stay under it. Open evicts
+	// unpinned blobs down to it when the directory holds more (the quota
+	// was lowered), every unpinned one if the pinned alone exceed it.
 	Quota int64
 	// MaxBlobSize bounds one blob; 0 means DefaultMaxBlobSize.
 	MaxBlobSize int64
@@ -163,20 +161,6 @@ func (o Options) maxBlobSize() int64 {
 		return DefaultMaxBlobSize
 	}
 	return o.MaxBlobSize
-}
-
-// checkReason refuses reasons that would not survive the pins log: empty,
-// too long, or containing spaces or control characters.
-func checkReason(reason string) error {
-	if reason == "" || len(reason) > MaxReasonLen {
-		return fmt.Errorf("blobstore: pin reason %q must be 1 to %d bytes", reason, MaxReasonLen)
-	}
-	for i := 0; i < len(reason); i++ {
-		if c := reason[i]; c <= ' ' || c > '~' {
-			return fmt.Errorf("blobstore: pin reason %q must be printable ASCII without spaces", reason)
-		}
-	}
-	return nil
 }
 
 func checkSize(size, max int64) error {

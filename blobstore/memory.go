@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
+
+	"github.com/cairn-nostr/cairn/blobstore/index"
 )
 
 // Memory is a Blobs kept in memory: for tests, and the model the browser's
 // IndexedDB store follows. It applies the same quota, LRU and pin rules as
-// Store; nothing survives the process.
+// Store (an index.Index); nothing survives the process, so it persists no
+// access times and passes the index the zero time.
 type Memory struct {
 	mu      sync.Mutex
-	ix      *index
+	ix      *index.Index
 	data    map[[32]byte][]byte
 	maxBlob int64
 }
@@ -24,25 +28,22 @@ var _ Blobs = (*Memory)(nil)
 // (0, or a negative quota, means unlimited) and blobs of at most
 // DefaultMaxBlobSize.
 func NewMemory(quota int64) *Memory {
-	if quota < 0 {
-		quota = 0
-	}
-	return &Memory{ix: newIndex(quota), data: make(map[[32]byte][]byte), maxBlob: DefaultMaxBlobSize}
+	return &Memory{ix: index.New(quota), data: make(map[[32]byte][]byte), maxBlob: DefaultMaxBlobSize}
 }
 
 // Has reports whether the blob is stored.
 func (m *Memory) Has(hash [32]byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ix.get(hash) != nil
+	return m.ix.Has(hash)
 }
 
 // Size returns the blob's length, or ErrNotFound.
 func (m *Memory) Size(hash [32]byte) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e := m.ix.get(hash); e != nil {
-		return e.size, nil
+	if n, ok := m.ix.Size(hash); ok {
+		return n, nil
 	}
 	return 0, ErrNotFound
 }
@@ -52,11 +53,10 @@ func (m *Memory) Size(hash [32]byte) (int64, error) {
 func (m *Memory) access(hash [32]byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.ix.get(hash)
-	if e == nil {
+	if !m.ix.Has(hash) {
 		return nil, ErrNotFound
 	}
-	m.ix.touch(e)
+	m.ix.Touch(hash, time.Time{})
 	return m.data[hash], nil
 }
 
@@ -120,20 +120,19 @@ func (m *Memory) PutReader(hash [32]byte, r io.Reader, size int64) error {
 func (m *Memory) commit(hash [32]byte, data []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e := m.ix.get(hash); e != nil {
-		m.ix.touch(e)
+	if m.ix.Has(hash) {
+		m.ix.Touch(hash, time.Time{})
 		return nil
 	}
-	victims, err := m.ix.victims(int64(len(data)))
+	victims, err := m.ix.Victims(int64(len(data)))
 	if err != nil {
 		return err
 	}
+	m.ix.Evict(victims)
 	for _, v := range victims {
-		m.ix.remove(v.hash)
-		delete(m.data, v.hash)
-		m.ix.evicted++
+		delete(m.data, v)
 	}
-	m.ix.add(hash, int64(len(data)))
+	m.ix.Add(hash, int64(len(data)), time.Time{})
 	m.data[hash] = data
 	return nil
 }
@@ -142,30 +141,30 @@ func (m *Memory) commit(hash [32]byte, data []byte) error {
 func (m *Memory) Delete(hash [32]byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ix.remove(hash)
+	m.ix.Remove(hash)
 	delete(m.data, hash)
 	return nil
 }
 
 // Pin protects the hash from eviction for reason.
 func (m *Memory) Pin(hash [32]byte, reason string) error {
-	if err := checkReason(reason); err != nil {
+	if err := index.CheckReason(reason); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ix.pin(hash, reason)
+	m.ix.Pin(hash, reason)
 	return nil
 }
 
 // Unpin drops one reason.
 func (m *Memory) Unpin(hash [32]byte, reason string) error {
-	if err := checkReason(reason); err != nil {
+	if err := index.CheckReason(reason); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.ix.unpin(hash, reason)
+	m.ix.Unpin(hash, reason)
 	return nil
 }
 
@@ -173,19 +172,19 @@ func (m *Memory) Unpin(hash [32]byte, reason string) error {
 func (m *Memory) Pins(hash [32]byte) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ix.reasons(hash)
+	return m.ix.Pins(hash)
 }
 
 // List returns the stored hashes in ascending order.
 func (m *Memory) List() [][32]byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ix.list()
+	return m.ix.List()
 }
 
 // Stats reports counts and sizes.
 func (m *Memory) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ix.stats()
+	return m.ix.Stats()
 }

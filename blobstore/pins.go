@@ -9,8 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+
+	"github.com/cairn-nostr/cairn/blobstore/index"
 )
 
 // The pins log is text, one change per line, appended and fsync'd by each
@@ -45,11 +46,11 @@ func (s *Store) Unpin(hash [32]byte, reason string) error {
 func (s *Store) Pins(hash [32]byte) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ix.reasons(hash)
+	return s.ix.Pins(hash)
 }
 
 func (s *Store) changePin(hash [32]byte, reason string, add bool) error {
-	if err := checkReason(reason); err != nil {
+	if err := index.CheckReason(reason); err != nil {
 		return err
 	}
 	s.pinMu.Lock()
@@ -59,7 +60,7 @@ func (s *Store) changePin(hash [32]byte, reason string, add bool) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	has := s.ix.hasPin(hash, reason)
+	has := s.ix.HasPin(hash, reason)
 	s.mu.Unlock()
 	if has == add {
 		return nil
@@ -76,11 +77,11 @@ func (s *Store) changePin(hash [32]byte, reason string, add bool) error {
 	}
 	s.mu.Lock()
 	if add {
-		s.ix.pin(hash, reason)
+		s.ix.Pin(hash, reason)
 	} else {
-		s.ix.unpin(hash, reason)
+		s.ix.Unpin(hash, reason)
 	}
-	live := s.livePinsLocked()
+	live := s.ix.PinCount()
 	s.mu.Unlock()
 	if s.pinLines > 4*live+compactMinLines {
 		_ = s.compactPins() // the change is durable already; the old log still works
@@ -99,14 +100,6 @@ func (s *Store) appendPin(line string) error {
 	return nil
 }
 
-func (s *Store) livePinsLocked() int {
-	n := 0
-	for _, rs := range s.ix.pins {
-		n += len(rs)
-	}
-	return n
-}
-
 // loadPins replays the pins log into the index and compacts it. Called by
 // Open only, before the store is shared.
 func (s *Store) loadPins() error {
@@ -123,9 +116,9 @@ func (s *Store) loadPins() error {
 			continue
 		}
 		if op == '+' {
-			s.ix.pin(hash, reason)
+			s.ix.Pin(hash, reason)
 		} else {
-			s.ix.unpin(hash, reason)
+			s.ix.Unpin(hash, reason)
 		}
 	}
 	// A line longer than the scanner's limit stops the replay; the pins read
@@ -144,7 +137,7 @@ func parsePinLine(line string) (op byte, hash [32]byte, reason string, ok bool) 
 	if _, err := hex.Decode(hash[:], []byte(f[1])); err != nil {
 		return 0, hash, "", false
 	}
-	if checkReason(f[2]) != nil {
+	if index.CheckReason(f[2]) != nil {
 		return 0, hash, "", false
 	}
 	return f[0][0], hash, f[2], true
@@ -154,16 +147,11 @@ func parsePinLine(line string) (op byte, hash [32]byte, reason string, ok bool) 
 // switches appends to the new file. The caller holds pinMu (or is Open).
 func (s *Store) compactPins() error {
 	s.mu.Lock()
-	hashes := make([][32]byte, 0, len(s.ix.pins))
-	for h := range s.ix.pins {
-		hashes = append(hashes, h)
-	}
-	slices.SortFunc(hashes, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	var buf bytes.Buffer
 	buf.WriteString(pinsHeader)
 	lines := 0
-	for _, h := range hashes {
-		for _, r := range s.ix.pins[h] {
+	for _, h := range s.ix.PinnedHashes() {
+		for _, r := range s.ix.Pins(h) {
 			buf.WriteString("+ " + hexHash(h) + " " + r + "\n")
 			lines++
 		}

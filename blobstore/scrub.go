@@ -31,7 +31,7 @@ func (s *Store) Scrub(ctx context.Context, progress func(done, total int)) (Scru
 		s.mu.Unlock()
 		return rep, ErrClosed
 	}
-	hashes := s.ix.list()
+	hashes := s.ix.List()
 	s.mu.Unlock()
 
 	buf := make([]byte, 1<<20)

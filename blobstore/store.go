@@ -1,7 +1,6 @@
 package blobstore
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,14 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
-)
 
-// persistEvery is how stale a blob's mtime may get before an access
-// rewrites it: the LRU order survives a restart to within this.
-const persistEvery = time.Minute
+	"github.com/cairn-nostr/cairn/blobstore/index"
+)
 
 const (
 	tmpDirName   = "tmp"
@@ -34,7 +30,7 @@ type Store struct {
 	now     func() time.Time
 
 	mu     sync.Mutex // guards everything below and renames/removals of blob files
-	ix     *index
+	ix     *index.Index
 	fanout [256]bool // fan-out directories known to exist
 	closed bool
 
@@ -57,7 +53,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		tmp:     filepath.Join(dir, tmpDirName),
 		maxBlob: opts.maxBlobSize(),
 		now:     opts.Now,
-		ix:      newIndex(opts.Quota),
+		ix:      index.New(opts.Quota),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -78,25 +74,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	victims, _ := s.ix.victims(0) // all pinned: stay over quota; Put will say ErrQuota
-	s.evictLocked(victims)
+	s.evictLocked(s.ix.Excess()) // what pins keep over the quota stays; Put will say ErrQuota
 	s.mu.Unlock()
 	return s, nil
 }
 
-// load indexes the blob files, oldest mtime first so the most recently
-// used end up at the front of the LRU.
+// load indexes the blob files, their mtimes as the persisted access times.
 func (s *Store) load() error {
 	top, err := os.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("blobstore: reading %s: %w", s.dir, err)
 	}
-	type found struct {
-		hash  [32]byte
-		size  int64
-		mtime int64
-	}
-	var all []found
+	var all []index.Record
 	for _, d := range top {
 		var b [1]byte
 		if !d.IsDir() || len(d.Name()) != 2 || !isLowerHex(d.Name()) {
@@ -123,21 +112,10 @@ func (s *Store) load() error {
 			}
 			var h [32]byte
 			hex.Decode(h[:], []byte(name))
-			all = append(all, found{h, info.Size(), info.ModTime().UnixNano()})
+			all = append(all, index.Record{Hash: h, Size: info.Size(), Used: info.ModTime()})
 		}
 	}
-	slices.SortFunc(all, func(a, b found) int {
-		if a.mtime != b.mtime {
-			if a.mtime < b.mtime {
-				return -1
-			}
-			return 1
-		}
-		return bytes.Compare(a.hash[:], b.hash[:])
-	})
-	for _, f := range all {
-		s.ix.add(f.hash, f.size).stamp = f.mtime
-	}
+	s.ix.Load(all)
 	return nil
 }
 
@@ -176,7 +154,7 @@ func (s *Store) path(h [32]byte) string {
 func (s *Store) Has(hash [32]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && s.ix.get(hash) != nil
+	return !s.closed && s.ix.Has(hash)
 }
 
 // Size returns the blob's length, or ErrNotFound.
@@ -186,8 +164,8 @@ func (s *Store) Size(hash [32]byte) (int64, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
-	if e := s.ix.get(hash); e != nil {
-		return e.size, nil
+	if n, ok := s.ix.Size(hash); ok {
+		return n, nil
 	}
 	return 0, ErrNotFound
 }
@@ -199,29 +177,26 @@ func (s *Store) access(hash [32]byte) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	e := s.ix.get(hash)
-	if e == nil {
+	if !s.ix.Has(hash) {
 		s.mu.Unlock()
 		return ErrNotFound
 	}
-	persist := s.touchLocked(e)
+	persist := s.touchLocked(hash)
 	s.mu.Unlock()
 	persist()
 	return nil
 }
 
-// touchLocked moves the blob to the front of the LRU. At most once per
-// persistEvery it also records the time as the file's mtime, by the function
-// it returns, to be called after unlocking (best effort: a failure costs
-// only recency after a restart).
-func (s *Store) touchLocked(e *entry) (persist func()) {
-	s.ix.touch(e)
+// touchLocked marks the blob used. At most once per index.PersistEvery it
+// also records the time as the file's mtime, by the function it returns,
+// to be called after unlocking (best effort: a failure costs only recency
+// after a restart).
+func (s *Store) touchLocked(hash [32]byte) (persist func()) {
 	now := s.now()
-	if now.UnixNano()-e.stamp < int64(persistEvery) {
+	if !s.ix.Touch(hash, now) {
 		return func() {}
 	}
-	e.stamp = now.UnixNano()
-	p := s.path(e.hash)
+	p := s.path(hash)
 	return func() { _ = os.Chtimes(p, now, now) }
 }
 
@@ -360,13 +335,13 @@ func (s *Store) precheck(hash [32]byte, size int64) (done bool, err error) {
 		s.mu.Unlock()
 		return false, ErrClosed
 	}
-	if e := s.ix.get(hash); e != nil {
-		persist := s.touchLocked(e)
+	if s.ix.Has(hash) {
+		persist := s.touchLocked(hash)
 		s.mu.Unlock()
 		persist()
 		return true, nil
 	}
-	_, err = s.ix.victims(size)
+	_, err = s.ix.Victims(size)
 	s.mu.Unlock()
 	return false, err
 }
@@ -411,13 +386,13 @@ func (s *Store) write(hash [32]byte, size int64, fill func(*os.File) error) (err
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if e := s.ix.get(hash); e != nil { // a concurrent Put of the same blob won
-		persist := s.touchLocked(e)
+	if s.ix.Has(hash) { // a concurrent Put of the same blob won
+		persist := s.touchLocked(hash)
 		s.mu.Unlock()
 		persist()
 		return nil
 	}
-	victims, err := s.ix.victims(size)
+	victims, err := s.ix.Victims(size)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -434,7 +409,7 @@ func (s *Store) write(hash [32]byte, size int64, fill func(*os.File) error) (err
 		return fmt.Errorf("blobstore: renaming blob %s into place: %w", hexHash(hash), err)
 	}
 	renamed = true
-	s.ix.add(hash, size).stamp = now.UnixNano()
+	s.ix.Add(hash, size, now)
 	s.mu.Unlock()
 
 	if err := syncDir(filepath.Dir(final)); err != nil {
@@ -465,11 +440,10 @@ func (s *Store) fanoutLocked(b byte) (bool, error) {
 
 // evictLocked removes the victims from the index and the disk. A file that
 // cannot be removed is forgotten anyway: Open will index it again.
-func (s *Store) evictLocked(victims []*entry) {
+func (s *Store) evictLocked(victims [][32]byte) {
+	s.ix.Evict(victims)
 	for _, v := range victims {
-		s.ix.remove(v.hash)
-		s.ix.evicted++
-		_ = os.Remove(s.path(v.hash))
+		_ = os.Remove(s.path(v))
 	}
 }
 
@@ -478,7 +452,7 @@ func (s *Store) evictLocked(victims []*entry) {
 func (s *Store) removeIfSame(hash [32]byte, seen os.FileInfo) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.ix.get(hash) == nil {
+	if s.closed || !s.ix.Has(hash) {
 		return false
 	}
 	p := s.path(hash)
@@ -489,7 +463,7 @@ func (s *Store) removeIfSame(hash [32]byte, seen os.FileInfo) bool {
 	if err == nil && !os.SameFile(cur, seen) {
 		return false
 	}
-	s.ix.remove(hash)
+	s.ix.Remove(hash)
 	_ = os.Remove(p)
 	return true
 }
@@ -500,13 +474,13 @@ func (s *Store) removeIfSame(hash [32]byte, seen os.FileInfo) bool {
 func (s *Store) forgetMissing(hash [32]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.ix.get(hash) == nil {
+	if s.closed || !s.ix.Has(hash) {
 		return false
 	}
 	if _, err := os.Lstat(s.path(hash)); !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
-	s.ix.remove(hash)
+	s.ix.Remove(hash)
 	return true
 }
 
@@ -517,7 +491,7 @@ func (s *Store) Delete(hash [32]byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.ix.remove(hash) == nil {
+	if !s.ix.Remove(hash) {
 		return nil
 	}
 	if err := os.Remove(s.path(hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -530,14 +504,14 @@ func (s *Store) Delete(hash [32]byte) error {
 func (s *Store) List() [][32]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ix.list()
+	return s.ix.List()
 }
 
 // Stats reports counts and sizes.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ix.stats()
+	return s.ix.Stats()
 }
 
 // syncDir fsyncs a directory so that a rename or removal in it is durable.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-nostr/cairn/blobstore/index"
 )
 
 func openStore(t *testing.T, dir string, opts Options) *Store {
@@ -392,7 +394,7 @@ func TestRecencySurvivesReopen(t *testing.T) {
 	}
 }
 
-// TestRecencyPersistThrottled: accesses within persistEvery of the last
+// TestRecencyPersistThrottled: accesses within index.PersistEvery of the last
 // persisted one do not rewrite the mtime.
 func TestRecencyPersistThrottled(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -410,34 +412,42 @@ func TestRecencyPersistThrottled(t *testing.T) {
 		t.Fatalf("mtime after Put = %v, want the injected %v", mtime(), now)
 	}
 	written := now
-	now = now.Add(persistEvery / 2)
+	now = now.Add(index.PersistEvery / 2)
 	s.Get(h)
 	if !mtime().Equal(written) {
-		t.Fatal("mtime rewritten within persistEvery")
+		t.Fatal("mtime rewritten within PersistEvery")
 	}
-	now = now.Add(persistEvery)
+	now = now.Add(index.PersistEvery)
 	s.Get(h)
 	if !mtime().Equal(now) {
-		t.Fatalf("mtime = %v after an access past persistEvery, want %v", mtime(), now)
+		t.Fatalf("mtime = %v after an access past PersistEvery, want %v", mtime(), now)
 	}
 }
 
+// TestQuotaAtOpenKeepsPinned: Open under a quota the pinned blobs alone
+// exceed keeps them and evicts every unpinned one.
 func TestQuotaAtOpenKeepsPinned(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{Now: newClock().Now})
-	var h [3][32]byte
+	var h [4][32]byte
 	for i := range h {
 		var d []byte
 		d, h[i] = blob(i, 1000)
 		mustPut(t, s, d, h[i])
+		if i == 3 {
+			break // the most recent, and unpinned
+		}
 		if err := s.Pin(h[i], "shared"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.Close()
 	s = openStore(t, dir, Options{Quota: 1000})
-	if got := present(s, h[:]...); len(got) != 3 {
-		t.Fatalf("Open under a lower quota evicted pinned blobs: present %v", got)
+	if got := present(s, h[:]...); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("Open under a lower quota: present %v, want the three pinned blobs", got)
+	}
+	if st := s.Stats(); st.Evicted != 1 || st.Bytes != 3000 || st.PinnedBytes != 3000 {
+		t.Fatalf("Stats = %+v", st)
 	}
 	d, hh := blob(9, 10)
 	if err := s.Put(hh, d); !errors.Is(err, ErrQuota) {

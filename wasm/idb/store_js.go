@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/blobstore/index"
 	"github.com/cairn-nostr/cairn/sha"
 )
 
@@ -53,7 +54,7 @@ type Store struct {
 	wmu sync.Mutex // one write transaction at a time: eviction choices stay true
 
 	mu     sync.Mutex
-	ix     *index
+	ix     *index.Index
 	closed bool
 	last   struct { // the last chunk read, for runs of ReadAt
 		hash [32]byte
@@ -81,7 +82,7 @@ func Open(name string, opts Options) (*Store, error) {
 	if factory.IsUndefined() || factory.IsNull() {
 		return nil, errors.New("idb: this environment has no IndexedDB (under Node, run tests through wasm/exec.sh after `make deps-npm`)")
 	}
-	s := &Store{name: name, maxBlob: opts.MaxBlobSize, hasher: opts.Hasher, now: opts.Now, ix: newIndex(opts.Quota)}
+	s := &Store{name: name, maxBlob: opts.MaxBlobSize, hasher: opts.Hasher, now: opts.Now, ix: index.New(opts.Quota)}
 	if s.maxBlob <= 0 {
 		s.maxBlob = blobstore.DefaultMaxBlobSize
 	}
@@ -173,7 +174,7 @@ func (s *Store) load() error {
 		}
 		res[i] = v
 	}
-	var recs []record
+	var recs []index.Record
 	for i := 0; i < res[0].Length() && i < res[1].Length(); i++ {
 		h, ok := keyHash(res[0].Index(i))
 		v := res[1].Index(i)
@@ -184,11 +185,11 @@ func (s *Store) load() error {
 		if u := v.Get("used"); u.Type() == js.TypeNumber {
 			used = int64(u.Float())
 		}
-		recs = append(recs, record{hash: h, size: int64(v.Get("size").Float()), used: used})
+		recs = append(recs, index.Record{Hash: h, Size: int64(v.Get("size").Float()), Used: time.UnixMilli(used)})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ix.load(recs)
+	s.ix.Load(recs)
 	for i := 0; i < res[2].Length() && i < res[3].Length(); i++ {
 		h, ok := keyHash(res[2].Index(i))
 		v := res[3].Index(i)
@@ -196,8 +197,8 @@ func (s *Store) load() error {
 			continue
 		}
 		for j := 0; j < v.Length(); j++ {
-			if r := v.Index(j); r.Type() == js.TypeString && checkReason(r.String()) == nil {
-				s.ix.pin(h, r.String())
+			if r := v.Index(j); r.Type() == js.TypeString && index.CheckReason(r.String()) == nil {
+				s.ix.Pin(h, r.String())
 			}
 		}
 	}
@@ -243,15 +244,15 @@ func (s *Store) isClosed() bool {
 func (s *Store) Has(hash [32]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && s.ix.has(hash)
+	return !s.closed && s.ix.Has(hash)
 }
 
 // Size returns the chunk's length, or blobstore.ErrNotFound.
 func (s *Store) Size(hash [32]byte) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.ix.entries[hash]; e != nil && !s.closed {
-		return e.size, nil
+	if n, ok := s.ix.Size(hash); ok && !s.closed {
+		return n, nil
 	}
 	return 0, blobstore.ErrNotFound
 }
@@ -264,25 +265,16 @@ func (s *Store) read(hash [32]byte) ([]byte, error) {
 		s.mu.Unlock()
 		return nil, blobstore.ErrClosed
 	}
-	if !s.ix.has(hash) {
+	if !s.touchLocked(hash) {
 		s.mu.Unlock()
 		return nil, blobstore.ErrNotFound
 	}
-	now := s.now().UnixMilli()
-	persist := s.ix.touch(hash, now)
-	size := s.ix.entries[hash].size
 	if s.last.data != nil && s.last.hash == hash {
 		data := s.last.data
 		s.mu.Unlock()
-		if persist {
-			go s.stamp(hash, size, now)
-		}
 		return data, nil
 	}
 	s.mu.Unlock()
-	if persist {
-		go s.stamp(hash, size, now)
-	}
 	tx := s.db.Call("transaction", storeBlobs, "readonly")
 	v, err := await(tx.Call("objectStore", storeBlobs).Call("get", key(hash)))
 	if err != nil {
@@ -298,6 +290,20 @@ func (s *Store) read(hash [32]byte) ([]byte, error) {
 	s.last.hash, s.last.data = hash, data
 	s.mu.Unlock()
 	return data, nil
+}
+
+// touchLocked marks the chunk used, if held (it reports whether). At most
+// once per index.PersistEvery it also persists the access time, on a
+// goroutine of its own.
+func (s *Store) touchLocked(hash [32]byte) bool {
+	size, ok := s.ix.Size(hash)
+	if !ok {
+		return false
+	}
+	if now := s.now(); s.ix.Touch(hash, now) {
+		go s.stamp(hash, size, now.UnixMilli())
+	}
+	return true
 }
 
 // stamp persists a chunk's access time; a failure only costs LRU accuracy
@@ -340,13 +346,13 @@ func (s *Store) Concat(hashes [][32]byte) (js.Value, error) {
 	offs := make([]int64, len(hashes))
 	total := int64(0)
 	for i, h := range hashes {
-		e := s.ix.entries[h]
-		if e == nil {
+		size, ok := s.ix.Size(h)
+		if !ok {
 			s.mu.Unlock()
 			return js.Undefined(), fmt.Errorf("idb: chunk %d (%x): %w", i, h[:4], blobstore.ErrNotFound)
 		}
 		offs[i] = total
-		total += e.size
+		total += size
 	}
 	s.mu.Unlock()
 	out := js.Global().Get("Uint8Array").New(total)
@@ -423,10 +429,10 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 	if int64(len(data)) > s.maxBlob {
 		return fmt.Errorf("%w: %d bytes, limit %d", blobstore.ErrTooLarge, len(data), s.maxBlob)
 	}
-	if s.Has(hash) {
-		s.mu.Lock()
-		s.ix.touch(hash, s.now().UnixMilli())
-		s.mu.Unlock()
+	s.mu.Lock()
+	held := !s.closed && s.touchLocked(hash)
+	s.mu.Unlock()
+	if held {
 		return nil
 	}
 	if verify {
@@ -445,18 +451,18 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 		s.mu.Unlock()
 		return blobstore.ErrClosed
 	}
-	if s.ix.has(hash) {
+	if s.ix.Has(hash) {
 		s.mu.Unlock()
 		return nil
 	}
-	victims, err := s.ix.victims(int64(len(data)))
+	victims, err := s.ix.Victims(int64(len(data)))
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	u := js.Global().Get("Uint8Array").New(len(data))
 	js.CopyBytesToJS(u, data)
-	now := s.now().UnixMilli()
+	now := s.now()
 	tx := s.db.Call("transaction", []any{storeBlobs, storeMeta}, "readwrite")
 	blobs, meta := tx.Call("objectStore", storeBlobs), tx.Call("objectStore", storeMeta)
 	for _, v := range victims {
@@ -464,17 +470,13 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 		meta.Call("delete", key(v))
 	}
 	blobs.Call("put", u, key(hash))
-	meta.Call("put", metaValue(int64(len(data)), now), key(hash))
+	meta.Call("put", metaValue(int64(len(data)), now.UnixMilli()), key(hash))
 	if err := awaitTx(tx); err != nil {
 		return fmt.Errorf("idb: storing chunk %x: %w", hash[:4], err)
 	}
 	s.mu.Lock()
-	for _, v := range victims {
-		s.ix.remove(v)
-		s.ix.evicted++
-		s.forgetLocked(v)
-	}
-	s.ix.add(hash, int64(len(data)), now)
+	s.evictLocked(victims)
+	s.ix.Add(hash, int64(len(data)), now)
 	s.mu.Unlock()
 	return nil
 }
@@ -482,6 +484,15 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 func (s *Store) forgetLocked(h [32]byte) {
 	if s.last.hash == h {
 		s.last.data = nil
+	}
+}
+
+// evictLocked drops from the index (and the one-chunk cache) victims whose
+// deletion from IndexedDB has committed.
+func (s *Store) evictLocked(victims [][32]byte) {
+	s.ix.Evict(victims)
+	for _, v := range victims {
+		s.forgetLocked(v)
 	}
 }
 
@@ -496,7 +507,7 @@ func (s *Store) Delete(hash [32]byte) error {
 		return err
 	}
 	s.mu.Lock()
-	s.ix.remove(hash)
+	s.ix.Remove(hash)
 	s.forgetLocked(hash)
 	s.mu.Unlock()
 	return nil
@@ -532,15 +543,14 @@ func (s *Store) Unpin(hash [32]byte, reason string) error {
 // changePin adds (pin) or drops one reason in the index, saves the hash's
 // reasons, and undoes the index change if saving fails.
 func (s *Store) changePin(hash [32]byte, reason string, pin bool) error {
-	if err := checkReason(reason); err != nil {
+	if err := index.CheckReason(reason); err != nil {
 		return err
 	}
-	apply := func(pin bool) ([]string, bool) {
+	apply := func(pin bool) bool {
 		if pin {
-			rs := s.ix.pin(hash, reason)
-			return rs, rs != nil
+			return s.ix.Pin(hash, reason)
 		}
-		return s.ix.unpin(hash, reason)
+		return s.ix.Unpin(hash, reason)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -549,7 +559,8 @@ func (s *Store) changePin(hash [32]byte, reason string, pin bool) error {
 		s.mu.Unlock()
 		return blobstore.ErrClosed
 	}
-	rs, changed := apply(pin)
+	changed := apply(pin)
+	rs := s.ix.Pins(hash)
 	s.mu.Unlock()
 	if !changed {
 		return nil
@@ -585,24 +596,21 @@ func (s *Store) savePins(hash [32]byte, rs []string) error {
 func (s *Store) Pins(hash [32]byte) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ix.pins[hash]) == 0 {
-		return nil
-	}
-	return append([]string(nil), s.ix.pins[hash]...)
+	return s.ix.Pins(hash)
 }
 
 // List returns the stored hashes in ascending order.
 func (s *Store) List() [][32]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ix.list()
+	return s.ix.List()
 }
 
 // Stats reports counts and sizes.
 func (s *Store) Stats() blobstore.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ix.stats()
+	return s.ix.Stats()
 }
 
 // SetQuota changes the quota (0 means unlimited) and evicts least recently
@@ -612,7 +620,7 @@ func (s *Store) SetQuota(quota int64) error {
 		return fmt.Errorf("idb: quota %d is negative (0 means unlimited)", quota)
 	}
 	s.mu.Lock()
-	s.ix.quota = quota
+	s.ix.SetQuota(quota)
 	s.mu.Unlock()
 	return s.evictOver()
 }
@@ -625,17 +633,13 @@ func (s *Store) evictOver() error {
 		s.mu.Unlock()
 		return blobstore.ErrClosed
 	}
-	victims := s.ix.overQuota()
+	victims := s.ix.Excess()
 	s.mu.Unlock()
 	if err := s.deleteTx(victims...); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for _, v := range victims {
-		s.ix.remove(v)
-		s.ix.evicted++
-		s.forgetLocked(v)
-	}
+	s.evictLocked(victims)
 	s.mu.Unlock()
 	return nil
 }

@@ -237,6 +237,27 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	}
 }
 
+// TestPutAgainPersistsUse: putting a chunk already held is a use, and its
+// access time is persisted as a read's is, so it survives a reload.
+func TestPutAgainPersistsUse(t *testing.T) {
+	name := fmt.Sprintf("test-putagain-%d", dbSeq.Add(1))
+	t.Cleanup(func() { Destroy(name) })
+	s := open(t, name, 3000)
+	a, b, c := put(t, s, 1, 1000), put(t, s, 2, 1000), put(t, s, 3, 1000)
+	put(t, s, 1, 1000) // order now: b (oldest), c, a
+	// The access time is written on a goroutine of its own; a read of
+	// IndexedDB lets it start before Close.
+	if _, err := s.Files(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := open(t, name, 3000)
+	put(t, s2, 4, 1000)
+	if s2.Has(b) || !s2.Has(a) || !s2.Has(c) {
+		t.Errorf("after reopen, eviction took the wrong chunk: a %v b %v c %v", s2.Has(a), s2.Has(b), s2.Has(c))
+	}
+}
+
 func TestConcurrentPuts(t *testing.T) {
 	s := open(t, "", 20*500)
 	var wg sync.WaitGroup

@@ -1,58 +1,18 @@
 package sched
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/cairn-nostr/cairn/internal/archtest"
 )
 
-// TestPure keeps the core pure: production files import no I/O, no
-// concurrency, read no clock and start no goroutines; and the package has
-// its doc comment.
+// TestPure keeps the scheduler a pure core: no I/O, no concurrency, no
+// clock (now comes in with each event), no goroutines; time is imported
+// for time.Time and time.Duration only.
 func TestPure(t *testing.T) {
-	allowed := map[string]bool{
-		"cmp": true, "container/heap": true, "errors": true, "fmt": true, "math": true,
-		"math/bits": true, "math/rand/v2": true, "slices": true, "strings": true, "time": true,
-		"github.com/cairn-nostr/cairn/swarm/wire": true,
-	}
-	banned := map[string]bool{"Now": true, "Since": true, "Until": true, "After": true, "AfterFunc": true, "NewTimer": true, "NewTicker": true, "Sleep": true, "Tick": true}
-	files, _ := filepath.Glob("*.go")
-	fset := token.NewFileSet()
-	doc := false
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Doc != nil && strings.HasPrefix(f.Doc.Text(), "Package sched ") {
-			doc = true
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if !allowed[path] {
-				t.Errorf("%s imports %q", name, path)
-			}
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.GoStmt:
-				t.Errorf("%s: go statement at %v", name, fset.Position(n.Pos()))
-			case *ast.SelectorExpr:
-				if x, ok := n.X.(*ast.Ident); ok && x.Name == "time" && banned[n.Sel.Name] {
-					t.Errorf("%s: time.%s at %v", name, n.Sel.Name, fset.Position(n.Pos()))
-				}
-			}
-			return true
-		})
-	}
-	if !doc {
-		t.Error("no package doc comment starting with \"Package sched \"")
-	}
+	archtest.CheckPure(t, ".", []string{
+		"cmp", "container/heap", "errors", "fmt", "math", "math/bits", "math/rand/v2",
+		"slices", "strings", "time",
+		"github.com/cairn-nostr/cairn/swarm/wire",
+	})
 }

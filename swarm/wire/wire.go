@@ -27,10 +27,11 @@
 // for the challenge's offset (0 <= offset <= len(chunk)) and nonce; see
 // [CustodyHash].
 //
-// RECEIPT carries a signed kind 7772 Nostr event as JSON. cairn fixes an
-// Entropy flaw here: the receiver of the bytes signs the receipt (naming the
-// seeder) and sends it back; this package only moves the bytes and checks that
-// they are non-empty, valid JSON of at most 8 KiB.
+// RECEIPT carries a signed kind 7772 Nostr event as JSON. cairn's planned
+// design fixes an Entropy flaw: the receiver of the bytes signs the receipt
+// (naming the seeder) and sends it back; nothing in cairn produces or checks
+// receipts yet. This package only moves the bytes and checks that they are
+// non-empty, valid JSON of at most 8 KiB.
 //
 // # Decoding is strict
 //

@@ -3,44 +3,19 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"syscall/js"
 
+	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
 	"github.com/cairn-nostr/cairn/sha"
 	"github.com/nbd-wtf/go-nostr"
 )
-
-// funcs are the functions on globalThis.cairn. They are never released: the
-// API lives as long as the page.
-var funcs = map[string]func(args []js.Value) any{
-	"version":       func([]js.Value) any { return version },
-	"merkleRoot":    jsMerkleRoot,
-	"parseChunkMap": jsParseChunkMap,
-	"planFixed":     jsPlanFixed,
-	"sha256":        jsSHA256,
-}
-
-// hasher hashes chunks: WebCrypto in a browser or Node.
-var hasher = sha.Default()
-
-func api() js.Value {
-	o := js.Global().Get("Object").New()
-	for _, fs := range []map[string]func([]js.Value) any{funcs, coreFuncs} {
-		for name, f := range fs {
-			o.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) any { return f(args) }))
-		}
-	}
-	return o
-}
 
 func errResult(err error) any { return map[string]any{"error": err.Error()} }
 
@@ -73,59 +48,15 @@ func jsMerkleRoot(args []js.Value) any {
 	return map[string]any{"root": hex.EncodeToString(root[:])}
 }
 
-// parseHex32 accepts exactly 64 lowercase hex digits, as chunk maps do.
-func parseHex32(s string) ([32]byte, error) {
-	var h [32]byte
-	if len(s) != 64 {
-		return h, fmt.Errorf("%d characters, want 64 hex digits", len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return h, fmt.Errorf("not lowercase hex: %q", s)
-		}
-	}
-	_, err := hex.Decode(h[:], []byte(s))
-	return h, err
-}
-
-// wireEvent is a Nostr event as JSON, decoded strictly: unknown fields and
-// trailing data are refused, every field is required.
-type wireEvent struct {
-	ID        *string     `json:"id"`
-	PubKey    *string     `json:"pubkey"`
-	CreatedAt *int64      `json:"created_at"`
-	Kind      *int        `json:"kind"`
-	Tags      *nostr.Tags `json:"tags"`
-	Content   *string     `json:"content"`
-	Sig       *string     `json:"sig"`
-}
-
-// decodeEvent decodes one signed event and checks its id and signature.
+// decodeEvent decodes one signed event strictly and checks its id and
+// signature.
 func decodeEvent(s string) (*nostr.Event, error) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	var w wireEvent
-	if err := dec.Decode(&w); err != nil {
+	ev, err := event.Decode([]byte(s))
+	if err != nil {
 		return nil, fmt.Errorf("event JSON: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("event JSON: trailing data after the event")
-	}
-	if w.ID == nil || w.PubKey == nil || w.CreatedAt == nil || w.Kind == nil || w.Tags == nil || w.Content == nil || w.Sig == nil {
-		return nil, errors.New("event JSON: want id, pubkey, created_at, kind, tags, content and sig")
-	}
-	ev := &nostr.Event{ID: *w.ID, PubKey: *w.PubKey, CreatedAt: nostr.Timestamp(*w.CreatedAt), Kind: *w.Kind, Tags: *w.Tags, Content: *w.Content, Sig: *w.Sig}
-	if _, err := parseHex32(ev.PubKey); err != nil {
-		return nil, fmt.Errorf("event pubkey: %w", err)
-	}
-	if !ev.CheckID() {
-		return nil, errors.New("event id does not match its content")
-	}
-	if ok, err := ev.CheckSignature(); err != nil || !ok {
-		if err == nil {
-			err = errors.New("invalid")
-		}
-		return nil, fmt.Errorf("event signature: %w", err)
+	if err := event.Verify(ev); err != nil {
+		return nil, err
 	}
 	return ev, nil
 }
@@ -236,7 +167,7 @@ func planFixed(size, chunkSize int64) (int64, []chunkmap.ByteRange, error) {
 // sha256(data: Uint8Array) -> Promise<hex>
 // Hashes with WebCrypto through the sha package, on a goroutine of its own
 // (a js.Func must not block on a promise).
-func jsSHA256(args []js.Value) any {
+func jsSHA256(hasher sha.Hasher, args []js.Value) any {
 	promise := js.Global().Get("Promise")
 	if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
 		return promise.Call("reject", js.Global().Get("TypeError").New("sha256: want a Uint8Array"))

@@ -7,33 +7,81 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
-	"time"
+
 )
 
-// coreFuncs are the calls of wasm/README.md beyond the pure helpers.
-var coreFuncs = map[string]func([]js.Value) any{
-	"generateKey": jsGenerateKey,
-	"keyInfo":     jsKeyInfo,
-	"npub":        jsNpub,
-	"decode":      jsDecode,
-	"sign":        jsSign,
-	"start":       jsStart,
-	"share":       jsShare,
-	"publish":     jsPublish,
-	"open":        jsOpen,
-	"chunk":       jsChunk,
-	"read":        jsRead,
-	"fetch":       jsFetch,
-	"progress":    jsProgress,
-	"list":        jsList,
-	"remove":      jsRemove,
-	"status":      func([]js.Value) any { return theCore.status() },
-	"setSeeding":  jsSetSeeding,
-	"setQuota":    jsSetQuota,
+// The exports of globalThis.cairn (wasm/README.md). Synchronous ones read
+// atomics, the snapshot or memory and never wait for the event loop;
+// everything that waits returns a Promise (async). Both recover panics:
+// a synchronous call returns {error}, an async one rejects.
+
+// api builds the cairn object over t. The functions are never released:
+// the API lives as long as the page.
+func (t *tab) api() js.Value {
+	sync := map[string]func([]js.Value) any{
+		"version":       func([]js.Value) any { return version },
+		"merkleRoot":    jsMerkleRoot,
+		"parseChunkMap": jsParseChunkMap,
+		"planFixed":     jsPlanFixed,
+		"generateKey":   jsGenerateKey,
+		"keyInfo":       jsKeyInfo,
+		"npub":          jsNpub,
+		"decode":        jsDecode,
+		"progress":      t.jsProgress,
+		"status":        func([]js.Value) any { return t.status() },
+		"setSeeding":    t.jsSetSeeding,
+		"setQuota":      t.jsSetQuota,
+	}
+	promises := map[string]func([]js.Value) any{
+		"sha256":  func(a []js.Value) any { return jsSHA256(t.hasher, a) },
+		"sign":    t.jsSign,
+		"start":   t.jsStart,
+		"share":   t.jsShare,
+		"publish": t.jsPublish,
+		"open":    t.jsOpen,
+		"chunk":   t.jsChunk,
+		"read":    t.jsRead,
+		"fetch":   t.jsFetch,
+		"list":    t.jsList,
+		"remove":  t.jsRemove,
+	}
+	o := js.Global().Get("Object").New()
+	for name, f := range sync {
+		o.Set(name, js.FuncOf(guarded(name, f)))
+	}
+	for name, f := range promises {
+		o.Set(name, js.FuncOf(guardedAsync(name, f)))
+	}
+	return o
+}
+
+// guarded turns a panic in a synchronous export into {error}.
+func guarded(name string, f func([]js.Value) any) func(js.Value, []js.Value) any {
+	return func(_ js.Value, args []js.Value) (out any) {
+		defer func() {
+			if r := recover(); r != nil {
+				out = errResult(fmt.Errorf("%s: internal error: %v", name, r))
+			}
+		}()
+		return f(args)
+	}
+}
+
+// guardedAsync turns a panic while an async export reads its arguments
+// into a rejected Promise (async itself recovers the rest).
+func guardedAsync(name string, f func([]js.Value) any) func(js.Value, []js.Value) any {
+	return func(_ js.Value, args []js.Value) (out any) {
+		defer func() {
+			if r := recover(); r != nil {
+				out = js.Global().Get("Promise").Call("reject", jsErr(fmt.Errorf("%s: internal error: %v", name, r)))
+			}
+		}()
+		return f(args)
+	}
 }
 
 // start(opts) -> Promise<{pubkey}>
-func jsStart(args []js.Value) any {
+func (t *tab) jsStart(args []js.Value) any {
 	var o startOptions
 	err := errors.New("want an options object {relay, secretKey, ...}")
 	if len(args) == 1 {
@@ -43,12 +91,12 @@ func jsStart(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		return theCore.start(o)
+		return t.start(o)
 	})
 }
 
 // share(bytes, {name, mime, title, summary, onProgress}) -> Promise<{...}>
-func jsShare(args []js.Value) any {
+func (t *tab) jsShare(args []js.Value) any {
 	data, err := bytesArg(args, 0, "the file")
 	o := shareOptions{
 		Name: optString(opt(args, 1, "name")), MIME: optString(opt(args, 1, "mime")),
@@ -59,12 +107,12 @@ func jsShare(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		return theCore.share(data, o, onProgress)
+		return t.share(data, o, onProgress)
 	})
 }
 
 // publish(event) -> Promise<{ok, message}>
-func jsPublish(args []js.Value) any {
+func (t *tab) jsPublish(args []js.Value) any {
 	var raw string
 	err := errors.New("want a signed event object")
 	if len(args) == 1 && args[0].Type() == js.TypeObject {
@@ -80,27 +128,32 @@ func jsPublish(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		return theCore.publishEvent(ev)
+		return t.publishEvent(ev)
 	})
 }
 
 // open(ref) -> Promise<{root, sha256, size, mime, name, chunks, fragmented}>
-func jsOpen(args []js.Value) any {
+func (t *tab) jsOpen(args []js.Value) any {
 	ref, err := strArg(args, 0, "the reference")
 	return async("open", func() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := theCore.open(ref)
+		f, err := t.open(ref)
 		if err != nil {
 			return nil, err
 		}
-		return f.info(), nil
+		_, s := t.file(context.Background(), f.Root())
+		name := ""
+		if s != nil {
+			name = s.Name
+		}
+		return info(f, name), nil
 	})
 }
 
 // chunk(root, index) -> Promise<Uint8Array>
-func jsChunk(args []js.Value) any {
+func (t *tab) jsChunk(args []js.Value) any {
 	root, err := strArg(args, 0, "the root")
 	var i int64
 	if err == nil {
@@ -114,7 +167,7 @@ func jsChunk(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		b, err := theCore.chunk(root, int(i))
+		b, err := t.chunk(root, int(i))
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +176,7 @@ func jsChunk(args []js.Value) any {
 }
 
 // read(root, offset, length) -> Promise<Uint8Array>
-func jsRead(args []js.Value) any {
+func (t *tab) jsRead(args []js.Value) any {
 	root, err := strArg(args, 0, "the root")
 	var off, n int64
 	if err == nil && len(args) < 3 {
@@ -139,7 +192,7 @@ func jsRead(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		b, err := theCore.read(root, off, n)
+		b, err := t.read(root, off, n)
 		if err != nil {
 			return nil, err
 		}
@@ -148,127 +201,66 @@ func jsRead(args []js.Value) any {
 }
 
 // fetch(ref, {onProgress(p)}) -> Promise<{root, sha256, size, mime}>
-func jsFetch(args []js.Value) any {
+func (t *tab) jsFetch(args []js.Value) any {
 	ref, err := strArg(args, 0, "the reference")
 	onProgress := opt(args, 1, "onProgress")
 	return async("fetch", func() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := theCore.open(ref)
-		if err != nil {
-			return nil, err
-		}
-		report := func() map[string]any {
-			p := theCore.progress(f.Root)
+		return t.fetch(ref, func(p map[string]any) {
 			if onProgress.Type() == js.TypeFunction {
 				if v, err := toJS(p); err == nil {
 					onProgress.Invoke(v)
 				}
 			}
-			return p
-		}
-		checked := false
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			dl := theCore.download(f.Root)
-			if dl == nil {
-				if theCore.held(f.m) == len(f.m.Chunks) {
-					break
-				}
-				return nil, errors.New("the download was removed")
-			}
-			select {
-			case <-dl.done:
-			case <-tick.C:
-				report()
-				continue
-			case <-theCore.ctx.Done():
-				return nil, context.Canceled
-			}
-			dl.mu.Lock()
-			derr := dl.err
-			dl.mu.Unlock()
-			if derr == nil {
-				derr = dl.d.Err()
-			}
-			if derr != nil {
-				return nil, derr
-			}
-			checked = true // the download checks the whole file when it ends
-			break
-		}
-		if f.SHA256 != "" && !checked {
-			if err := theCore.checkWhole(f); err != nil {
-				return nil, err
-			}
-		}
-		report()
-		return map[string]any{"root": f.Root, "sha256": f.SHA256, "size": f.m.Size, "mime": f.m.MIME}, nil
+		})
 	})
 }
 
 // progress(root) -> {...} | {error}
-func jsProgress(args []js.Value) any {
+func (t *tab) jsProgress(args []js.Value) any {
 	root, err := strArg(args, 0, "progress: the root")
 	if err != nil {
 		return errResult(err)
 	}
-	if _, err := theCore.secret(); err != nil {
-		return errResult(err)
-	}
-	return theCore.progress(root)
+	return t.progress(root)
 }
 
 // list() -> Promise<[{root, sha256, name, mime, size, chunks, have, pinned}]>
-func jsList([]js.Value) any {
-	return async("list", func() (any, error) {
-		if _, err := theCore.secret(); err != nil {
-			return nil, err
-		}
-		return theCore.list(), nil
-	})
+func (t *tab) jsList([]js.Value) any {
+	return async("list", func() (any, error) { return t.list(context.Background()) })
 }
 
 // remove(root) -> Promise<undefined>
-func jsRemove(args []js.Value) any {
+func (t *tab) jsRemove(args []js.Value) any {
 	root, err := strArg(args, 0, "the root")
 	return async("remove", func() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := theCore.secret(); err != nil {
-			return nil, err
-		}
-		return nil, theCore.remove(root)
+		return nil, t.remove(context.Background(), root)
 	})
 }
 
 // setSeeding(bool) -> {seeding} | {error}
-func jsSetSeeding(args []js.Value) any {
+func (t *tab) jsSetSeeding(args []js.Value) any {
 	if len(args) != 1 || args[0].Type() != js.TypeBoolean {
 		return errResult(errors.New("setSeeding: want true or false"))
 	}
-	if _, err := theCore.secret(); err != nil {
+	p, err := t.running()
+	if err != nil {
 		return errResult(err)
 	}
 	on := args[0].Bool()
-	was := theCore.seeding.Swap(on)
-	if on && !was {
-		theCore.mu.Lock()
-		roots := make([]string, 0, len(theCore.announced))
-		for r := range theCore.announced {
-			roots = append(roots, r)
-		}
-		theCore.mu.Unlock()
-		go theCore.announce(roots)
+	if was := t.seeding.Swap(on); on && !was {
+		p.AnnounceAll() // in the background
 	}
 	return map[string]any{"seeding": on}
 }
 
 // setQuota(bytes) -> {quota} | {error}; eviction runs in the background.
-func jsSetQuota(args []js.Value) any {
+func (t *tab) jsSetQuota(args []js.Value) any {
 	if len(args) != 1 {
 		return errResult(errors.New("setQuota: want a byte count"))
 	}
@@ -276,13 +268,15 @@ func jsSetQuota(args []js.Value) any {
 	if err != nil {
 		return errResult(err)
 	}
-	if _, err := theCore.secret(); err != nil {
+	if _, err := t.running(); err != nil {
 		return errResult(err)
 	}
+	st := t.store
 	go func() {
-		if err := theCore.store.SetQuota(q); err != nil {
+		if err := st.SetQuota(q); err != nil {
 			js.Global().Get("console").Call("warn", fmt.Sprintf("cairn: setQuota: %v", err))
 		}
 	}()
 	return map[string]any{"quota": q}
 }
+

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
+
+	"github.com/cairn-nostr/cairn/event"
 )
 
 // keyInfo describes a secret key in every form the page needs.
@@ -24,7 +26,7 @@ func keyInfo(secret string) (map[string]any, error) {
 		}
 		secret = v.(string)
 	}
-	if _, err := parseHex32(secret); err != nil {
+	if _, err := event.ParseHex32(secret); err != nil {
 		return nil, fmt.Errorf("secret key: %w (give 64 lowercase hex digits or an nsec1...)", err)
 	}
 	pub, err := nostr.GetPublicKey(secret)
@@ -155,11 +157,11 @@ func signTemplate(t template, secret string) (*nostr.Event, error) {
 }
 
 // sign(template) -> Promise<event>, signed with the started tab's key.
-func jsSign(args []js.Value) any {
-	var t template
+func (t *tab) jsSign(args []js.Value) any {
+	var tm template
 	var err error
 	if len(args) == 1 {
-		err = fromJS(args[0], &t)
+		err = fromJS(args[0], &tm)
 	} else {
 		err = errors.New("want one template {kind, created_at, tags, content}")
 	}
@@ -167,11 +169,11 @@ func jsSign(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		sk, err := theCore.secret()
+		sk, err := t.secret()
 		if err != nil {
 			return nil, err
 		}
-		ev, err := signTemplate(t, sk)
+		ev, err := signTemplate(tm, sk)
 		if err != nil {
 			return nil, err
 		}

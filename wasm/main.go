@@ -20,7 +20,7 @@ import (
 var version = "dev"
 
 func main() {
-	js.Global().Set("cairn", api())
+	js.Global().Set("cairn", newTab().api())
 	if f := js.Global().Get("onCairnReady"); f.Type() == js.TypeFunction {
 		f.Invoke()
 	}

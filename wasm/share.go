@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,8 +16,8 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/media"
-	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
+	"github.com/cairn-nostr/cairn/sha"
 )
 
 // shareOptions are share's options (onProgress is read separately).
@@ -32,7 +31,7 @@ type shareOptions struct {
 // plan cuts data: keyframe-aligned for fragmented MP4 and WebM (a
 // progressive MP4 is remuxed to a fragmented one first, in memory), fixed
 // size otherwise, the fixed-size chunks hashed with WebCrypto.
-func plan(data []byte) (media.Plan, []byte, error) {
+func plan(hasher sha.Hasher, data []byte) (media.Plan, []byte, error) {
 	size := int64(len(data))
 	kind, err := media.Detect(bytes.NewReader(data), size)
 	if err != nil {
@@ -94,25 +93,25 @@ func templateJS(ev nostr.Event) map[string]any {
 
 // share stores data's chunks pinned "shared" and returns the map and file
 // event templates.
-func (c *core) share(data []byte, o shareOptions, onProgress js.Value) (any, error) {
-	if _, err := c.secret(); err != nil {
+func (t *tab) share(data []byte, o shareOptions, onProgress js.Value) (any, error) {
+	if _, err := t.running(); err != nil {
 		return nil, err
 	}
-	p, data, err := plan(data)
+	p, data, err := plan(t.hasher, data)
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hasher.Sum256(data)
+	sum, err := t.hasher.Sum256(data)
 	if err != nil {
 		return nil, err
 	}
 	total := len(data)
 	done := 0
 	for _, ch := range p.Chunks {
-		if err := c.store.Pin(ch.Hash, pinShared); err != nil {
+		if err := t.store.Pin(ch.Hash, pinShared); err != nil {
 			return nil, err
 		}
-		if err := c.store.Put(ch.Hash, data[ch.Offset:ch.Offset+ch.Length]); err != nil {
+		if err := t.store.Put(ch.Hash, data[ch.Offset:ch.Offset+ch.Length]); err != nil {
 			return nil, fmt.Errorf("storing chunk %x: %w", ch.Hash[:4], err)
 		}
 		done += int(ch.Length)
@@ -128,57 +127,23 @@ func (c *core) share(data []byte, o shareOptions, onProgress js.Value) (any, err
 		m.MIME = "application/octet-stream"
 	}
 	m.Title, m.Description = o.Title, o.Summary
-	m.Gatekeepers = []string{c.pub}
+	m.Gatekeepers = []string{t.pub}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("the chunk map would be invalid: %w", err)
 	}
 	now := nostr.Timestamp(time.Now().Unix())
 	t7001 := m.Event()
-	t7001.CreatedAt, t7001.PubKey = now, c.pub
-	t1063 := m.FileMetadata(fileURL(c.relayURL, sum), sum).Event()
+	t7001.CreatedAt, t7001.PubKey = now, t.pub
+	t1063 := m.FileMetadata(fileURL(t.relayURL, sum), sum).Event()
 	t1063.CreatedAt = now
 	raw, _ := json.Marshal(t7001)
 	root := rootHex(m.Root)
-	f := &file{Root: root, Map: raw, Author: c.pub, SHA256: hex.EncodeToString(sum[:]), Name: o.Name, MIME: m.MIME, Shared: true, m: m}
-	if err := c.saveFile(f); err != nil {
+	f := &shareRec{Root: root, Map: raw, SHA256: hex.EncodeToString(sum[:]), Name: o.Name, MIME: m.MIME, m: m}
+	if err := t.saveShare(f); err != nil {
 		return nil, err
 	}
 	return map[string]any{
 		"root": root, "sha256": f.SHA256, "size": len(data), "mime": m.MIME, "chunks": len(m.Chunks),
 		"events": []any{templateJS(t7001), templateJS(t1063)},
 	}, nil
-}
-
-// publishEvent sends a signed event; a kind 7001 whose chunks are all held
-// is then seeded and announced.
-func (c *core) publishEvent(ev *nostr.Event) (any, error) {
-	if _, err := c.secret(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, relayTimeout)
-	defer cancel()
-	err := c.publish(ctx, ev)
-	res := map[string]any{"ok": err == nil, "message": ""}
-	if err != nil {
-		if !isRefusal(err) {
-			return nil, fmt.Errorf("relay %s: %w", c.relayURL, err)
-		}
-		res["message"] = err.Error()
-		return res, nil
-	}
-	if ev.Kind == chunkmap.KindChunkMap {
-		if m, err := chunkmap.Parse(ev); err == nil && c.held(m) == len(m.Chunks) {
-			root := rootHex(m.Root)
-			raw, _ := json.Marshal(ev)
-			f := &file{Root: root, Map: raw, Author: ev.PubKey, MIME: m.MIME, m: m}
-			if old := c.file(root); old != nil {
-				f.SHA256, f.Name, f.Shared = old.SHA256, old.Name, old.Shared
-			}
-			if err := c.saveFile(f); err != nil {
-				return nil, err
-			}
-			c.seed(root)
-		}
-	}
-	return res, nil
 }

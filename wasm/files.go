@@ -1,0 +1,431 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/peer"
+	"github.com/cairn-nostr/cairn/swarm"
+)
+
+// parse fills s.m from s.Map (a signed kind 7001 or its template).
+func (s *shareRec) parse() error {
+	var ev nostr.Event
+	if err := json.Unmarshal(s.Map, &ev); err != nil {
+		return err
+	}
+	m, err := chunkmap.Parse(&ev)
+	if err != nil {
+		return err
+	}
+	if rootHex(m.Root) != s.Root {
+		return errors.New("share record: root differs from its map's")
+	}
+	s.m = m
+	return nil
+}
+
+// saveShare records s in memory and IndexedDB.
+func (t *tab) saveShare(s *shareRec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := t.store.PutFile(recShare+s.Root, string(b)); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.shares[s.Root] = s
+	t.mu.Unlock()
+	return nil
+}
+
+// signedShare replaces a share's template by the signed map published.
+func (t *tab) signedShare(root string, ev *nostr.Event) {
+	t.mu.Lock()
+	s := t.shares[root]
+	t.mu.Unlock()
+	if s == nil {
+		return
+	}
+	raw, _ := json.Marshal(ev)
+	t.saveShare(&shareRec{Root: root, Map: raw, SHA256: s.SHA256, Name: s.Name, MIME: s.MIME, m: s.m})
+}
+
+// file is what the tab knows of a root: one of its shares, or a chunk map
+// in the core's library; nil when neither.
+func (t *tab) file(ctx context.Context, root string) (*peer.File, *shareRec) {
+	t.mu.Lock()
+	s, p := t.shares[root], t.peer
+	t.mu.Unlock()
+	if f := p.FileByRoot(ctx, root); f != nil {
+		if s != nil && f.SHA256 == "" {
+			f.SHA256 = s.SHA256
+		}
+		return f, s
+	}
+	if s != nil {
+		var ev nostr.Event
+		json.Unmarshal(s.Map, &ev)
+		return &peer.File{Map: s.m, Event: &ev, SHA256: s.SHA256}, s
+	}
+	return nil, nil
+}
+
+func notOpen(root string) error {
+	return fmt.Errorf("root %s is not open: call open(ref) first", root)
+}
+
+// open resolves ref and starts its download unless held or running.
+func (t *tab) open(ref string) (*peer.File, error) {
+	p, err := t.running()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, relayTimeout)
+	defer cancel()
+	f, _ := t.file(ctx, ref)
+	if f == nil {
+		if f, err = p.Resolve(ctx, ref); err != nil {
+			return nil, err
+		}
+	}
+	if p.Held(f.Map) < len(f.Map.Chunks) {
+		if _, err := p.Download(f); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// download returns the running download of f, started if needed.
+func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
+	if dl := p.DownloadOf(f.Map.Root); dl != nil && dl.Err() == nil {
+		return dl, nil
+	}
+	return p.Download(f)
+}
+
+// chunk returns chunk i of an opened root, fetched first if missing.
+func (t *tab) chunk(root string, i int) ([]byte, error) {
+	p, err := t.running()
+	if err != nil {
+		return nil, err
+	}
+	f, _ := t.file(t.ctx, root)
+	if f == nil {
+		return nil, notOpen(root)
+	}
+	if i < 0 || i >= len(f.Map.Chunks) {
+		return nil, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
+	}
+	h := f.Map.Chunks[i]
+	if !t.store.Has(h) {
+		dl, err := t.download(p, f)
+		if err != nil {
+			return nil, err
+		}
+		if err := dl.Swarm().Need(t.ctx, i); err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	return t.store.Get(h)
+}
+
+// read returns length bytes of root's file from offset.
+func (t *tab) read(root string, off, length int64) ([]byte, error) {
+	p, err := t.running()
+	if err != nil {
+		return nil, err
+	}
+	f, _ := t.file(t.ctx, root)
+	if f == nil {
+		return nil, notOpen(root)
+	}
+	if off < 0 || length < 0 || off > f.Map.Size {
+		return nil, fmt.Errorf("range %d+%d is outside the file (size %d)", off, length, f.Map.Size)
+	}
+	length = min(length, f.Map.Size-off)
+	var src swarm.Source
+	if p.Held(f.Map) < len(f.Map.Chunks) {
+		s, release, err := p.Source(f)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		src = s
+	}
+	r, err := swarm.NewReader(t.ctx, f.Map, t.store, src)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, length)
+	n, err := r.ReadAt(buf, off)
+	if int64(n) == length {
+		return buf, nil
+	}
+	return nil, err
+}
+
+// fetch opens ref and waits until every chunk is held and the file checked.
+func (t *tab) fetch(ref string, report func(map[string]any)) (any, error) {
+	f, err := t.open(ref)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := t.running()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	if dl := p.DownloadOf(f.Map.Root); dl != nil {
+	wait:
+		for {
+			select {
+			case <-dl.Done():
+				break wait
+			case <-tick.C:
+				report(t.progressNow(f, dl))
+			case <-t.ctx.Done():
+				return nil, context.Canceled
+			}
+		}
+		if err := dl.Err(); err != nil {
+			return nil, err
+		}
+	} else if f.SHA256 != "" {
+		if err := t.checkWhole(t.ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	report(t.progressNow(f, p.DownloadOf(f.Map.Root)))
+	return map[string]any{"root": f.Root(), "sha256": f.SHA256, "size": f.Map.Size, "mime": f.Map.MIME}, nil
+}
+
+// info is open's answer.
+func info(f *peer.File, name string) map[string]any {
+	m := f.Map
+	chunks := make([]any, len(m.Chunks))
+	off := int64(0)
+	for i := range m.Chunks {
+		ln, dur := m.ChunkSize, int64(0)
+		if m.ChunkInfo != nil {
+			off, ln, dur = m.ChunkInfo[i].Offset, m.ChunkInfo[i].Length, m.ChunkInfo[i].DurationMs
+		} else {
+			ln = min(ln, m.Size-off)
+		}
+		chunks[i] = map[string]any{"index": i, "offset": off, "length": ln, "duration": float64(dur) / 1000}
+		off += ln
+	}
+	if name == "" {
+		name = m.Title
+	}
+	return map[string]any{
+		"root": f.Root(), "sha256": f.SHA256, "size": m.Size, "mime": m.MIME, "name": name,
+		"chunks": chunks, "fragmented": m.Init != nil,
+	}
+}
+
+// progressNow computes a root's progress; dl.Progress waits for the
+// download's loop, so only goroutines call it, never an export.
+func (t *tab) progressNow(f *peer.File, dl *peer.Download) map[string]any {
+	out := t.progressHeld(f)
+	if dl == nil {
+		return out
+	}
+	p := dl.Progress()
+	out["rate"], out["peers"] = p.Rate, p.Peers
+	stats := make([]any, 0, len(p.PeerStats))
+	for _, ps := range p.PeerStats {
+		stats = append(stats, map[string]any{
+			"pubkey": string(ps.ID), "bytes": ps.Bytes, "chunks": ps.Chunks, "rate": ps.Rate,
+			"strikes": ps.Strikes, "corrupt": ps.Corrupt, "timeouts": ps.Timeouts,
+			"busy": ps.Busy, "not_found": ps.NotFound, "banned": ps.Banned,
+		})
+	}
+	out["peer_stats"] = stats
+	out["transports"] = map[string]any{"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]}}
+	err := dl.Err()
+	if err == nil && p.Err != nil && !errors.Is(p.Err, swarm.ErrClosed) {
+		err = p.Err
+	}
+	if err != nil {
+		out["error"] = err.Error()
+		out["done"] = false
+	}
+	return out
+}
+
+// progressHeld is a root's progress from the store alone: it never waits.
+func (t *tab) progressHeld(f *peer.File) map[string]any {
+	have, total := 0, len(f.Map.Chunks)
+	bytesHave := int64(0)
+	for _, h := range f.Map.Chunks {
+		if n, err := t.store.Size(h); err == nil {
+			have++
+			bytesHave += n
+		}
+	}
+	return map[string]any{
+		"root": f.Root(), "have": have, "total": total, "bytes": bytesHave, "size": f.Map.Size,
+		"rate": 0, "peers": 0, "transports": map[string]any{"webrtc": map[string]any{"bytes_down": 0}},
+		"done": have == total, "error": nil,
+	}
+}
+
+// progress is the progress() export: the snapshot's, or, for a root with
+// no download, what the store holds.
+func (t *tab) progress(root string) map[string]any {
+	if _, err := t.running(); err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	if s := t.snap.Load(); s != nil {
+		if p, ok := s.progress[root]; ok {
+			return p
+		}
+	}
+	f, _ := t.file(context.Background(), root)
+	if f == nil {
+		return map[string]any{"error": notOpen(root).Error()}
+	}
+	return t.progressHeld(f)
+}
+
+// status is the status() export: the snapshot.
+func (t *tab) status() map[string]any {
+	if _, err := t.running(); err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	if s := t.snap.Load(); s != nil {
+		return s.status
+	}
+	return map[string]any{"error": "starting"}
+}
+
+// snapshots refreshes the snapshot until ctx ends.
+func (t *tab) snapshots(ctx context.Context) {
+	tick := time.NewTicker(snapshotEvery)
+	defer tick.Stop()
+	for {
+		t.snap.Store(t.takeSnapshot())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (t *tab) takeSnapshot() *snapshot {
+	t.mu.Lock()
+	p, rtc := t.peer, t.rtc
+	t.mu.Unlock()
+	s := &snapshot{progress: map[string]map[string]any{}}
+	dls := []any{}
+	for _, dl := range p.Downloads() {
+		pr := t.progressNow(dl.File, dl)
+		s.progress[dl.File.Root()] = pr
+		dls = append(dls, pr)
+	}
+	peers := []any{}
+	up, down := int64(0), int64(0)
+	if rtc != nil {
+		st := rtc.Stats()
+		up, down = st.BytesUp, st.BytesDown
+		for _, p := range rtc.Peers() {
+			peers = append(peers, map[string]any{"pubkey": p.PubKey, "transport": "webrtc", "bytes_up": p.BytesUp, "bytes_down": p.BytesDown, "state": "open"})
+		}
+	}
+	bs := t.store.Stats()
+	s.status = map[string]any{
+		"pubkey":     t.pub,
+		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.connected.Load()},
+		"seeding":    t.seeding.Load(),
+		"peers":      peers,
+		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}},
+		"blobs":      map[string]any{"count": bs.Count, "bytes": bs.Bytes, "quota": bs.Quota, "pinned": bs.Pinned},
+		"downloads":  dls,
+	}
+	return s
+}
+
+// list describes every file the tab knows: its shares and the chunk maps
+// it holds chunks of.
+func (t *tab) list(ctx context.Context) ([]any, error) {
+	p, err := t.running()
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	seen := map[string]bool{}
+	add := func(f *peer.File, name string) {
+		if seen[f.Root()] {
+			return
+		}
+		seen[f.Root()] = true
+		if name == "" {
+			name = f.Map.Title
+		}
+		pinned := len(f.Map.Chunks) > 0 && len(t.store.Pins(f.Map.Chunks[0])) > 0
+		out = append(out, map[string]any{
+			"root": f.Root(), "sha256": f.SHA256, "name": name, "mime": f.Map.MIME, "size": f.Map.Size,
+			"chunks": len(f.Map.Chunks), "have": p.Held(f.Map), "pinned": pinned,
+		})
+	}
+	t.mu.Lock()
+	shares := make([]*shareRec, 0, len(t.shares))
+	for _, s := range t.shares {
+		shares = append(shares, s)
+	}
+	t.mu.Unlock()
+	for _, s := range shares {
+		if f, _ := t.file(ctx, s.Root); f != nil {
+			add(f, s.Name)
+		}
+	}
+	var known []*peer.File
+	p.ChunkMaps(ctx, "", func(f *peer.File) error {
+		known = append(known, f)
+		return nil
+	})
+	for _, f := range known {
+		if p.Held(f.Map) > 0 || p.DownloadOf(f.Map.Root) != nil {
+			full, _ := t.file(ctx, f.Root())
+			add(full, "")
+		}
+	}
+	return out, nil
+}
+
+// remove stops a root's download, deletes its chunks that no other file
+// uses, and forgets it.
+func (t *tab) remove(ctx context.Context, root string) error {
+	p, err := t.running()
+	if err != nil {
+		return err
+	}
+	f, s := t.file(ctx, root)
+	if f == nil {
+		return fmt.Errorf("root %s is not known", root)
+	}
+	t.mu.Lock()
+	delete(t.shares, root)
+	t.mu.Unlock()
+	if err := p.Remove(ctx, f); err != nil {
+		return err
+	}
+	if s != nil {
+		return t.store.DeleteFile(recShare + root)
+	}
+	return nil
+}
+
+// parseHex32 accepts exactly 64 lowercase hex digits.
+func parseHex32(s string) ([32]byte, error) { return event.ParseHex32(s) }

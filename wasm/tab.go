@@ -1,0 +1,408 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall/js"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/peer"
+	"github.com/cairn-nostr/cairn/sha"
+	"github.com/cairn-nostr/cairn/swarm"
+	"github.com/cairn-nostr/cairn/wasm/idb"
+	"github.com/cairn-nostr/cairn/webrtc"
+)
+
+// The tab wires the application core (package peer) to the browser:
+// IndexedDB for chunks and events, the relay over a websocket as home,
+// WebRTC as the one transport, WebCrypto as the hasher. What the core does
+// is not written here.
+
+const (
+	// pinShared protects the chunks of the tab's own shares.
+	pinShared = "shared"
+	// defaultQuota is the IndexedDB quota when start gets none: 1 GiB.
+	defaultQuota int64 = 1 << 30
+	// relayTimeout bounds one relay round trip (query, publish).
+	relayTimeout = 15 * time.Second
+	// maxEvents bounds the events the tab keeps (chunk maps, file events,
+	// addressing records).
+	maxEvents = 5000
+	// snapshotEvery is how often status and progress are refreshed for
+	// the synchronous calls.
+	snapshotEvery = 250 * time.Millisecond
+)
+
+// errNotStarted is returned by calls that need start first.
+var errNotStarted = errors.New("call cairn.start({relay, secretKey}) first")
+
+// tab is one page's node. The synchronous exports read only atomics and
+// the snapshot; everything that waits runs on goroutines behind Promises.
+type tab struct {
+	hasher sha.Hasher
+
+	mu       sync.Mutex
+	starting bool
+	started  bool
+	sk, pub  string
+	relayURL string
+	nodePub  string
+	store    *idb.Store
+	lib      *peer.MemoryLibrary
+	peer     *peer.Peer
+	rtc      *webrtc.Node
+	home     *homeRelay
+	shares   map[string]*shareRec // root -> the tab's own shares
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	seeding atomic.Bool
+	snap    atomic.Pointer[snapshot]
+}
+
+func newTab() *tab { return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}} }
+
+// snapshot is what status() and progress() return, refreshed by a
+// goroutine: they never wait for the download loop or IndexedDB.
+type snapshot struct {
+	status   map[string]any
+	progress map[string]map[string]any
+}
+
+// shareRec is a file the tab shared: its map, maybe not yet signed (the
+// page signs it with NIP-07 and publishes it), and what the page named it.
+type shareRec struct {
+	Root   string          `json:"root"`
+	Map    json.RawMessage `json:"map"` // the kind 7001, signed or a template
+	SHA256 string          `json:"sha256,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	MIME   string          `json:"mime,omitempty"`
+
+	m *chunkmap.Map
+}
+
+// startOptions are start's options.
+type startOptions struct {
+	Relay      string           `json:"relay"`
+	SecretKey  string           `json:"secretKey"`
+	NodePubkey string           `json:"nodePubkey"`
+	ICEServers []pion.ICEServer `json:"iceServers"`
+	Loopback   bool             `json:"loopback"`
+	Quota      *int64           `json:"quota"`
+	DB         string           `json:"db"`
+	Seed       *bool            `json:"seed"`
+}
+
+func (t *tab) running() (*peer.Peer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.started {
+		return nil, errNotStarted
+	}
+	return t.peer, nil
+}
+
+func (t *tab) secret() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.started {
+		return "", errNotStarted
+	}
+	return t.sk, nil
+}
+
+// The tab's records in IndexedDB's "files" store: "ev:<id>" events of the
+// library, "share:<root>" the tab's shares.
+const (
+	recEvent = "ev:"
+	recShare = "share:"
+)
+
+// idbPersist keeps the library's events in IndexedDB.
+type idbPersist struct{ st *idb.Store }
+
+func (p idbPersist) Put(id, raw string) error { return p.st.PutFile(recEvent+id, raw) }
+func (p idbPersist) Delete(id string) error   { return p.st.DeleteFile(recEvent + id) }
+
+// openLocal opens the key and storage: the part of start that needs no
+// network.
+func (t *tab) openLocal(o startOptions) error {
+	k, err := keyInfo(o.SecretKey)
+	if err != nil {
+		return err
+	}
+	quota := defaultQuota
+	if o.Quota != nil {
+		quota = *o.Quota
+	}
+	if o.DB == "" {
+		o.DB = "cairn"
+	}
+	t.mu.Lock()
+	if t.started || t.starting {
+		t.mu.Unlock()
+		return errors.New("already started (reload the page to start again)")
+	}
+	t.starting = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.starting = false
+		t.mu.Unlock()
+	}()
+	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
+	if err != nil {
+		return err
+	}
+	recs, err := st.Files()
+	if err != nil {
+		st.Close()
+		return err
+	}
+	lib := peer.NewMemoryLibrary(maxEvents, idbPersist{st})
+	evs := map[string]string{}
+	shares := map[string]*shareRec{}
+	for key, v := range recs {
+		switch {
+		case strings.HasPrefix(key, recEvent):
+			evs[strings.TrimPrefix(key, recEvent)] = v
+		case strings.HasPrefix(key, recShare):
+			s := &shareRec{}
+			if json.Unmarshal([]byte(v), s) == nil && s.parse() == nil {
+				shares[s.Root] = s
+			}
+		}
+	}
+	lib.Load(evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sk, t.pub = k["secretKey"].(string), k["pubkey"].(string)
+	t.relayURL, t.nodePub = o.Relay, o.NodePubkey
+	t.store, t.lib, t.shares = st, lib, shares
+	t.seeding.Store(o.Seed == nil || *o.Seed)
+	t.ctx, t.cancel = ctx, cancel
+	t.home = newHomeRelay(ctx, o.Relay, t.sk)
+	p, err := peer.New(peer.Config{
+		Signer:    peer.KeySigner{Secret: t.sk, Public: t.pub},
+		Library:   lib,
+		Blobs:     verifiedPuts{st},
+		Home:      t.home,
+		HomeURL:   o.Relay,
+		Carry:     true,
+		Reach:     t.reach,
+		Seeds:     t.seeds,
+		CheckFile: t.checkWhole,
+		Seeding:   t.seeding.Load,
+	})
+	if err != nil {
+		cancel()
+		st.Close()
+		return err
+	}
+	t.peer = p
+	t.started = true
+	go p.Run(ctx)
+	go t.snapshots(ctx)
+	return nil
+}
+
+// start(opts) -> Promise<{pubkey}>
+func (t *tab) start(o startOptions) (any, error) {
+	if o.Relay == "" {
+		return nil, errors.New("opts.relay is required (the relay's ws:// or wss:// URL)")
+	}
+	if o.NodePubkey != "" {
+		if _, err := parseHex32(o.NodePubkey); err != nil {
+			return nil, fmt.Errorf("nodePubkey: %w", err)
+		}
+	}
+	if err := t.openLocal(o); err != nil {
+		return nil, err
+	}
+	cfg := webrtc.DefaultConfig()
+	cfg.SecretKey = t.sk
+	cfg.Signal = signal{t.home}
+	cfg.ICEServers = o.ICEServers
+	cfg.Loopback = o.Loopback
+	cfg.Blobs = seedGate{t.store, &t.seeding}
+	cfg.Hasher = t.hasher
+	n, err := webrtc.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, relayTimeout)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("no signaling subscription on %s: %w (is the relay up?)", o.Relay, err)
+	}
+	t.mu.Lock()
+	t.rtc = n
+	t.mu.Unlock()
+	return map[string]any{"pubkey": t.pub}, nil
+}
+
+// reach is the core's Config.Reach: every peer of a tab is a WebRTC peer.
+func (t *tab) reach(_ context.Context, pubkey string, _ *peer.AddressRecord) (peer.Contact, error) {
+	t.mu.Lock()
+	rtc := t.rtc
+	t.mu.Unlock()
+	if rtc == nil {
+		return peer.Contact{}, errors.New("no WebRTC node: start did not connect to the relay")
+	}
+	return peer.Contact{Transport: rtc.Transport(), ID: swarm.PeerID(pubkey)}, nil
+}
+
+// seeds is the core's Config.Seeds: the serving node, and the seeders it
+// heard announcing the root (GET /api/seeders/{root} on the relay's host).
+// Kind 20002 is ephemeral: announcements sent before this tab subscribed
+// reach it only this way. Any failure (another kind of relay, an older
+// node) gives none.
+func (t *tab) seeds(ctx context.Context, root [32]byte) []string {
+	out := []string{}
+	if t.nodePub != "" {
+		out = append(out, t.nodePub)
+	}
+	base := httpBase(t.relayURL)
+	if base == "" {
+		return out
+	}
+	res, err := awaitPromise(js.Global().Call("fetch", base+"/api/seeders/"+hex.EncodeToString(root[:])))
+	if err != nil || !res.Get("ok").Bool() {
+		return out
+	}
+	body, err := awaitPromise(res.Call("json"))
+	if err != nil {
+		return out
+	}
+	list := body.Get("seeders")
+	if list.Type() != js.TypeObject {
+		return out
+	}
+	for i := 0; i < list.Length() && i < 64; i++ {
+		if pk := list.Index(i).Get("pubkey"); pk.Type() == js.TypeString {
+			out = append(out, pk.String())
+		}
+	}
+	return out
+}
+
+// httpBase turns a relay's ws:// or wss:// URL into the http:// or https://
+// base URL of the same host, or "" for anything else.
+func httpBase(relay string) string {
+	u, err := url.Parse(relay)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	default:
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// seedGate serves chunks to peers only while seeding is on.
+type seedGate struct {
+	blobstore.Blobs
+	on *atomic.Bool
+}
+
+func (g seedGate) Get(h [32]byte) ([]byte, error) {
+	if !g.on.Load() {
+		return nil, blobstore.ErrNotFound
+	}
+	return g.Blobs.Get(h)
+}
+
+// verifiedPuts is the store as the core's downloads see it. A download puts
+// only what its transports returned, and the one transport here (webrtc's)
+// returns a chunk only after checking its sha256 against the hash
+// (swarm.Transport's contract), so Put stores without hashing it again.
+// The tab's shares store through the idb.Store itself.
+type verifiedPuts struct{ *idb.Store }
+
+func (v verifiedPuts) Put(hash [32]byte, data []byte) error { return v.PutVerified(hash, data) }
+
+// checkWhole is the core's Config.CheckFile: the file assembled from the
+// store, its sha256 compared with the file event's. With WebCrypto the
+// file is joined and hashed inside JavaScript (one IndexedDB transaction,
+// no copy through Go); otherwise through Go.
+func (t *tab) checkWhole(ctx context.Context, f *peer.File) error {
+	var sum [32]byte
+	if subtle := js.Global().Get("crypto").Get("subtle"); subtle.Truthy() {
+		all, err := t.store.Concat(f.Map.Chunks)
+		if err != nil {
+			return err
+		}
+		if n := int64(all.Length()); n != f.Map.Size {
+			return fmt.Errorf("the chunks hold %d bytes, the map says %d: %w", n, f.Map.Size, swarm.ErrLayout)
+		}
+		d, err := awaitPromise(subtle.Call("digest", "SHA-256", all))
+		if err != nil {
+			return fmt.Errorf("hashing the file: %w", err)
+		}
+		js.CopyBytesToGo(sum[:], js.Global().Get("Uint8Array").New(d))
+	} else {
+		var buf bytes.Buffer
+		buf.Grow(int(f.Map.Size))
+		if err := swarm.Assemble(ctx, &buf, f.Map, t.store); err != nil {
+			return err
+		}
+		var err error
+		if sum, err = t.hasher.Sum256(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if hex.EncodeToString(sum[:]) != f.SHA256 {
+		return fmt.Errorf("the assembled file's sha256 is %x, the file event says %s: the map and the file event disagree", sum, f.SHA256)
+	}
+	return nil
+}
+
+func rootHex(r [32]byte) string { return hex.EncodeToString(r[:]) }
+
+// publishEvent sends a signed event through the core; a kind 7001 whose
+// chunks are all held is then seeded and announced.
+func (t *tab) publishEvent(ev *nostr.Event) (any, error) {
+	p, err := t.running()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, relayTimeout)
+	defer cancel()
+	err = p.Publish(ctx, ev)
+	res := map[string]any{"ok": err == nil, "message": ""}
+	if err != nil {
+		if !isRefusal(err) {
+			return nil, fmt.Errorf("relay %s: %w", t.relayURL, err)
+		}
+		res["message"] = err.Error()
+		return res, nil
+	}
+	if ev.Kind == chunkmap.KindChunkMap {
+		if m, err := chunkmap.Parse(ev); err == nil {
+			t.signedShare(rootHex(m.Root), ev)
+		}
+	}
+	return res, nil
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
-
 )
 
 // The exports of globalThis.cairn (wasm/README.md). Synchronous ones read
@@ -279,4 +278,3 @@ func (t *tab) jsSetQuota(args []js.Value) any {
 	}()
 	return map[string]any{"quota": q}
 }
-

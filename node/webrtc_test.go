@@ -244,3 +244,39 @@ func TestConfigValidateWebRTC(t *testing.T) {
 		t.Errorf("ice servers %+v", got)
 	}
 }
+
+// TestWebRTCAnswersAfterIdle: a node left idle far beyond its relay's idle
+// timeout and ping interval answers the first offer of a peer that sends
+// nothing else. (The node signals through its own relay in process: there
+// is no connection of its own for the relay to close.)
+func TestWebRTCAnswersAfterIdle(t *testing.T) {
+	cfg := TestingConfig(t)
+	cfg.Relay.IdleTimeout = 300 * time.Millisecond
+	cfg.Relay.PingInterval = 100 * time.Millisecond
+	n := startNode(t, cfg)
+	path, data := randFile(t, 11, 100_000)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := storedItem(t, n, sh.Root)
+	fetch := func(what string) {
+		t.Helper()
+		tab, _ := rtcPeer(t, n.RelayURL(), nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := tab.Dial(ctx, n.Key().Public, it.Map.Root)
+		if err != nil {
+			t.Fatalf("%s: the offer got no answer: %v", what, err)
+		}
+		got, err := c.Fetch(ctx, it.Map.Chunks[0], it.Map.Root, nil)
+		if err != nil || !bytes.Equal(got, data[:64<<10]) {
+			t.Fatalf("%s: chunk 0: %d bytes, %v", what, len(got), err)
+		}
+	}
+	// A first peer: the node has answered an offer before going idle.
+	fetch("before idle")
+	// Idle: ten idle timeouts with no new offer.
+	<-time.After(10 * cfg.Relay.IdleTimeout)
+	fetch("after idle")
+}

@@ -47,11 +47,19 @@ const coreJS = `(async () => {
 
 // startJS starts the core with a fresh browser key against the node that
 // serves the page; %s is "true" to use the node as a peer, "false" not to.
+// Meanwhile the page polls the synchronous calls every 10 ms, as a busy
+// page would: start must resolve all the same.
 const startJS = `(async () => {
   const st = await (await fetch('/api/status')).json();
   const k = cairn.generateKey();
-  const r = await cairn.start({relay: st.urls.relay, secretKey: k.secretKey, nodePubkey: %s ? st.pubkey : '', loopback: true, db: 'cairn-test'});
-  return r.pubkey;
+  let polls = 0;
+  const poll = setInterval(() => { cairn.status(); cairn.version(); cairn.progress('ab'.repeat(32)); polls++; }, 10);
+  try {
+    const r = await cairn.start({relay: st.urls.relay, secretKey: k.secretKey, nodePubkey: %s ? st.pubkey : '', loopback: true, db: 'cairn-test'});
+    return r.pubkey;
+  } finally {
+    clearInterval(poll);
+  }
 })()`
 
 // helpersJS: random bytes, and the SHA-256 of a whole file read back

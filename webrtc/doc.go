@@ -14,7 +14,7 @@
 // drops signals created more than 30 s ago (or 30 s ahead) and a second offer
 // from the same peer for the same root within 5 s of an accepted one. A Node
 // listens with {"kinds":[20001],"#p":[me],"since":now-5} through a
-// SignalChannel (RelayClient: any relay's websocket). This side sends its
+// SignalChannel (RelayClient: a kept-alive connection to any relay). This side sends its
 // candidates inside the offer or answer (it waits for gathering to
 // complete); trickled "ice-candidate" signals from a browser are added, and
 // held until the remote description is set.

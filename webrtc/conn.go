@@ -33,10 +33,11 @@ var ErrProtocol = errors.New("webrtc: protocol violation")
 // always has the next request queued and the channel does not idle between
 // chunks.
 type Conn struct {
-	n    *Node
-	peer string
-	pc   *webrtc.PeerConnection
-	dc   *webrtc.DataChannel
+	n        *Node
+	peer     string
+	pc       *webrtc.PeerConnection
+	dc       *webrtc.DataChannel
+	outbound bool // this node dialled it
 
 	opened    chan struct{}
 	closed    chan struct{}
@@ -73,9 +74,9 @@ type progressNote struct {
 	got, total int
 }
 
-func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.DataChannel) *Conn {
+func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.DataChannel, outbound bool) *Conn {
 	c := &Conn{
-		n: n, peer: remote, pc: pc, dc: dc,
+		n: n, peer: remote, pc: pc, dc: dc, outbound: outbound,
 		opened: make(chan struct{}), closed: make(chan struct{}),
 		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1),
 	}
@@ -89,29 +90,72 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 			c.Close()
 		}
 	})
-	dc.OnOpen(func() {
-		n.mu.Lock()
-		if n.ctx.Err() != nil {
-			n.mu.Unlock()
-			c.Close()
-			return
-		}
-		n.conns[remote] = c
-		n.wg.Add(1)
-		n.mu.Unlock()
-		close(c.opened)
-		go func() {
-			defer n.wg.Done()
-			c.loop()
-		}()
-	})
+	dc.OnOpen(c.register)
 	return c
+}
+
+// register makes an opened channel the node's connection to its peer, or
+// closes it. One channel per peer is kept (Node.conns); when a second one
+// opens while the first is still open, keepNew decides, and the one not
+// kept is closed, so no live Conn is dropped from the map unclosed.
+func (c *Conn) register() {
+	n := c.n
+	n.mu.Lock()
+	if n.ctx.Err() != nil {
+		n.mu.Unlock()
+		c.Close()
+		return
+	}
+	old := n.conns[c.peer]
+	if old != nil && old.isClosed() {
+		old = nil // closing: it leaves the map as soon as it gets n.mu
+	}
+	if old != nil && !keepNew(n.pub, c.peer, old.outbound, c.outbound) {
+		n.mu.Unlock()
+		n.log.Debug("refusing a second channel", "peer", c.peer, "outbound", c.outbound)
+		c.Close()
+		return
+	}
+	n.conns[c.peer] = c
+	n.wg.Add(1)
+	n.mu.Unlock()
+	if old != nil {
+		n.log.Debug("a new channel replaces the open one", "peer", c.peer, "outbound", c.outbound)
+		old.Close()
+	}
+	close(c.opened)
+	go func() {
+		defer n.wg.Done()
+		c.loop()
+	}()
+}
+
+// keepNew decides between the open channel to a peer (old) and a second
+// one that just opened, given which side dialled each. Dialled by the same
+// side, the new one wins: that side started over (a reloaded tab, a node
+// that lost the channel before this side noticed), so the old one is
+// presumably dead. Dialled by each side at once, both sides keep the one
+// dialled by the smaller pubkey, so they agree on it without a word.
+func keepNew(me, peer string, oldOutbound, newOutbound bool) bool {
+	if oldOutbound == newOutbound {
+		return true
+	}
+	return newOutbound == (me < peer)
 }
 
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -48,8 +48,8 @@ type Conn struct {
 	qbytes int
 	qsig   chan struct{}
 
-	low chan struct{} // buffered amount fell to LowThreshold
-	wmu sync.Mutex    // a chunk's messages go out together
+	low  chan struct{} // buffered amount fell to LowThreshold
+	turn chan struct{} // capacity 1: held while a chunk's messages (or a REQUEST) go out together
 
 	up, down atomic.Int64 // bytes of this channel's messages
 
@@ -78,7 +78,7 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 	c := &Conn{
 		n: n, peer: remote, pc: pc, dc: dc, outbound: outbound,
 		opened: make(chan struct{}), closed: make(chan struct{}),
-		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1),
+		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1), turn: make(chan struct{}, 1),
 	}
 	prepareChannel(dc)
 	dc.SetBufferedAmountLowThreshold(LowThreshold)
@@ -292,9 +292,26 @@ func (c *Conn) send(b []byte) error {
 	return nil
 }
 
+// take waits for the turn to send; it gives up when ctx ends or the
+// channel closes.
+func (c *Conn) take(ctx context.Context) error {
+	select {
+	case c.turn <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) release() { <-c.turn }
+
 func (c *Conn) sendAll(msgs [][]byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.take(context.Background()); err != nil {
+		return err
+	}
+	defer c.release()
 	for _, m := range msgs {
 		if err := c.send(m); err != nil {
 			return err
@@ -423,9 +440,11 @@ func (c *Conn) removeLocked(w *waiter) {
 func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
 	w := &waiter{hash: hash, res: make(chan wire.Msg, 1), head: make(chan struct{}), progSig: make(chan struct{}, 1)}
 	req, _ := (&wire.Request{Hash: hash, Root: root}).Encode()
-	// Join the line and send under wmu, so the line is in the order the
-	// peer sees the requests.
-	c.wmu.Lock()
+	// Join the line and send during one turn, so the line is in the order
+	// the peer sees the requests.
+	if err := c.take(ctx); err != nil {
+		return nil, fmt.Errorf("requesting %x from %s: %w", hash[:4], c.peer, err)
+	}
 	c.pmu.Lock()
 	c.waiters = append(c.waiters, w)
 	if len(c.waiters) == 1 {
@@ -434,7 +453,7 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 	}
 	c.pmu.Unlock()
 	err := c.send(req)
-	c.wmu.Unlock()
+	c.release()
 	defer func() {
 		c.pmu.Lock()
 		c.removeLocked(w)

@@ -5,6 +5,7 @@ package webrtc
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -268,5 +269,39 @@ func TestKeepNew(t *testing.T) {
 		if got := keepNew(tc.me, tc.peer, tc.oldOut, tc.newOut); got != tc.keep {
 			t.Errorf("%+v: keepNew %v", tc, got)
 		}
+	}
+}
+
+// A Fetch waiting for its turn to send (while a chunk goes out to the
+// peer) returns when its ctx ends.
+func TestFetchWaitingToSendCancels(t *testing.T) {
+	w := &world{}
+	defer w.close()
+	url := w.relay(t)
+	blobs, h := oneChunk(t)
+	seeder := w.node(t, url, blobs)
+	leecher := w.node(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := leecher.Dial(ctx, seeder.PubKey(), [32]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.take(ctx); err != nil { // as sending a chunk does
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.Fetch(fctx, h, [32]byte{}, nil)
+		res <- err
+	}()
+	stop()
+	if err := await(t, res, "the fetch to give up"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("fetch: %v", err)
+	}
+	c.release()
+	if got, err := c.Fetch(ctx, h, [32]byte{}, nil); err != nil || sha256.Sum256(got) != h {
+		t.Fatalf("fetch once the turn is free: %v", err)
 	}
 }

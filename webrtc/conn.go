@@ -33,10 +33,11 @@ var ErrProtocol = errors.New("webrtc: protocol violation")
 // always has the next request queued and the channel does not idle between
 // chunks.
 type Conn struct {
-	n    *Node
-	peer string
-	pc   *webrtc.PeerConnection
-	dc   *webrtc.DataChannel
+	n        *Node
+	peer     string
+	pc       *webrtc.PeerConnection
+	dc       *webrtc.DataChannel
+	outbound bool // this node dialled it
 
 	opened    chan struct{}
 	closed    chan struct{}
@@ -47,8 +48,8 @@ type Conn struct {
 	qbytes int
 	qsig   chan struct{}
 
-	low chan struct{} // buffered amount fell to LowThreshold
-	wmu sync.Mutex    // a chunk's messages go out together
+	low  chan struct{} // buffered amount fell to LowThreshold
+	turn chan struct{} // capacity 1: held while a chunk's messages (or a REQUEST) go out together
 
 	up, down atomic.Int64 // bytes of this channel's messages
 
@@ -73,11 +74,11 @@ type progressNote struct {
 	got, total int
 }
 
-func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.DataChannel) *Conn {
+func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.DataChannel, outbound bool) *Conn {
 	c := &Conn{
-		n: n, peer: remote, pc: pc, dc: dc,
+		n: n, peer: remote, pc: pc, dc: dc, outbound: outbound,
 		opened: make(chan struct{}), closed: make(chan struct{}),
-		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1),
+		qsig: make(chan struct{}, 1), low: make(chan struct{}, 1), turn: make(chan struct{}, 1),
 	}
 	prepareChannel(dc)
 	dc.SetBufferedAmountLowThreshold(LowThreshold)
@@ -89,29 +90,72 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 			c.Close()
 		}
 	})
-	dc.OnOpen(func() {
-		n.mu.Lock()
-		if n.ctx.Err() != nil {
-			n.mu.Unlock()
-			c.Close()
-			return
-		}
-		n.conns[remote] = c
-		n.wg.Add(1)
-		n.mu.Unlock()
-		close(c.opened)
-		go func() {
-			defer n.wg.Done()
-			c.loop()
-		}()
-	})
+	dc.OnOpen(c.register)
 	return c
+}
+
+// register makes an opened channel the node's connection to its peer, or
+// closes it. One channel per peer is kept (Node.conns); when a second one
+// opens while the first is still open, keepNew decides, and the one not
+// kept is closed, so no live Conn is dropped from the map unclosed.
+func (c *Conn) register() {
+	n := c.n
+	n.mu.Lock()
+	if n.ctx.Err() != nil {
+		n.mu.Unlock()
+		c.Close()
+		return
+	}
+	old := n.conns[c.peer]
+	if old != nil && old.isClosed() {
+		old = nil // closing: it leaves the map as soon as it gets n.mu
+	}
+	if old != nil && !keepNew(n.pub, c.peer, old.outbound, c.outbound) {
+		n.mu.Unlock()
+		n.log.Debug("refusing a second channel", "peer", c.peer, "outbound", c.outbound)
+		c.Close()
+		return
+	}
+	n.conns[c.peer] = c
+	n.wg.Add(1)
+	n.mu.Unlock()
+	if old != nil {
+		n.log.Debug("a new channel replaces the open one", "peer", c.peer, "outbound", c.outbound)
+		old.Close()
+	}
+	close(c.opened)
+	go func() {
+		defer n.wg.Done()
+		c.loop()
+	}()
+}
+
+// keepNew decides between the open channel to a peer (old) and a second
+// one that just opened, given which side dialled each. Dialled by the same
+// side, the new one wins: that side started over (a reloaded tab, a node
+// that lost the channel before this side noticed), so the old one is
+// presumably dead. Dialled by each side at once, both sides keep the one
+// dialled by the smaller pubkey, so they agree on it without a word.
+func keepNew(me, peer string, oldOutbound, newOutbound bool) bool {
+	if oldOutbound == newOutbound {
+		return true
+	}
+	return newOutbound == (me < peer)
 }
 
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -248,9 +292,26 @@ func (c *Conn) send(b []byte) error {
 	return nil
 }
 
+// take waits for the turn to send; it gives up when ctx ends or the
+// channel closes.
+func (c *Conn) take(ctx context.Context) error {
+	select {
+	case c.turn <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) release() { <-c.turn }
+
 func (c *Conn) sendAll(msgs [][]byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.take(context.Background()); err != nil {
+		return err
+	}
+	defer c.release()
 	for _, m := range msgs {
 		if err := c.send(m); err != nil {
 			return err
@@ -379,9 +440,11 @@ func (c *Conn) removeLocked(w *waiter) {
 func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
 	w := &waiter{hash: hash, res: make(chan wire.Msg, 1), head: make(chan struct{}), progSig: make(chan struct{}, 1)}
 	req, _ := (&wire.Request{Hash: hash, Root: root}).Encode()
-	// Join the line and send under wmu, so the line is in the order the
-	// peer sees the requests.
-	c.wmu.Lock()
+	// Join the line and send during one turn, so the line is in the order
+	// the peer sees the requests.
+	if err := c.take(ctx); err != nil {
+		return nil, fmt.Errorf("requesting %x from %s: %w", hash[:4], c.peer, err)
+	}
 	c.pmu.Lock()
 	c.waiters = append(c.waiters, w)
 	if len(c.waiters) == 1 {
@@ -390,7 +453,7 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 	}
 	c.pmu.Unlock()
 	err := c.send(req)
-	c.wmu.Unlock()
+	c.release()
 	defer func() {
 		c.pmu.Lock()
 		c.removeLocked(w)

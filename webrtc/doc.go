@@ -14,7 +14,7 @@
 // drops signals created more than 30 s ago (or 30 s ahead) and a second offer
 // from the same peer for the same root within 5 s of an accepted one. A Node
 // listens with {"kinds":[20001],"#p":[me],"since":now-5} through a
-// SignalChannel (RelayClient: any relay's websocket). This side sends its
+// SignalChannel (RelayClient: a kept-alive connection to any relay). This side sends its
 // candidates inside the offer or answer (it waits for gathering to
 // complete); trickled "ice-candidate" signals from a browser are added, and
 // held until the remote description is set.
@@ -27,7 +27,11 @@
 //	data, _ := c.Fetch(ctx, hash, root, nil)
 //	tr := n.Transport()                     // a swarm.Transport named "webrtc"
 //
-// The DataChannel is labelled "entropy", ordered. Every message of package
+// The DataChannel is labelled "entropy", ordered; one PeerConnection
+// carries one, and a node keeps one channel per peer: a second channel
+// dialled by the same side replaces the first (which is closed), and of two
+// dialled by each side at once both keep the one the smaller pubkey
+// dialled. Other channels a peer opens are closed. Every message of package
 // swarm/wire is one DataChannel message, with no length prefix. pion calls
 // OnMessage from its own goroutines (in the browser, one per message), so the
 // callback only queues (bounded by Config.MaxQueued) and one goroutine per

@@ -111,7 +111,7 @@ type Node struct {
 	mu      sync.Mutex
 	sig     Signaler
 	peers   map[sigKey]*peerState // negotiations in progress, by (peer, root)
-	conns   map[string]*Conn      // open channels, by peer pubkey
+	conns   map[string]*Conn      // open channels, one per peer pubkey (Conn.register)
 	dials   map[string]*dialCall  // Transport dials in progress, by peer pubkey
 	bans    map[string]time.Time
 	strikes map[string]int
@@ -119,11 +119,12 @@ type Node struct {
 
 	accepted   chan *Conn
 	up, down   atomic.Int64
-	onDupOffer func() // tests
+	onDupOffer func()                       // tests
+	onOffer    func(*webrtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }
 
 type peerState struct {
-	pc        *webrtc.PeerConnection
+	pc        *webrtc.PeerConnection // nil while Dial creates it
 	answer    chan webrtc.SessionDescription
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
@@ -232,7 +233,9 @@ func (n *Node) Close() {
 	}
 	pcs := make([]*webrtc.PeerConnection, 0, len(n.peers))
 	for _, p := range n.peers {
-		pcs = append(pcs, p.pc)
+		if p.pc != nil {
+			pcs = append(pcs, p.pc)
+		}
 	}
 	n.mu.Unlock()
 	for _, c := range conns {
@@ -471,14 +474,11 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 		n.mu.Unlock()
 		return nil, fmt.Errorf("webrtc: already negotiating with %s", remote)
 	}
-	pc, err := n.newPC()
-	if err != nil {
-		n.mu.Unlock()
-		return nil, err
-	}
-	p := &peerState{pc: pc, answer: make(chan webrtc.SessionDescription, 1)}
+	// Reserve the negotiation; its PeerConnection is made outside n.mu.
+	p := &peerState{answer: make(chan webrtc.SessionDescription, 1)}
 	n.peers[k] = p
 	n.mu.Unlock()
+	var pc *webrtc.PeerConnection
 	done := false
 	defer func() {
 		n.mu.Lock()
@@ -486,17 +486,32 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 			delete(n.peers, k)
 		}
 		n.mu.Unlock()
-		if !done {
+		if pc != nil && !done {
 			pc.Close()
 		}
 	}()
+	pc, err := n.newPC()
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	p.pc = pc
+	n.mu.Unlock()
+	// This side opens the only channel; one the peer opens is closed.
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		n.log.Debug("closing a DataChannel opened by the answering peer", "peer", remote, "label", dc.Label())
+		dc.Close()
+	})
 
 	ordered := true
 	dc, err := pc.CreateDataChannel(Label, &webrtc.DataChannelInit{Ordered: &ordered})
 	if err != nil {
 		return nil, err
 	}
-	c := n.newConn(remote, pc, dc)
+	c := n.newConn(remote, pc, dc, true)
+	if n.onOffer != nil {
+		n.onOffer(pc)
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
@@ -519,12 +534,24 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 	select {
 	case <-c.opened:
 	case <-c.closed:
+		// Refused because the peer dialled this node at the same time and
+		// its channel is the one both sides keep (Conn.register)?
+		if kept := n.openConn(remote); kept != nil {
+			return kept, nil
+		}
 		return nil, fmt.Errorf("connecting to %s: %w", remote, ErrClosed)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("connecting to %s: %w", remote, ctx.Err())
 	}
 	done = true
 	return c, nil
+}
+
+// openConn returns the open channel to peer, or nil.
+func (n *Node) openConn(peer string) *Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.conns[peer]
 }
 
 // answer answers an offer; the channel becomes a Conn when it opens.
@@ -545,20 +572,18 @@ func (n *Node) answer(remote string, root [32]byte, offer webrtc.SessionDescript
 	}
 	n.peers[k] = p
 	n.mu.Unlock()
-	opened := make(chan *Conn, 1)
+	// The first "entropy" channel the peer opens is the connection; any
+	// other channel on this PeerConnection is closed, so chans (capacity
+	// 1) is sent to once and never blocks pion's callback.
+	chans := make(chan *Conn, 1)
+	var taken atomic.Bool
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		if dc.Label() != Label {
+		if dc.Label() != Label || !taken.CompareAndSwap(false, true) {
+			n.log.Debug("closing an extra DataChannel", "peer", remote, "label", dc.Label())
 			dc.Close()
 			return
 		}
-		c := n.newConn(remote, pc, dc)
-		go func() {
-			select {
-			case <-c.opened:
-				opened <- c
-			case <-c.closed:
-			}
-		}()
+		chans <- n.newConn(remote, pc, dc, false)
 	})
 	done := false
 	defer func() {
@@ -585,14 +610,22 @@ func (n *Node) answer(remote string, root [32]byte, offer webrtc.SessionDescript
 	if err := n.publish(ctx, remote, root, TypeAnswer, payload); err != nil {
 		return fmt.Errorf("sending answer: %w", err)
 	}
+	var c *Conn
 	select {
-	case c := <-opened:
+	case c = <-chans:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-c.opened:
 		done = true
 		select {
 		case n.accepted <- c:
 		default:
 		}
 		return nil
+	case <-c.closed:
+		return fmt.Errorf("channel from %s: %w", remote, ErrClosed)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

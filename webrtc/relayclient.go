@@ -2,8 +2,8 @@ package webrtc
 
 import (
 	"context"
-	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -16,57 +16,73 @@ type SignalChannel interface {
 	// Publish sends a signed event and returns once the relay accepted it.
 	Publish(ctx context.Context, ev *nostr.Event) error
 	// Subscribe calls fn for every event matching f until ctx ends or the
-	// connection fails; fn must not block for long. ready, when not nil,
-	// is called once the subscription is live (the relay's EOSE).
+	// subscription ends for good (the channel closed, the relay refused
+	// it); fn must not block for long. ready, when not nil, is called once
+	// the subscription is live (the relay's EOSE).
 	Subscribe(ctx context.Context, f nostr.Filter, fn func(*nostr.Event), ready func()) error
 }
 
-// RelayClient is a SignalChannel over one relay's websocket (NIP-01):
-// one connection for publishing, one per subscription. It is safe for
-// concurrent use.
+// RelayClient is a SignalChannel over one relay (NIP-01): one kept-alive
+// client.Session, started at first use, carries the publishes and every
+// subscription, and reconnects when the connection drops. It is safe for
+// concurrent use; Close ends it.
+//
+//	rc := &RelayClient{URL: "wss://relay.example"}
+//	defer rc.Close()
 type RelayClient struct {
 	URL string
+	// SecretKey (hex), when set, answers the relay's NIP-42 AUTH challenge
+	// when it refuses a signal or a subscription with auth-required:.
+	SecretKey string
 
-	mu   sync.Mutex
-	conn *client.Conn // publishing connection, dialed lazily
+	once sync.Once
+	s    atomic.Pointer[client.Session]
+	err  error
 }
 
-// Close closes the publishing connection.
+// session starts the Session at first use (no I/O here: it connects in
+// the background).
+func (c *RelayClient) session() (*client.Session, error) {
+	c.once.Do(func() {
+		var s *client.Session
+		s, c.err = client.NewSession(context.Background(), c.URL, client.SessionConfig{Secret: c.SecretKey})
+		c.s.Store(s)
+	})
+	return c.s.Load(), c.err
+}
+
+// Close closes the connection; later calls return client.ErrClosed.
 func (c *RelayClient) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn != nil {
-		c.conn.Close()
-		c.conn = nil
+	c.once.Do(func() { c.err = client.ErrClosed })
+	if s := c.s.Load(); s != nil {
+		s.Close()
 	}
 }
 
-// Publish implements SignalChannel. A refusal wraps client.ErrRefused; any
-// other failure drops the connection so the next Publish dials afresh.
+// Connected reports whether the relay connection is up now (false before
+// first use).
+func (c *RelayClient) Connected() bool {
+	s := c.s.Load()
+	return s != nil && s.Connected()
+}
+
+// Publish implements SignalChannel: it waits for the relay's OK, sending
+// again after a reconnect, until ctx ends. A refusal wraps
+// client.ErrRefused.
 func (c *RelayClient) Publish(ctx context.Context, ev *nostr.Event) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn == nil {
-		conn, err := client.Dial(ctx, c.URL)
-		if err != nil {
-			return err
-		}
-		c.conn = conn
-	}
-	err := c.conn.Publish(ctx, "EVENT", ev)
-	if err != nil && !errors.Is(err, client.ErrRefused) {
-		c.conn.Close()
-		c.conn = nil
-	}
-	return err
-}
-
-// Subscribe implements SignalChannel, on a connection of its own.
-func (c *RelayClient) Subscribe(ctx context.Context, f nostr.Filter, fn func(*nostr.Event), ready func()) error {
-	conn, err := client.Dial(ctx, c.URL)
+	s, err := c.session()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	return conn.Subscribe(ctx, f, fn, ready)
+	return s.Publish(ctx, ev)
+}
+
+// Subscribe implements SignalChannel. The subscription outlives reconnects
+// (client.Session.Subscribe).
+func (c *RelayClient) Subscribe(ctx context.Context, f nostr.Filter, fn func(*nostr.Event), ready func()) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return s.Subscribe(ctx, f, fn, ready)
 }

@@ -103,6 +103,7 @@ func spy(t *testing.T, url string, pubkeys ...string) func() []*nostr.Event {
 	t.Cleanup(func() {
 		cancel()
 		<-done
+		rc.Close()
 	})
 	return func() []*nostr.Event {
 		mu.Lock()

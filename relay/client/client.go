@@ -1,16 +1,27 @@
-// Package client is a small NIP-01 client of one relay over one websocket:
-// publish an event (answering a NIP-42 AUTH challenge when given a key), run
-// a REQ to EOSE, follow a subscription, or exchange raw messages (NIP-77
-// negentropy). The node, the NIP-77 sync and WebRTC signaling all talk to
-// relays through it; it builds for GOOS=js too.
+// Package client is a small NIP-01 client of one relay: publish an event
+// (answering a NIP-42 AUTH challenge when given a key), run a REQ to EOSE,
+// follow a subscription, or exchange raw messages (NIP-77 negentropy). The
+// node, the NIP-77 sync and WebRTC signaling all talk to relays through it;
+// it builds for GOOS=js too.
 //
-// A Conn is used by one goroutine at a time. (go-nostr's Relay was not used:
-// it races between Close and its own connection goroutine.)
+// A Conn is one websocket, used by one goroutine at a time, read only while
+// a call is reading: for one-shot exchanges. (go-nostr's Relay was not
+// used: it races between Close and its own connection goroutine.)
 //
 //	c, err := client.Dial(ctx, "wss://relay.example")
 //	defer c.Close()
 //	err = c.PublishAs(ctx, ev, secretKey)   // ErrRefused / ErrAuthRequired
 //	evs, err := c.Query(ctx, filter)         // until EOSE, not verified
+//
+// A Session is a connection kept alive for as long as it is needed: always
+// read (the relay's pings are answered), dialled again with backoff when it
+// drops, shared by concurrent publishes, queries and subscriptions, which
+// carry over reconnects.
+//
+//	s, err := client.NewSession(ctx, "wss://relay.example", client.SessionConfig{Secret: sk})
+//	defer s.Close()
+//	err = s.Publish(ctx, ev)                 // retried until OK or ctx ends
+//	err = s.Subscribe(ctx, filter, fn, ready) // resumed after each reconnect
 package client
 
 import (

@@ -1,0 +1,539 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/relay"
+	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/store"
+)
+
+// startRelay runs a relay with cfg over a memory store on 127.0.0.1 and
+// returns its address (host:port).
+func startRelay(t *testing.T, cfg relay.Config) string {
+	t.Helper()
+	st := store.NewMemory()
+	r, err := relay.New(cfg, st, relay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() { r.Close(); srv.Close(); st.Close() })
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// proxy forwards TCP connections to a relay and cuts them on command.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool // connections are refused (accepted and closed at once)
+	live  map[*pconn]struct{}
+	wg    sync.WaitGroup
+	quit  bool
+	extra []net.Conn
+
+	accepted chan *pconn   // each connection forwarded
+	refused  chan struct{} // each connection refused while down
+}
+
+// pconn is one forwarded connection; ended is closed when it is gone.
+type pconn struct {
+	a, b  net.Conn
+	ended chan struct{}
+	once  sync.Once
+}
+
+func (c *pconn) cut() {
+	c.once.Do(func() {
+		c.a.Close()
+		c.b.Close()
+		close(c.ended)
+	})
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, live: map[*pconn]struct{}{},
+		accepted: make(chan *pconn, 64), refused: make(chan struct{}, 1024)}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) url() string { return "ws://" + p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			p.refused <- struct{}{}
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pc := &pconn{a: c, b: up, ended: make(chan struct{})}
+		p.mu.Lock()
+		if p.down || p.quit {
+			p.mu.Unlock()
+			pc.cut()
+			continue
+		}
+		p.live[pc] = struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		p.accepted <- pc
+		go p.pipe(pc, up, c)
+		go p.pipe(pc, c, up)
+	}
+}
+
+func (p *proxy) pipe(pc *pconn, dst, src net.Conn) {
+	defer p.wg.Done()
+	io.Copy(dst, src)
+	pc.cut()
+	p.mu.Lock()
+	delete(p.live, pc)
+	p.mu.Unlock()
+}
+
+// kill cuts every connection now open; with down, it refuses new ones
+// until up.
+func (p *proxy) kill(down bool) {
+	p.mu.Lock()
+	p.down = down
+	var cut []*pconn
+	for pc := range p.live {
+		cut = append(cut, pc)
+	}
+	p.mu.Unlock()
+	for _, pc := range cut {
+		pc.cut()
+	}
+}
+
+func (p *proxy) up() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func (p *proxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.quit = true
+	p.mu.Unlock()
+	p.kill(true)
+	p.wg.Wait()
+}
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func fastSession(t *testing.T, url string, cfg client.SessionConfig) *client.Session {
+	t.Helper()
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
+	}
+	s, err := client.NewSession(context.Background(), url, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// A session left idle through several of the relay's pings keeps its one
+// connection and publishes on the first try; a Conn that is not reading
+// meanwhile is dropped for missing the pongs.
+func TestSessionAnswersPings(t *testing.T) {
+	cfg := relay.DefaultConfig()
+	cfg.PingInterval = 200 * time.Millisecond
+	cfg.IdleTimeout = time.Minute
+	addr := startRelay(t, cfg)
+	ps, pc := newProxy(t, addr), newProxy(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	s, err := client.NewSession(ctx, ps.url(), client.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := recv(t, ps.accepted, "the session's connection")
+
+	// Two Conns in turn, each dialled once the one before was dropped, so
+	// the session lives through at least two rounds of ping and timeout.
+	for i := range 2 {
+		c, err := client.Dial(ctx, pc.url())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctrl := recv(t, pc.accepted, "the Conn's connection")
+		recv(t, ctrl.ended, "the relay dropping a Conn that does not read")
+		if err := c.Publish(ctx, "EVENT", note(t, nostr.GeneratePrivateKey(), "late")); err == nil {
+			t.Fatalf("Conn %d: publish after the relay dropped it succeeded", i)
+		}
+	}
+	if !s.Connected() {
+		t.Fatal("session not connected")
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
+	if err := s.Publish(pctx, note(t, nostr.GeneratePrivateKey(), "after a quiet while")); err != nil {
+		t.Fatalf("publish after idling: %v", err)
+	}
+	select {
+	case <-first.ended:
+		t.Fatal("the session's connection was dropped")
+	case <-ps.accepted:
+		t.Fatal("the session reconnected")
+	default:
+	}
+}
+
+// Events published while the session is disconnected and after it has
+// reconnected reach the subscriber, each exactly once, across two cuts.
+func TestSessionSubscriptionSurvivesCuts(t *testing.T) {
+	addr := startRelay(t, relay.DefaultConfig())
+	p := newProxy(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := fastSession(t, p.url(), client.SessionConfig{})
+	other, err := client.Dial(ctx, "ws://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	publish := func(content string) string {
+		t.Helper()
+		ev := note(t, sk, content)
+		if err := other.Publish(ctx, "EVENT", ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID
+	}
+
+	got := make(chan string, 64)
+	ready := make(chan struct{})
+	sctx, stop := context.WithCancel(ctx)
+	subErr := make(chan error, 1)
+	go func() {
+		subErr <- s.Subscribe(sctx, nostr.Filter{Kinds: []int{1}, Authors: []string{pk}},
+			func(ev *nostr.Event) { got <- ev.ID }, func() { close(ready) })
+	}()
+	recv(t, ready, "EOSE")
+	count := map[string]int{}
+	expect := func(ids ...string) {
+		t.Helper()
+		want := map[string]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		for range ids {
+			id := recv(t, got, "an event")
+			count[id]++
+			if !want[id] {
+				t.Fatalf("got %s, want one of %v", id, ids)
+			}
+		}
+	}
+	e1 := publish("before the cut")
+	expect(e1)
+
+	// Cut, and keep the relay unreachable until the session has tried
+	// again: what is published then is stored and must come on reconnect.
+	conn := recv(t, p.accepted, "the first connection")
+	p.kill(true)
+	recv(t, conn.ended, "the cut")
+	recv(t, p.refused, "a reconnect attempt")
+	e2, e3 := publish("while down 1"), publish("while down 2")
+	p.up()
+	expect(e2, e3)
+	e4 := publish("after reconnecting")
+	expect(e4)
+
+	// A second cut: the resumed REQ asks again for e1..e4 (since is only a
+	// little before the newest); none is delivered twice. The query runs on
+	// the new connection after the resumed REQ, so once it is answered any
+	// repeat is queued before e5.
+	conn = recv(t, p.accepted, "the second connection")
+	p.kill(false)
+	recv(t, conn.ended, "the second cut")
+	if _, err := s.Query(ctx, nostr.Filter{Kinds: []int{1}, Authors: []string{pk}}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, p.accepted, "the third connection")
+	e5 := publish("after the second cut")
+	expect(e5)
+	select {
+	case id := <-got:
+		t.Fatalf("extra event %s", id)
+	default:
+	}
+	for _, id := range []string{e1, e2, e3, e4, e5} {
+		if count[id] != 1 {
+			t.Errorf("%s delivered %d times", id, count[id])
+		}
+	}
+	stop()
+	if err := recv(t, subErr, "Subscribe to return"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Subscribe returned %v", err)
+	}
+}
+
+// A publish issued while the connection is dead is sent when it is back.
+func TestSessionPublishAcrossCut(t *testing.T) {
+	addr := startRelay(t, relay.DefaultConfig())
+	p := newProxy(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := fastSession(t, p.url(), client.SessionConfig{})
+	sk := nostr.GeneratePrivateKey()
+	if err := s.Publish(ctx, note(t, sk, "first")); err != nil {
+		t.Fatal(err)
+	}
+	conn := recv(t, p.accepted, "the connection")
+
+	// Relay unreachable: the publish waits.
+	p.kill(true)
+	recv(t, conn.ended, "the cut")
+	recv(t, p.refused, "a reconnect attempt")
+	ev := note(t, sk, "while down")
+	res := make(chan error, 1)
+	go func() { res <- s.Publish(ctx, ev) }()
+	recv(t, p.refused, "another reconnect attempt")
+	recv(t, p.refused, "a third reconnect attempt")
+	select {
+	case err := <-res:
+		t.Fatalf("publish returned while the relay was unreachable: %v", err)
+	default:
+	}
+	p.up()
+	if err := recv(t, res, "the publish"); err != nil {
+		t.Fatalf("publish after reconnect: %v", err)
+	}
+
+	// Cut with the publish right behind it, before the session can notice.
+	conn = recv(t, p.accepted, "the second connection")
+	p.kill(false)
+	recv(t, conn.ended, "the second cut")
+	ev2 := note(t, sk, "right after a cut")
+	if err := s.Publish(ctx, ev2); err != nil {
+		t.Fatalf("publish right after a cut: %v", err)
+	}
+
+	direct, err := client.Dial(ctx, "ws://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	evs, err := direct.Query(ctx, nostr.Filter{IDs: []string{ev.ID, ev2.ID}})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("stored: %d events, %v", len(evs), err)
+	}
+	// A refusal on the first try is an error carrying the reason.
+	err = s.Publish(ctx, ev)
+	if !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "duplicate:") {
+		t.Fatalf("publishing a stored event again: %v", err)
+	}
+}
+
+// Publish and Subscribe answer the relay's AUTH with the session's key.
+func TestSessionAuth(t *testing.T) {
+	cfg := relay.DefaultConfig()
+	cfg.Auth = relay.AuthAll
+	addr := startRelay(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+
+	anon := fastSession(t, "ws://"+addr, client.SessionConfig{})
+	if err := anon.Publish(ctx, note(t, sk, "anonymous")); !errors.Is(err, client.ErrAuthRequired) {
+		t.Fatalf("publish without a key: %v", err)
+	}
+	if _, err := anon.Query(ctx, nostr.Filter{Kinds: []int{1}}); !errors.Is(err, client.ErrSubscriptionClosed) {
+		t.Fatalf("query without a key: %v", err)
+	}
+
+	s := fastSession(t, "ws://"+addr, client.SessionConfig{Secret: sk})
+	ready := make(chan struct{})
+	got := make(chan string, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.Subscribe(sctx, nostr.Filter{Kinds: []int{1}, Authors: []string{pk}},
+		func(ev *nostr.Event) { got <- ev.ID }, func() { close(ready) })
+	recv(t, ready, "EOSE after AUTH")
+	ev := note(t, sk, "authenticated")
+	if err := s.Publish(ctx, ev); err != nil {
+		t.Fatalf("publish with a key: %v", err)
+	}
+	if id := recv(t, got, "the event"); id != ev.ID {
+		t.Fatalf("got %s", id)
+	}
+	evs, err := s.Query(ctx, nostr.Filter{IDs: []string{ev.ID}})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("query: %v %v", evs, err)
+	}
+}
+
+// Close returns at once while the relay does not answer, pending calls
+// return ErrClosed, and no goroutine is left.
+func TestSessionCloseWhileUnreachable(t *testing.T) {
+	// A listener that accepts and never answers: the websocket handshake
+	// hangs, as with a relay behind a dead route.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(held)
+				return
+			}
+			held <- c
+		}
+	}()
+	defer func() {
+		ln.Close()
+		for c := range held {
+			c.Close()
+		}
+	}()
+	// A relay with the proxy down: refused at once, retried with backoff.
+	p := newProxy(t, startRelay(t, relay.DefaultConfig()))
+	p.kill(true)
+
+	for _, tc := range []struct {
+		name  string
+		url   string
+		tried <-chan struct{}
+	}{
+		{"hanging", "ws://" + ln.Addr().String(), nil},
+		{"refusing", p.url(), p.refused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			s, err := client.NewSession(context.Background(), tc.url, client.SessionConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.tried != nil {
+				recv(t, tc.tried, "a connection attempt")
+			} else {
+				c := recv(t, held, "a connection attempt")
+				defer c.Close()
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 2)
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				errs <- s.Publish(context.Background(), note(t, nostr.GeneratePrivateKey(), "never sent"))
+			}()
+			go func() {
+				defer wg.Done()
+				errs <- s.Subscribe(context.Background(), nostr.Filter{Kinds: []int{1}}, func(*nostr.Event) {}, nil)
+			}()
+			closed := make(chan struct{})
+			start := time.Now()
+			go func() { s.Close(); close(closed) }()
+			recv(t, closed, "Close")
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Close took %v", d)
+			}
+			for range 2 {
+				if err := recv(t, errs, "a pending call"); !errors.Is(err, client.ErrClosed) {
+					t.Errorf("pending call returned %v, want ErrClosed", err)
+				}
+			}
+			wg.Wait()
+			if s.Connected() {
+				t.Error("connected after Close")
+			}
+			noLeak(t, before)
+		})
+	}
+}
+
+// Close of a connected session cuts the websocket at once; the relay sees
+// it go.
+func TestSessionCloseConnected(t *testing.T) {
+	p := newProxy(t, startRelay(t, relay.DefaultConfig()))
+	before := runtime.NumGoroutine()
+	s, err := client.NewSession(context.Background(), p.url(), client.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := recv(t, p.accepted, "the connection")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Query(ctx, nostr.Filter{Kinds: []int{1}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close() // twice is harmless
+	recv(t, conn.ended, "the connection to close")
+	if _, err := s.Query(ctx, nostr.Filter{}); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("query after Close: %v", err)
+	}
+	noLeak(t, before)
+}
+
+// noLeak waits for the goroutine count to come back to before. Close has
+// waited for the session's own goroutines; what may still be winding down
+// are net/http's and the proxy's, whose exit the test cannot wait on.
+func noLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -346,7 +346,7 @@ func (t *tab) takeSnapshot() *snapshot {
 	bs := t.store.Stats()
 	s.status = map[string]any{
 		"pubkey":     t.pub,
-		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.connected.Load()},
+		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.Connected()},
 		"seeding":    t.seeding.Load(),
 		"peers":      peers,
 		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}},

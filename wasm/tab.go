@@ -197,12 +197,18 @@ func (t *tab) openLocal(o startOptions) error {
 	t.store, t.lib, t.shares = st, lib, shares
 	t.seeding.Store(o.Seed == nil || *o.Seed)
 	t.ctx, t.cancel = ctx, cancel
-	t.home = newHomeRelay(ctx, o.Relay, t.sk)
+	home, err := newHomeRelay(ctx, o.Relay, t.sk)
+	if err != nil {
+		cancel()
+		st.Close()
+		return fmt.Errorf("relay: %w", err)
+	}
+	t.home = home
 	p, err := peer.New(peer.Config{
 		Signer:    peer.KeySigner{Secret: t.sk, Public: t.pub},
 		Library:   lib,
 		Blobs:     verifiedPuts{st},
-		Home:      t.home,
+		Home:      events{home},
 		HomeURL:   o.Relay,
 		Carry:     true,
 		Reach:     t.reach,
@@ -212,6 +218,7 @@ func (t *tab) openLocal(o startOptions) error {
 	})
 	if err != nil {
 		cancel()
+		home.Close()
 		st.Close()
 		return err
 	}
@@ -237,7 +244,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	}
 	cfg := webrtc.DefaultConfig()
 	cfg.SecretKey = t.sk
-	cfg.Signal = signal{t.home}
+	cfg.Signal = t.home
 	cfg.ICEServers = o.ICEServers
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}

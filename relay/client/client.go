@@ -65,7 +65,16 @@ func Dial(ctx context.Context, url string) (*Conn, error) {
 }
 
 // Close closes the connection.
-func (c *Conn) Close() { c.ws.Close(websocket.StatusNormalClosure, "") }
+// Natively it sends a close frame and waits for the relay's briefly; under
+// js it only starts closing (the browser's close event may come late, and
+// nothing should wait for it).
+func (c *Conn) Close() {
+	if !waitIO {
+		closeNow(c.ws)
+		return
+	}
+	c.ws.Close(websocket.StatusNormalClosure, "")
+}
 
 // Send writes one message: its elements, JSON-encoded as an array.
 func (c *Conn) Send(ctx context.Context, msg ...any) error {

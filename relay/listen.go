@@ -13,14 +13,15 @@ import (
 // ends. fn runs on the accepting goroutine: it must not block for long.
 // This is how the node hears its own relay without a connection to itself.
 func (r *Relay) Listen(ctx context.Context, f nostr.Filter, fn func(*nostr.Event)) {
-	l := &listener{f: f, fn: fn}
+	l := &listener{ctx: ctx, f: f, fn: fn}
 	r.listeners.add(l)
 	context.AfterFunc(ctx, func() { r.listeners.remove(l) })
 }
 
 type listener struct {
-	f  nostr.Filter
-	fn func(*nostr.Event)
+	ctx context.Context // removal runs after it ends; nothing is delivered meanwhile
+	f   nostr.Filter
+	fn  func(*nostr.Event)
 }
 
 // listeners is a copy-on-write set: adding and removing are rare,
@@ -63,7 +64,7 @@ func (ls *listeners) deliver(ev *nostr.Event) {
 		return
 	}
 	for _, l := range *cur {
-		if l.f.Matches(ev) {
+		if l.ctx.Err() == nil && l.f.Matches(ev) {
 			l.fn(ev)
 		}
 	}

@@ -218,7 +218,7 @@ func (n *Node) noteAnnouncement(ev *nostr.Event) {
 			dl.d.AddPeer(swarm.PeerID(ev.PubKey), n.rtc.Transport(), swarm.HasAll)
 			return
 		}
-		n.addPeers(ctx, dl.d, swarm.NewLibp2p(n.host), n.gatekeeperPeers(ctx, []string{ev.PubKey}))
+		n.addPeers(ctx, dl.d, n.host.SwarmTransport(), n.gatekeeperPeers(ctx, []string{ev.PubKey}))
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
@@ -208,7 +209,7 @@ func (n *Node) runDownload(dl *download) {
 // every few seconds until ctx ends.
 func (n *Node) findPeers(ctx context.Context, d *swarm.Download, it *item) {
 	m := it.m
-	tr := swarm.NewLibp2p(n.host)
+	tr := n.host.SwarmTransport()
 	rtcAdded := map[string]time.Time{}
 	wait := time.Duration(0)
 	for {
@@ -248,7 +249,7 @@ func (n *Node) addPeers(ctx context.Context, d *swarm.Download, tr swarm.Transpo
 			n.log.Debug("seeder unreachable", "peer", ai.ID, "err", err)
 			continue
 		}
-		d.AddPeer(swarm.Libp2pPeer(ai.ID), tr, swarm.HasAll)
+		d.AddPeer(p2p.SwarmPeer(ai.ID), tr, swarm.HasAll)
 	}
 }
 

@@ -200,7 +200,12 @@ func TestDownloadClose(t *testing.T) {
 	net := newFakeNet()
 	net.add("a", c.blobs)
 	net.add("b", c.blobs)
-	net.hook = func(ctx context.Context, _ PeerID, _ [32]byte) error {
+	blocked := make(chan PeerID, 64) // a fetch is in the transport
+	net.hook = func(ctx context.Context, p PeerID, _ [32]byte) error {
+		select {
+		case blocked <- p:
+		default:
+		}
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -210,7 +215,14 @@ func TestDownloadClose(t *testing.T) {
 	}
 	d.AddPeer("a", net, HasAll)
 	d.AddPeer("b", net, HasAll)
-	waitFor(t, 5*time.Second, "fetches in flight", func() bool { return d.Progress().Outstanding >= 2 })
+	ctx := ctxTimeout(t, 5*time.Second)
+	for range 2 {
+		select {
+		case <-blocked:
+		case <-ctx.Done():
+			t.Fatal("no fetches in flight")
+		}
+	}
 	needErr := make(chan error, 1)
 	go func() { needErr <- d.Need(context.Background(), 5) }()
 	if err := d.Close(); err != nil {

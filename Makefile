@@ -25,8 +25,12 @@ build: build-wasm
 test: deps fmt-check vet test-unit test-wasm test-e2e
 
 # CAIRN_E2E=1: a missing tool (ffmpeg, node) fails a test instead of skipping it.
+# -race: every native package runs under the race detector (it needs cgo,
+# as libsecp256k1 does). `go list ./...` lists only what builds natively, so
+# the js-only ./wasm is not among them; ./test/... is test-e2e's.
+UNIT_PKGS = $$($(GO) list ./... | grep -v -e '/test$$' -e '/test/')
 test-unit:
-	CAIRN_E2E=1 $(GO) test -count=1 $$($(GO) list ./... | grep -v '/test')
+	CAIRN_E2E=1 $(GO) test -race -count=1 $(UNIT_PKGS)
 
 # The browser core (docs/ARCHITECTURE.md, "The browser core"): GOOS=js
 # GOARCH=wasm builds, run under Node with Go's own exec wrapper. cgo does not

@@ -104,7 +104,7 @@ func (n *Node) dial(ctx context.Context, ai peer.AddrInfo) (cpeer.Contact, error
 	if err := n.host.Connect(cctx, ai); err != nil {
 		return cpeer.Contact{}, err
 	}
-	return cpeer.Contact{Transport: n.libp2p, ID: swarm.Libp2pPeer(ai.ID)}, nil
+	return cpeer.Contact{Transport: n.libp2p, ID: p2p.SwarmPeer(ai.ID)}, nil
 }
 
 // providers is the core's Config.Providers: the DHT's provider records of

@@ -195,7 +195,7 @@ func (n *Node) Start() error {
 		n.ln = nil
 		return err
 	}
-	n.libp2p = swarm.NewLibp2p(n.host)
+	n.libp2p = n.host.SwarmTransport()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.group, n.ctx = errgroup.WithContext(ctx)
 	n.cancel = cancel

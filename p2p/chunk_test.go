@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -274,11 +275,21 @@ func TestMalformedFrames(t *testing.T) {
 	err := cli.Libp2p().Connect(ctxTimeout(t, 5*time.Second), srv.AddrInfo())
 	if err == nil {
 		// The dial may complete on our side before the server's gater
-		// closes it; a stream must fail either way.
-		_, err = cli.Libp2p().NewStream(ctxTimeout(t, 5*time.Second), srv.ID(), ChunkProtocol)
+		// closes it, and NewStream returns before the server has seen the
+		// stream when the peerstore already lists the protocol (lazy
+		// negotiation): the stream must fail to carry an answer.
+		var s network.Stream
+		s, err = cli.Libp2p().NewStream(ctxTimeout(t, 5*time.Second), srv.ID(), ChunkProtocol)
+		if err == nil {
+			defer s.Reset()
+			s.SetDeadline(time.Now().Add(5 * time.Second))
+			if err = wire.WriteFrame(s, valid); err == nil {
+				_, err = wire.ReadFrame(s, nil)
+			}
+		}
 	}
 	if err == nil {
-		t.Fatal("a banned peer opened a chunk stream")
+		t.Fatal("a banned peer was answered on a chunk stream")
 	}
 }
 
@@ -301,7 +312,7 @@ func TestBadServer(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		serve   func(s network.Stream) // after reading the request
+		serve   func(s network.Stream) // after reading the request; the stream stays open until the client gives up
 		want    error                  // errors.Is target, or nil for any error
 		wantMsg string
 	}{
@@ -310,38 +321,38 @@ func TestBadServer(t *testing.T) {
 				wire.WriteFrame(s, m)
 			}
 			s.CloseWrite() // a clean end of stream, mid-chunk
-			time.Sleep(time.Second)
 		}, io.ErrUnexpectedEOF, ""},
 		{"stalls mid-chunk", func(s network.Stream) {
 			for _, m := range msgs[:4] {
 				wire.WriteFrame(s, m)
 			}
-			time.Sleep(3 * time.Second)
-			s.Reset()
 		}, nil, "sent nothing"},
 		{"sends a fragment of the wrong size", func(s network.Stream) {
 			wire.WriteFrame(s, msgs[0])
 			wire.WriteFrame(s, msgs[1][:100])
-			time.Sleep(time.Second)
 		}, ErrProtocol, ""},
 		{"answers another chunk", func(s network.Stream) {
 			wire.WriteFrame(s, mustEncode(t, &wire.Error{Hash: [32]byte{1}, Reason: wire.ReasonBusy}))
-			time.Sleep(time.Second)
 		}, ErrProtocol, ""},
 		{"sends an oversized frame", func(s network.Stream) {
 			s.Write(binary.BigEndian.AppendUint32(nil, wire.MaxMessageSize+1))
-			time.Sleep(time.Second)
 		}, ErrProtocol, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newHost(t, noDHT)
 			cli := newHost(t, func(c *Config) { c.DHT = false; c.Limits.RequestTimeout = 500 * time.Millisecond })
+			// The server holds the stream until the client's Fetch has
+			// returned: what the client saw is what serve sent, not a
+			// reset from the server's end.
+			fetched := make(chan struct{})
+			defer close(fetched)
 			srv.Libp2p().SetStreamHandler(ChunkProtocol, func(s network.Stream) {
 				defer s.Reset()
 				if _, err := wire.ReadFrame(s, nil); err != nil {
 					return
 				}
 				tc.serve(s)
+				<-fetched
 			})
 			connect(t, cli, srv, "")
 			start := time.Now()
@@ -357,10 +368,15 @@ func TestBadServer(t *testing.T) {
 }
 
 func TestFetchCancel(t *testing.T) {
+	// The server sends the first four fragments of a chunk, then stalls
+	// until the end of the test: a fetch can only end by its context.
+	var gated *gatedBlobs
 	srv := newHost(t, func(c *Config) {
 		c.DHT = false
-		c.Blobs = slowBlobs{c.Blobs, 50 * time.Millisecond} // 5 MiB: 80 fragments, 4 s
+		gated = newGatedBlobs(c.Blobs, 4*wire.FragmentSize)
+		c.Blobs = gated
 	})
+	t.Cleanup(gated.release) // before the host closes: its handlers wait in ReadAt
 	cli := newHost(t, noDHT)
 	connect(t, cli, srv, "")
 	data, hash := chunk(3, 5<<20)
@@ -402,6 +418,22 @@ func TestIdleStream(t *testing.T) {
 	data, hash := chunk(4, 1000)
 	put(t, srv, data)
 
+	// closed gets a value each time the server is done with a stream.
+	closed := make(chan struct{}, 8)
+	srv.Libp2p().SetStreamHandler(ChunkProtocol, func(s network.Stream) {
+		srv.handleChunkStream(s)
+		closed <- struct{}{}
+	})
+	ctx := ctxTimeout(t, 20*time.Second)
+	waitClosed := func(what string) {
+		t.Helper()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			t.Fatalf("the server did not close the %s", what)
+		}
+	}
+
 	s, br := rawStream(t, cli, srv)
 	start := time.Now()
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
@@ -411,12 +443,14 @@ func TestIdleStream(t *testing.T) {
 		t.Fatalf("idle stream closed after %v", d)
 	}
 	s.Reset()
+	waitClosed("raw stream")
 
+	// The second fetch finds the first one's stream closed by the server.
 	for i := range 2 {
-		if _, err := cli.Fetch(ctxTimeout(t, 10*time.Second), srv.ID(), hash, hash); err != nil {
+		if _, err := cli.Fetch(ctx, srv.ID(), hash, hash); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
 		}
-		time.Sleep(500 * time.Millisecond) // the server closes the stream
+		waitClosed(fmt.Sprintf("stream of fetch %d", i))
 	}
 }
 

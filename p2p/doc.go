@@ -24,6 +24,9 @@
 //	case err == nil:                          // verified: blobs.Put(chunkHash, data)
 //	}
 //
+//	// or let a swarm.Download fetch from many peers at once:
+//	d.AddPeer(p2p.SwarmPeer(provs[0].ID), h.SwarmTransport(), swarm.HasAll)
+//
 // Tests use TestingConfig(t): loopback, free ports, a private DHT.
 //
 // # The host
@@ -60,6 +63,10 @@
 // reassembles with wire.Reassembler, hashes while receiving, and returns
 // the bytes only if their SHA-256 is the requested hash. A stream the
 // server closed for idleness is replaced transparently.
+//
+// SwarmTransport is the swarm.Transport over Fetch and Ban: its errors
+// match both this package's sentinels and swarm's (ErrBusy and
+// swarm.ErrBusy), so a swarm.Download backs off, strikes or bans the peer.
 //
 // # DHT
 //

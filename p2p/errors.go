@@ -2,7 +2,9 @@ package p2p
 
 import (
 	"errors"
+	"fmt"
 
+	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/swarm/wire"
 )
 
@@ -34,7 +36,7 @@ var (
 
 // reasonError maps an ERROR message's reason to its sentinel; errorReason is
 // the other direction. Together they are the one place where errors meet
-// wire codes.
+// wire codes, as swarmError, below, is where they meet package swarm's.
 func reasonError(r wire.Reason) error {
 	switch r {
 	case wire.ReasonNotFound:
@@ -59,4 +61,26 @@ func errorReason(err error) (wire.Reason, bool) {
 		return wire.ReasonBusy, true
 	}
 	return 0, false
+}
+
+// swarmError wraps a Fetch error with the swarm sentinel of its condition,
+// so that it matches both (p2p.ErrBusy and swarm.ErrBusy), for
+// SwarmTransport. Any other error is returned as it is: to a
+// swarm.Download that is the peer failing, as ErrBanned, ErrProtocol and
+// broken streams are.
+func swarmError(err error) error {
+	var to error
+	switch {
+	case errors.Is(err, ErrHashMismatch):
+		to = swarm.ErrHashMismatch
+	case errors.Is(err, ErrNotFound):
+		to = swarm.ErrNotFound
+	case errors.Is(err, ErrBusy):
+		to = swarm.ErrBusy
+	case errors.Is(err, ErrInsufficientCredit):
+		to = swarm.ErrInsufficientCredit
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", to, err)
 }

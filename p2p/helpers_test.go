@@ -110,16 +110,28 @@ func (l lyingBlobs) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// slowBlobs sleeps before every read.
-type slowBlobs struct {
+// gatedBlobs serves reads below an offset at once and holds every read at
+// or past it until release: a server that stalls partway through a chunk.
+type gatedBlobs struct {
 	blobstore.Blobs
-	delay time.Duration
+	limit int64
+	open  chan struct{}
+	once  sync.Once
 }
 
-func (s slowBlobs) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
-	time.Sleep(s.delay)
-	return s.Blobs.ReadAt(hash, p, off)
+func newGatedBlobs(b blobstore.Blobs, limit int64) *gatedBlobs {
+	return &gatedBlobs{Blobs: b, limit: limit, open: make(chan struct{})}
 }
+
+func (g *gatedBlobs) ReadAt(hash [32]byte, p []byte, off int64) (int, error) {
+	if off >= g.limit {
+		<-g.open
+	}
+	return g.Blobs.ReadAt(hash, p, off)
+}
+
+// release lets every read through, now and from now on.
+func (g *gatedBlobs) release() { g.once.Do(func() { close(g.open) }) }
 
 // fakeClock is a settable clock for the rate windows.
 type fakeClock struct {

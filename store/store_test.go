@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 )
@@ -822,9 +821,13 @@ func TestCloseWhileBusy(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, ec engineCase) {
 		s := ec.open(t, t.TempDir(), Options{})
 		var wg sync.WaitGroup
+		// busy is done once every worker has finished an operation, so
+		// Close lands while all eight are in their loops.
+		var busy sync.WaitGroup
 		stop := make(chan struct{})
 		for g := range 8 {
 			wg.Add(1)
+			busy.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := 0; ; i++ {
@@ -839,6 +842,9 @@ func TestCloseWhileBusy(t *testing.T) {
 					} else {
 						err = s.Query(context.Background(), nostr.Filter{Kinds: []int{1}}, 20, func([]byte) error { return nil })
 					}
+					if i == 0 {
+						busy.Done()
+					}
 					if errors.Is(err, ErrClosed) {
 						return
 					}
@@ -849,7 +855,7 @@ func TestCloseWhileBusy(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(50 * time.Millisecond)
+		busy.Wait()
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}

@@ -2,18 +2,18 @@
 // once, verified, and readable while it downloads. It is the I/O edge
 // around the pure scheduler of package swarm/sched: a Download runs the
 // scheduler in one goroutine and turns its actions into fetches over a
-// Transport (libp2p streams here, WebRTC DataChannels in the browser),
-// verified chunks into a blob store, and peers' answers back into
-// scheduler events.
+// Transport (libp2p streams natively, the adapter being package p2p's;
+// WebRTC DataChannels in the browser), verified chunks into a blob store,
+// and peers' answers back into scheduler events.
 //
 // # Fetching
 //
 //	d, err := swarm.NewDownload(swarm.Config{Map: m, Blobs: blobs})
 //	defer d.Close()
-//	tr := swarm.NewLibp2p(host)
+//	tr := host.SwarmTransport() // host is a *p2p.Host
 //	for _, ai := range providers { // DHT FindProviders, the map's gatekeepers, kind 20002
 //		host.Connect(ctx, ai)
-//		d.AddPeer(swarm.Libp2pPeer(ai.ID), tr, swarm.HasAll)
+//		d.AddPeer(p2p.SwarmPeer(ai.ID), tr, swarm.HasAll)
 //	}
 //	go func() { for range tick { bar.Update(d.Progress()) } }()
 //	err = d.Wait(ctx)                          // every chunk verified and stored

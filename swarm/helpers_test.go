@@ -53,55 +53,6 @@ func randomBytes(seed uint64, n int) []byte {
 	return b
 }
 
-// countingBlobs counts, per chunk, the requests a p2p server answered from
-// it (the server calls Size once per request it serves), and optionally
-// corrupts what it serves. Embedding the interface hides Memory.Open, so
-// the server reads through Size and ReadAt.
-type countingBlobs struct {
-	blobstore.Blobs
-	corrupt bool
-
-	mu     sync.Mutex
-	counts map[[32]byte]int
-}
-
-func newCounting(b blobstore.Blobs, corrupt bool) *countingBlobs {
-	return &countingBlobs{Blobs: b, corrupt: corrupt, counts: make(map[[32]byte]int)}
-}
-
-func (c *countingBlobs) Size(h [32]byte) (int64, error) {
-	c.mu.Lock()
-	c.counts[h]++
-	c.mu.Unlock()
-	return c.Blobs.Size(h)
-}
-
-func (c *countingBlobs) ReadAt(h [32]byte, p []byte, off int64) (int, error) {
-	n, err := c.Blobs.ReadAt(h, p, off)
-	if c.corrupt && off == 0 && n > 0 {
-		p[0] ^= 0xff
-	}
-	return n, err
-}
-
-func (c *countingBlobs) snapshot() map[[32]byte]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[[32]byte]int, len(c.counts))
-	for k, v := range c.counts {
-		out[k] = v
-	}
-	return out
-}
-
-func (c *countingBlobs) total() int {
-	n := 0
-	for _, v := range c.snapshot() {
-		n += v
-	}
-	return n
-}
-
 // fakeNet is an in-memory Transport: each peer serves a blob store. hook,
 // when set, runs before every fetch and may fail it or block.
 type fakeNet struct {
@@ -162,30 +113,6 @@ func (n *fakeNet) count(p PeerID) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.fetches[p]
-}
-
-// recordingTransport wraps a Transport and records its bans.
-type recordingTransport struct {
-	Transport
-	mu   sync.Mutex
-	bans map[PeerID]time.Time
-}
-
-func (r *recordingTransport) Ban(p PeerID, until time.Time) {
-	r.mu.Lock()
-	if r.bans == nil {
-		r.bans = make(map[PeerID]time.Time)
-	}
-	r.bans[p] = until
-	r.mu.Unlock()
-	r.Transport.Ban(p, until)
-}
-
-func (r *recordingTransport) banned(p PeerID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.bans[p]
-	return ok
 }
 
 func ctxTimeout(t testing.TB, d time.Duration) context.Context {

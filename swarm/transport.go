@@ -15,7 +15,8 @@ type PeerID = sched.PeerID
 
 // Transport fetches single chunks from peers. It is what a Download needs
 // of the network, and nothing more, so the same download runs over libp2p
-// streams (NewLibp2p), WebRTC DataChannels (the browser) or HTTP.
+// streams (p2p.Host.SwarmTransport), WebRTC DataChannels (the browser) or
+// HTTP.
 //
 // Implementations must be safe for concurrent use and must return promptly
 // once ctx ends: a Download cancels a request by cancelling its context.

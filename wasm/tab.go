@@ -225,6 +225,7 @@ func (t *tab) openLocal(o startOptions) error {
 	t.peer = p
 	t.started = true
 	go p.Run(ctx)
+	<-p.Started() // downloads can start once it runs
 	go t.snapshots(ctx)
 	return nil
 }

@@ -190,6 +190,18 @@ func (t *tab) openLocal(o startOptions) error {
 	}
 	lib.Load(evs)
 	ctx, cancel := context.WithCancel(context.Background())
+	p, err := t.wire(ctx, cancel, k, o, st, lib, shares)
+	if err != nil {
+		return err
+	}
+	go p.Run(ctx)
+	<-p.Started() // downloads can start once it runs
+	go t.snapshots(ctx)
+	return nil
+}
+
+// wire builds the core over the opened storage and marks the tab started.
+func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]any, o startOptions, st *idb.Store, lib *peer.MemoryLibrary, shares map[string]*shareRec) (*peer.Peer, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sk, t.pub = k["secretKey"].(string), k["pubkey"].(string)
@@ -201,7 +213,7 @@ func (t *tab) openLocal(o startOptions) error {
 	if err != nil {
 		cancel()
 		st.Close()
-		return fmt.Errorf("relay: %w", err)
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	t.home = home
 	p, err := peer.New(peer.Config{
@@ -220,14 +232,11 @@ func (t *tab) openLocal(o startOptions) error {
 		cancel()
 		home.Close()
 		st.Close()
-		return err
+		return nil, err
 	}
 	t.peer = p
 	t.started = true
-	go p.Run(ctx)
-	<-p.Started() // downloads can start once it runs
-	go t.snapshots(ctx)
-	return nil
+	return p, nil
 }
 
 // start(opts) -> Promise<{pubkey}>

@@ -16,6 +16,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/internal/netproxy"
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay/client"
@@ -279,4 +280,45 @@ func TestWebRTCAnswersAfterIdle(t *testing.T) {
 	// Idle: ten idle timeouts with no new offer.
 	<-time.After(10 * cfg.Relay.IdleTimeout)
 	fetch("after idle")
+}
+
+// TestWebRTCSignalingSurvivesCut: a tab's connection to the relay is cut
+// and new ones refused; the offer it makes meanwhile is not lost: its
+// session reconnects once the relay is reachable, resumes its signaling
+// subscription, then sends the offer, and the node's answer arrives.
+func TestWebRTCSignalingSurvivesCut(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	path, data := randFile(t, 12, 100_000)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := storedItem(t, n, sh.Root)
+	proxy := netproxy.New(t, strings.TrimPrefix(n.RelayURL(), "ws://"))
+	tab, _ := rtcPeer(t, proxy.URL(), nil)
+	<-proxy.Accepted // the tab's session, subscribed
+	proxy.Kill(true)
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := tab.Dial(ctx, n.Key().Public, it.Map.Root)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := c.Fetch(ctx, it.Map.Chunks[0], it.Map.Root, nil)
+		done <- result{b, err}
+	}()
+	<-proxy.Refused // the session tried again while the relay was unreachable
+	proxy.Up()
+	r := <-done
+	if r.err != nil || !bytes.Equal(r.data, data[:64<<10]) {
+		t.Fatalf("offer across a cut: %d bytes, %v", len(r.data), r.err)
+	}
+	<-proxy.Accepted // it was a new connection
 }

@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http/httptest"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/cairn-nostr/cairn/internal/netproxy"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/relay/client"
 	"github.com/cairn-nostr/cairn/store"
@@ -31,128 +31,6 @@ func startRelay(t *testing.T, cfg relay.Config) string {
 	srv := httptest.NewServer(r)
 	t.Cleanup(func() { r.Close(); srv.Close(); st.Close() })
 	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// proxy forwards TCP connections to a relay and cuts them on command.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool // connections are refused (accepted and closed at once)
-	live  map[*pconn]struct{}
-	wg    sync.WaitGroup
-	quit  bool
-	extra []net.Conn
-
-	accepted chan *pconn   // each connection forwarded
-	refused  chan struct{} // each connection refused while down
-}
-
-// pconn is one forwarded connection; ended is closed when it is gone.
-type pconn struct {
-	a, b  net.Conn
-	ended chan struct{}
-	once  sync.Once
-}
-
-func (c *pconn) cut() {
-	c.once.Do(func() {
-		c.a.Close()
-		c.b.Close()
-		close(c.ended)
-	})
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, live: map[*pconn]struct{}{},
-		accepted: make(chan *pconn, 64), refused: make(chan struct{}, 1024)}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) url() string { return "ws://" + p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			p.refused <- struct{}{}
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		pc := &pconn{a: c, b: up, ended: make(chan struct{})}
-		p.mu.Lock()
-		if p.down || p.quit {
-			p.mu.Unlock()
-			pc.cut()
-			continue
-		}
-		p.live[pc] = struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		p.accepted <- pc
-		go p.pipe(pc, up, c)
-		go p.pipe(pc, c, up)
-	}
-}
-
-func (p *proxy) pipe(pc *pconn, dst, src net.Conn) {
-	defer p.wg.Done()
-	io.Copy(dst, src)
-	pc.cut()
-	p.mu.Lock()
-	delete(p.live, pc)
-	p.mu.Unlock()
-}
-
-// kill cuts every connection now open; with down, it refuses new ones
-// until up.
-func (p *proxy) kill(down bool) {
-	p.mu.Lock()
-	p.down = down
-	var cut []*pconn
-	for pc := range p.live {
-		cut = append(cut, pc)
-	}
-	p.mu.Unlock()
-	for _, pc := range cut {
-		pc.cut()
-	}
-}
-
-func (p *proxy) up() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
-func (p *proxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	p.quit = true
-	p.mu.Unlock()
-	p.kill(true)
-	p.wg.Wait()
 }
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
@@ -187,27 +65,27 @@ func TestSessionAnswersPings(t *testing.T) {
 	cfg.PingInterval = 200 * time.Millisecond
 	cfg.IdleTimeout = time.Minute
 	addr := startRelay(t, cfg)
-	ps, pc := newProxy(t, addr), newProxy(t, addr)
+	ps, pc := netproxy.New(t, addr), netproxy.New(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	s, err := client.NewSession(ctx, ps.url(), client.SessionConfig{})
+	s, err := client.NewSession(ctx, ps.URL(), client.SessionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	first := recv(t, ps.accepted, "the session's connection")
+	first := recv(t, ps.Accepted, "the session's connection")
 
 	// Two Conns in turn, each dialled once the one before was dropped, so
 	// the session lives through at least two rounds of ping and timeout.
 	for i := range 2 {
-		c, err := client.Dial(ctx, pc.url())
+		c, err := client.Dial(ctx, pc.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		ctrl := recv(t, pc.accepted, "the Conn's connection")
-		recv(t, ctrl.ended, "the relay dropping a Conn that does not read")
+		ctrl := recv(t, pc.Accepted, "the Conn's connection")
+		recv(t, ctrl.Ended, "the relay dropping a Conn that does not read")
 		if err := c.Publish(ctx, "EVENT", note(t, nostr.GeneratePrivateKey(), "late")); err == nil {
 			t.Fatalf("Conn %d: publish after the relay dropped it succeeded", i)
 		}
@@ -221,9 +99,9 @@ func TestSessionAnswersPings(t *testing.T) {
 		t.Fatalf("publish after idling: %v", err)
 	}
 	select {
-	case <-first.ended:
+	case <-first.Ended:
 		t.Fatal("the session's connection was dropped")
-	case <-ps.accepted:
+	case <-ps.Accepted:
 		t.Fatal("the session reconnected")
 	default:
 	}
@@ -233,10 +111,10 @@ func TestSessionAnswersPings(t *testing.T) {
 // reconnected reach the subscriber, each exactly once, across two cuts.
 func TestSessionSubscriptionSurvivesCuts(t *testing.T) {
 	addr := startRelay(t, relay.DefaultConfig())
-	p := newProxy(t, addr)
+	p := netproxy.New(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := fastSession(t, p.url(), client.SessionConfig{})
+	s := fastSession(t, p.URL(), client.SessionConfig{})
 	other, err := client.Dial(ctx, "ws://"+addr)
 	if err != nil {
 		t.Fatal(err)
@@ -282,12 +160,12 @@ func TestSessionSubscriptionSurvivesCuts(t *testing.T) {
 
 	// Cut, and keep the relay unreachable until the session has tried
 	// again: what is published then is stored and must come on reconnect.
-	conn := recv(t, p.accepted, "the first connection")
-	p.kill(true)
-	recv(t, conn.ended, "the cut")
-	recv(t, p.refused, "a reconnect attempt")
+	conn := recv(t, p.Accepted, "the first connection")
+	p.Kill(true)
+	recv(t, conn.Ended, "the cut")
+	recv(t, p.Refused, "a reconnect attempt")
 	e2, e3 := publish("while down 1"), publish("while down 2")
-	p.up()
+	p.Up()
 	expect(e2, e3)
 	e4 := publish("after reconnecting")
 	expect(e4)
@@ -296,13 +174,13 @@ func TestSessionSubscriptionSurvivesCuts(t *testing.T) {
 	// little before the newest); none is delivered twice. The query runs on
 	// the new connection after the resumed REQ, so once it is answered any
 	// repeat is queued before e5.
-	conn = recv(t, p.accepted, "the second connection")
-	p.kill(false)
-	recv(t, conn.ended, "the second cut")
+	conn = recv(t, p.Accepted, "the second connection")
+	p.Kill(false)
+	recv(t, conn.Ended, "the second cut")
 	if _, err := s.Query(ctx, nostr.Filter{Kinds: []int{1}, Authors: []string{pk}}); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, p.accepted, "the third connection")
+	recv(t, p.Accepted, "the third connection")
 	e5 := publish("after the second cut")
 	expect(e5)
 	select {
@@ -324,39 +202,39 @@ func TestSessionSubscriptionSurvivesCuts(t *testing.T) {
 // A publish issued while the connection is dead is sent when it is back.
 func TestSessionPublishAcrossCut(t *testing.T) {
 	addr := startRelay(t, relay.DefaultConfig())
-	p := newProxy(t, addr)
+	p := netproxy.New(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := fastSession(t, p.url(), client.SessionConfig{})
+	s := fastSession(t, p.URL(), client.SessionConfig{})
 	sk := nostr.GeneratePrivateKey()
 	if err := s.Publish(ctx, note(t, sk, "first")); err != nil {
 		t.Fatal(err)
 	}
-	conn := recv(t, p.accepted, "the connection")
+	conn := recv(t, p.Accepted, "the connection")
 
 	// Relay unreachable: the publish waits.
-	p.kill(true)
-	recv(t, conn.ended, "the cut")
-	recv(t, p.refused, "a reconnect attempt")
+	p.Kill(true)
+	recv(t, conn.Ended, "the cut")
+	recv(t, p.Refused, "a reconnect attempt")
 	ev := note(t, sk, "while down")
 	res := make(chan error, 1)
 	go func() { res <- s.Publish(ctx, ev) }()
-	recv(t, p.refused, "another reconnect attempt")
-	recv(t, p.refused, "a third reconnect attempt")
+	recv(t, p.Refused, "another reconnect attempt")
+	recv(t, p.Refused, "a third reconnect attempt")
 	select {
 	case err := <-res:
 		t.Fatalf("publish returned while the relay was unreachable: %v", err)
 	default:
 	}
-	p.up()
+	p.Up()
 	if err := recv(t, res, "the publish"); err != nil {
 		t.Fatalf("publish after reconnect: %v", err)
 	}
 
 	// Cut with the publish right behind it, before the session can notice.
-	conn = recv(t, p.accepted, "the second connection")
-	p.kill(false)
-	recv(t, conn.ended, "the second cut")
+	conn = recv(t, p.Accepted, "the second connection")
+	p.Kill(false)
+	recv(t, conn.Ended, "the second cut")
 	ev2 := note(t, sk, "right after a cut")
 	if err := s.Publish(ctx, ev2); err != nil {
 		t.Fatalf("publish right after a cut: %v", err)
@@ -444,8 +322,8 @@ func TestSessionCloseWhileUnreachable(t *testing.T) {
 		}
 	}()
 	// A relay with the proxy down: refused at once, retried with backoff.
-	p := newProxy(t, startRelay(t, relay.DefaultConfig()))
-	p.kill(true)
+	p := netproxy.New(t, startRelay(t, relay.DefaultConfig()))
+	p.Kill(true)
 
 	for _, tc := range []struct {
 		name  string
@@ -453,7 +331,7 @@ func TestSessionCloseWhileUnreachable(t *testing.T) {
 		tried <-chan struct{}
 	}{
 		{"hanging", "ws://" + ln.Addr().String(), nil},
-		{"refusing", p.url(), p.refused},
+		{"refusing", p.URL(), p.Refused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
@@ -502,13 +380,13 @@ func TestSessionCloseWhileUnreachable(t *testing.T) {
 // Close of a connected session cuts the websocket at once; the relay sees
 // it go.
 func TestSessionCloseConnected(t *testing.T) {
-	p := newProxy(t, startRelay(t, relay.DefaultConfig()))
+	p := netproxy.New(t, startRelay(t, relay.DefaultConfig()))
 	before := runtime.NumGoroutine()
-	s, err := client.NewSession(context.Background(), p.url(), client.SessionConfig{})
+	s, err := client.NewSession(context.Background(), p.URL(), client.SessionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := recv(t, p.accepted, "the connection")
+	conn := recv(t, p.Accepted, "the connection")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.Query(ctx, nostr.Filter{Kinds: []int{1}}); err != nil {
@@ -516,7 +394,7 @@ func TestSessionCloseConnected(t *testing.T) {
 	}
 	s.Close()
 	s.Close() // twice is harmless
-	recv(t, conn.ended, "the connection to close")
+	recv(t, conn.Ended, "the connection to close")
 	if _, err := s.Query(ctx, nostr.Filter{}); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("query after Close: %v", err)
 	}

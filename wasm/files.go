@@ -298,15 +298,25 @@ func (t *tab) progress(root string) map[string]any {
 	return t.progressHeld(f)
 }
 
-// status is the status() export: the snapshot.
+// status is the status() export: the snapshot, with what can be read
+// without waiting (the blob store's in-memory index, atomics) fresh.
 func (t *tab) status() map[string]any {
 	if _, err := t.running(); err != nil {
 		return map[string]any{"error": err.Error()}
 	}
-	if s := t.snap.Load(); s != nil {
-		return s.status
+	s := t.snap.Load()
+	if s == nil {
+		return map[string]any{"error": "starting"}
 	}
-	return map[string]any{"error": "starting"}
+	out := make(map[string]any, len(s.status))
+	for k, v := range s.status {
+		out[k] = v
+	}
+	bs := t.store.Stats()
+	out["blobs"] = map[string]any{"count": bs.Count, "bytes": bs.Bytes, "quota": bs.Quota, "pinned": bs.Pinned}
+	out["seeding"] = t.seeding.Load()
+	out["relay"] = map[string]any{"url": t.relayURL, "connected": t.home.Connected()}
+	return out
 }
 
 // snapshots refreshes the snapshot until ctx ends.

@@ -13,6 +13,10 @@ import (
 // suffix instead.
 const LabelLibp2p = "cairn/libp2p/v1"
 
+// LabelBitTorrent is the derivation label of the BEP-44 (Mainline DHT)
+// key that signs a user's feed pointer.
+const LabelBitTorrent = "cairn/bep44/v1"
+
 // deriveSalt is the fixed HKDF salt of every key derived from a Nostr secret.
 const deriveSalt = "cairn"
 

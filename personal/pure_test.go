@@ -1,0 +1,15 @@
+package personal
+
+import (
+	"testing"
+
+	"github.com/cairn-nostr/cairn/internal/archtest"
+)
+
+// TestPure keeps personal a pure core.
+func TestPure(t *testing.T) {
+	archtest.CheckPure(t, ".", []string{
+		"container/heap", "fmt", "slices", "time",
+		"github.com/nbd-wtf/go-nostr", "github.com/cairn-nostr/cairn/event",
+	})
+}

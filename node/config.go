@@ -37,6 +37,9 @@ type Config struct {
 	AnnounceInterval Duration
 	// WebRTC is the node's WebRTC side, how browsers reach it.
 	WebRTC WebRTCConfig
+	// NIP95 lets clients register as super peers and ask for offers
+	// (the PEER_* verbs; default on).
+	NIP95 bool
 }
 
 // P2PConfig is the node's libp2p side.
@@ -101,6 +104,7 @@ func DefaultConfig() Config {
 		BlobQuota:        blobstore.DefaultOptions().Quota,
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
 		WebRTC:           WebRTCConfig{Enabled: true},
+		NIP95:            true,
 	}
 }
 

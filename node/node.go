@@ -43,6 +43,7 @@ import (
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/store"
+	"github.com/cairn-nostr/cairn/superpeer"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/web"
 	"github.com/cairn-nostr/cairn/webrtc"
@@ -120,6 +121,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		blobs.Close()
 		st.Close()
 		return nil, err
+	}
+	if cfg.NIP95 {
+		rl.EnablePeers(superpeer.DefaultConfig())
 	}
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState()}
 	n.home = ownRelay{r: rl, st: st}
@@ -358,6 +362,9 @@ type Status struct {
 	WebRTC *statusWebRTC `json:"webrtc,omitempty"`
 	// Downloads are the swarm downloads of this run.
 	Downloads int `json:"downloads"`
+	// NIP95 is the relay's super peer side: registered and promoted
+	// peers, events pushed to them and offered.
+	NIP95 relay.PeerStats `json:"nip95"`
 }
 
 type statusP2P struct {
@@ -407,6 +414,7 @@ func (n *Node) Status() Status {
 		Transfer:  map[string]statusTransfer{"http": {BytesUp: n.httpServed.Load()}},
 		Peers:     map[string]int{"libp2p": 0, "webrtc": 0},
 		Downloads: len(n.peer.Downloads()),
+		NIP95:     n.relay.PeerStats(),
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

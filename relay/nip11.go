@@ -33,12 +33,29 @@ type limitation struct {
 	RestrictedWrites bool  `json:"restricted_writes"`
 	CreatedAtLower   int64 `json:"created_at_lower_limit,omitempty"`
 	CreatedAtUpper   int64 `json:"created_at_upper_limit"`
+	// NIP-95, present when it is on.
+	P2PEnabled      bool  `json:"p2p_enabled,omitempty"`
+	P2PMaxPeers     int   `json:"p2p_max_peers,omitempty"`
+	P2PCacheWindow  int64 `json:"p2p_cache_window,omitempty"`
+	P2PMinBandwidth int64 `json:"p2p_min_bandwidth,omitempty"`
 }
 
 // SupportedNIPs are the NIPs this relay implements.
 var SupportedNIPs = []int{1, 9, 11, 13, 40, 42, 45, 77}
 
 func (r *Relay) info() info {
+	in := r.baseInfo()
+	if p := r.peers; p != nil {
+		in.SupportedNIPs = append(append([]int(nil), SupportedNIPs...), 95)
+		in.Limitation.P2PEnabled = true
+		in.Limitation.P2PMaxPeers = p.cfg.MaxPeers
+		in.Limitation.P2PCacheWindow = int64(p.cfg.CacheWindow.Seconds())
+		in.Limitation.P2PMinBandwidth = p.cfg.MinBandwidth
+	}
+	return in
+}
+
+func (r *Relay) baseInfo() info {
 	c := r.cfg
 	return info{
 		Name:          c.Name,

@@ -73,6 +73,7 @@ type Relay struct {
 
 	handlers  map[string]Handler
 	listeners listeners
+	peers     *peers // NIP-95, when EnablePeers was called
 
 	mu       sync.RWMutex
 	conns    map[*Conn]struct{}

@@ -99,6 +99,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringSliceVar(&cfg.WebRTC.ICEServers, "ice-server", nil, "STUN or TURN server for WebRTC, stun:host:port or turn:host:port[?transport=tcp]; repeat or comma-separate for several (default none: direct host candidates only, enough on a LAN)")
 	f.StringVar(&cfg.WebRTC.ICEUsername, "ice-username", "", "username for the TURN servers of --ice-server")
 	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
+	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")

@@ -1,0 +1,272 @@
+package relay
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/superpeer"
+)
+
+// NIP-95 (the hybrid peer-to-peer relay): EnablePeers adds the PEER_* verbs,
+// run by the superpeer core; this file only moves messages. A registered
+// peer's connection keeps working as an ordinary NIP-01 connection; a
+// malformed or rate-limited PEER_* message is answered with PEER_ERROR and
+// nothing else happens to the connection.
+
+// peers is the relay's NIP-95 side.
+type peers struct {
+	r   *Relay
+	cfg superpeer.Config
+
+	mu     sync.Mutex // guards reg and conns: the core is not concurrent
+	reg    *superpeer.Registry
+	conns  map[string]*Conn // by peer id
+	served peerCounters
+}
+
+// peerCounters are the figures of what the relay handed to super peers.
+type peerCounters struct {
+	Pushed  uint64 `json:"events_pushed"`  // PEER_EVENT_NEW sent
+	Offered uint64 `json:"events_offered"` // event ids given offers
+	Asked   uint64 `json:"events_asked"`   // event ids asked for in PEER_REQUEST
+}
+
+// PeerStats is the NIP-95 part of the relay's status.
+type PeerStats struct {
+	Enabled  bool     `json:"enabled"`
+	Peers    int      `json:"registered"`
+	Promoted []string `json:"promoted"`
+	peerCounters
+}
+
+// EnablePeers turns NIP-95 on with cfg: the PEER_* verbs, PEER_EVENT_NEW
+// pushed to promoted super peers for every stored event, and NIP-11's p2p_*
+// limitation fields. Call it before the relay serves.
+func (r *Relay) EnablePeers(cfg superpeer.Config) {
+	p := &peers{r: r, cfg: cfg, reg: superpeer.NewRegistry(cfg), conns: map[string]*Conn{}}
+	r.peers = p
+	for _, verb := range []string{superpeer.VerbRegister, superpeer.VerbHeartbeat, superpeer.VerbRequest,
+		superpeer.VerbSignal, superpeer.VerbCacheHave, superpeer.VerbStats} {
+		r.Handle(verb, p.handle(verb))
+	}
+	r.OnEvent = append(r.OnEvent, p.push)
+}
+
+// PeerStats reports NIP-95's figures.
+func (r *Relay) PeerStats() PeerStats {
+	p := r.peers
+	if p == nil {
+		return PeerStats{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PeerStats{Enabled: true, Peers: len(p.conns), Promoted: p.reg.Promoted(), peerCounters: p.served}
+}
+
+func peerMsg(verb string, body any) []byte {
+	b, _ := json.Marshal([]any{verb, body})
+	return b
+}
+
+func peerError(c *Conn, msg string) {
+	c.Send(peerMsg(superpeer.VerbError, map[string]string{"message": msg}))
+}
+
+// key names a connection in the rate limiter: its address and pointer
+// (bans follow the connection; Forget drops it when it closes).
+func connKey(c *Conn) string { return c.ip + " " + strings.TrimPrefix(fmtPtr(c), "0x") }
+
+func (p *peers) handle(verb string) Handler {
+	return func(c *Conn, args []json.RawMessage) {
+		now := p.r.now()
+		msg, err := superpeer.Parse(verb, args)
+		p.mu.Lock()
+		ok, ban := p.reg.Allow(connKey(c), verb, now)
+		p.mu.Unlock()
+		switch {
+		case !ok && ban == 0:
+			peerError(c, "blocked: banned from NIP-95 for good after repeated rate-limit violations")
+			return
+		case !ok:
+			peerError(c, "rate-limited: too many "+verb+" messages: NIP-95 is closed to this connection for "+ban.String())
+			return
+		case err != nil:
+			peerError(c, "invalid: "+err.Error())
+			return
+		}
+		p.dispatch(c, msg, now)
+	}
+}
+
+func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
+	p.mu.Lock()
+	id := p.reg.PeerOf(connKey(c))
+	p.mu.Unlock()
+	if _, reg := msg.(*superpeer.Register); !reg && id == "" {
+		if _, req := msg.(*superpeer.Request); !req { // casual clients may ask for offers
+			peerError(c, "invalid: send PEER_REGISTER first")
+			return
+		}
+	}
+	switch m := msg.(type) {
+	case *superpeer.Register:
+		p.mu.Lock()
+		id = p.reg.Register(connKey(c), *m, now)
+		fresh := p.conns[id] == nil
+		p.conns[id] = c
+		p.mu.Unlock()
+		if fresh {
+			key := connKey(c)
+			go func() {
+				<-c.ctx.Done()
+				p.mu.Lock()
+				delete(p.conns, id)
+				p.reg.Forget(key)
+				p.mu.Unlock()
+			}()
+		}
+		c.Send(peerMsg(superpeer.VerbRegistered, map[string]any{"peer_id": id, "status": "registered", "heartbeat_interval": 30000}))
+	case *superpeer.Heartbeat:
+		p.mu.Lock()
+		err := p.reg.Heartbeat(id, now)
+		p.mu.Unlock()
+		if err != nil {
+			peerError(c, "invalid: "+err.Error())
+			return
+		}
+		c.Send(peerMsg(superpeer.VerbAck, map[string]any{"peer_id": id, "ts": now.UnixMilli()}))
+		p.evaluate(now)
+	case *superpeer.CacheHave:
+		p.mu.Lock()
+		err := p.reg.CacheHave(id, m.EventIDs)
+		p.mu.Unlock()
+		if err != nil {
+			peerError(c, "invalid: "+err.Error())
+		}
+		p.evaluate(now)
+	case *superpeer.Stats:
+		known := func(eid string) bool { return p.r.has(c, eid) }
+		p.mu.Lock()
+		score, err := p.reg.Stats(id, *m, known, now)
+		p.mu.Unlock()
+		if err != nil {
+			peerError(c, "invalid: "+err.Error())
+			return
+		}
+		c.Send(peerMsg(superpeer.VerbStatsOK, map[string]any{"peer_id": id, "reputation": score}))
+		p.evaluate(now)
+	case *superpeer.Signal:
+		p.mu.Lock()
+		target := p.conns[m.Target]
+		p.mu.Unlock()
+		if target == nil {
+			peerError(c, "invalid: no registered peer "+m.Target)
+			return
+		}
+		target.Send(peerMsg(superpeer.VerbSignalFwd, map[string]any{"from_peer": id, "signal_data": m.Data}))
+	case *superpeer.Request:
+		ids := m.EventIDs
+		if m.SubID != "" {
+			ids = p.r.recentIDs(c, m.Filter, p.cfg.CacheWindow, p.cfg.MaxOffered)
+		}
+		p.mu.Lock()
+		offers := p.reg.Offer(ids, id, now)
+		p.served.Asked += uint64(len(ids))
+		p.served.Offered += uint64(len(offers))
+		p.mu.Unlock()
+		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
+		if m.SubID != "" {
+			body["subscription"] = m.SubID
+		}
+		c.Send(peerMsg(superpeer.VerbOffer, body))
+	}
+}
+
+// evaluate promotes and demotes, and tells the peers concerned.
+func (p *peers) evaluate(now time.Time) {
+	p.mu.Lock()
+	acts := p.reg.Evaluate(now)
+	type note struct {
+		c   *Conn
+		msg []byte
+	}
+	var notes []note
+	for _, a := range acts {
+		c := p.conns[a.Peer]
+		if c == nil {
+			continue
+		}
+		if a.Promoted {
+			notes = append(notes, note{c, peerMsg(superpeer.VerbPromoted, map[string]any{"peer_id": a.Peer, "reason": a.Reason, "max_connections": 10, "cache_window": int(p.cfg.CacheWindow.Seconds())})})
+		} else {
+			notes = append(notes, note{c, peerMsg(superpeer.VerbDemoted, map[string]any{"peer_id": a.Peer, "reason": a.Reason})})
+		}
+	}
+	p.mu.Unlock()
+	for _, n := range notes {
+		n.c.Send(n.msg)
+	}
+}
+
+// push sends every stored event (not ephemeral, within the cache window)
+// to the promoted super peers as PEER_EVENT_NEW; they cache it.
+func (p *peers) push(ev *nostr.Event) {
+	if nostr.IsEphemeralKind(ev.Kind) || p.r.now().Sub(ev.CreatedAt.Time()) > p.cfg.CacheWindow {
+		return
+	}
+	p.mu.Lock()
+	var to []*Conn
+	for _, id := range p.reg.Promoted() {
+		if c := p.conns[id]; c != nil {
+			to = append(to, c)
+		}
+	}
+	p.reg.Cached(ev.ID)
+	p.served.Pushed += uint64(len(to))
+	p.mu.Unlock()
+	if len(to) == 0 {
+		return
+	}
+	msg := peerMsg(superpeer.VerbEventNew, map[string]any{"event": ev})
+	for _, c := range to {
+		c.Send(msg)
+	}
+}
+
+func fmtPtr(c *Conn) string { return fmt.Sprintf("%p", c) }
+
+// has reports whether the store holds event id.
+func (r *Relay) has(c *Conn, id string) bool {
+	found := false
+	r.store.Query(c.ctx, nostr.Filter{IDs: []string{id}}, 1, func([]byte) error {
+		found = true
+		return nil
+	})
+	return found
+}
+
+// recentIDs runs a spec-style PEER_REQUEST filter over the stored events of
+// the cache window, newest first, at most max.
+func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, max int) []string {
+	f, err := parseFilter(raw)
+	if err != nil {
+		return nil
+	}
+	since := nostr.Timestamp(r.now().Add(-window).Unix())
+	if f.Since == nil || *f.Since < since {
+		f.Since = &since
+	}
+	var ids []string
+	r.store.Query(c.ctx, f, max, func(raw []byte) error {
+		if id := idOfRaw(raw); isHex(id, 64) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids
+}

@@ -125,11 +125,11 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 		}
 	}
 	sort.Slice(entries, func(i, j int) bool { return less(entries[i], entries[j]) })
-	if len(entries) > MaxEntries {
-		for _, e := range entries[MaxEntries:] {
+	if len(entries) > maxEntries {
+		for _, e := range entries[maxEntries:] {
 			reject(e.ID, ErrTooMany)
 		}
-		entries = entries[:MaxEntries]
+		entries = entries[:maxEntries]
 	}
 
 	children := map[string][]Entry{}
@@ -222,6 +222,9 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 	}
 	return l, nil
 }
+
+// maxEntries is MaxEntries; tests lower it.
+var maxEntries = MaxEntries
 
 // ancestors is the set of e's ancestors' ids.
 func ancestors(e Entry, parent map[string]Entry) map[string]bool {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -240,5 +239,4 @@ func TestChainLanguage(t *testing.T) {
 	if err != nil || e.Lamport != 7 || e.Seq != 2 || e.Author != pub("B") || e.Action.Op != OpBan {
 		t.Fatalf("%+v %v", e, err)
 	}
-	fmt.Sprint() // keep fmt for debugging helpers
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -97,7 +96,7 @@ type Policy struct {
 
 // PolicyChange is what a SET_POLICY entry changes; nil fields stay.
 type PolicyChange struct {
-	Name, About, Picture *string
+	Name, About, Picture   *string
 	Open, Public, JoinOpen *bool
 }
 
@@ -114,10 +113,10 @@ type Action struct {
 
 // Grant, Revoke, Ban, Unban, SetPolicy and DefineRole build actions.
 func Grant(pubkey, role string) Action { return Action{Op: OpGrant, Target: pubkey, Role: role} }
-func Revoke(pubkey string) Action       { return Action{Op: OpRevoke, Target: pubkey} }
-func Ban(pubkey string) Action          { return Action{Op: OpBan, Target: pubkey} }
-func Unban(pubkey string) Action        { return Action{Op: OpUnban, Target: pubkey} }
-func SetPolicy(c PolicyChange) Action   { return Action{Op: OpSetPolicy, Policy: c} }
+func Revoke(pubkey string) Action      { return Action{Op: OpRevoke, Target: pubkey} }
+func Ban(pubkey string) Action         { return Action{Op: OpBan, Target: pubkey} }
+func Unban(pubkey string) Action       { return Action{Op: OpUnban, Target: pubkey} }
+func SetPolicy(c PolicyChange) Action  { return Action{Op: OpSetPolicy, Policy: c} }
 func DefineRole(name string, caps Caps, rank int) Action {
 	return Action{Op: OpDefineRole, Role: name, Caps: caps, Rank: rank}
 }
@@ -521,4 +520,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-var _ = strings.Join

@@ -311,6 +311,9 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 		if !seen["name"] || !seen["nonce"] {
 			return e, malformed("a genesis needs name and nonce")
 		}
+		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] {
+			return e, malformed("a genesis takes no p, role, ban or unban")
+		}
 		if RoomID(mustHex32(e.Author), *a.Policy.Name, nonceOf(ev)) != e.Room {
 			return e, malformed("h is not the room id of this creator, name and nonce")
 		}
@@ -325,8 +328,8 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 	}
 	switch e.Kind {
 	case KindPutUser, KindRemoveUser:
-		if pTag == nil || policy || seen["role"] && e.Kind == KindRemoveUser {
-			return e, malformed("kind %d takes one p tag and nothing of metadata", e.Kind)
+		if pTag == nil || policy || seen["role"] {
+			return e, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
 		}
 		a.Target = pTag[1]
 		if e.Kind == KindPutUser {

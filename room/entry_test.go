@@ -84,6 +84,9 @@ func TestDecodeEntry(t *testing.T) {
 		{"flag with a value", ok(9002, with(nostr.Tag{"open", "yes"})...), ErrMalformed},
 		{"name too long", ok(9002, with(nostr.Tag{"name", strings.Repeat("n", MaxName+1)})...), ErrMalformed},
 		{"too many tags", ok(9002, append(with(), make([]nostr.Tag, MaxTags)...)...), ErrMalformed},
+		{"role tag on put-user", ok(9000, with(nostr.Tag{"p", b, "mod"}, nostr.Tag{"role", "helper", "ban", "5"})...), ErrMalformed},
+		{"genesis with p", genesisWith(t, nostr.Tag{"p", b}), ErrMalformed},
+		{"genesis", genesisWith(t), nil},
 		{"genesis with prev", ok(9007, with(nostr.Tag{"name", "x"}, nostr.Tag{"nonce", strings.Repeat("0", 32)})...), ErrMalformed},
 		{"genesis of another id", ok(9007, nostr.Tag{"h", room}, nostr.Tag{"name", "x"}, nostr.Tag{"nonce", strings.Repeat("0", 32)}), ErrMalformed},
 	} {
@@ -150,4 +153,13 @@ func TestCaps(t *testing.T) {
 			t.Errorf("%q read", bad)
 		}
 	}
+}
+
+// genesisWith is A's genesis of room "x", nonce 0, with extra tags.
+func genesisWith(t testing.TB, extra ...nostr.Tag) []byte {
+	g := Genesis(pub("A"), "x", [16]byte{}, testBase)
+	g.Tags = append(g.Tags, extra...)
+	g.Sign(key("A"))
+	raw, _ := json.Marshal(g)
+	return raw
 }

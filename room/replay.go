@@ -177,11 +177,15 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 	}
 
 	// Apply, again without what the concurrency rule excludes, until
-	// nothing more is excluded (at most once per entry).
+	// nothing more is excluded. Each run excludes at least one entry; the
+	// ancestor test is O(1) (tree intervals) and a demotion looks only at
+	// the demoted user's entries, so a run costs O(entries).
+	isAncestor := treeIntervals(l.Genesis, l.Order)
 	excluded := map[string]error{}
 	var denied map[string]error
 	for {
 		l.State, l.Applied, denied = newState(l.Genesis), nil, map[string]error{}
+		appliedBy := map[string][]Entry{}
 		again := false
 		for _, e := range l.Order {
 			if excluded[e.ID] != nil {
@@ -193,13 +197,13 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 			}
 			demoted := l.State.apply(e)
 			l.Applied = append(l.Applied, e)
+			appliedBy[e.Author] = append(appliedBy[e.Author], e)
 			for _, d := range demoted {
 				if d == e.Author {
 					continue
 				}
-				anc := ancestors(e, parent)
-				for _, a := range l.Applied {
-					if a.Author == d && !anc[a.ID] {
+				for _, a := range appliedBy[d] {
+					if !isAncestor(a.ID, e.ID) {
 						excluded[a.ID] = fmt.Errorf("%w: %s of %.16s in %.16s", ErrConcurrent, e.Action.Op, d, e.ID)
 						again = true
 					}
@@ -226,18 +230,39 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 // maxEntries is MaxEntries; tests lower it.
 var maxEntries = MaxEntries
 
-// ancestors is the set of e's ancestors' ids.
-func ancestors(e Entry, parent map[string]Entry) map[string]bool {
-	anc := map[string]bool{}
-	for id := e.Prev; id != ""; {
-		p, ok := parent[id]
-		if !ok || anc[id] {
-			break
-		}
-		anc[id] = true
-		id = p.Prev
+// treeIntervals numbers the placed entries in a depth-first walk of the
+// tree they form (children in replay order) and returns the test "a is a
+// proper ancestor of e": a's interval holds e's.
+func treeIntervals(g Entry, order []Entry) func(a, e string) bool {
+	kids := map[string][]string{}
+	for _, e := range order {
+		kids[e.Prev] = append(kids[e.Prev], e.ID)
 	}
-	return anc
+	in, out := map[string]int{}, map[string]int{}
+	clock := 0
+	type frame struct {
+		id   string
+		next int
+	}
+	stack := []frame{{id: g.ID}}
+	in[g.ID] = clock
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next < len(kids[top.id]) {
+			c := kids[top.id][top.next]
+			top.next++
+			clock++
+			in[c] = clock
+			stack = append(stack, frame{id: c})
+			continue
+		}
+		clock++
+		out[top.id] = clock
+		stack = stack[:len(stack)-1]
+	}
+	return func(a, e string) bool {
+		return a != e && in[a] <= in[e] && out[e] <= out[a]
+	}
 }
 
 // less is replay order among ready entries: Lamport time, then pubkey,

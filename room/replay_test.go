@@ -2,7 +2,9 @@ package room
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +293,27 @@ func TestTooMany(t *testing.T) {
 	l, err := Replay(c.room, evs, testNow)
 	if err != nil || len(l.Applied) != maxEntries-1 || !errors.Is(l.Err(evs[len(evs)-1].ID), ErrTooMany) {
 		t.Fatalf("%v applied %d", err, len(l.Applied))
+	}
+}
+
+// Many revoked moderators, each with entries the revocation did not see:
+// every one is refused, one run of the replay per revocation at most.
+func TestManyConcurrentRevocations(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("G")
+	mods := "BCDEFGHIJKLMNOPQ"
+	for i, m := range mods {
+		fmt.Fprintf(&b, " -> g%d=grant(mod:%c)", i, m)
+	}
+	for _, m := range mods {
+		fmt.Fprintf(&b, " -> revoke(%c)", m)
+	}
+	for i, m := range mods {
+		fmt.Fprintf(&b, "; g%d -> %c:grant(member:Z)!concurrent -> %c:ban(Y)!concurrent", i, m, m)
+	}
+	c := buildChain(t, b.String(), 1)
+	l := c.replay(t)
+	if got := users(l.State); got != "A=owner" {
+		t.Errorf("users %q", got)
 	}
 }

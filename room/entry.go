@@ -1,0 +1,524 @@
+package room
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/event"
+)
+
+// Kinds of the authority log (NIP-29's moderation kinds) and of chat.
+const (
+	KindChat       = 9    // a chat message (NIP-29 / NIP-C7)
+	KindPutUser    = 9000 // GRANT
+	KindRemoveUser = 9001 // REVOKE, BAN, UNBAN
+	KindEditMeta   = 9002 // SET_POLICY, DEFINE_ROLE
+	KindDelete     = 9005 // delete-event: a moderation message, not a log entry
+	KindCreate     = 9007 // the genesis
+)
+
+// Limits of the strict decoder.
+const (
+	MaxEntryJSON = 16 << 10 // an entry's JSON
+	MaxTags      = 32       // tags of one entry
+	MaxName      = 64       // bytes of a room's name
+	MaxRoleName  = 32       // bytes of a role's name: [a-z0-9_-]
+	MaxText      = 1024     // bytes of about, picture and reason values
+	MaxEntries   = 10_000   // entries Replay considers; the rest are refused
+	// MaxSkew is how far ahead of now an entry may be dated.
+	MaxSkew = 10 * time.Minute
+)
+
+// roomLabel separates room ids from every other sha256 in cairn.
+const roomLabel = "cairn-room-v1"
+
+// RoomID is a room's id: the lowercase hex of
+//
+//	sha256("cairn-room-v1" || 0x00 || creator (32 bytes) ||
+//	       len(name) (uint16, big-endian) || name (UTF-8) || nonce (16 bytes))
+//
+// The length prefix keeps (name, nonce) pairs from colliding; the label
+// keeps the hash from being any other cairn hash. 64 hex digits fit
+// NIP-29's group-id alphabet (a-z0-9-_).
+func RoomID(creator [32]byte, name string, nonce [16]byte) string {
+	h := sha256.New()
+	h.Write([]byte(roomLabel))
+	h.Write([]byte{0})
+	h.Write(creator[:])
+	var n [2]byte
+	binary.BigEndian.PutUint16(n[:], uint16(len(name)))
+	h.Write(n[:])
+	h.Write([]byte(name))
+	h.Write(nonce[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Op is what a log entry does.
+type Op uint8
+
+// The actions of the log. Genesis is the room's creation.
+const (
+	OpGenesis Op = iota + 1
+	OpGrant
+	OpRevoke
+	OpBan
+	OpUnban
+	OpSetPolicy
+	OpDefineRole
+)
+
+var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return "op" + strconv.Itoa(int(o))
+}
+
+// Policy is a room's settable state (NIP-29's metadata and flags). The
+// zero value of each flag is NIP-29's default reading: Open false means
+// restricted (members only write), which is a room's default.
+type Policy struct {
+	Name, About, Picture string
+	Open                 bool // anyone not banned may post (NIP-29 "unrestricted")
+	Public               bool // anyone may read (NIP-29 "public" vs "private")
+	JoinOpen             bool // join requests honoured (NIP-29 "open" vs "closed")
+}
+
+// PolicyChange is what a SET_POLICY entry changes; nil fields stay.
+type PolicyChange struct {
+	Name, About, Picture   *string
+	Open, Public, JoinOpen *bool
+}
+
+// Action is the decoded meaning of a log entry.
+type Action struct {
+	Op     Op
+	Target string       // GRANT, REVOKE, BAN, UNBAN: the pubkey acted on
+	Role   string       // GRANT: the role given; DEFINE_ROLE: the role defined
+	Caps   Caps         // DEFINE_ROLE
+	Rank   int          // DEFINE_ROLE
+	Policy PolicyChange // SET_POLICY; genesis: the room's name in Name
+	Reason string       // optional, free text
+}
+
+// Grant, Revoke, Ban, Unban, SetPolicy and DefineRole build actions.
+func Grant(pubkey, role string) Action { return Action{Op: OpGrant, Target: pubkey, Role: role} }
+func Revoke(pubkey string) Action      { return Action{Op: OpRevoke, Target: pubkey} }
+func Ban(pubkey string) Action         { return Action{Op: OpBan, Target: pubkey} }
+func Unban(pubkey string) Action       { return Action{Op: OpUnban, Target: pubkey} }
+func SetPolicy(c PolicyChange) Action  { return Action{Op: OpSetPolicy, Policy: c} }
+func DefineRole(name string, caps Caps, rank int) Action {
+	return Action{Op: OpDefineRole, Role: name, Caps: caps, Rank: rank}
+}
+
+// Entry is a verified, decoded log entry (or genesis).
+//
+// Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002
+// or 9007 carrying exactly one h (the room), and, except the genesis,
+// exactly one prev (64 hex: the event id of the entry it extends), seq
+// (decimal, its prev's seq plus one; the genesis is 0) and lamport
+// (decimal, above its prev's; the genesis is 0). Tags this version does
+// not know are ignored, so later versions may add tags that older
+// replayers can skip; a tag this version knows, repeated or malformed,
+// refuses the entry; so does an unknown capability name or role flag,
+// because an older replayer that skipped it would reach another state.
+// Changing what a known tag means needs new kinds, never new readings of
+// these.
+type Entry struct {
+	ID        string
+	Room      string
+	Author    string
+	Kind      int
+	Prev      string // "" for the genesis
+	Seq       uint64
+	Lamport   uint64
+	CreatedAt int64
+	Action    Action
+	Event     *nostr.Event
+}
+
+// Errors of the decoder and the replay. Rejected entries carry one of
+// these (wrapped with the detail) so callers can branch with errors.Is.
+var (
+	ErrTooLarge  = errors.New("room: entry over 16 KiB")
+	ErrForged    = errors.New("room: bad id or signature")
+	ErrMalformed = errors.New("room: malformed entry")
+	ErrWrongRoom = errors.New("room: entry of another room")
+	ErrOrphan    = errors.New("room: extends an entry not in the log")
+	ErrChain     = errors.New("room: seq or lamport does not follow its prev")
+	ErrFuture    = errors.New("room: dated more than 10 minutes ahead")
+	ErrDenied    = errors.New("room: signer lacks the capability")
+	// ErrConcurrent: an entry by a signer whose revocation did not build
+	// on it (it was concurrent with or later than the revocation, however
+	// it was dated); see Replay.
+	ErrConcurrent = errors.New("room: not seen by the revocation of its signer")
+	ErrGenesis    = errors.New("room: no valid genesis")
+	ErrTooMany    = errors.New("room: over 10,000 entries")
+)
+
+func malformed(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
+}
+
+// DecodeEntry decodes an entry from JSON: size limit, the strict event
+// decoder, then ParseEntry.
+func DecodeEntry(raw []byte) (Entry, error) {
+	if len(raw) > MaxEntryJSON {
+		return Entry{}, ErrTooLarge
+	}
+	ev, err := event.Decode(raw)
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return ParseEntry(ev)
+}
+
+// IsEntryKind reports whether kind is one of the log's.
+func IsEntryKind(kind int) bool {
+	switch kind {
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate:
+		return true
+	}
+	return false
+}
+
+// ParseEntry checks an entry's id and signature and reads its tags.
+func ParseEntry(ev *nostr.Event) (Entry, error) {
+	e := Entry{ID: ev.ID, Author: ev.PubKey, Kind: ev.Kind, CreatedAt: int64(ev.CreatedAt), Event: ev}
+	if !IsEntryKind(ev.Kind) {
+		return e, malformed("kind %d is not a log entry", ev.Kind)
+	}
+	if err := event.Verify(ev); err != nil {
+		return e, fmt.Errorf("%w: %v", ErrForged, err)
+	}
+	if len(ev.Tags) > MaxTags {
+		return e, malformed("%d tags, at most %d", len(ev.Tags), MaxTags)
+	}
+	seen := map[string]bool{}
+	var pTag nostr.Tag
+	var flags []string
+	a := &e.Action
+	for _, t := range ev.Tags {
+		switch t[0] {
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban":
+			if seen[t[0]] {
+				return e, malformed("two %s tags", t[0])
+			}
+			seen[t[0]] = true
+		case "open", "closed", "public", "private", "restricted", "unrestricted":
+			if len(t) != 1 {
+				return e, malformed("flag %s takes no value", t[0])
+			}
+			flags = append(flags, t[0])
+			continue
+		default:
+			continue
+		}
+		if t[0] == "ban" || t[0] == "unban" {
+			if len(t) != 1 {
+				return e, malformed("%s takes no value (a reason goes in a reason tag)", t[0])
+			}
+			continue
+		}
+		if len(t) < 2 {
+			return e, malformed("%s tag has no value", t[0])
+		}
+		v := t[1]
+		var err error
+		switch t[0] {
+		case "h":
+			if !event.IsHex(v, 64) {
+				err = errors.New("not a room id (64 hex)")
+			}
+			e.Room = v
+		case "prev":
+			if !event.IsHex(v, 64) {
+				err = errors.New("not an event id (64 hex)")
+			}
+			e.Prev = v
+		case "seq":
+			e.Seq, err = parseCount(v)
+		case "lamport":
+			e.Lamport, err = parseCount(v)
+		case "p":
+			if !event.IsHex(v, 64) {
+				err = errors.New("not a pubkey (64 hex)")
+			}
+			pTag = t
+		case "name":
+			if len(v) > MaxName {
+				err = fmt.Errorf("over %d bytes", MaxName)
+			}
+			a.Policy.Name = &v
+		case "about", "picture", "reason":
+			if len(v) > MaxText {
+				err = fmt.Errorf("over %d bytes", MaxText)
+			}
+			switch t[0] {
+			case "about":
+				a.Policy.About = &v
+			case "picture":
+				a.Policy.Picture = &v
+			default:
+				a.Reason = v
+			}
+		case "nonce":
+			if !event.IsHex(v, 32) {
+				err = errors.New("not 16 bytes of hex")
+			}
+		case "role":
+			// ["role", name, capabilities, rank]
+			if len(t) != 4 {
+				err = errors.New("want [\"role\", name, capabilities, rank]")
+				break
+			}
+			a.Role = v
+			if err = checkRoleName(v); err != nil {
+				break
+			}
+			if a.Caps, err = ParseCaps(t[2]); err != nil {
+				break
+			}
+			var r int64
+			r, err = strconv.ParseInt(t[3], 10, 32)
+			if err == nil && (r < 1 || r >= RankOwner) {
+				err = fmt.Errorf("rank must be 1..%d", RankOwner-1)
+			}
+			a.Rank = int(r)
+		}
+		if err != nil {
+			return e, malformed("%s: %v", t[0], err)
+		}
+	}
+	if !seen["h"] {
+		return e, malformed("no h tag (the room id)")
+	}
+	policy := len(flags) > 0 || seen["name"] || seen["about"] || seen["picture"]
+	if e.Kind == KindCreate {
+		if seen["prev"] || seen["seq"] && e.Seq != 0 || seen["lamport"] && e.Lamport != 0 {
+			return e, malformed("a genesis has no prev, seq 0 and lamport 0")
+		}
+		if !seen["name"] || !seen["nonce"] {
+			return e, malformed("a genesis needs name and nonce")
+		}
+		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] {
+			return e, malformed("a genesis takes no p, role, ban or unban")
+		}
+		if RoomID(mustHex32(e.Author), *a.Policy.Name, nonceOf(ev)) != e.Room {
+			return e, malformed("h is not the room id of this creator, name and nonce")
+		}
+		a.Op = OpGenesis
+		return e, applyFlags(a, flags)
+	}
+	if !seen["prev"] || !seen["seq"] || !seen["lamport"] {
+		return e, malformed("an entry needs prev, seq and lamport")
+	}
+	if e.Seq == 0 || e.Lamport == 0 {
+		return e, malformed("seq and lamport of an entry start at 1")
+	}
+	switch e.Kind {
+	case KindPutUser, KindRemoveUser:
+		if pTag == nil || policy || seen["role"] {
+			return e, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
+		}
+		a.Target = pTag[1]
+		if e.Kind == KindPutUser {
+			if seen["ban"] || seen["unban"] {
+				return e, malformed("ban and unban belong on kind 9001")
+			}
+			// NIP-29: ["p", pubkey, role...]; cairn takes exactly one role.
+			if len(pTag) != 3 {
+				return e, malformed("put-user needs [\"p\", pubkey, role] with one role")
+			}
+			a.Op, a.Role = OpGrant, pTag[2]
+			if err := checkRoleName(a.Role); err != nil {
+				return e, malformed("p: role: %v", err)
+			}
+			if a.Role == RoleBanned {
+				return e, malformed("ban with kind 9001 and a ban tag, not a role")
+			}
+			return e, nil
+		}
+		switch {
+		case seen["ban"] && seen["unban"]:
+			return e, malformed("ban and unban together")
+		case seen["ban"]:
+			a.Op = OpBan
+		case seen["unban"]:
+			a.Op = OpUnban
+		default:
+			a.Op = OpRevoke
+		}
+		return e, nil
+	default: // KindEditMeta
+		if pTag != nil || seen["ban"] || seen["unban"] {
+			return e, malformed("edit-metadata takes no p, ban or unban")
+		}
+		if seen["role"] {
+			if policy {
+				return e, malformed("a role definition changes nothing else")
+			}
+			a.Op = OpDefineRole
+			return e, nil
+		}
+		if !policy {
+			return e, malformed("edit-metadata changes nothing")
+		}
+		a.Op = OpSetPolicy
+		return e, applyFlags(a, flags)
+	}
+}
+
+func applyFlags(a *Action, flags []string) error {
+	set := func(p **bool, v bool, name string) error {
+		if *p != nil {
+			return malformed("flag %s contradicts or repeats another", name)
+		}
+		*p = &v
+		return nil
+	}
+	for _, f := range flags {
+		var err error
+		switch f {
+		case "open":
+			err = set(&a.Policy.JoinOpen, true, f)
+		case "closed":
+			err = set(&a.Policy.JoinOpen, false, f)
+		case "public":
+			err = set(&a.Policy.Public, true, f)
+		case "private":
+			err = set(&a.Policy.Public, false, f)
+		case "unrestricted":
+			err = set(&a.Policy.Open, true, f)
+		case "restricted":
+			err = set(&a.Policy.Open, false, f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseCount(s string) (uint64, error) {
+	if s == "" || len(s) > 1 && s[0] == '0' || len(s) > 15 {
+		return 0, errors.New("want a decimal count without leading zeros")
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func checkRoleName(s string) error {
+	if s == "" || len(s) > MaxRoleName {
+		return fmt.Errorf("1 to %d characters", MaxRoleName)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return errors.New("only a-z, 0-9, - and _")
+		}
+	}
+	return nil
+}
+
+func mustHex32(s string) [32]byte {
+	b, _ := event.ParseHex32(s)
+	return b
+}
+
+func nonceOf(ev *nostr.Event) [16]byte {
+	var n [16]byte
+	if t := ev.Tags.Find("nonce"); t != nil {
+		hex.Decode(n[:], []byte(t[1]))
+	}
+	return n
+}
+
+// Genesis is the unsigned kind 9007 that creates a room named name. The
+// creator signs it; its h is RoomID(creator, name, nonce).
+func Genesis(creator, name string, nonce [16]byte, now time.Time) *nostr.Event {
+	id := RoomID(mustHex32(creator), name, nonce)
+	return &nostr.Event{
+		Kind: KindCreate, CreatedAt: nostr.Timestamp(now.Unix()), PubKey: creator,
+		Tags: nostr.Tags{
+			{"h", id}, {"name", name}, {"nonce", hex.EncodeToString(nonce[:])},
+			{"seq", "0"}, {"lamport", "0"},
+		},
+		Content: "",
+	}
+}
+
+// Point is where a new entry attaches: the entry it extends and the seq
+// and Lamport time it takes.
+type Point struct {
+	Prev         string
+	Seq, Lamport uint64
+}
+
+// NewEntry is the unsigned log entry doing a in room, attached at p (a
+// replayed log's Tip).
+func NewEntry(room string, p Point, a Action, now time.Time) *nostr.Event {
+	tags := nostr.Tags{{"h", room}, {"prev", p.Prev},
+		{"seq", strconv.FormatUint(p.Seq, 10)}, {"lamport", strconv.FormatUint(p.Lamport, 10)}}
+	kind := KindEditMeta
+	switch a.Op {
+	case OpGrant:
+		kind = KindPutUser
+		tags = append(tags, nostr.Tag{"p", a.Target, a.Role})
+	case OpRevoke, OpBan, OpUnban:
+		kind = KindRemoveUser
+		tags = append(tags, nostr.Tag{"p", a.Target})
+		if a.Op == OpBan {
+			tags = append(tags, nostr.Tag{"ban"})
+		} else if a.Op == OpUnban {
+			tags = append(tags, nostr.Tag{"unban"})
+		}
+	case OpDefineRole:
+		tags = append(tags, nostr.Tag{"role", a.Role, a.Caps.String(), strconv.Itoa(a.Rank)})
+	case OpSetPolicy:
+		c := a.Policy
+		for _, kv := range []struct {
+			k string
+			v *string
+		}{{"name", c.Name}, {"about", c.About}, {"picture", c.Picture}} {
+			if kv.v != nil {
+				tags = append(tags, nostr.Tag{kv.k, *kv.v})
+			}
+		}
+		for _, f := range []struct {
+			v       *bool
+			yes, no string
+		}{{c.Open, "unrestricted", "restricted"}, {c.Public, "public", "private"}, {c.JoinOpen, "open", "closed"}} {
+			if f.v != nil {
+				if *f.v {
+					tags = append(tags, nostr.Tag{f.yes})
+				} else {
+					tags = append(tags, nostr.Tag{f.no})
+				}
+			}
+		}
+	}
+	if a.Reason != "" {
+		tags = append(tags, nostr.Tag{"reason", a.Reason})
+	}
+	return &nostr.Event{Kind: kind, CreatedAt: nostr.Timestamp(now.Unix()), Tags: tags, Content: ""}
+}
+
+// sortedKeys returns m's keys in order (deterministic output).
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

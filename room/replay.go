@@ -1,0 +1,291 @@
+package room
+
+import (
+	"container/heap"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+)
+
+// Rejection is an event Replay refused, with the reason (one of the
+// package's sentinel errors, wrapped with the detail).
+type Rejection struct {
+	ID  string
+	Err error
+}
+
+// Log is a replayed authority log.
+type Log struct {
+	Room    string
+	Genesis Entry
+	// State is the state after every applied entry.
+	State *State
+	// Order is every entry that holds its place in the chain (verified,
+	// of this room, its prev known, seq and lamport following), in replay
+	// order, applied or not.
+	Order []Entry
+	// Applied is the part of Order that took effect.
+	Applied []Entry
+	// Rejected lists what did not take effect, sorted by id.
+	Rejected []Rejection
+
+	why map[string]error
+}
+
+// Err is why the event id was rejected; nil if it was applied (or never
+// seen).
+func (l *Log) Err(id string) error { return l.why[id] }
+
+// Tip is where the next entry attaches: after the last entry in replay
+// order, with a Lamport time above every entry's.
+func (l *Log) Tip() Point {
+	last, max := l.Genesis, l.Genesis.Lamport
+	for _, e := range l.Order {
+		last = e
+		if e.Lamport > max {
+			max = e.Lamport
+		}
+	}
+	return Point{Prev: last.ID, Seq: last.Seq + 1, Lamport: max + 1}
+}
+
+// StateAt is the state right after the entry id took effect (the genesis
+// included); ok is false if id was not applied. This is the ACL at that
+// point of the chain.
+func (l *Log) StateAt(id string) (s *State, ok bool) {
+	s = newState(l.Genesis)
+	if id == l.Genesis.ID {
+		return s, true
+	}
+	for _, e := range l.Applied {
+		s.apply(e)
+		if e.ID == id {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Replay verifies the events of room (in any order; duplicates count
+// once) and applies them in replay order, each only if its signer held
+// the capability at that point:
+//
+//   - Structure. An event that does not verify, is not a log entry, names
+//     another room, is dated more than MaxSkew after now, or does not
+//     follow its prev (seq one more, lamport above) is rejected, and so is
+//     everything built on it; an entry whose prev is not here is an orphan.
+//     Dropping, reordering or altering entries therefore shows.
+//   - Order. The genesis first; then, repeatedly, of the entries whose prev
+//     is already placed, the one of lowest (lamport, pubkey, id). Entries
+//     with the same prev (concurrent) are thus ordered by Lamport time, then
+//     lower pubkey, then lower id.
+//   - Authority. Each entry is checked against the state the entries before
+//     it produced. An entry that is refused keeps its place in the chain
+//     (what builds on it is judged on its own) but changes nothing.
+//   - Retroactivity. An applied entry stays applied when its signer later
+//     loses the role, provided the entry that took the role away built on
+//     it (had it among its ancestors). Entries of the demoted signer that
+//     it had not seen are rejected (ErrConcurrent) and the replay is run
+//     again without them: a revoked moderator cannot act by attaching an
+//     entry to an old point of the chain.
+//
+// It returns ErrGenesis when no valid genesis of room is among events; the
+// Log still lists the rejections.
+func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
+	l := &Log{Room: room, why: map[string]error{}}
+	reject := func(id string, err error) {
+		if _, dup := l.why[id]; !dup {
+			l.why[id] = err
+			l.Rejected = append(l.Rejected, Rejection{id, err})
+		}
+	}
+	defer func() {
+		sort.Slice(l.Rejected, func(i, j int) bool { return l.Rejected[i].ID < l.Rejected[j].ID })
+	}()
+
+	seen := map[string]bool{}
+	var entries []Entry
+	for _, ev := range events {
+		if ev == nil || seen[ev.ID] {
+			continue
+		}
+		seen[ev.ID] = true
+		e, err := ParseEntry(ev)
+		switch {
+		case err != nil:
+			reject(ev.ID, err)
+		case e.Room != room:
+			reject(e.ID, fmt.Errorf("%w: h is %.16s, this room is %.16s", ErrWrongRoom, e.Room, room))
+		case time.Unix(e.CreatedAt, 0).After(now.Add(MaxSkew)):
+			reject(e.ID, ErrFuture)
+		default:
+			entries = append(entries, e)
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return less(entries[i], entries[j]) })
+	if len(entries) > maxEntries {
+		for _, e := range entries[maxEntries:] {
+			reject(e.ID, ErrTooMany)
+		}
+		entries = entries[:maxEntries]
+	}
+
+	children := map[string][]Entry{}
+	found := false
+	for _, e := range entries {
+		switch {
+		case e.Action.Op != OpGenesis:
+			children[e.Prev] = append(children[e.Prev], e)
+		case !found:
+			l.Genesis, found = e, true // the lowest id, as entries are sorted
+		default:
+			reject(e.ID, fmt.Errorf("%w: a second genesis (%.16s is the first)", ErrMalformed, l.Genesis.ID))
+		}
+	}
+	if !found {
+		for _, e := range entries {
+			reject(e.ID, fmt.Errorf("%w: %v", ErrOrphan, ErrGenesis))
+		}
+		return l, ErrGenesis
+	}
+
+	// Place the entries: a walk from the genesis, lowest ready entry first.
+	parent := map[string]Entry{l.Genesis.ID: l.Genesis}
+	ready := &entryHeap{}
+	for _, c := range children[l.Genesis.ID] {
+		heap.Push(ready, c)
+	}
+	for ready.Len() > 0 {
+		e := heap.Pop(ready).(Entry)
+		p := parent[e.Prev]
+		if e.Seq != p.Seq+1 || e.Lamport <= p.Lamport {
+			reject(e.ID, fmt.Errorf("%w: seq %d lamport %d after seq %d lamport %d", ErrChain, e.Seq, e.Lamport, p.Seq, p.Lamport))
+			continue
+		}
+		l.Order = append(l.Order, e)
+		parent[e.ID] = e
+		for _, c := range children[e.ID] {
+			heap.Push(ready, c)
+		}
+	}
+	for _, e := range entries {
+		if _, placed := parent[e.ID]; !placed && e.Action.Op != OpGenesis {
+			reject(e.ID, fmt.Errorf("%w: prev %.16s", ErrOrphan, e.Prev))
+		}
+	}
+
+	// Apply, again without what the concurrency rule excludes, until
+	// nothing more is excluded. Each run excludes at least one entry; the
+	// ancestor test is O(1) (tree intervals) and a demotion looks only at
+	// the demoted user's entries, so a run costs O(entries).
+	isAncestor := treeIntervals(l.Genesis, l.Order)
+	excluded := map[string]error{}
+	var denied map[string]error
+	for {
+		l.State, l.Applied, denied = newState(l.Genesis), nil, map[string]error{}
+		appliedBy := map[string][]Entry{}
+		again := false
+		for _, e := range l.Order {
+			if excluded[e.ID] != nil {
+				continue
+			}
+			if err := l.State.authorize(e); err != nil {
+				denied[e.ID] = err
+				continue
+			}
+			demoted := l.State.apply(e)
+			l.Applied = append(l.Applied, e)
+			appliedBy[e.Author] = append(appliedBy[e.Author], e)
+			for _, d := range demoted {
+				if d == e.Author {
+					continue
+				}
+				for _, a := range appliedBy[d] {
+					if !isAncestor(a.ID, e.ID) {
+						excluded[a.ID] = fmt.Errorf("%w: %s of %.16s in %.16s", ErrConcurrent, e.Action.Op, d, e.ID)
+						again = true
+					}
+				}
+			}
+			if again {
+				break
+			}
+		}
+		if !again {
+			break
+		}
+	}
+	for _, e := range l.Order {
+		if err := excluded[e.ID]; err != nil {
+			reject(e.ID, err)
+		} else if err := denied[e.ID]; err != nil {
+			reject(e.ID, err)
+		}
+	}
+	return l, nil
+}
+
+// maxEntries is MaxEntries; tests lower it.
+var maxEntries = MaxEntries
+
+// treeIntervals numbers the placed entries in a depth-first walk of the
+// tree they form (children in replay order) and returns the test "a is a
+// proper ancestor of e": a's interval holds e's.
+func treeIntervals(g Entry, order []Entry) func(a, e string) bool {
+	kids := map[string][]string{}
+	for _, e := range order {
+		kids[e.Prev] = append(kids[e.Prev], e.ID)
+	}
+	in, out := map[string]int{}, map[string]int{}
+	clock := 0
+	type frame struct {
+		id   string
+		next int
+	}
+	stack := []frame{{id: g.ID}}
+	in[g.ID] = clock
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next < len(kids[top.id]) {
+			c := kids[top.id][top.next]
+			top.next++
+			clock++
+			in[c] = clock
+			stack = append(stack, frame{id: c})
+			continue
+		}
+		clock++
+		out[top.id] = clock
+		stack = stack[:len(stack)-1]
+	}
+	return func(a, e string) bool {
+		return a != e && in[a] <= in[e] && out[e] <= out[a]
+	}
+}
+
+// less is replay order among ready entries: Lamport time, then pubkey,
+// then id.
+func less(a, b Entry) bool {
+	if a.Lamport != b.Lamport {
+		return a.Lamport < b.Lamport
+	}
+	if a.Author != b.Author {
+		return a.Author < b.Author
+	}
+	return a.ID < b.ID
+}
+
+type entryHeap []Entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return less(h[i], h[j]) }
+func (h entryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x any)        { *h = append(*h, x.(Entry)) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

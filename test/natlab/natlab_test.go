@@ -31,6 +31,11 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // per second per peer, which would otherwise cap every path alike.
 const labSize = 40 << 20
 
+// fetchTimeout bounds one transfer. With the waits for the relay slots
+// (40 s) and the record (15 s) the lab takes at most about 3 minutes after
+// the build; a passing run about 30 s.
+const fetchTimeout = 40 * time.Second
+
 // requireLab skips without root unless CAIRN_E2E=1, which makes it (and a
 // missing tool) a failure.
 func requireLab(t *testing.T) {
@@ -110,7 +115,7 @@ func TestNATTraversal(t *testing.T) {
 	// reserve a slot on pub's relay: their addresses gain /p2p-circuit
 	// ones.
 	for _, n := range []*Node{a, b, s} {
-		waitFor(t, 60*time.Second, n.Name+" has a /p2p-circuit address", func() (bool, string) {
+		waitFor(t, 40*time.Second, n.Name+" has a /p2p-circuit address", func() (bool, string) {
 			st := n.MustStatus()
 			return len(st.P2P.NAT.RelayAddrs) > 0, fmt.Sprintf("%+v addrs %v", st.P2P.NAT, st.P2P.Addrs)
 		})
@@ -123,7 +128,7 @@ func TestNATTraversal(t *testing.T) {
 	out := b.Run(time.Minute, "share", path, "--chunk-size", "5MiB", "--title", "lab bytes")
 	mapID := eventID(t, out)
 	bst := b.MustStatus()
-	waitFor(t, 30*time.Second, "b's cairn-p2p record lists its circuit addresses", func() (bool, string) {
+	waitFor(t, 15*time.Second, "b's cairn-p2p record lists its circuit addresses", func() (bool, string) {
 		rec := queryRelay(t, b.NS, b.WSURL, nostr.Filter{Kinds: []int{30078}, Authors: []string{bst.PubKey}})
 		return len(rec) == 1 && strings.Contains(rec[0].Content, "p2p-circuit"), fmt.Sprint(rec)
 	})
@@ -187,12 +192,12 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
 	go func() {
 		// Run's failures end this goroutine; the select below sees no result.
 		defer func() { close(done) }()
-		done <- n.Run(2*time.Minute, "get", nevent, "-o", out, "-q")
+		done <- n.Run(fetchTimeout, "get", nevent, "-o", out, "-q")
 	}()
 	var first, last time.Time
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
-	deadline := time.After(2 * time.Minute)
+	deadline := time.After(fetchTimeout + 10*time.Second)
 	finished := false
 	for !finished {
 		select {
@@ -203,7 +208,7 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
 			finished = true
 		case <-poll.C:
 		case <-deadline:
-			t.Fatalf("%s: cairn get did not finish within 2 minutes", n.Name)
+			t.Fatalf("%s: cairn get did not finish within %v", n.Name, fetchTimeout)
 		}
 		st, err := n.Status()
 		if err != nil {

@@ -102,7 +102,7 @@ type NATConfig struct {
 	// is reachable (ReachPublic makes it so at once).
 	RelayService bool
 	RelayLimits  RelayLimits
-	// Relays are AutoRelay's candidates; nil means the bootstrap peers.
+	// Relays are AutoRelay's candidates; none means the bootstrap peers.
 	Relays []peer.AddrInfo
 	// NoAutoRelay never reserves a relay slot.
 	NoAutoRelay bool
@@ -196,7 +196,7 @@ func (h *Host) natOptions() []libp2p.Option {
 		opts = append(opts, libp2p.EnableRelayService(relayv2.WithResources(res)), libp2p.EnableNATService())
 	}
 	relays := c.Relays
-	if relays == nil {
+	if len(relays) == 0 {
 		relays = h.cfg.Bootstrap
 	}
 	if !c.NoAutoRelay && len(relays) > 0 {

@@ -13,10 +13,10 @@ import (
 )
 
 // TestRelayedFetch: a private host reserves a slot on a public host's relay
-// service, publishes a /p2p-circuit address, and a third host that knows
-// only that address fetches a chunk from it through the relay (on loopback
-// no hole punch can succeed, so after DirectWait the relayed connection is
-// used). Both sides count the bytes as "relay"; the conns list it.
+// service (its bootstrap peer), publishes a /p2p-circuit address, and a
+// third host that knows only that address fetches a chunk from it through
+// the relay (on loopback no hole punch can succeed, so after DirectWait the
+// relayed connection is used). Both sides count the bytes as "relay"; the conns list it.
 //
 // AutoRelay builds circuit addresses only on a relay's public addresses:
 // the relay listens on 127.0.0.2, which the test counts as public.
@@ -33,7 +33,10 @@ func TestRelayedFetch(t *testing.T) {
 	})
 	srv := newHost(t, func(c *Config) {
 		c.DHT = false
-		c.NAT = NATConfig{Reachability: ReachPrivate, Relays: []peer.AddrInfo{relay.AddrInfo()}}
+		// No relay configured (an empty list, as the node passes): the
+		// bootstrap peers are the candidates.
+		c.Bootstrap = []peer.AddrInfo{relay.AddrInfo()}
+		c.NAT = NATConfig{Reachability: ReachPrivate, Relays: []peer.AddrInfo{}}
 	})
 	cli := newHost(t, func(c *Config) {
 		c.DHT = false

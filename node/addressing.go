@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cairn-nostr/cairn/p2p"
@@ -16,18 +17,46 @@ import (
 )
 
 // addressingInterval is how often the node checks whether its addresses
-// changed (AutoNAT, hole punching and new interfaces add some after start)
-// and publishes its record again if they did.
-const addressingInterval = time.Minute
+// changed and publishes its record again if they did. It also checks soon
+// after libp2p reports new addresses (a relay reservation's /p2p-circuit
+// addresses, an address AutoNAT confirmed), at most every addressingSettle.
+const (
+	addressingInterval = time.Minute
+	addressingSettle   = time.Second
+)
 
 func (n *Node) addressingLoop() error {
 	t := time.NewTicker(addressingInterval)
 	defer t.Stop()
+	var changed <-chan any
+	if sub, err := n.host.Libp2p().EventBus().Subscribe(new(event.EvtLocalAddressesUpdated)); err == nil {
+		defer sub.Close()
+		changed = sub.Out()
+	}
 	for {
 		select {
 		case <-n.ctx.Done():
 			return nil
 		case <-t.C:
+		case _, ok := <-changed:
+			if !ok { // the host closed
+				changed = nil
+				continue
+			}
+			// Let a burst of changes settle, then drop what queued.
+			select {
+			case <-n.ctx.Done():
+				return nil
+			case <-time.After(addressingSettle):
+			}
+			for drained := false; !drained; {
+				select {
+				case _, ok := <-changed:
+					drained = !ok
+				default:
+					drained = true
+				}
+			}
 		}
 		if rec := n.addressRecord(); fmt.Sprint(rec) == n.published.Load() {
 			continue

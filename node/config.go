@@ -56,6 +56,29 @@ type P2PConfig struct {
 	// UploadBytesPerSecond caps the chunk upload of the whole node; 0 is
 	// unlimited.
 	UploadBytesPerSecond int64
+	// Reachability is auto (AutoNAT decides), public or private.
+	Reachability string
+	// RelayService runs a circuit relay v2 for peers behind NATs, with
+	// RelayCircuitBytes and RelayCircuitDuration per relayed connection
+	// (0: p2p's defaults).
+	RelayService         bool
+	RelayCircuitBytes    int64
+	RelayCircuitDuration Duration
+	// Relays are the relays a node behind a NAT reserves a slot on, as
+	// /ip4/…/p2p/<peer ID> multiaddrs; default the bootstrap peers.
+	Relays []string
+}
+
+// nat is the host's NAT configuration (Validate checked it).
+func (c P2PConfig) nat() p2p.NATConfig {
+	r, _ := p2p.ParseReachability(c.Reachability)
+	relays, _ := p2p.ParseAddrInfos(c.Relays...)
+	return p2p.NATConfig{
+		Reachability: r,
+		RelayService: c.RelayService,
+		RelayLimits:  p2p.RelayLimits{CircuitBytes: c.RelayCircuitBytes, CircuitDuration: time.Duration(c.RelayCircuitDuration)},
+		Relays:       relays,
+	}
 }
 
 // DefaultP2PListen is TCP and QUIC on every interface, port 4848.
@@ -125,6 +148,15 @@ func (c *Config) Validate() error {
 	}
 	if _, err := p2p.ParseAddrInfos(c.P2P.Bootstrap...); err != nil {
 		errs = append(errs, fmt.Errorf("bootstrap: %w", err))
+	}
+	if _, err := p2p.ParseReachability(c.P2P.Reachability); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := p2p.ParseAddrInfos(c.P2P.Relays...); err != nil {
+		errs = append(errs, fmt.Errorf("relays: %w", err))
+	}
+	if c.P2P.RelayCircuitBytes < 0 || c.P2P.RelayCircuitDuration < 0 {
+		errs = append(errs, errors.New("relay circuit limits must not be negative (0 means the default)"))
 	}
 	if c.P2P.UploadBytesPerSecond < 0 {
 		errs = append(errs, errors.New("upload rate must not be negative (0 means unlimited)"))

@@ -239,6 +239,7 @@ func (n *Node) startP2P() error {
 		DHTMode:     mode,
 		Blobs:       n.blobs,
 		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		NAT:         n.cfg.P2P.nat(),
 		Logger:      n.log.With("part", "p2p"),
 	})
 	if err != nil {
@@ -373,6 +374,10 @@ type statusP2P struct {
 	Peers  int      `json:"peers"`
 	// Stats are the chunk protocol's counters by transport.
 	Stats p2p.Stats `json:"stats"`
+	// NAT is reachability, relay addresses and hole punches; Conns the
+	// open connections (a relayed one has a /p2p-circuit address).
+	NAT   p2p.NATStatus  `json:"nat"`
+	Conns []p2p.ConnInfo `json:"conns"`
 }
 
 type statusWebRTC struct {
@@ -426,7 +431,7 @@ func (n *Node) Status() Status {
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}
 	if n.host != nil {
 		ps := n.host.Stats()
-		p := &statusP2P{PeerID: n.host.ID().String(), Peers: ps.Peers, Stats: ps}
+		p := &statusP2P{PeerID: n.host.ID().String(), Peers: ps.Peers, Stats: ps, NAT: n.host.NATStatus(), Conns: n.host.Conns()}
 		for _, a := range n.host.Addrs() {
 			p.Addrs = append(p.Addrs, a.String())
 		}

@@ -156,7 +156,7 @@ func (h *Host) ready(ctx context.Context, f *fetcher, p peer.ID) (reused bool, e
 	if f.s != nil {
 		return true, nil
 	}
-	s, err := h.host.NewStream(ctx, p, ChunkProtocol)
+	s, err := h.host.NewStream(h.streamContext(ctx, p), p, ChunkProtocol)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()

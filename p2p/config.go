@@ -154,6 +154,9 @@ type Config struct {
 	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP). Off by
 	// default.
 	NATPortMap bool
+	// NAT is NAT traversal: AutoNAT v2, AutoRelay, hole punching, the
+	// relay service (nat.go).
+	NAT NATConfig
 	// Blobs are the chunks this node serves; nil serves nothing (every
 	// request is answered NOT_FOUND).
 	Blobs blobstore.Blobs
@@ -183,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.DHTMode < DHTAuto || c.DHTMode > DHTClient {
 		return fmt.Errorf("p2p: unknown %v", c.DHTMode)
+	}
+	if err := c.NAT.Validate(); err != nil {
+		return err
 	}
 	return c.Limits.Validate()
 }

@@ -41,6 +41,7 @@ type Host struct {
 	cancel context.CancelFunc
 
 	counters [numTransports]counters
+	nat      natState // NAT traversal (nat.go)
 
 	mu       sync.Mutex
 	closed   bool
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.ConnectionGater(h.guard),
 		libp2p.DisableMetrics(),
 	}
+	opts = append(opts, h.natOptions()...)
 	if cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}

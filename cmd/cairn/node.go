@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-nostr/cairn/node"
+	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/relay"
 )
 
@@ -19,7 +20,7 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth, blobQuota, uploadRate string
+	var auth, blobQuota, uploadRate, relayBytes, labNet string
 	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -60,6 +61,14 @@ On first run it creates a key in the data dir. When it is ready it prints
 			if cfg.P2P.UploadBytesPerSecond, err = parseBytes(uploadRate); err != nil {
 				return fmt.Errorf("--upload-rate: %w", err)
 			}
+			if cfg.P2P.RelayCircuitBytes, err = parseBytes(relayBytes); err != nil {
+				return fmt.Errorf("--relay-circuit-bytes: %w", err)
+			}
+			if labNet != "" {
+				if err := p2p.TreatAsPublic(labNet); err != nil {
+					return fmt.Errorf("--lab-public-net: %w", err)
+				}
+			}
 			cfg.P2P.DHT = !noDHT
 			n, err := node.New(cfg, log)
 			if err != nil {
@@ -95,6 +104,13 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
 	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
 	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
+	f.StringVar(&cfg.P2P.Reachability, "reachability", "auto", "libp2p reachability: auto (AutoNAT decides), public (a node others can dial: runs --relay-service at once) or private (behind a NAT: reserves a relay slot at once)")
+	f.BoolVar(&cfg.P2P.RelayService, "relay-service", false, "run a circuit relay v2 for peers behind NATs (once reachable): they coordinate hole punches through it, and transfer through it when punching fails")
+	f.StringVar(&relayBytes, "relay-circuit-bytes", "0", "bytes one relayed connection may carry each way before the relay ends it (0 = 32MiB)")
+	f.DurationVar((*time.Duration)(&cfg.P2P.RelayCircuitDuration), "relay-circuit-duration", 0, "how long one relayed connection may last (0 = 2m)")
+	f.StringSliceVar(&cfg.P2P.Relays, "relays", nil, "circuit relays to reserve a slot on when behind a NAT, /ip4/…/p2p/<peer ID>, comma-separated (default: the --bootstrap peers)")
+	f.StringVar(&labNet, "lab-public-net", "", "count this private IPv4 range as public: for the NAT lab only (test/natlab)")
+	f.MarkHidden("lab-public-net")
 	f.BoolVar(&cfg.WebRTC.Enabled, "webrtc", cfg.WebRTC.Enabled, "serve and fetch chunks over WebRTC DataChannels, for browsers (--webrtc=false or CAIRN_WEBRTC=false turns it off)")
 	f.StringSliceVar(&cfg.WebRTC.ICEServers, "ice-server", nil, "STUN or TURN server for WebRTC, stun:host:port or turn:host:port[?transport=tcp]; repeat or comma-separate for several (default none: direct host candidates only, enough on a LAN)")
 	f.StringVar(&cfg.WebRTC.ICEUsername, "ice-username", "", "username for the TURN servers of --ice-server")

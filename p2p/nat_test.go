@@ -1,0 +1,135 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// TestRelayedFetch: a private host reserves a slot on a public host's relay
+// service (its bootstrap peer), publishes a /p2p-circuit address, and a
+// third host that knows only that address fetches a chunk from it through
+// the relay (on loopback no hole punch can succeed, so after DirectWait the
+// relayed connection is used). Both sides count the bytes as "relay"; the conns list it.
+//
+// AutoRelay builds circuit addresses only on a relay's public addresses:
+// the relay listens on 127.0.0.2, which the test counts as public.
+func TestRelayedFetch(t *testing.T) {
+	saved := manet.Private4
+	t.Cleanup(func() { manet.Private4 = saved }) // after the hosts close
+	if err := TreatAsPublic("127.0.0.2/32"); err != nil {
+		t.Fatal(err)
+	}
+	relay := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.ListenAddrs = []string{"/ip4/127.0.0.2/tcp/0", "/ip4/127.0.0.2/udp/0/quic-v1"}
+		c.NAT = NATConfig{Reachability: ReachPublic, RelayService: true}
+	})
+	srv := newHost(t, func(c *Config) {
+		c.DHT = false
+		// No relay configured (an empty list, as the node passes): the
+		// bootstrap peers are the candidates.
+		c.Bootstrap = []peer.AddrInfo{relay.AddrInfo()}
+		c.NAT = NATConfig{Reachability: ReachPrivate, Relays: []peer.AddrInfo{}}
+	})
+	cli := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.NAT = NATConfig{DirectWait: 200 * time.Millisecond}
+	})
+
+	var circuit []ma.Multiaddr
+	deadline := time.Now().Add(20 * time.Second)
+	for len(circuit) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no /p2p-circuit address within 20 s: %v; status %+v", srv.Libp2p().Addrs(), srv.NATStatus())
+		}
+		time.Sleep(100 * time.Millisecond)
+		for _, a := range srv.Libp2p().Addrs() {
+			if isCircuit(a) {
+				circuit = append(circuit, a)
+			}
+		}
+	}
+	if st := srv.NATStatus(); st.Reachability != "private" || len(st.RelayAddrs) == 0 {
+		t.Errorf("private host's NAT status %+v", st)
+	}
+	if st := relay.NATStatus(); st.Reachability != "public" || !st.RelayService {
+		t.Errorf("relay's NAT status %+v", st)
+	}
+
+	data, _ := chunk(7, 1<<20)
+	hash := put(t, srv, data)
+	if err := cli.Connect(ctxTimeout(t, 10*time.Second), peer.AddrInfo{ID: srv.ID(), Addrs: circuit}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cli.Fetch(ctxTimeout(t, 30*time.Second), srv.ID(), hash, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ")
+	}
+	if c := cli.Stats().Transports[TransportRelay]; c.BytesDown < 1<<20 || c.ChunksFetched != 1 {
+		t.Errorf("client relay counters %+v", c)
+	}
+	var relayed bool
+	for _, c := range cli.Conns() {
+		if c.Peer == srv.ID().String() && c.Relayed && c.Limited {
+			relayed = true
+		}
+	}
+	if !relayed {
+		t.Errorf("no relayed, limited connection to the server in %+v", cli.Conns())
+	}
+}
+
+// TestStreamContextDirect: with a direct connection the stream context is
+// the caller's, without the limited-connection allowance.
+func TestStreamContextDirect(t *testing.T) {
+	a, b := newHost(t, noDHT), newHost(t, noDHT)
+	connect(t, a, b, TransportTCP)
+	ctx := context.Background()
+	if got := a.streamContext(ctx, b.ID()); got != ctx {
+		t.Error("stream context over a direct connection differs from the caller's")
+	}
+	if cs := a.Conns(); len(cs) != 1 || cs[0].Relayed || cs[0].Direction != "outbound" {
+		t.Errorf("conns %+v", cs)
+	}
+}
+
+func TestTreatAsPublic(t *testing.T) {
+	saved := manet.Private4
+	t.Cleanup(func() { manet.Private4 = saved })
+	if err := TreatAsPublic("8.8.8.0/24"); err == nil {
+		t.Error("a public range was accepted")
+	}
+	if err := TreatAsPublic("10.77.0.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	for ip, public := range map[string]bool{
+		"10.77.0.9": true, "10.77.1.9": false, "10.76.0.1": false, "10.0.0.1": false,
+		"10.255.0.1": false, "192.168.1.1": false, "172.16.0.1": false,
+	} {
+		m, _ := manet.FromIP(net.ParseIP(ip))
+		if got := manet.IsPublicAddr(m); got != public {
+			t.Errorf("%s: public %v, want %v", ip, got, public)
+		}
+	}
+}
+
+func TestParseReachability(t *testing.T) {
+	for s, want := range map[string]Reachability{"": ReachAuto, "auto": ReachAuto, "public": ReachPublic, "private": ReachPrivate} {
+		if got, err := ParseReachability(s); err != nil || got != want {
+			t.Errorf("%q: %v %v", s, got, err)
+		}
+	}
+	if _, err := ParseReachability("open"); err == nil {
+		t.Error("open accepted")
+	}
+}

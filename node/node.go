@@ -70,6 +70,7 @@ type Node struct {
 	rtc     *webrtc.Node // nil when disabled or failed to start
 	libp2p  swarm.Transport
 	media   *mediaState
+	rooms   *rooms
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
@@ -126,6 +127,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		rl.EnablePeers(superpeer.DefaultConfig())
 	}
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState()}
+	n.rooms = &rooms{st: n, cache: map[string]cachedLog{}}
+	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	n.home = ownRelay{r: rl, st: st}
 	n.peer, err = peer.New(peer.Config{
 		Signer:           peer.KeySigner{Secret: key.Secret, Public: key.Public},

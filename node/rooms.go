@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/relay"
+	"github.com/cairn-nostr/cairn/room"
+)
+
+// The node hosts rooms on its relay: a room exists here once its genesis
+// (kind 9007 whose h is its id) is stored; from then on the relay enforces
+// its authority log on every write of that room (a RejectEvent hook): a
+// log entry the replay refuses, or a message by someone who may not post,
+// is refused with restricted: and the reason. Events of NIP-29 groups this
+// node does not host pass as on any relay.
+
+// rooms caches each hosted room's replayed log, keyed by the set of its
+// entries, so a message replays nothing new.
+type rooms struct {
+	st    interface{ queryRoom(context.Context, string) []*nostr.Event }
+	mu    sync.Mutex
+	cache map[string]cachedLog
+}
+
+type cachedLog struct {
+	key [32]byte
+	log *room.Log
+}
+
+func logKey(evs []*nostr.Event) [32]byte {
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	sort.Strings(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+var logKinds = []int{room.KindCreate, room.KindPutUser, room.KindRemoveUser, room.KindEditMeta}
+
+// queryRoom loads the stored log entries of a room.
+func (n *Node) queryRoom(ctx context.Context, id string) []*nostr.Event {
+	var out []*nostr.Event
+	library{n.store}.Query(ctx, nostr.Filter{Kinds: logKinds, Tags: nostr.TagMap{"h": {id}}}, "", func(ev *nostr.Event) error {
+		out = append(out, ev)
+		return nil
+	})
+	return out
+}
+
+// replay returns the room's log with extra added, from the cache when the
+// stored entries did not change.
+func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now time.Time) (*room.Log, error) {
+	evs := r.st.queryRoom(ctx, id)
+	if extra == nil {
+		k := logKey(evs)
+		r.mu.Lock()
+		c, ok := r.cache[id]
+		r.mu.Unlock()
+		if ok && c.key == k {
+			return c.log, nil
+		}
+		l, err := room.Replay(id, evs, now)
+		if err == nil {
+			r.mu.Lock()
+			r.cache[id] = cachedLog{k, l}
+			r.mu.Unlock()
+		}
+		return l, err
+	}
+	return room.Replay(id, append(evs, extra), now)
+}
+
+// checkRoom is the relay's RejectEvent hook for rooms.
+func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
+	h := ev.Tags.Find("h")
+	if h == nil || !event.IsHex(h[1], 64) {
+		return false, ""
+	}
+	id := h[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	if room.IsEntryKind(ev.Kind) {
+		if ev.Kind != room.KindCreate && len(n.queryRoom(ctx, id)) == 0 {
+			return false, "" // not a room hosted here
+		}
+		l, err := n.rooms.replay(ctx, id, ev, now)
+		if err != nil {
+			return true, "invalid: " + err.Error()
+		}
+		if err := l.Err(ev.ID); err != nil {
+			return true, "restricted: " + err.Error()
+		}
+		return false, ""
+	}
+	l, err := n.rooms.replay(ctx, id, nil, now)
+	if err != nil {
+		return false, "" // no genesis here: not a room this node hosts
+	}
+	if ev.Kind == room.KindDelete {
+		authorOf := func(eid string) (string, bool) {
+			var pk string
+			library{n.store}.Query(ctx, nostr.Filter{IDs: []string{eid}}, "", func(e *nostr.Event) error {
+				pk = e.PubKey
+				return nil
+			})
+			return pk, pk != ""
+		}
+		if err := l.State.MayDelete(ev, authorOf); err != nil {
+			return true, "restricted: " + err.Error()
+		}
+		return false, ""
+	}
+	if err := l.State.MayPost(ev); err != nil {
+		if errors.Is(err, room.ErrLogKind) {
+			return true, "invalid: " + err.Error()
+		}
+		return true, "restricted: " + err.Error()
+	}
+	return false, ""
+}

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/room"
+)
+
+// TestRoomEnforced: the relay of a node hosting a room refuses, with
+// restricted:, messages of non-members and banned members and log entries
+// whose signer lacks the capability; ordinary relay traffic is untouched.
+func TestRoomEnforced(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sk := func(b byte) string { return strings.Repeat(string("0123456789abcdef"[b]), 64) }
+	a, b, x := sk(1), sk(2), sk(3)
+	pub := func(s string) string { p, _ := nostr.GetPublicKey(s); return p }
+	var log []*nostr.Event
+	now := time.Now()
+	publish := func(secret string, ev *nostr.Event) error {
+		t.Helper()
+		if err := ev.Sign(secret); err != nil {
+			t.Fatal(err)
+		}
+		return c.Publish(ctx, "EVENT", ev)
+	}
+	gen := room.Genesis(pub(a), "lobby", [16]byte{7}, now)
+	if err := publish(a, gen); err != nil {
+		t.Fatalf("genesis: %v", err)
+	}
+	id := gen.Tags.Find("h")[1]
+	log = append(log, gen)
+	entry := func(secret string, act room.Action) error {
+		t.Helper()
+		l, err := room.Replay(id, log, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := room.NewEntry(id, l.Tip(), act, time.Now())
+		err = publish(secret, ev)
+		if err == nil {
+			log = append(log, ev)
+		}
+		return err
+	}
+	msg := func(secret, text string) error {
+		return publish(secret, &nostr.Event{Kind: 9, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", id}}, Content: text})
+	}
+	refused := func(err error, what string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "restricted:") {
+			t.Fatalf("%s: %v, want a restricted: refusal", what, err)
+		}
+	}
+	refused(msg(b, "hello?"), "a non-member's message")
+	if err := entry(a, room.Grant(pub(b), room.RoleMember)); err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	if err := msg(b, "hello"); err != nil {
+		t.Fatalf("a member's message: %v", err)
+	}
+	refused(entry(x, room.Grant(pub(x), room.RoleMod)), "an outsider granting itself mod")
+	if err := entry(a, room.Ban(pub(b))); err != nil {
+		t.Fatalf("ban: %v", err)
+	}
+	refused(msg(b, "still here"), "a banned member's message")
+	// Outside rooms the relay is a relay.
+	if err := publish(x, &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "note"}); err != nil {
+		t.Fatalf("a plain note: %v", err)
+	}
+	if err := publish(x, &nostr.Event{Kind: 9, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", strings.Repeat("9", 64)}}, Content: "elsewhere"}); err != nil {
+		t.Fatalf("a message of a room not hosted here: %v", err)
+	}
+}

@@ -25,7 +25,9 @@ import (
 // rooms caches each hosted room's replayed log, keyed by the set of its
 // entries, so a message replays nothing new.
 type rooms struct {
-	st    interface{ queryRoom(context.Context, string) []*nostr.Event }
+	st interface {
+		queryRoom(context.Context, string) []*nostr.Event
+	}
 	mu    sync.Mutex
 	cache map[string]cachedLog
 }

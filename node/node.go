@@ -127,7 +127,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		rl.EnablePeers(superpeer.DefaultConfig())
 	}
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState()}
-	n.rooms = &rooms{st: n, cache: map[string]cachedLog{}}
+	n.rooms = &rooms{st: n, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	n.home = ownRelay{r: rl, st: st}
 	n.peer, err = peer.New(peer.Config{
@@ -152,6 +152,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		if ev.Kind == peer.KindAnnounce {
 			n.peer.Heard(ev) // a refused announcement names no seeder
 		}
+		n.publishGroupState(ev)
 	})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cairn_store_events", Help: "Events in the store.",

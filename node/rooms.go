@@ -30,6 +30,8 @@ type rooms struct {
 	}
 	mu    sync.Mutex
 	cache map[string]cachedLog
+	pub   sync.Mutex
+	last  map[string]time.Time // the created_at of each room's last state
 }
 
 type cachedLog struct {
@@ -135,4 +137,43 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 		return true, "restricted: " + err.Error()
 	}
 	return false, ""
+}
+
+// publishGroupState re-derives a hosted room's NIP-29 group state (kinds
+// 39000-39003, signed by the node key) after an entry of its log was
+// accepted; it runs in the background (the relay's OnEvent hook must not
+// wait).
+func (n *Node) publishGroupState(ev *nostr.Event) {
+	if !room.IsEntryKind(ev.Kind) {
+		return
+	}
+	h := ev.Tags.Find("h")
+	if h == nil {
+		return
+	}
+	id := h[1]
+	n.spawn(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		// One state at a time, each replayed under the lock: a later
+		// publication never carries an older log.
+		n.rooms.pub.Lock()
+		defer n.rooms.pub.Unlock()
+		l, err := n.rooms.replay(ctx, id, nil, time.Now())
+		if err != nil {
+			return
+		}
+		// Addressable events replace by created_at (ties by lower id): each
+		// new state of a room is dated after the last.
+		at := time.Now().Truncate(time.Second)
+		if last, ok := n.rooms.last[id]; ok && !at.After(last) {
+			at = last.Add(time.Second)
+		}
+		n.rooms.last[id] = at
+		for _, st := range room.GroupState(l.State, at) {
+			if err := n.peer.PublishOwn(ctx, st); err != nil {
+				n.log.Debug("publishing a room's group state", "room", id[:16], "kind", st.Kind, "err", err)
+			}
+		}
+	})
 }

@@ -72,10 +72,48 @@ func TestRoomEnforced(t *testing.T) {
 		t.Fatalf("a member's message: %v", err)
 	}
 	refused(entry(x, room.Grant(pub(x), room.RoleMod)), "an outsider granting itself mod")
+	// The group state follows the log: watch it live from here on.
+	states := make(chan *nostr.Event, 16)
+	sub, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ready := make(chan struct{})
+	go sub.Subscribe(ctx, nostr.Filter{Kinds: []int{room.KindGroupMembers}, Tags: nostr.TagMap{"d": {id}}, Limit: 1}, func(ev *nostr.Event) { states <- ev }, func() { close(ready) })
+	<-ready
 	if err := entry(a, room.Ban(pub(b))); err != nil {
 		t.Fatalf("ban: %v", err)
 	}
+	for ev := range states { // the state after the ban has b no more
+		if len(ev.Tags) == 2 {
+			break
+		}
+	}
+	got := func(kinds ...int) []*nostr.Event {
+		evs, err := c.Query(ctx, nostr.Filter{Kinds: kinds, Tags: nostr.TagMap{"d": {id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
 	refused(msg(b, "still here"), "a banned member's message")
+	// A NIP-29 client reads the group state the node derived and signed:
+	// b is banned, so not among the members; a is the owner, an admin.
+	var members, admins *nostr.Event
+	for _, ev := range got(room.KindGroupMembers, room.KindGroupAdmins) {
+		if ev.PubKey != n.Key().Public {
+			t.Fatalf("group state signed by %s, not the node", ev.PubKey)
+		}
+		if ev.Kind == room.KindGroupMembers {
+			members = ev
+		} else {
+			admins = ev
+		}
+	}
+	if members == nil || len(members.Tags) != 2 || members.Tags[1][1] != pub(a) || admins == nil || admins.Tags[1][2] != room.RoleOwner {
+		t.Fatalf("group state: members %v admins %v", members, admins)
+	}
 	// Outside rooms the relay is a relay.
 	if err := publish(x, &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "note"}); err != nil {
 		t.Fatalf("a plain note: %v", err)

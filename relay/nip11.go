@@ -8,9 +8,11 @@ import (
 // info is the NIP-11 relay information document. Its limitation fields are
 // the limits this relay enforces, not wishes.
 type info struct {
-	Name          string     `json:"name"`
-	Description   string     `json:"description"`
-	PubKey        string     `json:"pubkey,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	PubKey      string `json:"pubkey,omitempty"`
+	// Self is the key the relay signs with (NIP-29's group state).
+	Self          string     `json:"self,omitempty"`
 	Contact       string     `json:"contact,omitempty"`
 	SupportedNIPs []int      `json:"supported_nips"`
 	Software      string     `json:"software"`
@@ -61,6 +63,7 @@ func (r *Relay) baseInfo() info {
 		Name:          c.Name,
 		Description:   c.Description,
 		PubKey:        c.PubKey,
+		Self:          c.PubKey,
 		Contact:       c.Contact,
 		SupportedNIPs: SupportedNIPs,
 		Software:      "cairn",

@@ -28,7 +28,7 @@ var conformanceConfigs = []struct {
 		mode: "open",
 		flags: []string{"--auth", "off", "--max-message-bytes", "16384", "--max-subscriptions", "8",
 			"--max-filters", "4", "--max-limit", "50", "--default-limit", "20", "--events-per-second", "1000"},
-		files: []string{"open-nip01.test.mjs", "open-nip09-nip40.test.mjs", "open-nip11-45-77.test.mjs", "open-refusals.test.mjs"},
+		files: []string{"open-nip01.test.mjs", "open-nip09-nip40.test.mjs", "open-nip11-45-77.test.mjs", "open-refusals.test.mjs", "open-nip29.test.mjs"},
 		limits: map[string]any{"max_message_length": 16384, "max_subscriptions": 8, "max_filters": 4,
 			"max_limit": 50, "default_limit": 20, "min_pow_difficulty": 0, "auth_required": false},
 	},

@@ -251,7 +251,10 @@ func (t *tab) progressNow(f *peer.File, dl *peer.Download) map[string]any {
 		})
 	}
 	out["peer_stats"] = stats
-	out["transports"] = map[string]any{"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]}}
+	out["transports"] = map[string]any{
+		"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]},
+		httpName: map[string]any{"bytes_down": p.Transports[httpName]},
+	}
 	err := dl.Err()
 	if err == nil && p.Err != nil && !errors.Is(p.Err, swarm.ErrClosed) {
 		err = p.Err
@@ -353,13 +356,20 @@ func (t *tab) takeSnapshot() *snapshot {
 			peers = append(peers, map[string]any{"pubkey": p.PubKey, "transport": "webrtc", "bytes_up": p.BytesUp, "bytes_down": p.BytesDown, "state": "open"})
 		}
 	}
+	var httpDown int64
+	if t.http != nil {
+		httpDown = t.http.down.Load()
+	}
+	if httpDown > 0 {
+		peers = append(peers, map[string]any{"pubkey": t.nodePub, "transport": httpName, "url": t.http.base, "bytes_up": 0, "bytes_down": httpDown, "state": "open"})
+	}
 	bs := t.store.Stats()
 	s.status = map[string]any{
 		"pubkey":     t.pub,
 		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.Connected()},
 		"seeding":    t.seeding.Load(),
 		"peers":      peers,
-		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}},
+		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}, httpName: map[string]any{"bytes_up": 0, "bytes_down": httpDown}},
 		"blobs":      map[string]any{"count": bs.Count, "bytes": bs.Bytes, "quota": bs.Quota, "pinned": bs.Pinned},
 		"downloads":  dls,
 	}

@@ -66,6 +66,7 @@ type tab struct {
 	lib      *peer.MemoryLibrary
 	peer     *peer.Peer
 	rtc      *webrtc.Node
+	http     *httpChunks // the serving node over HTTP; nil when off
 	home     *homeRelay
 	shares   map[string]*shareRec // root -> the tab's own shares
 	ctx      context.Context
@@ -106,6 +107,7 @@ type startOptions struct {
 	Quota      *int64           `json:"quota"`
 	DB         string           `json:"db"`
 	Seed       *bool            `json:"seed"`
+	HTTP       *bool            `json:"http"`
 }
 
 func (t *tab) running() (*peer.Peer, error) {
@@ -216,6 +218,9 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	t.home = home
+	if base := httpBase(o.Relay); base != "" && (o.HTTP == nil || *o.HTTP) {
+		t.http = newHTTPChunks(base, t.fileOf)
+	}
 	p, err := peer.New(peer.Config{
 		Signer:    peer.KeySigner{Secret: t.sk, Public: t.pub},
 		Library:   lib,
@@ -225,6 +230,7 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 		Carry:     true,
 		Reach:     t.reach,
 		Seeds:     t.seeds,
+		Providers: t.providers,
 		CheckFile: t.checkWhole,
 		Seeding:   t.seeding.Load,
 	})
@@ -284,6 +290,22 @@ func (t *tab) reach(_ context.Context, pubkey string, _ *peer.AddressRecord) (pe
 		return peer.Contact{}, errors.New("no WebRTC node: start did not connect to the relay")
 	}
 	return peer.Contact{Transport: rtc.Transport(), ID: swarm.PeerID(pubkey)}, nil
+}
+
+// providers is the core's Config.Providers: the node that served the page,
+// over HTTP, for every root (a node that does not know the file answers
+// 404, which the download takes as "not there").
+func (t *tab) providers(context.Context, [32]byte) []peer.Contact {
+	if t.http == nil {
+		return nil
+	}
+	return []peer.Contact{{Transport: t.http, ID: t.http.ID()}}
+}
+
+// fileOf is what the HTTP transport reads a root's map and sha256 from.
+func (t *tab) fileOf(root [32]byte) *peer.File {
+	f, _ := t.file(t.ctx, rootHex(root))
+	return f
 }
 
 // seeds is the core's Config.Seeds: the serving node, and the seeders it

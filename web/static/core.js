@@ -55,9 +55,13 @@ async function loadWasm() {
   }
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
+  mark("wasm-ready");
   if (!globalThis.cairn) throw new Error("the browser core loaded but did not register globalThis.cairn");
   return globalThis.cairn;
 }
+
+/** mark records a step of the page's start-up in the Performance timeline (cairn:name), for devtools and the benchmarks. */
+export function mark(name) { try { performance.mark(`cairn:${name}`); } catch { /* no timeline */ } }
 
 /** has tells whether the loaded core offers function name. */
 export function has(name) { return typeof globalThis.cairn?.[name] === "function"; }
@@ -167,6 +171,7 @@ async function boot() {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });
     throw e;
   }
+  mark("started");
   setState({ phase: "ready", message: "Browser node running", pubkey: key.pubkey });
   return globalThis.cairn;
 }

@@ -4,7 +4,7 @@
 // other audio and video, and other files are read whole.
 
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
-import { call, has, start, state } from "./core.js";
+import { call, has, start, state, mark } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
 
 const AHEAD = 3;              // media chunks kept buffered ahead of the playhead
@@ -70,6 +70,7 @@ async function run(ref, ui) {
     }
   }
   if (ctl.stopped) return;
+  mark("opened");
   if (!file) throw new Error("This file was not found on the relay. Check the link, or ask whoever shared it to keep their node or tab online.");
   const title = file.title || file.name || shortKey(file.root);
   heading.textContent = title;
@@ -142,6 +143,7 @@ async function stream(file, mime, chunks, ui) {
   const { stage, say, ctl } = ui;
   say("Fetching the start of the file…");
   const init = await call("chunk", file.root, 0);
+  mark("init");
   if (ctl.stopped) return;
   const type = sourceType(mime, init, (t) => MediaSource.isTypeSupported(t));
   if (!type) { say(`This browser cannot stream ${mime}; downloading it whole instead.`, "warn"); return whole(file, mime, ui); }
@@ -225,6 +227,7 @@ async function stream(file, mime, chunks, ui) {
       continue;
     }
     if (ctl.stopped) return;
+    if (!started) mark("first-chunk");
     try {
       await appendTo(sb, data);
     } catch (e) {

@@ -344,6 +344,21 @@ func (n *Node) handle(ev *nostr.Event) {
 		if _, busy := n.peers[k]; busy || len(n.peers) >= maxNegotiations {
 			return
 		}
+		if c := n.conns[s.From]; c != nil && !c.isClosed() && sameSession(c.pc, sd) {
+			// A new offer within the live connection (an ICE restart):
+			// answered on it, so the connection and its DTLS session
+			// stay.
+			p := &peerState{pc: c.pc}
+			n.peers[k] = p
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				if err := n.renegotiate(k, p, sd); err != nil {
+					n.log.Debug("answering an ICE restart", "from", s.From, "err", err)
+				}
+			}()
+			return
+		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -552,6 +567,60 @@ func (n *Node) openConn(peer string) *Conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.conns[peer]
+}
+
+// sameSession tells whether offer belongs to pc's connection: it carries
+// the DTLS certificate fingerprint pc's peer already uses. Entropy sends
+// such an offer, with new ICE credentials, to restart ICE on a connection
+// that failed; a peer that starts over (a reloaded tab) has a new
+// certificate.
+func sameSession(pc *webrtc.PeerConnection, offer webrtc.SessionDescription) bool {
+	cur := pc.RemoteDescription()
+	if cur == nil {
+		return false
+	}
+	fp := sdpFingerprint(cur.SDP)
+	return fp != "" && fp == sdpFingerprint(offer.SDP)
+}
+
+// sdpFingerprint is the first a=fingerprint value of an SDP, lowercased.
+func sdpFingerprint(sdp string) string {
+	for l := range strings.SplitSeq(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=fingerprint:"); ok {
+			return strings.ToLower(strings.TrimSpace(v))
+		}
+	}
+	return ""
+}
+
+// renegotiate answers an offer made within a live connection (an ICE
+// restart) on that connection's PeerConnection: its channel and DTLS
+// session stay; ICE gathers and checks again.
+func (n *Node) renegotiate(k sigKey, p *peerState, offer webrtc.SessionDescription) error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
+	defer cancel()
+	defer func() {
+		n.mu.Lock()
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
+		n.mu.Unlock()
+	}()
+	if err := n.setRemote(k, p, offer); err != nil {
+		return err
+	}
+	ans, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	payload, err := n.describe(ctx, p.pc, ans)
+	if err != nil {
+		return err
+	}
+	if err := n.publish(ctx, k.peer, k.root, TypeAnswer, payload); err != nil {
+		return fmt.Errorf("sending answer: %w", err)
+	}
+	return nil
 }
 
 // answer answers an offer; the channel becomes a Conn when it opens.

@@ -342,17 +342,19 @@ func TestICERestartKeepsConn(t *testing.T) {
 	leecher.mu.Lock()
 	leecher.peers[k] = p
 	leecher.mu.Unlock()
+	tr := leecher.gather(c.pc)
 	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := leecher.describe(ctx, c.pc, offer)
+	payload, err := leecher.describe(c.pc, offer, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := leecher.publish(ctx, seeder.PubKey(), root2, TypeOffer, payload); err != nil {
 		t.Fatal(err)
 	}
+	leecher.trickle(ctx, seeder.PubKey(), root2, tr)
 	ans := await(t, p.answer, "the answer to the ICE restart")
 	if got := sdpAttr(ans.SDP, "fingerprint"); got != before {
 		t.Fatalf("the restart was answered with certificate %s, the connection's is %s: a new PeerConnection", got, before)
@@ -376,12 +378,4 @@ func TestICERestartKeepsConn(t *testing.T) {
 	}
 }
 
-// sdpAttr is the value of the first a=<name>: line of an SDP.
-func sdpAttr(sdp, name string) string {
-	for _, l := range strings.Split(sdp, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a="+name+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
+func sdpAttr(sdp, name string) string { return sdpAttrValue(sdp, name) }

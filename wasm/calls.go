@@ -166,11 +166,7 @@ func (t *tab) jsChunk(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		b, err := t.chunk(root, int(i))
-		if err != nil {
-			return nil, err
-		}
-		return uint8Array(b), nil
+		return t.chunk(root, int(i))
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"syscall/js"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -98,6 +99,7 @@ func (t *tab) open(ref string) (*peer.File, error) {
 		if f, err = p.Resolve(ctx, ref); err != nil {
 			return nil, err
 		}
+		mark("resolved")
 	}
 	if p.Held(f.Map) < len(f.Map.Chunks) {
 		if _, err := p.Download(f); err != nil {
@@ -115,30 +117,92 @@ func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
 	return p.Download(f)
 }
 
-// chunk returns chunk i of an opened root, fetched first if missing.
-func (t *tab) chunk(root string, i int) ([]byte, error) {
+// chunk returns chunk i of an opened root as a Uint8Array, fetched first
+// if missing. Its bytes go from IndexedDB or the network to the page
+// without passing through Go's memory.
+func (t *tab) chunk(root string, i int) (js.Value, error) {
+	none := js.Undefined()
 	p, err := t.running()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	f, _ := t.file(t.ctx, root)
 	if f == nil {
-		return nil, notOpen(root)
+		return none, notOpen(root)
 	}
 	if i < 0 || i >= len(f.Map.Chunks) {
-		return nil, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
+		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
 	if !t.store.Has(h) {
 		dl, err := t.download(p, f)
 		if err != nil {
-			return nil, err
+			return none, err
+		}
+		if t.http != nil {
+			return t.race(dl, f, i)
 		}
 		if err := dl.Swarm().Need(t.ctx, i); err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", i, err)
+			return none, fmt.Errorf("chunk %d: %w", i, err)
 		}
 	}
-	return t.store.Get(h)
+	return t.store.GetJS(h)
+}
+
+// race fetches the player's chunk i two ways at once: through the
+// download (Need: whichever peer the scheduler picks, which may be a WebRTC
+// peer still connecting) and straight from the serving node over HTTP.
+// The first to have it verified wins; the other is called off. A chunk the
+// HTTP side got (verified by its transport) is returned at once and stored
+// meanwhile; the download, finding it held, does not fetch it again unless
+// it already asked for it.
+func (t *tab) race(dl *peer.Download, f *peer.File, i int) (js.Value, error) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	h := f.Map.Chunks[i]
+	type result struct {
+		b   js.Value // set by the HTTP side
+		err error
+	}
+	got := make(chan result, 2)
+	go func() {
+		err := dl.Swarm().Need(ctx, i)
+		if err != nil {
+			err = fmt.Errorf("chunk %d: %w", i, err)
+		}
+		got <- result{err: err}
+	}()
+	go func() {
+		b, err := t.http.FetchJS(ctx, h, f.Map.Root, nil)
+		if err == nil {
+			go func() {
+				if err := t.store.PutVerifiedJS(h, b); err != nil {
+					t.peerLog("storing chunk", i, err)
+				}
+			}()
+		}
+		got <- result{b: b, err: err}
+	}()
+	var errs []error
+	for range 2 {
+		r := <-got
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case r.b.Truthy():
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			return r.b, nil
+		default:
+			mark(fmt.Sprintf("chunk-%d-swarm", i))
+			return t.store.GetJS(h)
+		}
+	}
+	return js.Undefined(), errors.Join(errs...)
+}
+
+// peerLog reports a background failure on the page's console.
+func (t *tab) peerLog(what string, i int, err error) {
+	js.Global().Get("console").Call("warn", fmt.Sprintf("cairn: %s %d: %v", what, i, err))
 }
 
 // read returns length bytes of root's file from offset.

@@ -84,19 +84,32 @@ func span(f *peer.File, hash [32]byte) (off, n int64, ok bool) {
 
 // Fetch implements swarm.Transport.
 func (h *httpChunks) Fetch(ctx context.Context, _ swarm.PeerID, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
+	body, err := h.FetchJS(ctx, hash, root, progress)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, body.Length())
+	js.CopyBytesToGo(out, body)
+	return out, nil
+}
+
+// FetchJS is Fetch returning the verified chunk as the Uint8Array it came
+// in, never copied into Go: for the player, which appends it as it is.
+func (h *httpChunks) FetchJS(ctx context.Context, hash, root [32]byte, progress func(got, total int)) (js.Value, error) {
+	none := js.Undefined()
 	h.mu.Lock()
 	banned := time.Now().Before(h.banned)
 	h.mu.Unlock()
 	if banned {
-		return nil, fmt.Errorf("%s: banned after chunks that did not verify", h.base)
+		return none, fmt.Errorf("%s: banned after chunks that did not verify", h.base)
 	}
 	f := h.files(root)
 	if f == nil || len(f.SHA256) != 64 {
-		return nil, fmt.Errorf("no sha256 known for root %x: %w", root[:4], swarm.ErrNotFound)
+		return none, fmt.Errorf("no sha256 known for root %x: %w", root[:4], swarm.ErrNotFound)
 	}
 	off, n, ok := span(f, hash)
 	if !ok || n <= 0 {
-		return nil, fmt.Errorf("chunk %x is not in the map of %x: %w", hash[:4], root[:4], swarm.ErrNotFound)
+		return none, fmt.Errorf("chunk %x is not in the map of %x: %w", hash[:4], root[:4], swarm.ErrNotFound)
 	}
 	url := h.base + "/" + f.SHA256
 	get := h.get
@@ -105,36 +118,33 @@ func (h *httpChunks) Fetch(ctx context.Context, _ swarm.PeerID, hash, root [32]b
 	}
 	body, status, err := get(url, off, off+n-1)(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return none, fmt.Errorf("GET %s: %w", url, err)
 	}
 	switch {
 	case status == 206 || status == 200 && off == 0 && n == f.Map.Size:
 	case status == 404 || status == 416:
-		return nil, fmt.Errorf("GET %s: HTTP %d: %w", url, status, swarm.ErrNotFound)
+		return none, fmt.Errorf("GET %s: HTTP %d: %w", url, status, swarm.ErrNotFound)
 	case status == 429 || status == 503:
-		return nil, fmt.Errorf("GET %s: HTTP %d: %w", url, status, swarm.ErrBusy)
+		return none, fmt.Errorf("GET %s: HTTP %d: %w", url, status, swarm.ErrBusy)
 	default:
-		return nil, fmt.Errorf("GET %s bytes %d-%d: HTTP %d", url, off, off+n-1, status)
+		return none, fmt.Errorf("GET %s bytes %d-%d: HTTP %d", url, off, off+n-1, status)
 	}
 	if got := int64(body.Length()); got != n {
-		return nil, fmt.Errorf("GET %s bytes %d-%d: %d bytes came: %w", url, off, off+n-1, got, swarm.ErrHashMismatch)
+		return none, fmt.Errorf("GET %s bytes %d-%d: %d bytes came: %w", url, off, off+n-1, got, swarm.ErrHashMismatch)
 	}
 	if progress != nil {
 		progress(int(n), int(n))
 	}
-	// Hash in JavaScript, where the bytes are: one copy into Go, and only
-	// of a chunk that verified.
+	// Hashed in JavaScript, where the bytes are.
 	sum, err := digest(body)
 	if err != nil {
-		return nil, fmt.Errorf("hashing chunk %x: %w", hash[:4], err)
+		return none, fmt.Errorf("hashing chunk %x: %w", hash[:4], err)
 	}
 	if sum != hash {
-		return nil, fmt.Errorf("chunk %x from %s: %w", hash[:4], h.base, swarm.ErrHashMismatch)
+		return none, fmt.Errorf("chunk %x from %s: %w", hash[:4], h.base, swarm.ErrHashMismatch)
 	}
-	out := make([]byte, n)
-	js.CopyBytesToGo(out, body)
 	h.down.Add(n)
-	return out, nil
+	return body, nil
 }
 
 // digest is the SHA-256 of a Uint8Array by WebCrypto.

@@ -258,6 +258,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	if err := t.openLocal(o); err != nil {
 		return nil, err
 	}
+	mark("core-running")
 	cfg := webrtc.DefaultConfig()
 	cfg.SecretKey = t.sk
 	cfg.Signal = t.home
@@ -278,6 +279,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.mu.Lock()
 	t.rtc = n
 	t.mu.Unlock()
+	mark("signaling")
 	return map[string]any{"pubkey": t.pub}, nil
 }
 

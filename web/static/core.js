@@ -41,11 +41,14 @@ function loadScript(src) {
 }
 
 async function loadWasm() {
+  // The module's download starts at once, alongside wasm_exec.js's.
+  const fetching = fetch("/cairn.wasm");
+  fetching.catch(() => {});
   if (!globalThis.Go) await loadScript("/wasm_exec.js");
   const go = new globalThis.Go();
   const ready = new Promise((resolve) => { globalThis.onCairnReady = resolve; });
   let res;
-  try { res = await fetch("/cairn.wasm"); } catch (e) { throw new Error(`could not fetch /cairn.wasm: ${e.message}`); }
+  try { res = await fetching; } catch (e) { throw new Error(`could not fetch /cairn.wasm: ${e.message}`); }
   if (!res.ok) throw new Error(`/cairn.wasm: HTTP ${res.status}; build it with \`make build-wasm\` and restart the node`);
   let result;
   if ((res.headers.get("content-type") || "").startsWith("application/wasm")) {
@@ -53,6 +56,7 @@ async function loadWasm() {
   } else {
     result = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
   }
+  mark("wasm-compiled");
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
   mark("wasm-ready");
@@ -153,10 +157,12 @@ export function relayURL(status) {
 }
 
 async function boot() {
+  const asking = nodeStatus(); // while the core loads
+  asking.catch(() => {});
   await load();
   setState({ phase: "starting", message: "Connecting to the node…" });
   let status;
-  try { status = await nodeStatus(); } catch (e) {
+  try { status = await asking; } catch (e) {
     setState({ phase: "failed", message: `The node did not answer: ${errText(e)}. Is it running?` });
     throw e;
   }

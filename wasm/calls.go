@@ -138,7 +138,7 @@ func (t *tab) jsOpen(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		f, err := t.open(ref)
+		f, err := t.open(ref, true)
 		if err != nil {
 			return nil, err
 		}

@@ -86,8 +86,17 @@ func notOpen(root string) error {
 	return fmt.Errorf("root %s is not open: call open(ref) first", root)
 }
 
-// open resolves ref and starts its download unless held or running.
-func (t *tab) open(ref string) (*peer.File, error) {
+// deferFor is how long open holds a download back when the serving node
+// can give the player its first chunks over HTTP: the download (seeder
+// lookups, WebRTC offers, fetches of every chunk) would compete with them,
+// and with the decoding of the first frame, for the page's one thread.
+// The player asking for its second media chunk starts it sooner.
+const deferFor = 2 * time.Second
+
+// open resolves ref and starts its download unless held or running. With
+// soon, a download the serving node's HTTP can stand in for is started
+// only once the player asks for its second media chunk, or after deferFor.
+func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 	p, err := t.running()
 	if err != nil {
 		return nil, err
@@ -102,15 +111,50 @@ func (t *tab) open(ref string) (*peer.File, error) {
 		mark("resolved")
 	}
 	if p.Held(f.Map) < len(f.Map.Chunks) {
-		if _, err := p.Download(f); err != nil {
+		if soon && t.http != nil && f.SHA256 != "" && p.DownloadOf(f.Map.Root) == nil {
+			t.holdBack(f)
+			return f, nil
+		}
+		if _, err := t.download(p, f); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
 }
 
+// holdBack starts f's download after deferFor, unless something starts it
+// sooner (t.download).
+func (t *tab) holdBack(f *peer.File) {
+	root := f.Root()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held[root] != nil {
+		return
+	}
+	t.held[root] = time.AfterFunc(deferFor, func() {
+		if p, err := t.running(); err == nil {
+			if _, err := t.download(p, f); err != nil {
+				t.peerLog("starting the download of "+root[:8]+", chunk", 0, err)
+			}
+		}
+	})
+}
+
+// heldBack tells whether root's download is being held back.
+func (t *tab) heldBack(root string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held[root] != nil
+}
+
 // download returns the running download of f, started if needed.
 func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
+	t.mu.Lock()
+	if tm := t.held[f.Root()]; tm != nil {
+		tm.Stop()
+		delete(t.held, f.Root())
+	}
+	t.mu.Unlock()
 	if dl := p.DownloadOf(f.Map.Root); dl != nil && dl.Err() == nil {
 		return dl, nil
 	}
@@ -134,6 +178,26 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
+	if !t.store.Has(h) && t.heldBack(root) {
+		// The download waits for the player's first chunks: they come
+		// straight from the serving node.
+		b, err := t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
+		if err == nil {
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			go func() {
+				if err := t.store.PutVerifiedJS(h, b); err != nil {
+					t.peerLog("storing chunk", i, err)
+				}
+			}()
+			if i > 1 {
+				// The player has its first media chunk and asks for the
+				// next: its first frame is out of the way, the rest may
+				// come from everyone.
+				go t.download(p, f)
+			}
+			return b, nil
+		}
+	}
 	if !t.store.Has(h) {
 		dl, err := t.download(p, f)
 		if err != nil {
@@ -242,7 +306,7 @@ func (t *tab) read(root string, off, length int64) ([]byte, error) {
 
 // fetch opens ref and waits until every chunk is held and the file checked.
 func (t *tab) fetch(ref string, report func(map[string]any)) (any, error) {
-	f, err := t.open(ref)
+	f, err := t.open(ref, false)
 	if err != nil {
 		return nil, err
 	}

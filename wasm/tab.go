@@ -68,7 +68,8 @@ type tab struct {
 	rtc      *webrtc.Node
 	http     *httpChunks // the serving node over HTTP; nil when off
 	home     *homeRelay
-	shares   map[string]*shareRec // root -> the tab's own shares
+	shares   map[string]*shareRec   // root -> the tab's own shares
+	held     map[string]*time.Timer // root -> a download held back (open)
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -76,7 +77,9 @@ type tab struct {
 	snap    atomic.Pointer[snapshot]
 }
 
-func newTab() *tab { return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}} }
+func newTab() *tab {
+	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}}
+}
 
 // snapshot is what status() and progress() return, refreshed by a
 // goroutine: they never wait for the download loop or IndexedDB.
@@ -171,6 +174,7 @@ func (t *tab) openLocal(o startOptions) error {
 	if err != nil {
 		return err
 	}
+	mark("idb-open")
 	recs, err := st.Files()
 	if err != nil {
 		st.Close()

@@ -171,6 +171,7 @@ async function boot() {
   let key;
   try {
     key = await localKey();
+    mark("key");
     await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(),
       quota: settings.get("quota", undefined), seed: settings.get("seeding", true) });
   } catch (e) {

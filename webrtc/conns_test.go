@@ -365,13 +365,19 @@ func TestICERestartKeepsConn(t *testing.T) {
 	if err := leecher.setRemote(k, p, ans); err != nil {
 		t.Fatal(err)
 	}
-	leecher.mu.Lock()
-	delete(leecher.peers, k)
-	leecher.mu.Unlock()
-
+	// ICE checks again: the channel carries a chunk once it has.
+	for st := c.pc.ICEConnectionState(); st != webrtc.ICEConnectionStateConnected && st != webrtc.ICEConnectionStateCompleted; st = c.pc.ICEConnectionState() {
+		if ctx.Err() != nil {
+			t.Fatalf("ICE did not reconnect after the restart: %s", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if got, err := c.Fetch(ctx, h, root, nil); err != nil || sha256.Sum256(got) != h {
 		t.Fatalf("fetch after the restart: %v", err)
 	}
+	leecher.mu.Lock()
+	delete(leecher.peers, k)
+	leecher.mu.Unlock()
 	if in.isClosed() || c.isClosed() || seeder.openConn(leecher.PubKey()) != in || seeder.Stats().Conns != 1 {
 		t.Fatalf("after the restart: seeder's channel closed %v, still registered %v, %d conns; leecher's closed %v",
 			in.isClosed(), seeder.openConn(leecher.PubKey()) == in, seeder.Stats().Conns, c.isClosed())

@@ -140,7 +140,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pub, err := nostr.GetPublicKey(cfg.SecretKey)
+	pub, err := PublicKey(cfg.SecretKey)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: secret key: %w", err)
 	}
@@ -693,6 +693,10 @@ func sdpAttrValue(sdp, name string) string {
 	return ""
 }
 
+// restartGrace is how long an ICE restart keeps taking the peer's
+// trickled candidates after this side's are sent.
+const restartGrace = 3 * time.Second
+
 // renegotiate answers an offer made within a live connection (an ICE
 // restart) on that connection's PeerConnection: its channel and DTLS
 // session stay; ICE gathers and checks again.
@@ -722,7 +726,13 @@ func (n *Node) renegotiate(k sigKey, p *peerState, offer webrtc.SessionDescripti
 		return fmt.Errorf("sending answer: %w", err)
 	}
 	n.trickle(ctx, k.peer, k.root, tr)
-	<-tr.done // the candidates are sent before the negotiation is released
+	// The negotiation stays reserved a while, so the candidates the peer
+	// trickles after its offer are still added.
+	<-tr.done
+	select {
+	case <-time.After(restartGrace):
+	case <-ctx.Done():
+	}
 	return nil
 }
 

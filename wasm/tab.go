@@ -170,6 +170,7 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
+	go warmCurve() // runs while IndexedDB opens
 	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
 	if err != nil {
 		return err
@@ -285,6 +286,14 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.mu.Unlock()
 	mark("signaling")
 	return map[string]any{"pubkey": t.pub}, nil
+}
+
+// warmCurve loads secp256k1's precomputed tables, which the first
+// signature check or signature decompresses (~100 ms of the page's one
+// thread under wasm). Called as start begins, it runs while start waits
+// for IndexedDB and the relay, instead of when open checks the chunk map.
+func warmCurve() {
+	nostr.GetPublicKey("0000000000000000000000000000000000000000000000000000000000000001")
 }
 
 // reach is the core's Config.Reach: every peer of a tab is a WebRTC peer.

@@ -102,6 +102,13 @@ func TestAppWatch(t *testing.T) {
 	if first.Total == 0 || first.Have >= first.Total {
 		t.Fatalf("playback started only once the whole file had arrived (%d of %d chunks): the test shows nothing", first.Have, first.Total)
 	}
+	// The first chunks came from B, the node that served the page, over
+	// HTTP (B fetching them from A meanwhile).
+	var st coreStatus
+	br.Eval(`cairn.status()`, &st)
+	if h := st.Transports["http"].BytesDown; h == 0 {
+		t.Errorf("the tab received nothing from the serving node over HTTP: %+v", st)
+	}
 	screenshot(t, br, "watch")
 
 	// Seek into the last quarter: 20 s of media, to 16 s.
@@ -161,6 +168,11 @@ func TestAppUpload(t *testing.T) {
 	}
 
 	viewer := harness.NewBrowser(t)
+	// Over HTTP the node would send every chunk before the uploader's
+	// WebRTC channel opened: this test is of the swarm, so the viewer's
+	// app is set not to use the node's HTTP (the setting the app reads).
+	viewer.Open(n.URL + "/wasm_exec.js")
+	viewer.Eval(`localStorage.setItem('cairn.http', 'false'), true`, nil)
 	viewer.Open(n.URL + "/?loopback=1")
 	viewer.WaitFor(60*time.Second, fmt.Sprintf(`[...document.querySelectorAll('a[href^="/watch/"]')].some(a => a.textContent.includes(%q))`, title))
 	screenshot(t, viewer, "feed")

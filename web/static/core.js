@@ -173,7 +173,7 @@ async function boot() {
     key = await localKey();
     mark("key");
     await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(),
-      quota: settings.get("quota", undefined), seed: settings.get("seeding", true) });
+      quota: settings.get("quota", undefined), seed: settings.get("seeding", true), http: settings.get("http", true) !== false });
   } catch (e) {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });
     throw e;

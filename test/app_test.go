@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cairn-nostr/cairn/test/harness"
@@ -99,6 +102,13 @@ func TestAppWatch(t *testing.T) {
 	if first.Total == 0 || first.Have >= first.Total {
 		t.Fatalf("playback started only once the whole file had arrived (%d of %d chunks): the test shows nothing", first.Have, first.Total)
 	}
+	// The first chunks came from B, the node that served the page, over
+	// HTTP (B fetching them from A meanwhile).
+	var st coreStatus
+	br.Eval(`cairn.status()`, &st)
+	if h := st.Transports["http"].BytesDown; h == 0 {
+		t.Errorf("the tab received nothing from the serving node over HTTP: %+v", st)
+	}
 	screenshot(t, br, "watch")
 
 	// Seek into the last quarter: 20 s of media, to 16 s.
@@ -158,6 +168,11 @@ func TestAppUpload(t *testing.T) {
 	}
 
 	viewer := harness.NewBrowser(t)
+	// Over HTTP the node would send every chunk before the uploader's
+	// WebRTC channel opened: this test is of the swarm, so the viewer's
+	// app is set not to use the node's HTTP (the setting the app reads).
+	viewer.Open(n.URL + "/wasm_exec.js")
+	viewer.Eval(`localStorage.setItem('cairn.http', 'false'), true`, nil)
 	viewer.Open(n.URL + "/?loopback=1")
 	viewer.WaitFor(60*time.Second, fmt.Sprintf(`[...document.querySelectorAll('a[href^="/watch/"]')].some(a => a.textContent.includes(%q))`, title))
 	screenshot(t, viewer, "feed")
@@ -216,5 +231,138 @@ func TestAppScreens(t *testing.T) {
 	}
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// firstFrameJS runs in every document before its own scripts: it records,
+// relative to navigation start (performance.now()), the first 'playing'
+// event and the first frame presented (requestVideoFrameCallback) of the
+// first <video> the page creates, and the page's performance marks.
+const firstFrameJS = `(() => {
+  globalThis.__ff = {playing: 0, frame: 0};
+  const watch = (v) => {
+    if (v.__ffWatched) return;
+    v.__ffWatched = true;
+    v.addEventListener('playing', () => { if (!__ff.playing) __ff.playing = performance.now(); });
+    if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(() => { if (!__ff.frame) __ff.frame = performance.now(); });
+  };
+  new MutationObserver(() => { const v = document.querySelector('video'); if (v) watch(v); })
+    .observe(document, {childList: true, subtree: true});
+})()`
+
+// firstFrame is what one load of /watch/<nevent> measured, in ms from
+// navigation start, with the app's own marks (cairn:*) when it sets them.
+type firstFrame struct {
+	Playing float64            `json:"playing"`
+	Frame   float64            `json:"frame"`
+	Marks   map[string]float64 `json:"marks"`
+}
+
+// BenchmarkAppFirstFrame loads /watch/<nevent> of a 30 MiB H.264 film held
+// by the node that serves the page, each time in a fresh browser (empty
+// IndexedDB and cache), and reports the p50 and worst time from navigation
+// start to the first frame presented, next to ceilings measured in the same
+// run against the same node:
+//
+//	http-get-ms        GET of the init segment and first media chunk
+//	                   (one Range request of /<sha256>) from a loaded page
+//	http-nav-ms        the same GET ending, counted from navigation start
+//	                   of a page that does nothing else
+//	native-frame-ms    <video src=/<sha256>> first frame, from the
+//	                   element's creation (the browser's own progressive
+//	                   playback)
+//
+//	CAIRN_E2E=1 go test ./test/ -run '^$' -bench AppFirstFrame -benchtime 10x
+func BenchmarkAppFirstFrame(b *testing.B) {
+	clip := testVideo(b, 50, 5000, "noise=alls=40:allf=t") // ~30 MiB
+	if fi, err := os.Stat(clip); err == nil {
+		b.Logf("film: %.1f MiB", float64(fi.Size())/(1<<20))
+	}
+	n := harness.Start(b, "--webrtc-loopback")
+	s := shareChunked(b, n, clip, "0")
+
+	var loads []firstFrame
+	var firstBytes int64 // init segment + first media chunk
+	for i := 0; i < b.N; i++ {
+		br := harness.NewBrowser(b)
+		if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: firstFrameJS})
+			return err
+		})); err != nil {
+			b.Fatal(err)
+		}
+		br.Open(n.URL + "/watch/" + s.nevent + "?loopback=1")
+		br.WaitFor(60*time.Second, `__ff.frame > 0 && __ff.playing > 0`)
+		var ff firstFrame
+		br.Eval(`({playing: __ff.playing, frame: __ff.frame,
+		  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+		loads = append(loads, ff)
+		b.Logf("load %d: first frame %.0f ms, playing %.0f ms, marks %v", i, ff.Frame, ff.Playing, ff.Marks)
+		if firstBytes == 0 {
+			br.Eval(fmt.Sprintf(`cairn.open(%q).then(f => f.chunks[0].length + f.chunks[1].length)`, s.nevent), &firstBytes)
+		}
+		assertNoConsoleErrorsTB(b, br)
+		br.Close()
+	}
+
+	// Ceilings, against the same node.
+	var httpGet, httpNav, native []float64
+	for i := 0; i < 5; i++ {
+		br := harness.NewBrowser(b)
+		br.Open(n.URL + "/wasm_exec.js") // a page of the node's origin that runs nothing
+		var r struct{ Get, Nav float64 }
+		br.Eval(fmt.Sprintf(`(async () => {
+		  const t0 = performance.now();
+		  const res = await fetch('/%s', {headers: {Range: 'bytes=0-%d'}, cache: 'no-store'});
+		  const n = (await res.arrayBuffer()).byteLength;
+		  if (n !== %d) throw new Error('got ' + n + ' bytes');
+		  const t1 = performance.now();
+		  return {Get: t1 - t0, Nav: t1};
+		})()`, s.sha256, firstBytes-1, firstBytes), &r)
+		var v float64
+		br.Eval(fmt.Sprintf(`new Promise((ok, fail) => {
+		  const v = document.createElement('video');
+		  v.muted = true; v.autoplay = true;
+		  const t0 = performance.now();
+		  v.requestVideoFrameCallback(() => ok(performance.now() - t0));
+		  v.onerror = () => fail(new Error('video error ' + (v.error && v.error.message)));
+		  v.src = '/%s';
+		  document.body.append(v);
+		})`, s.sha256), &v)
+		httpGet, httpNav, native = append(httpGet, r.Get), append(httpNav, r.Nav), append(native, v)
+		br.Close()
+	}
+	frames := make([]float64, len(loads))
+	for i, l := range loads {
+		frames[i] = l.Frame
+	}
+	b.ReportMetric(median(frames), "first-frame-p50-ms")
+	b.ReportMetric(slices.Max(frames), "first-frame-max-ms")
+	b.ReportMetric(median(httpGet), "http-get-ms")
+	b.ReportMetric(median(httpNav), "http-nav-ms")
+	b.ReportMetric(median(native), "native-frame-ms")
+	b.ReportMetric(median(frames)/median(httpNav), "frame/http-nav")
+	b.ReportMetric(float64(firstBytes)/(1<<20), "first-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func assertNoConsoleErrorsTB(t testing.TB, bs ...*harness.Browser) {
+	t.Helper()
+	for i, b := range bs {
+		if errs := b.ConsoleErrors(); len(errs) > 0 {
+			t.Errorf("browser %d logged errors:\n%s", i, strings.Join(errs, "\n"))
+		}
 	}
 }

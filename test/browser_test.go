@@ -47,6 +47,8 @@ const coreJS = `(async () => {
 
 // startJS starts the core with a fresh browser key against the node that
 // serves the page; %s is "true" to use the node as a peer, "false" not to.
+// These tests are of WebRTC: the node's chunks over HTTP (http: false) are
+// left out; the app's tests have them.
 // Meanwhile the page polls the synchronous calls every 10 ms, as a busy
 // page would: start must resolve all the same.
 const startJS = `(async () => {
@@ -55,7 +57,7 @@ const startJS = `(async () => {
   let polls = 0;
   const poll = setInterval(() => { cairn.status(); cairn.version(); cairn.progress('ab'.repeat(32)); polls++; }, 10);
   try {
-    const r = await cairn.start({relay: st.urls.relay, secretKey: k.secretKey, nodePubkey: %s ? st.pubkey : '', loopback: true, db: 'cairn-test'});
+    const r = await cairn.start({relay: st.urls.relay, secretKey: k.secretKey, nodePubkey: %s ? st.pubkey : '', loopback: true, http: false, db: 'cairn-test'});
     return r.pubkey;
   } finally {
     clearInterval(poll);

@@ -138,7 +138,7 @@ func (t *tab) jsOpen(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		f, err := t.open(ref)
+		f, err := t.open(ref, true)
 		if err != nil {
 			return nil, err
 		}
@@ -166,11 +166,7 @@ func (t *tab) jsChunk(args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		b, err := t.chunk(root, int(i))
-		if err != nil {
-			return nil, err
-		}
-		return uint8Array(b), nil
+		return t.chunk(root, int(i))
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"syscall/js"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -85,8 +86,17 @@ func notOpen(root string) error {
 	return fmt.Errorf("root %s is not open: call open(ref) first", root)
 }
 
-// open resolves ref and starts its download unless held or running.
-func (t *tab) open(ref string) (*peer.File, error) {
+// deferFor is how long open holds a download back when the serving node
+// can give the player its first chunks over HTTP: the download (seeder
+// lookups, WebRTC offers, fetches of every chunk) would compete with them,
+// and with the decoding of the first frame, for the page's one thread.
+// The player asking for its second media chunk starts it sooner.
+const deferFor = 2 * time.Second
+
+// open resolves ref and starts its download unless held or running. With
+// soon, a download the serving node's HTTP can stand in for is started
+// only once the player asks for its second media chunk, or after deferFor.
+func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 	p, err := t.running()
 	if err != nil {
 		return nil, err
@@ -98,47 +108,165 @@ func (t *tab) open(ref string) (*peer.File, error) {
 		if f, err = p.Resolve(ctx, ref); err != nil {
 			return nil, err
 		}
+		mark("resolved")
 	}
 	if p.Held(f.Map) < len(f.Map.Chunks) {
-		if _, err := p.Download(f); err != nil {
+		if soon && t.http != nil && f.SHA256 != "" && p.DownloadOf(f.Map.Root) == nil {
+			t.holdBack(f)
+			return f, nil
+		}
+		if _, err := t.download(p, f); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
 }
 
+// holdBack starts f's download after deferFor, unless something starts it
+// sooner (t.download).
+func (t *tab) holdBack(f *peer.File) {
+	root := f.Root()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held[root] != nil {
+		return
+	}
+	t.held[root] = time.AfterFunc(deferFor, func() {
+		if p, err := t.running(); err == nil {
+			if _, err := t.download(p, f); err != nil {
+				t.peerLog("starting the download of "+root[:8]+", chunk", 0, err)
+			}
+		}
+	})
+}
+
+// heldBack tells whether root's download is being held back.
+func (t *tab) heldBack(root string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held[root] != nil
+}
+
 // download returns the running download of f, started if needed.
 func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
+	t.mu.Lock()
+	if tm := t.held[f.Root()]; tm != nil {
+		tm.Stop()
+		delete(t.held, f.Root())
+	}
+	t.mu.Unlock()
 	if dl := p.DownloadOf(f.Map.Root); dl != nil && dl.Err() == nil {
 		return dl, nil
 	}
 	return p.Download(f)
 }
 
-// chunk returns chunk i of an opened root, fetched first if missing.
-func (t *tab) chunk(root string, i int) ([]byte, error) {
+// chunk returns chunk i of an opened root as a Uint8Array, fetched first
+// if missing. Its bytes go from IndexedDB or the network to the page
+// without passing through Go's memory.
+func (t *tab) chunk(root string, i int) (js.Value, error) {
+	none := js.Undefined()
 	p, err := t.running()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	f, _ := t.file(t.ctx, root)
 	if f == nil {
-		return nil, notOpen(root)
+		return none, notOpen(root)
 	}
 	if i < 0 || i >= len(f.Map.Chunks) {
-		return nil, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
+		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
+	if !t.store.Has(h) && t.heldBack(root) {
+		// The download waits for the player's first chunks: they come
+		// straight from the serving node.
+		b, err := t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
+		if err == nil {
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			go func() {
+				if err := t.store.PutVerifiedJS(h, b); err != nil {
+					t.peerLog("storing chunk", i, err)
+				}
+			}()
+			if i > 1 {
+				// The player has its first media chunk and asks for the
+				// next: its first frame is out of the way, the rest may
+				// come from everyone.
+				go t.download(p, f)
+			}
+			return b, nil
+		}
+	}
 	if !t.store.Has(h) {
 		dl, err := t.download(p, f)
 		if err != nil {
-			return nil, err
+			return none, err
+		}
+		if t.http != nil {
+			return t.race(dl, f, i)
 		}
 		if err := dl.Swarm().Need(t.ctx, i); err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", i, err)
+			return none, fmt.Errorf("chunk %d: %w", i, err)
 		}
 	}
-	return t.store.Get(h)
+	return t.store.GetJS(h)
+}
+
+// race fetches the player's chunk i two ways at once: through the
+// download (Need: whichever peer the scheduler picks, which may be a WebRTC
+// peer still connecting) and straight from the serving node over HTTP.
+// The first to have it verified wins; the other is called off. A chunk the
+// HTTP side got (verified by its transport) is returned at once and stored
+// meanwhile; the download, finding it held, does not fetch it again unless
+// it already asked for it.
+func (t *tab) race(dl *peer.Download, f *peer.File, i int) (js.Value, error) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	h := f.Map.Chunks[i]
+	type result struct {
+		b   js.Value // set by the HTTP side
+		err error
+	}
+	got := make(chan result, 2)
+	go func() {
+		err := dl.Swarm().Need(ctx, i)
+		if err != nil {
+			err = fmt.Errorf("chunk %d: %w", i, err)
+		}
+		got <- result{err: err}
+	}()
+	go func() {
+		b, err := t.http.FetchJS(ctx, h, f.Map.Root, nil)
+		if err == nil {
+			go func() {
+				if err := t.store.PutVerifiedJS(h, b); err != nil {
+					t.peerLog("storing chunk", i, err)
+				}
+			}()
+		}
+		got <- result{b: b, err: err}
+	}()
+	var errs []error
+	for range 2 {
+		r := <-got
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case r.b.Truthy():
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			return r.b, nil
+		default:
+			mark(fmt.Sprintf("chunk-%d-swarm", i))
+			return t.store.GetJS(h)
+		}
+	}
+	return js.Undefined(), errors.Join(errs...)
+}
+
+// peerLog reports a background failure on the page's console.
+func (t *tab) peerLog(what string, i int, err error) {
+	js.Global().Get("console").Call("warn", fmt.Sprintf("cairn: %s %d: %v", what, i, err))
 }
 
 // read returns length bytes of root's file from offset.
@@ -178,7 +306,7 @@ func (t *tab) read(root string, off, length int64) ([]byte, error) {
 
 // fetch opens ref and waits until every chunk is held and the file checked.
 func (t *tab) fetch(ref string, report func(map[string]any)) (any, error) {
-	f, err := t.open(ref)
+	f, err := t.open(ref, false)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +379,10 @@ func (t *tab) progressNow(f *peer.File, dl *peer.Download) map[string]any {
 		})
 	}
 	out["peer_stats"] = stats
-	out["transports"] = map[string]any{"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]}}
+	out["transports"] = map[string]any{
+		"webrtc": map[string]any{"bytes_down": p.Transports["webrtc"]},
+		httpName: map[string]any{"bytes_down": p.Transports[httpName]},
+	}
 	err := dl.Err()
 	if err == nil && p.Err != nil && !errors.Is(p.Err, swarm.ErrClosed) {
 		err = p.Err
@@ -353,13 +484,20 @@ func (t *tab) takeSnapshot() *snapshot {
 			peers = append(peers, map[string]any{"pubkey": p.PubKey, "transport": "webrtc", "bytes_up": p.BytesUp, "bytes_down": p.BytesDown, "state": "open"})
 		}
 	}
+	var httpDown int64
+	if t.http != nil {
+		httpDown = t.http.down.Load()
+	}
+	if httpDown > 0 {
+		peers = append(peers, map[string]any{"pubkey": t.nodePub, "transport": httpName, "url": t.http.base, "bytes_up": 0, "bytes_down": httpDown, "state": "open"})
+	}
 	bs := t.store.Stats()
 	s.status = map[string]any{
 		"pubkey":     t.pub,
 		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.Connected()},
 		"seeding":    t.seeding.Load(),
 		"peers":      peers,
-		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}},
+		"transports": map[string]any{"webrtc": map[string]any{"bytes_up": up, "bytes_down": down}, httpName: map[string]any{"bytes_up": 0, "bytes_down": httpDown}},
 		"blobs":      map[string]any{"count": bs.Count, "bytes": bs.Bytes, "quota": bs.Quota, "pinned": bs.Pinned},
 		"downloads":  dls,
 	}

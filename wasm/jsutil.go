@@ -129,3 +129,11 @@ func awaitPromise(p js.Value) (js.Value, error) {
 	r := <-ch
 	return r.v, r.err
 }
+
+// mark records a step in the page's Performance timeline as cairn:name
+// (seen in devtools, and read by the browser benchmarks).
+func mark(name string) {
+	if p := js.Global().Get("performance"); p.Truthy() && p.Get("mark").Type() == js.TypeFunction {
+		p.Call("mark", "cairn:"+name)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/webrtc"
 )
 
 // keyInfo describes a secret key in every form the page needs.
@@ -29,7 +30,7 @@ func keyInfo(secret string) (map[string]any, error) {
 	if _, err := event.ParseHex32(secret); err != nil {
 		return nil, fmt.Errorf("secret key: %w (give 64 lowercase hex digits or an nsec1...)", err)
 	}
-	pub, err := nostr.GetPublicKey(secret)
+	pub, err := webrtc.PublicKey(secret)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}

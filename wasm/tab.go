@@ -66,8 +66,10 @@ type tab struct {
 	lib      *peer.MemoryLibrary
 	peer     *peer.Peer
 	rtc      *webrtc.Node
+	http     *httpChunks // the serving node over HTTP; nil when off
 	home     *homeRelay
-	shares   map[string]*shareRec // root -> the tab's own shares
+	shares   map[string]*shareRec   // root -> the tab's own shares
+	held     map[string]*time.Timer // root -> a download held back (open)
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -75,7 +77,9 @@ type tab struct {
 	snap    atomic.Pointer[snapshot]
 }
 
-func newTab() *tab { return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}} }
+func newTab() *tab {
+	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}}
+}
 
 // snapshot is what status() and progress() return, refreshed by a
 // goroutine: they never wait for the download loop or IndexedDB.
@@ -106,6 +110,7 @@ type startOptions struct {
 	Quota      *int64           `json:"quota"`
 	DB         string           `json:"db"`
 	Seed       *bool            `json:"seed"`
+	HTTP       *bool            `json:"http"`
 }
 
 func (t *tab) running() (*peer.Peer, error) {
@@ -165,10 +170,12 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
+	go warmCurve() // runs while IndexedDB opens
 	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
 	if err != nil {
 		return err
 	}
+	mark("idb-open")
 	recs, err := st.Files()
 	if err != nil {
 		st.Close()
@@ -216,6 +223,9 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	t.home = home
+	if base := httpBase(o.Relay); base != "" && (o.HTTP == nil || *o.HTTP) {
+		t.http = newHTTPChunks(base, t.fileOf)
+	}
 	p, err := peer.New(peer.Config{
 		Signer:    peer.KeySigner{Secret: t.sk, Public: t.pub},
 		Library:   lib,
@@ -225,6 +235,7 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 		Carry:     true,
 		Reach:     t.reach,
 		Seeds:     t.seeds,
+		Providers: t.providers,
 		CheckFile: t.checkWhole,
 		Seeding:   t.seeding.Load,
 	})
@@ -252,6 +263,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	if err := t.openLocal(o); err != nil {
 		return nil, err
 	}
+	mark("core-running")
 	cfg := webrtc.DefaultConfig()
 	cfg.SecretKey = t.sk
 	cfg.Signal = t.home
@@ -272,7 +284,16 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.mu.Lock()
 	t.rtc = n
 	t.mu.Unlock()
+	mark("signaling")
 	return map[string]any{"pubkey": t.pub}, nil
+}
+
+// warmCurve loads secp256k1's precomputed tables, which the first
+// signature check or signature decompresses (~100 ms of the page's one
+// thread under wasm). Called as start begins, it runs while start waits
+// for IndexedDB and the relay, instead of when open checks the chunk map.
+func warmCurve() {
+	nostr.GetPublicKey("0000000000000000000000000000000000000000000000000000000000000001")
 }
 
 // reach is the core's Config.Reach: every peer of a tab is a WebRTC peer.
@@ -284,6 +305,22 @@ func (t *tab) reach(_ context.Context, pubkey string, _ *peer.AddressRecord) (pe
 		return peer.Contact{}, errors.New("no WebRTC node: start did not connect to the relay")
 	}
 	return peer.Contact{Transport: rtc.Transport(), ID: swarm.PeerID(pubkey)}, nil
+}
+
+// providers is the core's Config.Providers: the node that served the page,
+// over HTTP, for every root (a node that does not know the file answers
+// 404, which the download takes as "not there").
+func (t *tab) providers(context.Context, [32]byte) []peer.Contact {
+	if t.http == nil {
+		return nil
+	}
+	return []peer.Contact{{Transport: t.http, ID: t.http.ID()}}
+}
+
+// fileOf is what the HTTP transport reads a root's map and sha256 from.
+func (t *tab) fileOf(root [32]byte) *peer.File {
+	f, _ := t.file(t.ctx, rootHex(root))
+	return f
 }
 
 // seeds is the core's Config.Seeds: the serving node, and the seeders it

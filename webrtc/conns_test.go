@@ -305,3 +305,83 @@ func TestFetchWaitingToSendCancels(t *testing.T) {
 		t.Fatalf("fetch once the turn is free: %v", err)
 	}
 }
+
+// An offer that restarts ICE on a live connection (Entropy sends one when
+// its connection fails) comes with the DTLS certificate of that
+// connection: it is answered on the same PeerConnection, with the same
+// certificate, and the open channel stays the peer's connection, rather
+// than a new PeerConnection (a new certificate the offerer's DTLS session
+// cannot accept) replacing it.
+func TestICERestartKeepsConn(t *testing.T) {
+	w := &world{}
+	defer w.close()
+	url := w.relay(t)
+	blobs, h := oneChunk(t)
+	seeder := w.node(t, url, blobs)
+	leecher := w.node(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	root := [32]byte{3}
+	c, err := leecher.Dial(ctx, seeder.PubKey(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := seeder.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sdpAttr(c.pc.RemoteDescription().SDP, "fingerprint")
+	ufrag := sdpAttr(c.pc.RemoteDescription().SDP, "ice-ufrag")
+
+	// The leecher restarts ICE as Entropy does: a new offer on its live
+	// PeerConnection, with new ICE credentials. (Another root, so the
+	// seeder does not drop it as a duplicate of the first offer.)
+	root2 := [32]byte{4}
+	k := sigKey{seeder.PubKey(), root2}
+	p := &peerState{pc: c.pc, answer: make(chan webrtc.SessionDescription, 1)}
+	leecher.mu.Lock()
+	leecher.peers[k] = p
+	leecher.mu.Unlock()
+	tr := leecher.gather(c.pc)
+	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := leecher.describe(c.pc, offer, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leecher.publish(ctx, seeder.PubKey(), root2, TypeOffer, payload); err != nil {
+		t.Fatal(err)
+	}
+	leecher.trickle(ctx, seeder.PubKey(), root2, tr)
+	ans := await(t, p.answer, "the answer to the ICE restart")
+	if got := sdpAttr(ans.SDP, "fingerprint"); got != before {
+		t.Fatalf("the restart was answered with certificate %s, the connection's is %s: a new PeerConnection", got, before)
+	}
+	if got := sdpAttr(ans.SDP, "ice-ufrag"); got == ufrag {
+		t.Fatalf("the answer kept the ICE credentials %s: ICE did not restart", got)
+	}
+	if err := leecher.setRemote(k, p, ans); err != nil {
+		t.Fatal(err)
+	}
+	// ICE checks again: the channel carries a chunk once it has.
+	for st := c.pc.ICEConnectionState(); st != webrtc.ICEConnectionStateConnected && st != webrtc.ICEConnectionStateCompleted; st = c.pc.ICEConnectionState() {
+		if ctx.Err() != nil {
+			t.Fatalf("ICE did not reconnect after the restart: %s", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := c.Fetch(ctx, h, root, nil); err != nil || sha256.Sum256(got) != h {
+		t.Fatalf("fetch after the restart: %v", err)
+	}
+	leecher.mu.Lock()
+	delete(leecher.peers, k)
+	leecher.mu.Unlock()
+	if in.isClosed() || c.isClosed() || seeder.openConn(leecher.PubKey()) != in || seeder.Stats().Conns != 1 {
+		t.Fatalf("after the restart: seeder's channel closed %v, still registered %v, %d conns; leecher's closed %v",
+			in.isClosed(), seeder.openConn(leecher.PubKey()) == in, seeder.Stats().Conns, c.isClosed())
+	}
+}
+
+func sdpAttr(sdp, name string) string { return sdpAttrValue(sdp, name) }

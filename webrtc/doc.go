@@ -14,10 +14,14 @@
 // drops signals created more than 30 s ago (or 30 s ahead) and a second offer
 // from the same peer for the same root within 5 s of an accepted one. A Node
 // listens with {"kinds":[20001],"#p":[me],"since":now-5} through a
-// SignalChannel (RelayClient: a kept-alive connection to any relay). This side sends its
-// candidates inside the offer or answer (it waits for gathering to
-// complete); trickled "ice-candidate" signals from a browser are added, and
-// held until the remote description is set.
+// SignalChannel (RelayClient: a kept-alive connection to any relay). Candidates are
+// trickled both ways: an offer or answer goes out as soon as its
+// description is set, with whatever was gathered by then, and each later
+// candidate follows as an "ice-candidate" signal (so a slow STUN or TURN
+// server does not hold the offer back); those received are held until the
+// remote description is set. An offer that carries the DTLS certificate of
+// a live connection to the same peer (an ICE restart) is answered on that
+// connection, which stays.
 //
 // # Channels
 //

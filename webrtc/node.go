@@ -140,7 +140,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pub, err := nostr.GetPublicKey(cfg.SecretKey)
+	pub, err := PublicKey(cfg.SecretKey)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: secret key: %w", err)
 	}
@@ -344,10 +344,29 @@ func (n *Node) handle(ev *nostr.Event) {
 		if _, busy := n.peers[k]; busy || len(n.peers) >= maxNegotiations {
 			return
 		}
+		if c := n.conns[s.From]; c != nil && !c.isClosed() && sameSession(c.pc, sd) {
+			// A new offer within the live connection (an ICE restart):
+			// answered on it, so the connection and its DTLS session
+			// stay.
+			p := &peerState{pc: c.pc}
+			n.peers[k] = p
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				if err := n.renegotiate(k, p, sd); err != nil {
+					n.log.Debug("answering an ICE restart", "from", s.From, "err", err)
+				}
+			}()
+			return
+		}
+		// Reserved now, so the candidates the peer trickles right after
+		// its offer are held until the answer's PeerConnection exists.
+		p := &peerState{}
+		n.peers[k] = p
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := n.answer(s.From, s.Root, sd); err != nil {
+			if err := n.answer(k, p, sd); err != nil {
 				n.log.Debug("answering offer", "from", s.From, "err", err)
 			}
 		}()
@@ -424,31 +443,119 @@ func (n *Node) newPC() (*webrtc.PeerConnection, error) {
 	return n.api.NewPeerConnection(webrtc.Configuration{ICEServers: n.cfg.ICEServers})
 }
 
-// describe sets the local description and returns it with every candidate
-// gathered (no trickle from this side).
-func (n *Node) describe(ctx context.Context, pc *webrtc.PeerConnection, sd webrtc.SessionDescription) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(pc)
+// candidates is what a PeerConnection gathers after its local
+// description is set, for trickling: gather installs it before the
+// description is set, describe sends what was gathered by then inside the
+// description, trickle sends the rest as "ice-candidate" signals.
+type candidates struct {
+	mu    sync.Mutex
+	queue []webrtc.ICECandidateInit
+	wake  chan struct{} // a candidate was queued, or gathering completed
+	ended bool          // gathering completed
+	done  chan struct{} // trickle has sent everything (or gave up)
+	sent  atomic.Int32  // candidates sent, in the description or trickled
+	loop  bool          // Config.Loopback: only 127.0.0.1 candidates go out
+	mid   string        // the description's first media id, for candidates without one
+}
+
+// gather makes pc report its candidates to the returned queue; call it
+// before setting the local description. pion calls the handler from its
+// own goroutines; it never blocks.
+func (n *Node) gather(pc *webrtc.PeerConnection) *candidates {
+	tr := &candidates{wake: make(chan struct{}, 1), done: make(chan struct{}), loop: n.cfg.Loopback}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		tr.mu.Lock()
+		if c == nil {
+			tr.ended = true
+		} else if len(tr.queue) < 64 {
+			tr.queue = append(tr.queue, c.ToJSON())
+		}
+		tr.mu.Unlock()
+		signal(tr.wake)
+	})
+	return tr
+}
+
+// noLoopback tells whether Config.Loopback is set and no 127.0.0.1
+// candidate has gone out.
+func (tr *candidates) noLoopback() bool { return tr.loop && tr.sent.Load() == 0 }
+
+// describe sets the local description and returns it at once, with the
+// candidates gathered so far (trickle ICE: the rest follow as signals, so
+// the offer or answer does not wait for gathering to complete, which with
+// STUN or TURN servers can take seconds).
+func (n *Node) describe(pc *webrtc.PeerConnection, sd webrtc.SessionDescription, tr *candidates) (string, error) {
 	if err := pc.SetLocalDescription(sd); err != nil {
 		return "", fmt.Errorf("setting local description: %w", err)
 	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
 	local := pc.LocalDescription()
 	if local == nil {
-		return "", errors.New("webrtc: no local description after gathering")
+		return "", errors.New("webrtc: no local description")
 	}
 	out := *local
+	kept := strings.Count(out.SDP, "a=candidate:")
 	if n.cfg.Loopback {
-		var kept int
-		if out.SDP, kept = KeepLoopbackCandidates(out.SDP); kept == 0 {
-			return "", ErrNoLoopbackCandidate
-		}
+		out.SDP, kept = KeepLoopbackCandidates(out.SDP)
+	}
+	tr.sent.Add(int32(kept))
+	tr.mid = "0"
+	if m := sdpAttrValue(out.SDP, "mid"); m != "" {
+		tr.mid = m
 	}
 	b, err := json.Marshal(out)
 	return string(b), err
+}
+
+// trickle sends, in the background, the candidates pc gathers after its
+// description was sent, each as an "ice-candidate" signal to peer, until
+// gathering completes or ctx (the negotiation) ends. A candidate already
+// inside the description may go again; the peer ignores the repeat.
+func (n *Node) trickle(ctx context.Context, peer string, root [32]byte, tr *candidates) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer close(tr.done)
+		for {
+			tr.mu.Lock()
+			q, ended := tr.queue, tr.ended
+			tr.queue = nil
+			tr.mu.Unlock()
+			for _, c := range q {
+				if tr.loop && !loopbackCandidate(c.Candidate) {
+					continue
+				}
+				if c.SDPMid == nil || *c.SDPMid == "" {
+					zero, mid := uint16(0), tr.mid // the one m-section: the DataChannel's
+					c.SDPMid, c.SDPMLineIndex = &mid, &zero
+				}
+				b, err := json.Marshal(c)
+				if err != nil {
+					continue
+				}
+				if err := n.publish(ctx, peer, root, TypeCandidate, string(b)); err != nil {
+					n.log.Debug("sending a candidate", "peer", peer, "err", err)
+					return
+				}
+				tr.sent.Add(1)
+			}
+			if ended {
+				return
+			}
+			select {
+			case <-tr.wake:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// loopbackCandidate tells whether an ICE candidate line ("candidate:
+// foundation component transport priority address port typ ...") has the
+// address 127.0.0.1.
+func loopbackCandidate(line string) bool {
+	f := strings.Fields(strings.TrimPrefix(line, "candidate:"))
+	return len(f) >= 8 && f[4] == "127.0.0.1"
 }
 
 func (n *Node) publish(ctx context.Context, to string, root [32]byte, typ, payload string) error {
@@ -512,23 +619,28 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 	if n.onOffer != nil {
 		n.onOffer(pc)
 	}
+	tr := n.gather(pc)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := n.describe(ctx, pc, offer)
+	payload, err := n.describe(pc, offer, tr)
 	if err != nil {
 		return nil, err
 	}
 	if err := n.publish(ctx, remote, root, TypeOffer, payload); err != nil {
 		return nil, fmt.Errorf("sending offer: %w", err)
 	}
+	n.trickle(ctx, remote, root, tr)
 	select {
 	case sd := <-p.answer:
 		if err := n.setRemote(k, p, sd); err != nil {
 			return nil, err
 		}
 	case <-ctx.Done():
+		if tr.noLoopback() {
+			return nil, ErrNoLoopbackCandidate
+		}
 		return nil, fmt.Errorf("waiting for answer from %s: %w", remote, ctx.Err())
 	}
 	select {
@@ -554,23 +666,100 @@ func (n *Node) openConn(peer string) *Conn {
 	return n.conns[peer]
 }
 
-// answer answers an offer; the channel becomes a Conn when it opens.
-func (n *Node) answer(remote string, root [32]byte, offer webrtc.SessionDescription) error {
+// sameSession tells whether offer belongs to pc's connection: it carries
+// the DTLS certificate fingerprint pc's peer already uses. Entropy sends
+// such an offer, with new ICE credentials, to restart ICE on a connection
+// that failed; a peer that starts over (a reloaded tab) has a new
+// certificate.
+func sameSession(pc *webrtc.PeerConnection, offer webrtc.SessionDescription) bool {
+	cur := pc.RemoteDescription()
+	if cur == nil {
+		return false
+	}
+	fp := sdpFingerprint(cur.SDP)
+	return fp != "" && fp == sdpFingerprint(offer.SDP)
+}
+
+// sdpFingerprint is the first a=fingerprint value of an SDP, lowercased.
+func sdpFingerprint(sdp string) string { return strings.ToLower(sdpAttrValue(sdp, "fingerprint")) }
+
+// sdpAttrValue is the value of the first a=<name>: line of an SDP.
+func sdpAttrValue(sdp, name string) string {
+	for l := range strings.SplitSeq(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a="+name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// restartGrace is how long an ICE restart keeps taking the peer's
+// trickled candidates after this side's are sent.
+const restartGrace = 3 * time.Second
+
+// renegotiate answers an offer made within a live connection (an ICE
+// restart) on that connection's PeerConnection: its channel and DTLS
+// session stay; ICE gathers and checks again.
+func (n *Node) renegotiate(k sigKey, p *peerState, offer webrtc.SessionDescription) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
 	defer cancel()
-	k := sigKey{remote, root}
-	pc, err := n.newPC()
+	defer func() {
+		n.mu.Lock()
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
+		n.mu.Unlock()
+	}()
+	if err := n.setRemote(k, p, offer); err != nil {
+		return err
+	}
+	tr := n.gather(p.pc)
+	ans, err := p.pc.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
-	p := &peerState{pc: pc}
+	payload, err := n.describe(p.pc, ans, tr)
+	if err != nil {
+		return err
+	}
+	if err := n.publish(ctx, k.peer, k.root, TypeAnswer, payload); err != nil {
+		return fmt.Errorf("sending answer: %w", err)
+	}
+	n.trickle(ctx, k.peer, k.root, tr)
+	// The negotiation stays reserved a while, so the candidates the peer
+	// trickles after its offer are still added.
+	<-tr.done
+	select {
+	case <-time.After(restartGrace):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// answer answers an offer; the channel becomes a Conn when it opens.
+func (n *Node) answer(k sigKey, p *peerState, offer webrtc.SessionDescription) error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
+	defer cancel()
+	remote, root := k.peer, k.root
+	pc, err := n.newPC()
+	if err != nil {
+		n.mu.Lock()
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
+		n.mu.Unlock()
+		return err
+	}
 	n.mu.Lock()
-	if _, busy := n.peers[k]; busy || n.ctx.Err() != nil {
+	if n.ctx.Err() != nil {
+		if n.peers[k] == p {
+			delete(n.peers, k)
+		}
 		n.mu.Unlock()
 		pc.Close()
 		return nil
 	}
-	n.peers[k] = p
+	p.pc = pc
 	n.mu.Unlock()
 	// The first "entropy" channel the peer opens is the connection; any
 	// other channel on this PeerConnection is closed, so chans (capacity
@@ -599,17 +788,19 @@ func (n *Node) answer(remote string, root [32]byte, offer webrtc.SessionDescript
 	if err := n.setRemote(k, p, offer); err != nil {
 		return err
 	}
+	tr := n.gather(pc)
 	ans, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
-	payload, err := n.describe(ctx, pc, ans)
+	payload, err := n.describe(pc, ans, tr)
 	if err != nil {
 		return err
 	}
 	if err := n.publish(ctx, remote, root, TypeAnswer, payload); err != nil {
 		return fmt.Errorf("sending answer: %w", err)
 	}
+	n.trickle(ctx, remote, root, tr)
 	var c *Conn
 	select {
 	case c = <-chans:

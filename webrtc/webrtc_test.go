@@ -188,8 +188,8 @@ func TestTransferOverRelay(t *testing.T) {
 			t.Errorf("event %s: content is not NIP-44 base64", ev.ID)
 		}
 	}
-	if types[TypeOffer] != 1 || types[TypeAnswer] != 1 {
-		t.Errorf("signal types %v, want one offer and one answer", types)
+	if types[TypeOffer] != 1 || types[TypeAnswer] != 1 || types[TypeCandidate] == 0 {
+		t.Errorf("signal types %v, want one offer and one answer, and candidates trickled after them", types)
 	}
 }
 

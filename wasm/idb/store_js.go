@@ -332,6 +332,31 @@ func (s *Store) Get(hash [32]byte) ([]byte, error) {
 	return bytes.Clone(data), nil
 }
 
+// GetJS returns a held chunk as a JavaScript Uint8Array, read from
+// IndexedDB and never copied through Go's memory (the player appends it to
+// a SourceBuffer as it is). A chunk not held is blobstore.ErrNotFound.
+func (s *Store) GetJS(hash [32]byte) (js.Value, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return js.Undefined(), blobstore.ErrClosed
+	}
+	if !s.touchLocked(hash) {
+		s.mu.Unlock()
+		return js.Undefined(), blobstore.ErrNotFound
+	}
+	s.mu.Unlock()
+	tx := s.db.Call("transaction", storeBlobs, "readonly")
+	v, err := await(tx.Call("objectStore", storeBlobs).Call("get", key(hash)))
+	if err != nil {
+		return js.Undefined(), fmt.Errorf("idb: reading chunk %x: %w", hash[:4], err)
+	}
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return js.Undefined(), blobstore.ErrNotFound // deleted or evicted meanwhile
+	}
+	return v, nil
+}
+
 // Concat returns the chunks named by hashes, in that order, joined in one
 // JavaScript Uint8Array. They are read in one transaction, every get in
 // flight at once, and copied within JavaScript, never through Go's memory:
@@ -425,6 +450,16 @@ func (s *Store) PutVerified(hash [32]byte, data []byte) error {
 	return s.put(hash, data, false)
 }
 
+// PutVerifiedJS is PutVerified of bytes that are in JavaScript already
+// (a Uint8Array a transport verified there): they are stored without a
+// copy through Go's memory.
+func (s *Store) PutVerifiedJS(hash [32]byte, u js.Value) error {
+	if !u.InstanceOf(js.Global().Get("Uint8Array")) {
+		return errors.New("idb: PutVerifiedJS wants a Uint8Array")
+	}
+	return s.putJS(hash, int64(u.Length()), func() js.Value { return u })
+}
+
 func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 	if int64(len(data)) > s.maxBlob {
 		return fmt.Errorf("%w: %d bytes, limit %d", blobstore.ErrTooLarge, len(data), s.maxBlob)
@@ -444,6 +479,19 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 			return fmt.Errorf("%w: %x", blobstore.ErrHashMismatch, hash)
 		}
 	}
+	return s.putJS(hash, int64(len(data)), func() js.Value {
+		u := js.Global().Get("Uint8Array").New(len(data))
+		js.CopyBytesToJS(u, data)
+		return u
+	})
+}
+
+// putJS stores size bytes under hash, made into a Uint8Array by bytes only
+// once the store knows it will write them.
+func (s *Store) putJS(hash [32]byte, size int64, bytes func() js.Value) error {
+	if size > s.maxBlob {
+		return fmt.Errorf("%w: %d bytes, limit %d", blobstore.ErrTooLarge, size, s.maxBlob)
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
@@ -455,13 +503,12 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	victims, err := s.ix.Victims(int64(len(data)))
+	victims, err := s.ix.Victims(size)
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	u := js.Global().Get("Uint8Array").New(len(data))
-	js.CopyBytesToJS(u, data)
+	u := bytes()
 	now := s.now()
 	tx := s.db.Call("transaction", []any{storeBlobs, storeMeta}, "readwrite")
 	blobs, meta := tx.Call("objectStore", storeBlobs), tx.Call("objectStore", storeMeta)
@@ -470,13 +517,13 @@ func (s *Store) put(hash [32]byte, data []byte, verify bool) error {
 		meta.Call("delete", key(v))
 	}
 	blobs.Call("put", u, key(hash))
-	meta.Call("put", metaValue(int64(len(data)), now.UnixMilli()), key(hash))
+	meta.Call("put", metaValue(size, now.UnixMilli()), key(hash))
 	if err := awaitTx(tx); err != nil {
 		return fmt.Errorf("idb: storing chunk %x: %w", hash[:4], err)
 	}
 	s.mu.Lock()
 	s.evictLocked(victims)
-	s.ix.Add(hash, int64(len(data)), now)
+	s.ix.Add(hash, size, now)
 	s.mu.Unlock()
 	return nil
 }

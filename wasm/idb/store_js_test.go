@@ -344,3 +344,44 @@ func TestPutVerifiedConcat(t *testing.T) {
 		t.Fatalf("Concat with a missing chunk: %v", err)
 	}
 }
+
+// PutVerifiedJS stores a Uint8Array as it is and GetJS reads one back,
+// neither through Go's memory; both keep the index (size, count) as Put
+// and Get do, within the quota.
+func TestJSBytes(t *testing.T) {
+	s := open(t, "", 10000)
+	data, h := chunk(4, 6000)
+	u := js.Global().Get("Uint8Array").New(len(data))
+	js.CopyBytesToJS(u, data)
+	if err := s.PutVerifiedJS(h, u); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Size(h); err != nil || n != 6000 {
+		t.Fatalf("Size after PutVerifiedJS: %d, %v", n, err)
+	}
+	v, err := s.GetJS(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, v.Length())
+	js.CopyBytesToGo(got, v)
+	if !bytes.Equal(got, data) {
+		t.Fatal("GetJS returned other bytes")
+	}
+	if b, err := s.Get(h); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("Get after PutVerifiedJS: %v", err)
+	}
+	// A second chunk over the quota evicts the first.
+	data2, h2 := chunk(5, 6000)
+	u2 := js.Global().Get("Uint8Array").New(len(data2))
+	js.CopyBytesToJS(u2, data2)
+	if err := s.PutVerifiedJS(h2, u2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetJS(h); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("GetJS of the evicted chunk: %v", err)
+	}
+	if err := s.PutVerifiedJS(h, js.ValueOf("not bytes")); err == nil {
+		t.Fatal("PutVerifiedJS took a string")
+	}
+}

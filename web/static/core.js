@@ -41,11 +41,14 @@ function loadScript(src) {
 }
 
 async function loadWasm() {
+  // The module's download starts at once, alongside wasm_exec.js's.
+  const fetching = fetch("/cairn.wasm");
+  fetching.catch(() => {});
   if (!globalThis.Go) await loadScript("/wasm_exec.js");
   const go = new globalThis.Go();
   const ready = new Promise((resolve) => { globalThis.onCairnReady = resolve; });
   let res;
-  try { res = await fetch("/cairn.wasm"); } catch (e) { throw new Error(`could not fetch /cairn.wasm: ${e.message}`); }
+  try { res = await fetching; } catch (e) { throw new Error(`could not fetch /cairn.wasm: ${e.message}`); }
   if (!res.ok) throw new Error(`/cairn.wasm: HTTP ${res.status}; build it with \`make build-wasm\` and restart the node`);
   let result;
   if ((res.headers.get("content-type") || "").startsWith("application/wasm")) {
@@ -53,11 +56,16 @@ async function loadWasm() {
   } else {
     result = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
   }
+  mark("wasm-compiled");
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
+  mark("wasm-ready");
   if (!globalThis.cairn) throw new Error("the browser core loaded but did not register globalThis.cairn");
   return globalThis.cairn;
 }
+
+/** mark records a step of the page's start-up in the Performance timeline (cairn:name), for devtools and the benchmarks. */
+export function mark(name) { try { performance.mark(`cairn:${name}`); } catch { /* no timeline */ } }
 
 /** has tells whether the loaded core offers function name. */
 export function has(name) { return typeof globalThis.cairn?.[name] === "function"; }
@@ -149,10 +157,12 @@ export function relayURL(status) {
 }
 
 async function boot() {
+  const asking = nodeStatus(); // while the core loads
+  asking.catch(() => {});
   await load();
   setState({ phase: "starting", message: "Connecting to the node…" });
   let status;
-  try { status = await nodeStatus(); } catch (e) {
+  try { status = await asking; } catch (e) {
     setState({ phase: "failed", message: `The node did not answer: ${errText(e)}. Is it running?` });
     throw e;
   }
@@ -161,12 +171,14 @@ async function boot() {
   let key;
   try {
     key = await localKey();
+    mark("key");
     await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(),
-      quota: settings.get("quota", undefined), seed: settings.get("seeding", true) });
+      quota: settings.get("quota", undefined), seed: settings.get("seeding", true), http: settings.get("http", true) !== false });
   } catch (e) {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });
     throw e;
   }
+  mark("started");
   setState({ phase: "ready", message: "Browser node running", pubkey: key.pubkey });
   return globalThis.cairn;
 }

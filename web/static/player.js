@@ -4,7 +4,7 @@
 // other audio and video, and other files are read whole.
 
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
-import { call, has, start, state } from "./core.js";
+import { call, has, start, state, mark } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
 
 const AHEAD = 3;              // media chunks kept buffered ahead of the playhead
@@ -70,6 +70,7 @@ async function run(ref, ui) {
     }
   }
   if (ctl.stopped) return;
+  mark("opened");
   if (!file) throw new Error("This file was not found on the relay. Check the link, or ask whoever shared it to keep their node or tab online.");
   const title = file.title || file.name || shortKey(file.root);
   heading.textContent = title;
@@ -141,18 +142,33 @@ function removeRange(sb, from, to) {
 async function stream(file, mime, chunks, ui) {
   const { stage, say, ctl } = ui;
   say("Fetching the start of the file…");
-  const init = await call("chunk", file.root, 0);
-  if (ctl.stopped) return;
-  const type = sourceType(mime, init, (t) => MediaSource.isTypeSupported(t));
-  if (!type) { say(`This browser cannot stream ${mime}; downloading it whole instead.`, "warn"); return whole(file, mime, ui); }
+  // The init segment and the first media chunk are asked for at once, and the MediaSource opens
+  // meanwhile: the first frame waits for none of them one after the other.
+  const initP = call("chunk", file.root, 0);
+  const pre = new Map(); // chunk index -> its fetch, started ahead of the loop
+  if (chunks.length > 1) {
+    const first = call("chunk", file.root, 1);
+    first.catch(() => {}); // the loop handles its failure
+    pre.set(1, first);
+  }
   const video = el(mime.startsWith("audio/") ? "audio" : "video", { controls: true, preload: "auto", playsInline: true, "aria-label": file.title || "Player" });
-  const bufBar = el("div", { class: "buffer", role: "img", "aria-label": "Buffered parts of the file" });
-  stage.append(video, bufBar, el("p", { class: "muted" }, `${type} · ${bytes(file.size)} · ${chunks.length - 1} media chunks`));
   const ms = new MediaSource();
   const url = URL.createObjectURL(ms);
   ctl.urls.push(url);
+  const opened = new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
   video.src = url;
-  await new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
+  const init = await initP;
+  mark("init");
+  if (ctl.stopped) return;
+  const type = sourceType(mime, init, (t) => MediaSource.isTypeSupported(t));
+  if (!type) {
+    video.removeAttribute("src");
+    say(`This browser cannot stream ${mime}; downloading it whole instead.`, "warn");
+    return whole(file, mime, ui);
+  }
+  const bufBar = el("div", { class: "buffer", role: "img", "aria-label": "Buffered parts of the file" });
+  stage.append(video, bufBar, el("p", { class: "muted" }, `${type} · ${bytes(file.size)} · ${chunks.length - 1} media chunks`));
+  await opened;
   if (ctl.stopped) return;
   const sb = ms.addSourceBuffer(type);
   sb.mode = "segments";
@@ -219,12 +235,15 @@ async function stream(file, mime, chunks, ui) {
     }
     if (!started) say(`Fetching chunk ${i} of ${n - 1}…`);
     let data;
-    try { data = await call("chunk", file.root, i); } catch (e) {
+    const ahead = pre.get(i);
+    pre.delete(i);
+    try { data = await (ahead || call("chunk", file.root, i)); } catch (e) {
       say(`Chunk ${i} is not available yet (${errText(e)}); trying again.`, "warn");
       await wait(2000);
       continue;
     }
     if (ctl.stopped) return;
+    if (!started) mark("first-chunk");
     try {
       await appendTo(sb, data);
     } catch (e) {

@@ -294,6 +294,13 @@ func (p *Peer) findPeers(ctx context.Context, d *swarm.Download, f *File) {
 			return
 		case <-t.C:
 		}
+		// Providers first: the tab's serving node over HTTP is there at
+		// once, before the round trips of Seeds and record lookups.
+		if p.cfg.Providers != nil {
+			for _, c := range p.cfg.Providers(ctx, f.Map.Root) {
+				d.AddPeer(c.ID, c.Transport, swarm.HasAll)
+			}
+		}
 		cands := append([]string{f.Author()}, f.Map.Gatekeepers...)
 		for _, s := range p.seeders.get(f.Map.Root, p.now()) {
 			cands = append(cands, s.PubKey)
@@ -302,11 +309,6 @@ func (p *Peer) findPeers(ctx context.Context, d *swarm.Download, f *File) {
 			cands = append(cands, p.cfg.Seeds(ctx, f.Map.Root)...)
 		}
 		p.addSeeders(ctx, d, cands, added)
-		if p.cfg.Providers != nil {
-			for _, c := range p.cfg.Providers(ctx, f.Map.Root) {
-				d.AddPeer(c.ID, c.Transport, swarm.HasAll)
-			}
-		}
 		t.Reset(findEvery)
 	}
 }

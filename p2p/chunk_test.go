@@ -123,9 +123,10 @@ func TestFetchRefusals(t *testing.T) {
 }
 
 // TestBusyRealClock checks the limit against the wall clock: 15 requests
-// fired at once cannot all fall into separate seconds.
+// fired at once, to a server allowing 10 a second, cannot all fall into
+// separate seconds.
 func TestBusyRealClock(t *testing.T) {
-	srv := newHost(t, noDHT)
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.RequestsPerSecond = 10 })
 	cli := newHost(t, noDHT)
 	connect(t, cli, srv, "")
 	data, hash := chunk(1, 100)

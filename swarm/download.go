@@ -30,6 +30,10 @@ type Config struct {
 	Blobs blobstore.Blobs
 	// Sched tunes the scheduler. Sched.MaxRequests bounds the fetches in
 	// flight (each is one goroutine blocked in Transport.Fetch).
+	// Sched.RequestRate, when set, spaces the requests to every peer (in
+	// the scheduler); when zero, the Download spaces each peer's requests
+	// at its Transport's RequestRate (RequestRater), else at
+	// sched.DefaultRequestRate.
 	Sched sched.Config
 	// Lazy fetches only the chunks asked for through Want and Need (and
 	// so a Reader), not the whole file: for serving a range of a file the
@@ -76,6 +80,7 @@ func (h Has) has(i int) bool { return h.all || h.set.Has(i) }
 // waits for them, so no goroutine outlives it.
 type Download struct {
 	cfg     Config
+	rate    float64 // requests a second to a peer whose transport names none
 	m       *chunkmap.Map
 	lay     *layout
 	blobs   blobstore.Blobs
@@ -110,12 +115,18 @@ type Download struct {
 	mu    sync.Mutex // guards err and final
 	err   error
 	final Progress
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed at the next stored chunk; nil until asked for
 }
 
 type peerState struct {
 	tr   Transport
 	has  Has
 	errs int // transport failures in a row
+
+	interval time.Duration // between two requests sent to it; 0: none
+	next     time.Time     // wall clock: the earliest its next request may go
 }
 
 type flightKey struct {
@@ -160,6 +171,13 @@ func NewDownload(cfg Config) (*Download, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	rate := cfg.Sched.RequestRate
+	if rate == 0 {
+		// The Download spaces requests peer by peer, at each transport's
+		// rate; the scheduler's own spacing is out of the way.
+		rate = sched.DefaultRequestRate
+		cfg.Sched.RequestRate = unpaced
+	}
 	m := cfg.Map
 	n := len(m.Chunks)
 	have := sched.NewBitfield(n)
@@ -180,6 +198,7 @@ func NewDownload(cfg Config) (*Download, error) {
 	}
 	d := &Download{
 		cfg:      cfg,
+		rate:     rate,
 		m:        m,
 		lay:      lay,
 		blobs:    cfg.Blobs,
@@ -284,10 +303,24 @@ func (d *Download) start(p PeerID, i int) {
 	}
 	d.flights[f.flightKey] = f
 	hash := d.m.Chunks[i]
+	wait := ps.pace(time.Now())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				select {
+				case d.results <- result{f: f, err: ctx.Err()}:
+				case <-d.stopping:
+				}
+				return
+			}
+		}
 		var last int
 		data, err := f.tr.Fetch(ctx, p, hash, d.m.Root, func(got, _ int) {
 			if got > last {
@@ -315,6 +348,42 @@ func (d *Download) start(p PeerID, i int) {
 	}()
 }
 
+// unpaced is the scheduler's request rate when the Download spaces
+// requests itself: the highest sched.Config.Validate accepts.
+const unpaced = 1e6
+
+// pace reserves the next request slot of the peer and returns how long to
+// wait for it: requests are spaced interval apart, and one that finds the
+// peer idle goes at once.
+func (ps *peerState) pace(now time.Time) time.Duration {
+	if ps.interval <= 0 {
+		return 0
+	}
+	var wait time.Duration
+	if ps.next.After(now) {
+		wait = ps.next.Sub(now)
+	} else {
+		ps.next = now
+	}
+	ps.next = ps.next.Add(ps.interval)
+	return wait
+}
+
+// intervalOf is the spacing of requests to a peer reached over tr.
+func (d *Download) intervalOf(tr Transport) time.Duration {
+	if d.cfg.Sched.RequestRate != unpaced {
+		return 0 // the scheduler spaces them
+	}
+	rate := d.rate
+	if r, ok := tr.(RequestRater); ok {
+		rate = r.RequestRate()
+	}
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / rate)
+}
+
 // handle turns a fetch's outcome into scheduler events.
 func (d *Download) handle(r result) {
 	f := r.f
@@ -338,6 +407,7 @@ func (d *Download) handle(r result) {
 			}
 			d.meter.add(d.now(), d.received.Load())
 			d.release()
+			d.notify()
 		}
 	case errors.Is(r.err, ErrHashMismatch) || errors.Is(r.putErr, blobstore.ErrHashMismatch):
 		d.log.Debug("corrupt chunk", "peer", f.peer, "chunk", f.chunk)
@@ -407,6 +477,7 @@ func (d *Download) stop(err error) {
 		d.log.Debug("download complete", "bytes", p.Bytes, "elapsed", p.Elapsed)
 	}
 	close(d.done)
+	d.notify()
 }
 
 // do runs f on the loop; false once the loop has stopped.
@@ -441,6 +512,7 @@ func (d *Download) AddPeer(p PeerID, tr Transport, has Has) {
 			d.s.AddPeer(p, now)
 		}
 		ps.tr, ps.has, ps.errs = tr, has, 0
+		ps.interval = d.intervalOf(tr)
 		d.announce(p, ps, now)
 	})
 }
@@ -595,6 +667,27 @@ func (d *Download) Progress() Progress {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.final
+}
+
+// Changed returns a channel closed the next time a chunk is verified and
+// stored, or when the download ends (Done is closed before it). A
+// FileWriter's Update is called on it.
+func (d *Download) Changed() <-chan struct{} {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
+}
+
+func (d *Download) notify() {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.changed != nil {
+		close(d.changed)
+		d.changed = nil
+	}
 }
 
 // Done is closed once the download has ended: complete, failed or closed.

@@ -305,3 +305,21 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPace: requests to one peer are spaced interval apart; one that finds
+// the peer idle goes at once.
+func TestPace(t *testing.T) {
+	ps := &peerState{interval: 100 * time.Millisecond}
+	t0 := time.Unix(1000, 0)
+	for i, c := range []struct {
+		at   time.Duration
+		wait time.Duration
+	}{{0, 0}, {0, 100 * time.Millisecond}, {50 * time.Millisecond, 150 * time.Millisecond}, {time.Second, 0}} {
+		if got := ps.pace(t0.Add(c.at)); got != c.wait {
+			t.Errorf("request %d at %v: wait %v, want %v", i, c.at, got, c.wait)
+		}
+	}
+	if (&peerState{}).pace(t0) != 0 {
+		t.Error("an unpaced peer waits")
+	}
+}

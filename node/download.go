@@ -22,6 +22,7 @@ import (
 // download, and the file it writes once every chunk is stored.
 type download struct {
 	dl *peer.Download
+	w  *outputWriter // writes output while the chunks arrive; nil without one
 
 	mu     sync.Mutex
 	state  string // downloading, assembling, complete, failed
@@ -129,9 +130,84 @@ func (n *Node) startGet(f *peer.File, output string) (*download, error) {
 		return g, nil
 	}
 	g := &download{dl: dl, state: "downloading", output: output}
+	if output != "" {
+		w, err := newOutputWriter(output)
+		if err != nil {
+			return nil, err
+		}
+		g.w = w
+		n.spawn(func(ctx context.Context) { n.writeOutput(ctx, g, w) })
+	}
 	s.gets[f.Map.Root] = g
 	n.spawn(func(ctx context.Context) { n.finishGet(ctx, g) })
 	return g, nil
+}
+
+// outputWriter is the temporary file of a get's output, written while the
+// download runs (swarm.FileWriter): each chunk is copied to its place once
+// stored and the file's sha256 advances over the prefix written, so that
+// little is left to do after the last chunk.
+type outputWriter struct {
+	output string
+	f      *os.File
+	done   chan struct{} // closed when writeOutput returns
+	err    error         // why it stopped short; read after done
+	sum    [32]byte      // the file's sha256, when err is nil
+}
+
+func newOutputWriter(out string) (*outputWriter, error) {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.part")
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	return &outputWriter{output: out, f: f, done: make(chan struct{})}, nil
+}
+
+// discard closes and removes the temporary file.
+func (w *outputWriter) discard() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// writeOutput copies g's chunks into w's file as they are stored, and
+// keeps the download's playhead at the first chunk not yet written, so
+// that chunks arrive close to file order and the hash keeps up.
+func (n *Node) writeOutput(ctx context.Context, g *download, w *outputWriter) {
+	defer close(w.done)
+	sd := g.dl.Swarm()
+	fw, err := swarm.NewFileWriter(g.dl.File.Map, n.blobs, w.f)
+	if err != nil {
+		w.err = err
+		return
+	}
+	playhead, ended := -1, false
+	for {
+		changed := sd.Changed()
+		complete, err := fw.Update(ctx)
+		switch {
+		case err != nil:
+			w.err = err
+			return
+		case complete:
+			w.sum = fw.Sum()
+			return
+		case ended:
+			w.err = fmt.Errorf("the download ended with chunk %d not stored: %w", fw.Next(), swarm.ErrMissing)
+			return
+		}
+		if next := fw.Next(); next != playhead {
+			playhead = next
+			sd.SetPlayhead(next)
+		}
+		select {
+		case <-changed:
+		case <-sd.Done():
+			ended = true
+		case <-ctx.Done():
+			w.err = ctx.Err()
+			return
+		}
+	}
 }
 
 // downloadError answers an error of starting a download.
@@ -161,8 +237,12 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 		out := g.output
 		g.mu.Unlock()
 		if out != "" {
-			err = n.assemble(ctx, g.dl.File, out)
+			err = n.finishOutput(ctx, g, out)
 		}
+	}
+	if g.w != nil {
+		<-g.w.done
+		g.w.discard() // renamed into place already, or not wanted
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -174,6 +254,45 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 		return
 	}
 	g.state = "complete"
+}
+
+// finishOutput puts the output file in place: the one written while the
+// download ran, checked against its sha256, or else (no writer, another
+// output asked for since, or the writer stopped short) assembled from the
+// blob store.
+func (n *Node) finishOutput(ctx context.Context, g *download, out string) error {
+	w := g.w
+	if w == nil || w.output != out {
+		return n.assemble(ctx, g.dl.File, out)
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if w.err != nil {
+		n.log.Warn("writing the output while downloading failed; assembling it", "output", out, "err", w.err)
+		return n.assemble(ctx, g.dl.File, out)
+	}
+	if err := checkSum(g.dl.File, w.sum[:]); err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := os.Rename(w.f.Name(), out); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	return nil
+}
+
+func checkSum(it *peer.File, sum []byte) error {
+	if it.SHA256 != "" {
+		if got := hex.EncodeToString(sum); got != it.SHA256 {
+			return fmt.Errorf("the assembled file's sha256 is %s, its file event says %s", got, it.SHA256)
+		}
+	}
+	return nil
 }
 
 // assemble writes the file to out through a temporary file, checking its
@@ -192,10 +311,8 @@ func (n *Node) assemble(ctx context.Context, it *peer.File, out string) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
-	if it.SHA256 != "" {
-		if got := hex.EncodeToString(h.Sum(nil)); got != it.SHA256 {
-			return fmt.Errorf("the assembled file's sha256 is %s, its file event says %s", got, it.SHA256)
-		}
+	if err := checkSum(it, h.Sum(nil)); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)

@@ -493,3 +493,71 @@ func TestCloseNoLeak(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestChallengeBeforeQueued: a custody challenge sent after three pipelined
+// requests is answered before the chunks queued behind the one being sent,
+// as an Entropy downloader (which asks three chunks at once and wants a
+// proof within 5 s) needs. The server's upload is capped so that the
+// chunks take a while to send and the challenge arrives while the first is
+// still going out.
+func TestChallengeBeforeQueued(t *testing.T) {
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.UploadBytesPerSecond = 1 << 20 })
+	cli := newHost(t, noDHT)
+	connect(t, cli, srv, "")
+	var hashes [][32]byte
+	var datas [][]byte
+	for i := range 3 {
+		data, hash := chunk(uint64(100+i), 384<<10)
+		put(t, srv, data)
+		hashes, datas = append(hashes, hash), append(datas, data)
+	}
+	s, br := rawStream(t, cli, srv)
+	for _, h := range hashes {
+		writeMsg(t, s, &wire.Request{Hash: h, Root: h})
+	}
+	c := &wire.CustodyChallenge{Hash: hashes[2], Offset: 1000, Nonce: [32]byte{7}}
+	writeMsg(t, s, c)
+
+	var (
+		ra      wire.Reassembler
+		headers int // chunks sent before the proof
+		proved  bool
+		chunks  int
+	)
+	for chunks < 3 {
+		b, err := wire.ReadFrame(br, nil)
+		if err != nil {
+			t.Fatalf("after %d chunks: %v", chunks, err)
+		}
+		m, err := ra.Feed(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil { // a DATA_HEADER or a fragment
+			continue
+		}
+		switch m := m.(type) {
+		case *wire.CustodyProof:
+			if !c.Check(datas[2], m) {
+				t.Fatal("the custody proof does not check")
+			}
+			proved = true
+		case *wire.Data:
+			if m.Hash != hashes[chunks] {
+				t.Fatalf("chunk %d answered out of order", chunks)
+			}
+			chunks++
+			if !proved {
+				headers++
+			}
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+	if !proved {
+		t.Fatal("no custody proof before the three chunks were sent")
+	}
+	if headers > 1 {
+		t.Fatalf("the proof came after %d chunks; want it right after the one being sent", headers)
+	}
+}

@@ -51,6 +51,10 @@ func (t *SwarmTransport) Fetch(ctx context.Context, p swarm.PeerID, hash, root [
 // more than the limit.
 func (t *SwarmTransport) RequestRate() float64 { return PeerRequestRate }
 
+// Verifies is true: Fetch hashes a chunk fragment by fragment as it
+// arrives and returns it only if it matches (swarm.Verifier).
+func (t *SwarmTransport) Verifies() bool { return true }
+
 // Ban bans p on the host: its connections are closed and refused until
 // until. A PeerID that is not a libp2p peer ID is ignored.
 func (t *SwarmTransport) Ban(p swarm.PeerID, until time.Time) {

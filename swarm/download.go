@@ -338,7 +338,7 @@ func (d *Download) start(p PeerID, i int) {
 				r.putErr = d.blobs.Pin(hash, d.cfg.Pin)
 			}
 			if r.putErr == nil {
-				r.putErr = d.blobs.Put(hash, data)
+				r.putErr = d.put(f.tr, hash, data)
 			}
 		}
 		select {
@@ -346,6 +346,17 @@ func (d *Download) start(p PeerID, i int) {
 		case <-d.stopping:
 		}
 	}()
+}
+
+// put stores a fetched chunk, without hashing it again when the transport
+// hashed it as it arrived and the store can take it so.
+func (d *Download) put(tr Transport, hash [32]byte, data []byte) error {
+	if v, ok := tr.(Verifier); ok && v.Verifies() {
+		if hp, ok := d.blobs.(hashedPutter); ok {
+			return hp.PutHashed(hash, data)
+		}
+	}
+	return d.blobs.Put(hash, data)
 }
 
 // unpaced is the scheduler's request rate when the Download spaces

@@ -55,6 +55,21 @@ type RequestRater interface {
 	RequestRate() float64
 }
 
+// Verifier is an optional interface of a Transport whose Fetch hashes the
+// bytes itself as they arrive (p2p's does, fragment by fragment) and
+// reports true. A Download then stores what it fetched with the blob
+// store's PutHashed, when the store has it, instead of Put, which would
+// hash the chunk a second time.
+type Verifier interface {
+	Verifies() bool
+}
+
+// hashedPutter is a blob store that can take bytes already hashed
+// (blobstore.Store).
+type hashedPutter interface {
+	PutHashed(hash [32]byte, data []byte) error
+}
+
 // Conditions a Transport reports, which the download maps to scheduler
 // events. An adapter wraps its own errors with them (p2p.ErrBusy becomes
 // an error matching both ErrBusy and p2p.ErrBusy).

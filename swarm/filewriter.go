@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
@@ -73,10 +74,11 @@ func (w *FileWriter) Update(ctx context.Context) (bool, error) {
 			if err := ctx.Err(); err != nil {
 				return false, err
 			}
-			if err := w.copy(i, w.lay.offs[i], i == w.next); err != nil {
+			hashed, err := w.copy(i, w.lay.offs[i], i == w.next)
+			if err != nil {
 				return false, err
 			}
-			if i == w.next {
+			if hashed {
 				w.advance(i)
 			}
 		}
@@ -94,8 +96,12 @@ func (w *FileWriter) Update(ctx context.Context) (bool, error) {
 			if !w.blobs.Has(w.m.Chunks[i]) {
 				break
 			}
-			if err := w.copy(i, w.off, true); err != nil {
+			hashed, err := w.copy(i, w.off, true)
+			if err != nil {
 				return false, err
+			}
+			if !hashed {
+				continue // written; hashed back from the file next turn
 			}
 		}
 		w.advance(i)
@@ -114,27 +120,81 @@ func (w *FileWriter) advance(i int) {
 	w.next++
 }
 
-// copy writes chunk i at off, hashing it when it is the next of the prefix.
-func (w *FileWriter) copy(i int, off int64, hashIt bool) error {
+// copy writes chunk i at off. When the store and the file are both files
+// it is copied by the kernel (copy_file_range on Linux) and hashed later,
+// from the file; otherwise it passes through memory and, when hashIt, is
+// hashed on the way (hashed reports it).
+func (w *FileWriter) copy(i int, off int64, hashIt bool) (hashed bool, err error) {
+	if ok, err := w.copyFiles(i, off); ok || err != nil {
+		return false, err
+	}
 	data, err := w.read(i)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if w.lay.exact || w.lay.offs != nil {
-		if int64(len(data)) != w.lay.sizes[i] {
-			return fmt.Errorf("swarm: writing the file: chunk %d holds %d bytes, the map says %d: %w", i, len(data), w.lay.sizes[i], ErrLayout)
-		}
-	} else {
-		w.lay.sizes[i] = int64(len(data)) // estimates until read
+	if err := w.checkSize(i, int64(len(data))); err != nil {
+		return false, err
 	}
 	if _, err := w.f.WriteAt(data, off); err != nil {
-		return fmt.Errorf("swarm: writing the file: chunk %d: %w", i, err)
+		return false, fmt.Errorf("swarm: writing the file: chunk %d: %w", i, err)
 	}
 	w.written[i] = true
 	if hashIt {
 		w.h.Write(data)
 	}
+	return hashIt, nil
+}
+
+// checkSize checks a stored chunk's length against the map, or learns it
+// when the map only estimates it.
+func (w *FileWriter) checkSize(i int, n int64) error {
+	if w.lay.offs == nil {
+		w.lay.sizes[i] = n
+		return nil
+	}
+	if n != w.lay.sizes[i] {
+		return fmt.Errorf("swarm: writing the file: chunk %d holds %d bytes, the map says %d: %w", i, n, w.lay.sizes[i], ErrLayout)
+	}
 	return nil
+}
+
+// copyFiles copies chunk i from the store's file into w's file at off
+// without bringing it into memory; ok is false when either is not a file.
+func (w *FileWriter) copyFiles(i int, off int64) (ok bool, err error) {
+	dst, isFile := w.f.(*os.File)
+	o, isOpener := w.blobs.(interface {
+		Open(hash [32]byte) (blobstore.Reader, int64, error)
+	})
+	if !isFile || !isOpener {
+		return false, nil
+	}
+	r, size, err := o.Open(w.m.Chunks[i])
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return true, fmt.Errorf("swarm: writing the file: chunk %d: %w (%w)", i, ErrMissing, err)
+	}
+	if err != nil {
+		return true, fmt.Errorf("swarm: writing the file: chunk %d: %w", i, err)
+	}
+	defer r.Close()
+	src, isFile := r.(*os.File)
+	if !isFile {
+		return false, nil
+	}
+	if err := w.checkSize(i, size); err != nil {
+		return true, err
+	}
+	if _, err := dst.Seek(off, io.SeekStart); err != nil {
+		return true, fmt.Errorf("swarm: writing the file: %w", err)
+	}
+	n, err := dst.ReadFrom(io.LimitReader(src, size))
+	if err == nil && n != size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return true, fmt.Errorf("swarm: writing the file: chunk %d: %w", i, err)
+	}
+	w.written[i] = true
+	return true, nil
 }
 
 // read reads stored chunk i into w.buf.

@@ -145,8 +145,9 @@ func RunTransfer(ctx context.Context, cfg TransferConfig) (*Report, error) {
 			if err != nil {
 				return nil, err
 			}
-			prog.printf("%d seeder(s), round %d: ceiling %.0f MiB/s, transfer %.0f MiB/s (%.2f), end to end %.0f MiB/s (%.2f)",
-				k, r, tr.ceiling, tr.transfer, tr.transfer/tr.ceiling, tr.endToEnd, tr.endToEnd/tr.ceiling)
+			prog.printf("%d seeder(s), round %d: ceiling %.0f MiB/s, transfer %.0f MiB/s (%.2f), end to end %.0f MiB/s (%.2f); CPU %.2f s/GiB, ceiling %.2f (%.2f)",
+				k, r, tr.ceiling, tr.transfer, tr.transfer/tr.ceiling, tr.endToEnd, tr.endToEnd/tr.ceiling,
+				tr.getCPU, tr.ceilingCPU, tr.ceilingCPU/tr.getCPU)
 			if r == 0 || tr.endToEnd/tr.ceiling > best.endToEnd/best.ceiling {
 				best = tr
 			}
@@ -166,6 +167,10 @@ func RunTransfer(ctx context.Context, cfg TransferConfig) (*Report, error) {
 		rep.add(Figure{Group: GroupContext, Key: fmt.Sprintf("assemble_%d", k),
 			Name:  fmt.Sprintf("after the last chunk: writing and checking the output, %d seeder(s)", k),
 			Value: best.tail.Seconds() * 1000, Unit: "ms"})
+		rep.add(Figure{Group: GroupContext, Key: fmt.Sprintf("cpu_%d", k),
+			Name:  fmt.Sprintf("CPU per GiB of the get, whole process, %d seeder(s)", k),
+			Value: best.getCPU, Unit: "s/GiB", Ceiling: "CPU per GiB of the HTTP GET", CeilingValue: best.ceilingCPU,
+			Ratio: best.ceilingCPU / best.getCPU})
 		rep.add(Figure{Group: GroupContext, Key: fmt.Sprintf("peers_%d", k),
 			Name:  fmt.Sprintf("peers the download used, %d seeder(s)", k),
 			Value: float64(best.peers), Unit: "peers"})
@@ -191,6 +196,10 @@ type transferRound struct {
 	endToEnd float64       // MiB/s from POST /api/get to the file written
 	tail     time.Duration // from the swarm's end to the file written
 	peers    int           // the most peers the download had at once
+	// CPU seconds per GiB of the whole process (seeders and fetcher): the
+	// ceiling's GET (mean of two) and the get. Steadier than wall clock
+	// on a shared machine.
+	ceilingCPU, getCPU float64
 }
 
 // transferOnce starts a fresh fetching node, hands it what the seeders
@@ -221,13 +230,14 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 		}
 	}
 	size := float64(m.Size) / (1 << 20)
-	before, err := httpCeiling(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
+	before, cpuBefore, err := httpCeilingCPU(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
 	if err != nil {
 		return tr, err
 	}
 	out := filepath.Join(root, name+".out")
 	defer os.Remove(out)
 	start := time.Now()
+	mark := markNow()
 	st, err := postGet(ctx, g.URL(), shared.SHA256, out)
 	if err != nil {
 		return tr, err
@@ -247,7 +257,8 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 		tr.peers = max(tr.peers, st.Peers)
 	}
 	e2e := time.Since(start)
-	after, err := httpCeiling(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
+	getCPU := mark.usage().cpu
+	after, cpuAfter, err := httpCeilingCPU(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
 	if err != nil {
 		return tr, err
 	}
@@ -256,11 +267,26 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 	tr.transfer = size / transfer.Seconds()
 	tr.endToEnd = size / e2e.Seconds()
 	tr.tail = max(e2e-transfer, 0)
+	gib := float64(m.Size) / (1 << 30)
+	tr.ceilingCPU = (cpuBefore + cpuAfter).Seconds() / 2 / gib
+	tr.getCPU = getCPU.Seconds() / gib
 	return tr, nil
 }
 
 // httpCeiling times a GET of url through SHA-256 and checks the sum.
 func httpCeiling(ctx context.Context, url, sha string) (time.Duration, error) {
+	d, _, err := httpCeilingCPU(ctx, url, sha)
+	return d, err
+}
+
+// httpCeilingCPU is httpCeiling also returning the process's CPU time.
+func httpCeilingCPU(ctx context.Context, url, sha string) (time.Duration, time.Duration, error) {
+	m := markNow()
+	d, err := httpGetHashed(ctx, url, sha)
+	return d, m.usage().cpu, err
+}
+
+func httpGetHashed(ctx context.Context, url, sha string) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return 0, err

@@ -561,3 +561,48 @@ func TestChallengeBeforeQueued(t *testing.T) {
 		t.Fatalf("the proof came after %d chunks; want it right after the one being sent", headers)
 	}
 }
+
+// TestFetchesInParallel: fetches to one peer run at once, each on its own
+// stream, so the requests a download has in flight at a peer are all on
+// the wire; the server's upload is capped so that they overlap.
+func TestFetchesInParallel(t *testing.T) {
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.UploadBytesPerSecond = 1 << 20 })
+	cli := newHost(t, noDHT)
+	connect(t, cli, srv, "")
+	const n = 3
+	errs := make(chan error, n)
+	for i := range n {
+		data, hash := chunk(uint64(200+i), 512<<10)
+		put(t, srv, data)
+		go func() {
+			_, err := cli.Fetch(ctxTimeout(t, 20*time.Second), srv.ID(), hash, hash)
+			errs <- err
+		}()
+	}
+	streams := func() int {
+		k := 0
+		for _, c := range cli.Libp2p().Network().ConnsToPeer(srv.ID()) {
+			for _, s := range c.GetStreams() {
+				if s.Protocol() == ChunkProtocol {
+					k++
+				}
+			}
+		}
+		return k
+	}
+	most := 0
+	for done := 0; done < n; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done++
+		case <-time.After(10 * time.Millisecond):
+			most = max(most, streams())
+		}
+	}
+	if most < n {
+		t.Fatalf("at most %d chunk streams open for %d fetches at once", most, n)
+	}
+}

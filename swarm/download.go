@@ -106,6 +106,9 @@ type Download struct {
 	peers      map[PeerID]*peerState
 	flights    map[flightKey]*flight
 	want       sched.Bitfield // Lazy: the chunks asked for
+	stored     sched.Bitfield // chunks durable in the blob store
+	putting    int            // verified chunks whose Put has not returned
+	complete   bool           // the scheduler said Done
 	waiters    map[int][]chan error
 	byName     map[string]int64 // verified bytes by transport name
 	firstChunk time.Duration
@@ -147,6 +150,9 @@ type result struct {
 	n      int
 	err    error // from the transport
 	putErr error // from the blob store
+	// early: the transport verified the chunk and its Put is under way;
+	// a second result with stored set follows once it returns.
+	early, stored bool
 }
 
 // NewDownload starts downloading cfg.Map into cfg.Blobs. It fetches
@@ -212,6 +218,7 @@ func NewDownload(cfg Config) (*Download, error) {
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		s:        s,
+		stored:   have.Clone(),
 		peers:    make(map[PeerID]*peerState),
 		flights:  make(map[flightKey]*flight),
 		waiters:  make(map[int][]chan error),
@@ -242,10 +249,13 @@ loop:
 			}
 		}
 		if complete {
-			break
+			d.complete = true
 		}
 		if d.failure != nil {
 			err = d.failure
+			break
+		}
+		if d.complete && d.putting == 0 {
 			break
 		}
 		if w := d.s.NextWake(); w.IsZero() {
@@ -334,6 +344,16 @@ func (d *Download) start(p PeerID, i int) {
 			if len(data) > last {
 				d.received.Add(int64(len(data) - last))
 			}
+			if r.early = d.early(f.tr); r.early {
+				// The scheduler hears of the chunk now, so the peer's
+				// slot is free while the store makes it durable.
+				select {
+				case d.results <- r:
+				case <-d.stopping:
+					return
+				}
+				r.early, r.stored = false, true
+			}
 			if d.cfg.Pin != "" {
 				r.putErr = d.blobs.Pin(hash, d.cfg.Pin)
 			}
@@ -346,6 +366,16 @@ func (d *Download) start(p PeerID, i int) {
 		case <-d.stopping:
 		}
 	}()
+}
+
+// early reports whether a chunk fetched over tr is verified already, so
+// the scheduler may count it before the blob store has made it durable:
+// the transport hashed it as it arrived and the store will not hash it
+// again (and so cannot refuse it as corrupt).
+func (d *Download) early(tr Transport) bool {
+	v, ok := tr.(Verifier)
+	_, hp := d.blobs.(hashedPutter)
+	return ok && hp && v.Verifies()
 }
 
 // put stores a fetched chunk, without hashing it again when the transport
@@ -398,6 +428,15 @@ func (d *Download) intervalOf(tr Transport) time.Duration {
 // handle turns a fetch's outcome into scheduler events.
 func (d *Download) handle(r result) {
 	f := r.f
+	if r.stored { // the Put after an early result
+		d.putting--
+		if r.putErr != nil {
+			d.failure = fmt.Errorf("swarm: storing chunk %d: %w", f.chunk, r.putErr)
+			return
+		}
+		d.markStored(f.chunk)
+		return
+	}
 	current := d.flights[f.flightKey] == f
 	if current {
 		delete(d.flights, f.flightKey)
@@ -411,14 +450,18 @@ func (d *Download) handle(r result) {
 		if ps != nil {
 			ps.errs = 0
 		}
+		if r.early {
+			d.putting++
+		}
 		if !was && d.s.Verified(f.chunk) {
 			d.byName[f.tr.Name()] += int64(r.n)
 			if d.firstChunk == 0 {
 				d.firstChunk = max(time.Since(d.started), 1)
 			}
 			d.meter.add(d.now(), d.received.Load())
-			d.release()
-			d.notify()
+		}
+		if !r.early {
+			d.markStored(f.chunk)
 		}
 	case errors.Is(r.err, ErrHashMismatch) || errors.Is(r.putErr, blobstore.ErrHashMismatch):
 		d.log.Debug("corrupt chunk", "peer", f.peer, "chunk", f.chunk)
@@ -450,10 +493,21 @@ func (d *Download) handle(r result) {
 	}
 }
 
-// release answers the Need calls whose chunk is now verified.
+// markStored records chunk i durable in the blob store and tells those
+// waiting for it.
+func (d *Download) markStored(i int) {
+	if d.stored.Has(i) {
+		return
+	}
+	d.stored.Set(i)
+	d.release()
+	d.notify()
+}
+
+// release answers the Need calls whose chunk is now stored.
 func (d *Download) release() {
 	for i, ws := range d.waiters {
-		if !d.s.Verified(i) {
+		if !d.stored.Has(i) {
 			continue
 		}
 		for _, w := range ws {
@@ -469,7 +523,7 @@ func (d *Download) stop(err error) {
 	d.cancel()
 	for i, ws := range d.waiters {
 		werr := err
-		if werr == nil && !d.s.Verified(i) {
+		if werr == nil && !d.stored.Has(i) {
 			werr = ErrClosed
 		}
 		for _, w := range ws {
@@ -622,7 +676,7 @@ func (d *Download) Need(ctx context.Context, i int) error {
 	}
 	reply := make(chan error, 1)
 	ok := d.do(func() {
-		if d.s.Verified(i) {
+		if d.stored.Has(i) {
 			reply <- nil
 			return
 		}

@@ -171,6 +171,9 @@ func RunTransfer(ctx context.Context, cfg TransferConfig) (*Report, error) {
 			Name:  fmt.Sprintf("CPU per GiB of the get, whole process, %d seeder(s)", k),
 			Value: best.getCPU, Unit: "s/GiB", Ceiling: "CPU per GiB of the HTTP GET", CeilingValue: best.ceilingCPU,
 			Ratio: best.ceilingCPU / best.getCPU})
+		rep.add(Figure{Group: GroupContext, Key: fmt.Sprintf("received_%d", k),
+			Name:  fmt.Sprintf("bytes received per byte of the file (endgame and window duplicates), %d seeder(s)", k),
+			Value: float64(best.received) / float64(m.Size), Unit: "x"})
 		rep.add(Figure{Group: GroupContext, Key: fmt.Sprintf("peers_%d", k),
 			Name:  fmt.Sprintf("peers the download used, %d seeder(s)", k),
 			Value: float64(best.peers), Unit: "peers"})
@@ -196,6 +199,7 @@ type transferRound struct {
 	endToEnd float64       // MiB/s from POST /api/get to the file written
 	tail     time.Duration // from the swarm's end to the file written
 	peers    int           // the most peers the download had at once
+	received int64         // bytes received, duplicates and refused ones included
 	// CPU seconds per GiB of the whole process (seeders and fetcher): the
 	// ceiling's GET (mean of two) and the get. Steadier than wall clock
 	// on a shared machine.
@@ -219,14 +223,15 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 		if err := copyEvents(ctx, s, g); err != nil {
 			return tr, fmt.Errorf("seeder %d: %w", i, err)
 		}
-		if i > 0 { // the first is the author; the others announce
-			ev := peer.AnnouncementEvent(m, time.Now())
-			if err := ev.Sign(s.Key().Secret); err != nil {
-				return tr, err
-			}
-			if err := g.Relay().Publish(ctx, ev); err != nil {
-				return tr, fmt.Errorf("announcing seeder %d: %w", i, err)
-			}
+		// Every seeder announces: the file event the get resolves may be
+		// any seeder's (each shared the file), so its author is not
+		// always seeder 0.
+		ev := peer.AnnouncementEvent(m, time.Now())
+		if err := ev.Sign(s.Key().Secret); err != nil {
+			return tr, err
+		}
+		if err := g.Relay().Publish(ctx, ev); err != nil {
+			return tr, fmt.Errorf("announcing seeder %d: %w", i, err)
 		}
 	}
 	size := float64(m.Size) / (1 << 20)
@@ -258,6 +263,7 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 	}
 	e2e := time.Since(start)
 	getCPU := mark.usage().cpu
+	tr.received = st.Received
 	after, cpuAfter, err := httpCeilingCPU(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
 	if err != nil {
 		return tr, err

@@ -22,7 +22,6 @@ import (
 // download, and the file it writes once every chunk is stored.
 type download struct {
 	dl *peer.Download
-	w  *outputWriter // writes output while the chunks arrive; nil without one
 
 	mu     sync.Mutex
 	state  string // downloading, assembling, complete, failed
@@ -130,14 +129,6 @@ func (n *Node) startGet(f *peer.File, output string) (*download, error) {
 		return g, nil
 	}
 	g := &download{dl: dl, state: "downloading", output: output}
-	if output != "" {
-		w, err := newOutputWriter(output)
-		if err != nil {
-			return nil, err
-		}
-		g.w = w
-		n.spawn(func(ctx context.Context) { n.writeOutput(ctx, g, w) })
-	}
 	s.gets[f.Map.Root] = g
 	n.spawn(func(ctx context.Context) { n.finishGet(ctx, g) })
 	return g, nil
@@ -222,8 +213,21 @@ func downloadError(w http.ResponseWriter, err error) {
 	}
 }
 
-// finishGet waits for g's download, then writes its output file.
+// finishGet writes g's output while it downloads, waits for the download,
+// then puts the output in place.
 func (n *Node) finishGet(ctx context.Context, g *download) {
+	g.mu.Lock()
+	out := g.output
+	g.mu.Unlock()
+	var w *outputWriter
+	if out != "" {
+		var err error
+		if w, err = newOutputWriter(out); err != nil {
+			w = nil // assembled at the end, which reports the error
+		} else {
+			go n.writeOutput(ctx, g, w) // waited for below
+		}
+	}
 	var err error
 	select {
 	case <-g.dl.Done():
@@ -237,12 +241,12 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 		out := g.output
 		g.mu.Unlock()
 		if out != "" {
-			err = n.finishOutput(ctx, g, out)
+			err = n.finishOutput(ctx, g, w, out)
 		}
 	}
-	if g.w != nil {
-		<-g.w.done
-		g.w.discard() // renamed into place already, or not wanted
+	if w != nil {
+		<-w.done
+		w.discard() // renamed into place already, or not wanted
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -260,8 +264,7 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 // download ran, checked against its sha256, or else (no writer, another
 // output asked for since, or the writer stopped short) assembled from the
 // blob store.
-func (n *Node) finishOutput(ctx context.Context, g *download, out string) error {
-	w := g.w
+func (n *Node) finishOutput(ctx context.Context, g *download, w *outputWriter, out string) error {
 	if w == nil || w.output != out {
 		return n.assemble(ctx, g.dl.File, out)
 	}

@@ -11,11 +11,13 @@ import (
 
 // Report is the outcome of a run: every figure, and the machine it ran on.
 type Report struct {
-	Started  time.Time `json:"started"`
-	Seconds  float64   `json:"seconds"`
-	Machine  Machine   `json:"machine"`
-	Settings Settings  `json:"settings"`
-	Figures  []Figure  `json:"figures"`
+	Bench    string            `json:"bench,omitempty"` // "" (relay) or "transfer"
+	Started  time.Time         `json:"started"`
+	Seconds  float64           `json:"seconds"`
+	Machine  Machine           `json:"machine"`
+	Settings Settings          `json:"settings"`
+	Transfer *TransferSettings `json:"transfer,omitempty"`
+	Figures  []Figure          `json:"figures"`
 }
 
 // Machine describes where the figures were measured.
@@ -91,16 +93,25 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report as aligned text.
 func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Machine
-	fmt.Fprintf(w, "cairn relay benchmark, %s, %.0f s\n", r.Started.Format(time.RFC3339), r.Seconds)
+	name := r.Bench
+	if name == "" {
+		name = "relay"
+	}
+	fmt.Fprintf(w, "cairn %s benchmark, %s, %.0f s\n", name, r.Started.Format(time.RFC3339), r.Seconds)
 	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; signatures: %s; store engine: %s\n",
 		m.CPUs, m.GOMAXPROCS, m.OS, m.Arch, m.GoVersion, m.Signatures, m.Engine)
 	if m.LoadStart != "" {
 		fmt.Fprintf(w, "load average: %s at the start, %s at the end\n", m.LoadStart, m.LoadEnd)
 	}
-	s := r.Settings
-	fmt.Fprintf(w, "sizes: query store %s events, ingest %s events per run, %s subscriptions (%d per connection), %d fan-out rounds, %d query samples\n\n",
-		groupThousands(int64(s.Events)), groupThousands(int64(s.Ingest)), groupThousands(int64(s.Subscriptions)),
-		s.SubsPerConn, s.FanoutRounds, s.QuerySamples)
+	if t := r.Transfer; t != nil {
+		fmt.Fprintf(w, "sizes: a %s-byte file in %d chunks, seeders %v, best of %d rounds\n\n",
+			groupThousands(t.Size), t.Chunks, t.Seeders, t.Rounds)
+	} else {
+		s := r.Settings
+		fmt.Fprintf(w, "sizes: query store %s events, ingest %s events per run, %s subscriptions (%d per connection), %d fan-out rounds, %d query samples\n\n",
+			groupThousands(int64(s.Events)), groupThousands(int64(s.Ingest)), groupThousands(int64(s.Subscriptions)),
+			s.SubsPerConn, s.FanoutRounds, s.QuerySamples)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	titles := map[string]string{GroupCeiling: "CEILINGS", GroupResult: "RESULTS", GroupContext: "CONTEXT"}
 	for _, group := range []string{GroupCeiling, GroupResult, GroupContext} {

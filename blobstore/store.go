@@ -300,6 +300,25 @@ func (s *Store) Put(hash [32]byte, data []byte) error {
 	})
 }
 
+// PutHashed is Put for bytes whose SHA-256 the caller has just computed
+// and found equal to hash (a chunk transport hashes a chunk while it
+// arrives): the same durable write, without hashing the bytes a second
+// time. A caller that has not hashed them must use Put; Scrub still
+// checks every stored blob.
+func (s *Store) PutHashed(hash [32]byte, data []byte) error {
+	size := int64(len(data))
+	if err := checkSize(size, s.maxBlob); err != nil {
+		return err
+	}
+	if done, err := s.precheck(hash, size); done || err != nil {
+		return err
+	}
+	return s.write(hash, size, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
 // PutReader stores exactly size bytes read from r, hashing them as they are
 // written; on a mismatch the temp file is deleted and ErrHashMismatch
 // returned. It reads no further than size bytes.

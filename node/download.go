@@ -134,6 +134,73 @@ func (n *Node) startGet(f *peer.File, output string) (*download, error) {
 	return g, nil
 }
 
+// outputWriter is the temporary file of a get's output, written while the
+// download runs (swarm.FileWriter): each chunk is copied to its place once
+// stored and the file's sha256 advances over the prefix written, so that
+// little is left to do after the last chunk.
+type outputWriter struct {
+	output string
+	f      *os.File
+	done   chan struct{} // closed when writeOutput returns
+	err    error         // why it stopped short; read after done
+	sum    [32]byte      // the file's sha256, when err is nil
+}
+
+func newOutputWriter(out string) (*outputWriter, error) {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.part")
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	return &outputWriter{output: out, f: f, done: make(chan struct{})}, nil
+}
+
+// discard closes and removes the temporary file.
+func (w *outputWriter) discard() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// writeOutput copies g's chunks into w's file as they are stored, and
+// keeps the download's playhead at the first chunk not yet written, so
+// that chunks arrive close to file order and the hash keeps up.
+func (n *Node) writeOutput(ctx context.Context, g *download, w *outputWriter) {
+	defer close(w.done)
+	sd := g.dl.Swarm()
+	fw, err := swarm.NewFileWriter(g.dl.File.Map, n.blobs, w.f)
+	if err != nil {
+		w.err = err
+		return
+	}
+	playhead, ended := -1, false
+	for {
+		changed := sd.Changed()
+		complete, err := fw.Update(ctx)
+		switch {
+		case err != nil:
+			w.err = err
+			return
+		case complete:
+			w.sum = fw.Sum()
+			return
+		case ended:
+			w.err = fmt.Errorf("the download ended with chunk %d not stored: %w", fw.Next(), swarm.ErrMissing)
+			return
+		}
+		if next := fw.Next(); next != playhead {
+			playhead = next
+			sd.SetPlayhead(next)
+		}
+		select {
+		case <-changed:
+		case <-sd.Done():
+			ended = true
+		case <-ctx.Done():
+			w.err = ctx.Err()
+			return
+		}
+	}
+}
+
 // downloadError answers an error of starting a download.
 func downloadError(w http.ResponseWriter, err error) {
 	switch {
@@ -146,8 +213,21 @@ func downloadError(w http.ResponseWriter, err error) {
 	}
 }
 
-// finishGet waits for g's download, then writes its output file.
+// finishGet writes g's output while it downloads, waits for the download,
+// then puts the output in place.
 func (n *Node) finishGet(ctx context.Context, g *download) {
+	g.mu.Lock()
+	out := g.output
+	g.mu.Unlock()
+	var w *outputWriter
+	if out != "" {
+		var err error
+		if w, err = newOutputWriter(out); err != nil {
+			w = nil // assembled at the end, which reports the error
+		} else {
+			go n.writeOutput(ctx, g, w) // waited for below
+		}
+	}
 	var err error
 	select {
 	case <-g.dl.Done():
@@ -161,8 +241,12 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 		out := g.output
 		g.mu.Unlock()
 		if out != "" {
-			err = n.assemble(ctx, g.dl.File, out)
+			err = n.finishOutput(ctx, g, w, out)
 		}
+	}
+	if w != nil {
+		<-w.done
+		w.discard() // renamed into place already, or not wanted
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -174,6 +258,44 @@ func (n *Node) finishGet(ctx context.Context, g *download) {
 		return
 	}
 	g.state = "complete"
+}
+
+// finishOutput puts the output file in place: the one written while the
+// download ran, checked against its sha256, or else (no writer, another
+// output asked for since, or the writer stopped short) assembled from the
+// blob store.
+func (n *Node) finishOutput(ctx context.Context, g *download, w *outputWriter, out string) error {
+	if w == nil || w.output != out {
+		return n.assemble(ctx, g.dl.File, out)
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if w.err != nil {
+		n.log.Warn("writing the output while downloading failed; assembling it", "output", out, "err", w.err)
+		return n.assemble(ctx, g.dl.File, out)
+	}
+	if err := checkSum(g.dl.File, w.sum[:]); err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := os.Rename(w.f.Name(), out); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	return nil
+}
+
+func checkSum(it *peer.File, sum []byte) error {
+	if it.SHA256 != "" {
+		if got := hex.EncodeToString(sum); got != it.SHA256 {
+			return fmt.Errorf("the assembled file's sha256 is %s, its file event says %s", got, it.SHA256)
+		}
+	}
+	return nil
 }
 
 // assemble writes the file to out through a temporary file, checking its
@@ -192,10 +314,8 @@ func (n *Node) assemble(ctx context.Context, it *peer.File, out string) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
-	if it.SHA256 != "" {
-		if got := hex.EncodeToString(h.Sum(nil)); got != it.SHA256 {
-			return fmt.Errorf("the assembled file's sha256 is %s, its file event says %s", got, it.SHA256)
-		}
+	if err := checkSum(it, h.Sum(nil)); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)

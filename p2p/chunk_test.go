@@ -123,9 +123,10 @@ func TestFetchRefusals(t *testing.T) {
 }
 
 // TestBusyRealClock checks the limit against the wall clock: 15 requests
-// fired at once cannot all fall into separate seconds.
+// fired at once, to a server allowing 10 a second, cannot all fall into
+// separate seconds.
 func TestBusyRealClock(t *testing.T) {
-	srv := newHost(t, noDHT)
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.RequestsPerSecond = 10 })
 	cli := newHost(t, noDHT)
 	connect(t, cli, srv, "")
 	data, hash := chunk(1, 100)
@@ -490,5 +491,118 @@ func TestCloseNoLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestChallengeBeforeQueued: a custody challenge sent after three pipelined
+// requests is answered before the chunks queued behind the one being sent,
+// as an Entropy downloader (which asks three chunks at once and wants a
+// proof within 5 s) needs. The server's upload is capped so that the
+// chunks take a while to send and the challenge arrives while the first is
+// still going out.
+func TestChallengeBeforeQueued(t *testing.T) {
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.UploadBytesPerSecond = 1 << 20 })
+	cli := newHost(t, noDHT)
+	connect(t, cli, srv, "")
+	var hashes [][32]byte
+	var datas [][]byte
+	for i := range 3 {
+		data, hash := chunk(uint64(100+i), 384<<10)
+		put(t, srv, data)
+		hashes, datas = append(hashes, hash), append(datas, data)
+	}
+	s, br := rawStream(t, cli, srv)
+	for _, h := range hashes {
+		writeMsg(t, s, &wire.Request{Hash: h, Root: h})
+	}
+	c := &wire.CustodyChallenge{Hash: hashes[2], Offset: 1000, Nonce: [32]byte{7}}
+	writeMsg(t, s, c)
+
+	var (
+		ra      wire.Reassembler
+		headers int // chunks sent before the proof
+		proved  bool
+		chunks  int
+	)
+	for chunks < 3 {
+		b, err := wire.ReadFrame(br, nil)
+		if err != nil {
+			t.Fatalf("after %d chunks: %v", chunks, err)
+		}
+		m, err := ra.Feed(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil { // a DATA_HEADER or a fragment
+			continue
+		}
+		switch m := m.(type) {
+		case *wire.CustodyProof:
+			if !c.Check(datas[2], m) {
+				t.Fatal("the custody proof does not check")
+			}
+			proved = true
+		case *wire.Data:
+			if m.Hash != hashes[chunks] {
+				t.Fatalf("chunk %d answered out of order", chunks)
+			}
+			chunks++
+			if !proved {
+				headers++
+			}
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+	if !proved {
+		t.Fatal("no custody proof before the three chunks were sent")
+	}
+	if headers > 1 {
+		t.Fatalf("the proof came after %d chunks; want it right after the one being sent", headers)
+	}
+}
+
+// TestFetchesInParallel: fetches to one peer run at once, each on its own
+// stream, so the requests a download has in flight at a peer are all on
+// the wire; the server's upload is capped so that they overlap.
+func TestFetchesInParallel(t *testing.T) {
+	srv := newHost(t, func(c *Config) { noDHT(c); c.Limits.UploadBytesPerSecond = 1 << 20 })
+	cli := newHost(t, noDHT)
+	connect(t, cli, srv, "")
+	const n = 3
+	errs := make(chan error, n)
+	for i := range n {
+		data, hash := chunk(uint64(200+i), 512<<10)
+		put(t, srv, data)
+		go func() {
+			_, err := cli.Fetch(ctxTimeout(t, 20*time.Second), srv.ID(), hash, hash)
+			errs <- err
+		}()
+	}
+	streams := func() int {
+		k := 0
+		for _, c := range cli.Libp2p().Network().ConnsToPeer(srv.ID()) {
+			for _, s := range c.GetStreams() {
+				if s.Protocol() == ChunkProtocol {
+					k++
+				}
+			}
+		}
+		return k
+	}
+	most := 0
+	for done := 0; done < n; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done++
+		case <-time.After(10 * time.Millisecond):
+			most = max(most, streams())
+		}
+	}
+	if most < n {
+		t.Fatalf("at most %d chunk streams open for %d fetches at once", most, n)
 	}
 }

@@ -21,13 +21,73 @@ import (
 // fragments arrive (once for a chunk sent as one DATA message).
 type Progress func(received, total int)
 
-// fetcher is this node's chunk stream to one peer and the queue in front of
-// it: one Fetch at a time uses the stream, the others wait their turn, and
-// every request is answered before the next is sent.
-type fetcher struct {
-	turn chan struct{} // holds a token while a Fetch owns the fetcher
+// MaxStreamsPerPeer bounds the fetches to one peer that run at once, each
+// on a chunk stream of its own: the requests a download has in flight at
+// a peer (the scheduler's pipeline depth, sized by the peer's rate) are on
+// the wire together, instead of each waiting for the previous answer.
+const MaxStreamsPerPeer = 8
 
-	// Owned by the Fetch holding the turn.
+// fetcher is this node's chunk streams to one peer: up to
+// MaxStreamsPerPeer fetches run at once, each owning a stream; the others
+// wait their turn. A stream goes back to the idle list after its answer,
+// for the next fetch.
+type fetcher struct {
+	slots chan struct{} // holds a token per fetch running
+
+	mu   sync.Mutex // guards the rest against kill
+	idle []*chunkStream
+	all  map[*chunkStream]struct{}
+	dead bool
+}
+
+func newFetcher() *fetcher {
+	return &fetcher{slots: make(chan struct{}, MaxStreamsPerPeer), all: make(map[*chunkStream]struct{})}
+}
+
+// take returns an idle stream, or a new one (which opens on first use).
+func (f *fetcher) take() *chunkStream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.idle); n > 0 {
+		cs := f.idle[n-1]
+		f.idle = f.idle[:n-1]
+		return cs
+	}
+	cs := &chunkStream{dead: f.dead}
+	f.all[cs] = struct{}{}
+	return cs
+}
+
+// give hands a stream back after a fetch.
+func (f *fetcher) give(cs *chunkStream) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead || cs.s == nil {
+		delete(f.all, cs) // a fresh one costs nothing until used
+		return
+	}
+	f.idle = append(f.idle, cs)
+}
+
+// kill resets every stream from any goroutine; the fetcher is not used
+// again.
+func (f *fetcher) kill() {
+	f.mu.Lock()
+	all := make([]*chunkStream, 0, len(f.all))
+	for cs := range f.all {
+		all = append(all, cs)
+	}
+	f.dead = true
+	f.mu.Unlock()
+	for _, cs := range all {
+		cs.kill()
+	}
+}
+
+// chunkStream is one chunk stream to a peer, owned by one Fetch at a time:
+// every request on it is answered before the next is sent.
+type chunkStream struct {
+	// Owned by the Fetch holding it.
 	s      network.Stream
 	br     *bufio.Reader
 	w      io.Writer
@@ -41,7 +101,7 @@ type fetcher struct {
 	live network.Stream
 }
 
-func (f *fetcher) setStream(s network.Stream) bool {
+func (f *chunkStream) setStream(s network.Stream) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
@@ -51,8 +111,8 @@ func (f *fetcher) setStream(s network.Stream) bool {
 	return true
 }
 
-// kill resets the stream from any goroutine; the fetcher is not used again.
-func (f *fetcher) kill() {
+// kill resets the stream from any goroutine; it is not used again.
+func (f *chunkStream) kill() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dead = true
@@ -62,7 +122,7 @@ func (f *fetcher) kill() {
 }
 
 // drop resets the stream after an error that leaves it out of step.
-func (f *fetcher) drop() {
+func (f *chunkStream) drop() {
 	if f.s != nil {
 		f.s.Reset()
 		f.s = nil
@@ -78,7 +138,7 @@ func (h *Host) fetcher(p peer.ID) (*fetcher, error) {
 	}
 	f := h.fetchers[p]
 	if f == nil {
-		f = &fetcher{turn: make(chan struct{}, 1)}
+		f = newFetcher()
 		h.fetchers[p] = f
 	}
 	return f, nil
@@ -87,8 +147,9 @@ func (h *Host) fetcher(p peer.ID) (*fetcher, error) {
 // Fetch asks peer p for the chunk hash of the content with Merkle root
 // root, and returns its bytes once their SHA-256 matches hash.
 //
-// Fetches to one peer share one stream and queue for it; fetches to
-// different peers run in parallel. The refusals a peer can answer with come
+// Up to MaxStreamsPerPeer fetches to one peer run at once, each on a
+// stream of its own (reused by later fetches); more queue for a turn.
+// Fetches to different peers run in parallel. The refusals a peer can answer with come
 // back as ErrNotFound, ErrBusy and ErrInsufficientCredit; bytes that fail
 // the hash check as ErrHashMismatch (and are dropped); a peer breaking the
 // protocol as ErrProtocol. When ctx ends the stream is reset and ctx's
@@ -114,16 +175,18 @@ func (h *Host) fetch(ctx context.Context, p peer.ID, hash, root [32]byte, progre
 	if h.guard.banned(p) {
 		return nil, ErrBanned
 	}
-	f, err := h.fetcher(p)
+	pf, err := h.fetcher(p)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case f.turn <- struct{}{}:
+	case pf.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-f.turn }()
+	defer func() { <-pf.slots }()
+	f := pf.take()
+	defer pf.give(f)
 
 	for attempt := 0; ; attempt++ {
 		reused, err := h.ready(ctx, f, p)
@@ -145,7 +208,7 @@ func (h *Host) fetch(ctx context.Context, p peer.ID, hash, root [32]byte, progre
 }
 
 // ready makes sure f has a stream, reporting whether it is one used before.
-func (h *Host) ready(ctx context.Context, f *fetcher, p peer.ID) (reused bool, err error) {
+func (h *Host) ready(ctx context.Context, f *chunkStream, p peer.ID) (reused bool, err error) {
 	if f.s != nil && time.Since(f.last) > h.cfg.Limits.IdleTimeout/2 {
 		// The peer will close it soon, perhaps while our request is
 		// in flight: start afresh.
@@ -185,7 +248,7 @@ func (h *Host) ready(ctx context.Context, f *fetcher, p peer.ID) (reused bool, e
 // exchange sends one request on f's stream and reads its answer. answered
 // reports whether any of the answer arrived. On errors that leave the stream
 // out of step it is reset and f.s cleared.
-func (h *Host) exchange(ctx context.Context, f *fetcher, p peer.ID, hash, root [32]byte, progress Progress) (data []byte, answered bool, err error) {
+func (h *Host) exchange(ctx context.Context, f *chunkStream, p peer.ID, hash, root [32]byte, progress Progress) (data []byte, answered bool, err error) {
 	s := f.s
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer func() {
@@ -299,7 +362,7 @@ func (h *Host) exchange(ctx context.Context, f *fetcher, p peer.ID, hash, root [
 	}
 }
 
-func (h *Host) violation(f *fetcher, p peer.ID, err error) error {
+func (h *Host) violation(f *chunkStream, p peer.ID, err error) error {
 	f.drop()
 	h.strike(p, err)
 	if errors.Is(err, ErrProtocol) {

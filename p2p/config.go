@@ -50,25 +50,36 @@ const (
 	// joining IPFS's.
 	DefaultDHTPrefix protocol.ID = "/cairn"
 
-	DefaultRequestsPerSecond = 10
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxMessage        = wire.MaxMessageSize
-	DefaultRequestTimeout    = 15 * time.Second
-	DefaultMaxStrikes        = 3
-	DefaultBanDuration       = 30 * time.Minute
-	DefaultConnectTimeout    = 10 * time.Second
+	// DefaultRequestsPerSecond is a DoS bound on request count, not on
+	// bandwidth (UploadBytesPerSecond is that). Entropy's 10 a second
+	// belongs to its WebRTC peers; over libp2p only cairn nodes speak the
+	// chunk protocol, and 10 requests a second of 5 MiB chunks would cap
+	// a peer at 50 MiB/s.
+	DefaultRequestsPerSecond = 500
+	// PeerRequestRate is how many requests a second this node sends one
+	// peer (SwarmTransport.RequestRate): half the default limit. Nodes
+	// older than this limit answer BUSY above 10 a second; the scheduler
+	// backs them off.
+	PeerRequestRate       = DefaultRequestsPerSecond / 2
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultMaxMessage     = wire.MaxMessageSize
+	DefaultRequestTimeout = 15 * time.Second
+	DefaultMaxStrikes     = 3
+	DefaultBanDuration    = 30 * time.Minute
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // DefaultListenAddrs are every interface, a free port, TCP and QUIC.
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 
 // Limits bound what a peer may ask of this node and how long a transfer may
-// stall. The zero value of each field means its default (Entropy's limits).
+// stall. The zero value of each field means its default.
 type Limits struct {
 	// RequestsPerSecond is how many REQUESTs (and custody challenges) one
 	// remote peer may make in a fixed one-second window, over all its
-	// streams; the rest are answered ERROR BUSY. Default 10; negative
-	// means unlimited (benchmarks).
+	// streams; the rest are answered ERROR BUSY. Default
+	// DefaultRequestsPerSecond (500); negative means unlimited
+	// (benchmarks).
 	RequestsPerSecond int
 	// IdleTimeout closes a chunk stream on which no request arrived for
 	// this long, and bounds how long the server waits for a slow reader to

@@ -42,7 +42,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	var l Limits
 	l.setDefaults()
-	if l != (Limits{RequestsPerSecond: 10, IdleTimeout: DefaultIdleTimeout, MaxMessage: 4 << 20,
+	if l != (Limits{RequestsPerSecond: DefaultRequestsPerSecond, IdleTimeout: DefaultIdleTimeout, MaxMessage: 4 << 20,
 		RequestTimeout: DefaultRequestTimeout, MaxStrikes: 3, BanDuration: DefaultBanDuration}) {
 		t.Fatalf("defaults %+v", l)
 	}

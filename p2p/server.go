@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -65,8 +67,10 @@ func isViolation(err error) bool {
 	return false
 }
 
-// handleChunkStream serves one inbound chunk stream: requests are read and
-// answered one after another, so pipelined requests are answered in order.
+// handleChunkStream serves one inbound chunk stream. Requests are answered
+// in order; a custody challenge goes before the requests queued ahead of it
+// (after the chunk being sent, which cannot be cut: its fragments carry no
+// header).
 func (h *Host) handleChunkStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	if h.guard.banned(p) || !h.enter() {
@@ -96,6 +100,10 @@ func (h *Host) handleChunkStream(s network.Stream) {
 	}
 }
 
+// maxQueued bounds the requests read ahead of the one being answered on a
+// stream; past it the server stops reading (and the client's writes wait).
+const maxQueued = 64
+
 type server struct {
 	h    *Host
 	p    peer.ID
@@ -106,49 +114,133 @@ type server struct {
 	in   []byte // request frames
 	out  []byte // outgoing frames
 	frag []byte // frame header + one fragment
+
+	pending atomic.Int32 // requests read and not yet answered
+}
+
+// inbound is what the stream's reader hands the answering loop, in order:
+// a request, or the end of the stream (end is nil for a graceful one).
+type inbound struct {
+	req  *wire.Request
+	done bool
+	end  error
 }
 
 // loop returns nil when the stream should be closed gracefully (the client
-// closed its side, or it sat idle), an error when it should be reset.
+// closed its side, or it sat idle), an error when it should be reset. A
+// reader goroutine reads ahead, so that a custody challenge is seen while
+// the requests before it are still being answered.
 func (sv *server) loop() error {
+	reqs := make(chan inbound, maxQueued+1)
+	challenges := make(chan *wire.CustodyChallenge, maxQueued)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(quit)
+		sv.s.SetReadDeadline(time.Now()) // unblock the reader
+		wg.Wait()
+	}()
+	wg.Go(func() { sv.read(reqs, challenges, quit) })
+	for {
+		// Challenges first: an Entropy downloader wants its proof within
+		// 5 s while it has several chunks asked of us.
+		select {
+		case c := <-challenges:
+			if err := sv.challenge(c); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		select {
+		case c := <-challenges:
+			if err := sv.challenge(c); err != nil {
+				return err
+			}
+		case in := <-reqs:
+			if in.done {
+				return in.end
+			}
+			err := sv.answer(in.req.Hash, sv.serveChunk)
+			sv.pending.Add(-1)
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (sv *server) challenge(c *wire.CustodyChallenge) error {
+	return sv.answer(c.Hash, func([32]byte) error { return sv.serveProof(c) })
+}
+
+// read reads and decodes frames until the stream ends, handing requests
+// and challenges to loop. The stream counts as idle, and is closed, when
+// no request arrived for IdleTimeout and none is being answered.
+func (sv *server) read(reqs chan<- inbound, challenges chan<- *wire.CustodyChallenge, quit <-chan struct{}) {
 	lim := sv.h.cfg.Limits
 	sv.in = make([]byte, 0, 512)
+	end := func(err error) {
+		select {
+		case reqs <- inbound{done: true, end: err}:
+		case <-quit:
+		}
+	}
 	for {
 		if err := sv.s.SetReadDeadline(time.Now().Add(lim.IdleTimeout)); err != nil {
-			return err
+			end(err)
+			return
 		}
 		b, err := readFrame(sv.br, sv.in, lim.MaxMessage)
+		select {
+		case <-quit:
+			return
+		default:
+		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			end(nil)
+			return
 		}
 		if isTimeout(err) {
+			if sv.pending.Load() > 0 {
+				continue // busy answering: not idle
+			}
 			sv.h.log.Debug("closing idle chunk stream", "peer", sv.p)
-			return nil
+			end(nil)
+			return
 		}
 		if err != nil {
-			return err
+			end(err)
+			return
 		}
 		m, err := wire.Decode(b)
 		if errors.Is(err, wire.ErrUnsupportedType) { // Entropy TAG_UPDATE
 			continue
 		}
 		if err != nil {
-			return err
+			end(err)
+			return
 		}
 		switch m := m.(type) {
 		case *wire.Request:
-			if err := sv.answer(m.Hash, sv.serveChunk); err != nil {
-				return err
+			sv.pending.Add(1)
+			select {
+			case reqs <- inbound{req: m}:
+			case <-quit:
+				return
 			}
 		case *wire.CustodyChallenge:
-			if err := sv.answer(m.Hash, func(hash [32]byte) error { return sv.serveProof(m) }); err != nil {
-				return err
+			select {
+			case challenges <- m:
+			case <-quit:
+				return
 			}
 		case *wire.Receipt:
 			// Receipts belong to the credit ledger, which is not wired to
 			// the host yet; accept and drop.
 		default:
-			return fmt.Errorf("%v from a client: %w", m.Type(), ErrProtocol)
+			end(fmt.Errorf("%v from a client: %w", m.Type(), ErrProtocol))
+			return
 		}
 	}
 }

@@ -45,6 +45,16 @@ func (t *SwarmTransport) Fetch(ctx context.Context, p swarm.PeerID, hash, root [
 	return data, nil
 }
 
+// RequestRate is how many requests a second a download sends one peer
+// over libp2p (swarm.RequestRater): PeerRequestRate, half of what a cairn
+// node accepts by default, so that windows that do not line up never see
+// more than the limit.
+func (t *SwarmTransport) RequestRate() float64 { return PeerRequestRate }
+
+// Verifies is true: Fetch hashes a chunk fragment by fragment as it
+// arrives and returns it only if it matches (swarm.Verifier).
+func (t *SwarmTransport) Verifies() bool { return true }
+
 // Ban bans p on the host: its connections are closed and refused until
 // until. A PeerID that is not a libp2p peer ID is ignored.
 func (t *SwarmTransport) Ban(p swarm.PeerID, until time.Time) {

@@ -26,10 +26,19 @@
 // # The loop
 //
 // One goroutine owns the scheduler. Each turn it calls Tick and carries
-// out the actions: a Request starts a goroutine that calls
-// Transport.Fetch and stores the verified bytes (Blobs.Put, which checks
-// the hash again); a Cancel cancels that fetch's context; a Ban goes to
-// Transport.Ban. Then it sleeps until the scheduler's NextWake, a fetch's
+// out the actions: a Request starts a goroutine that waits for the peer's
+// request slot (requests to a peer are spaced at its transport's rate,
+// RequestRater, else Entropy's 10 a second), calls Transport.Fetch and
+// stores the verified bytes (Blobs.Put, which checks the hash again, or,
+// when the transport hashed them as they arrived (Verifier), PutHashed);
+// a Cancel cancels that fetch's context; a Ban goes to Transport.Ban.
+//
+// Durability. A chunk from a verifying transport is reported to the
+// scheduler as soon as it arrives, so the peer's slot does not wait for
+// the blob store's fsync; but it counts as stored (Need, Reader, Changed)
+// only once Put returned, and the download completes only when every Put
+// has: nothing is readable before it is durable, and a crash loses only
+// chunks not yet stored, which a resumed download fetches again. Then it sleeps until the scheduler's NextWake, a fetch's
 // result, or a call (AddPeer, SetPlayhead, Need, Progress, each a message
 // to the loop). A fetch's outcome becomes Received (verified, or a hash
 // mismatch: a strike), or Failed with the refusal's reason; a broken

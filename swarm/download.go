@@ -30,6 +30,10 @@ type Config struct {
 	Blobs blobstore.Blobs
 	// Sched tunes the scheduler. Sched.MaxRequests bounds the fetches in
 	// flight (each is one goroutine blocked in Transport.Fetch).
+	// Sched.RequestRate, when set, spaces the requests to every peer (in
+	// the scheduler); when zero, the Download spaces each peer's requests
+	// at its Transport's RequestRate (RequestRater), else at
+	// sched.DefaultRequestRate.
 	Sched sched.Config
 	// Lazy fetches only the chunks asked for through Want and Need (and
 	// so a Reader), not the whole file: for serving a range of a file the
@@ -76,6 +80,7 @@ func (h Has) has(i int) bool { return h.all || h.set.Has(i) }
 // waits for them, so no goroutine outlives it.
 type Download struct {
 	cfg     Config
+	rate    float64 // requests a second to a peer whose transport names none
 	m       *chunkmap.Map
 	lay     *layout
 	blobs   blobstore.Blobs
@@ -101,6 +106,9 @@ type Download struct {
 	peers      map[PeerID]*peerState
 	flights    map[flightKey]*flight
 	want       sched.Bitfield // Lazy: the chunks asked for
+	stored     sched.Bitfield // chunks durable in the blob store
+	putting    int            // verified chunks whose Put has not returned
+	complete   bool           // the scheduler said Done
 	waiters    map[int][]chan error
 	byName     map[string]int64 // verified bytes by transport name
 	firstChunk time.Duration
@@ -110,12 +118,18 @@ type Download struct {
 	mu    sync.Mutex // guards err and final
 	err   error
 	final Progress
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed at the next stored chunk; nil until asked for
 }
 
 type peerState struct {
 	tr   Transport
 	has  Has
 	errs int // transport failures in a row
+
+	interval time.Duration // between two requests sent to it; 0: none
+	next     time.Time     // wall clock: the earliest its next request may go
 }
 
 type flightKey struct {
@@ -136,6 +150,9 @@ type result struct {
 	n      int
 	err    error // from the transport
 	putErr error // from the blob store
+	// early: the transport verified the chunk and its Put is under way;
+	// a second result with stored set follows once it returns.
+	early, stored bool
 }
 
 // NewDownload starts downloading cfg.Map into cfg.Blobs. It fetches
@@ -160,6 +177,13 @@ func NewDownload(cfg Config) (*Download, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	rate := cfg.Sched.RequestRate
+	if rate == 0 {
+		// The Download spaces requests peer by peer, at each transport's
+		// rate; the scheduler's own spacing is out of the way.
+		rate = sched.DefaultRequestRate
+		cfg.Sched.RequestRate = unpaced
+	}
 	m := cfg.Map
 	n := len(m.Chunks)
 	have := sched.NewBitfield(n)
@@ -180,6 +204,7 @@ func NewDownload(cfg Config) (*Download, error) {
 	}
 	d := &Download{
 		cfg:      cfg,
+		rate:     rate,
 		m:        m,
 		lay:      lay,
 		blobs:    cfg.Blobs,
@@ -193,6 +218,7 @@ func NewDownload(cfg Config) (*Download, error) {
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		s:        s,
+		stored:   have.Clone(),
 		peers:    make(map[PeerID]*peerState),
 		flights:  make(map[flightKey]*flight),
 		waiters:  make(map[int][]chan error),
@@ -223,10 +249,13 @@ loop:
 			}
 		}
 		if complete {
-			break
+			d.complete = true
 		}
 		if d.failure != nil {
 			err = d.failure
+			break
+		}
+		if d.complete && d.putting == 0 {
 			break
 		}
 		if w := d.s.NextWake(); w.IsZero() {
@@ -284,10 +313,24 @@ func (d *Download) start(p PeerID, i int) {
 	}
 	d.flights[f.flightKey] = f
 	hash := d.m.Chunks[i]
+	wait := ps.pace(time.Now())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				select {
+				case d.results <- result{f: f, err: ctx.Err()}:
+				case <-d.stopping:
+				}
+				return
+			}
+		}
 		var last int
 		data, err := f.tr.Fetch(ctx, p, hash, d.m.Root, func(got, _ int) {
 			if got > last {
@@ -301,11 +344,21 @@ func (d *Download) start(p PeerID, i int) {
 			if len(data) > last {
 				d.received.Add(int64(len(data) - last))
 			}
+			if r.early = d.early(f.tr); r.early {
+				// The scheduler hears of the chunk now, so the peer's
+				// slot is free while the store makes it durable.
+				select {
+				case d.results <- r:
+				case <-d.stopping:
+					return
+				}
+				r.early, r.stored = false, true
+			}
 			if d.cfg.Pin != "" {
 				r.putErr = d.blobs.Pin(hash, d.cfg.Pin)
 			}
 			if r.putErr == nil {
-				r.putErr = d.blobs.Put(hash, data)
+				r.putErr = d.put(f.tr, hash, data)
 			}
 		}
 		select {
@@ -315,9 +368,75 @@ func (d *Download) start(p PeerID, i int) {
 	}()
 }
 
+// early reports whether a chunk fetched over tr is verified already, so
+// the scheduler may count it before the blob store has made it durable:
+// the transport hashed it as it arrived and the store will not hash it
+// again (and so cannot refuse it as corrupt).
+func (d *Download) early(tr Transport) bool {
+	v, ok := tr.(Verifier)
+	_, hp := d.blobs.(hashedPutter)
+	return ok && hp && v.Verifies()
+}
+
+// put stores a fetched chunk, without hashing it again when the transport
+// hashed it as it arrived and the store can take it so.
+func (d *Download) put(tr Transport, hash [32]byte, data []byte) error {
+	if v, ok := tr.(Verifier); ok && v.Verifies() {
+		if hp, ok := d.blobs.(hashedPutter); ok {
+			return hp.PutHashed(hash, data)
+		}
+	}
+	return d.blobs.Put(hash, data)
+}
+
+// unpaced is the scheduler's request rate when the Download spaces
+// requests itself: the highest sched.Config.Validate accepts.
+const unpaced = 1e6
+
+// pace reserves the next request slot of the peer and returns how long to
+// wait for it: requests are spaced interval apart, and one that finds the
+// peer idle goes at once.
+func (ps *peerState) pace(now time.Time) time.Duration {
+	if ps.interval <= 0 {
+		return 0
+	}
+	var wait time.Duration
+	if ps.next.After(now) {
+		wait = ps.next.Sub(now)
+	} else {
+		ps.next = now
+	}
+	ps.next = ps.next.Add(ps.interval)
+	return wait
+}
+
+// intervalOf is the spacing of requests to a peer reached over tr.
+func (d *Download) intervalOf(tr Transport) time.Duration {
+	if d.cfg.Sched.RequestRate != unpaced {
+		return 0 // the scheduler spaces them
+	}
+	rate := d.rate
+	if r, ok := tr.(RequestRater); ok {
+		rate = r.RequestRate()
+	}
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / rate)
+}
+
 // handle turns a fetch's outcome into scheduler events.
 func (d *Download) handle(r result) {
 	f := r.f
+	if r.stored { // the Put after an early result
+		d.putting--
+		if r.putErr != nil {
+			d.failure = fmt.Errorf("swarm: storing chunk %d: %w", f.chunk, r.putErr)
+			return
+		}
+		d.markStored(f.chunk)
+		return
+	}
 	current := d.flights[f.flightKey] == f
 	if current {
 		delete(d.flights, f.flightKey)
@@ -331,13 +450,18 @@ func (d *Download) handle(r result) {
 		if ps != nil {
 			ps.errs = 0
 		}
+		if r.early {
+			d.putting++
+		}
 		if !was && d.s.Verified(f.chunk) {
 			d.byName[f.tr.Name()] += int64(r.n)
 			if d.firstChunk == 0 {
 				d.firstChunk = max(time.Since(d.started), 1)
 			}
 			d.meter.add(d.now(), d.received.Load())
-			d.release()
+		}
+		if !r.early {
+			d.markStored(f.chunk)
 		}
 	case errors.Is(r.err, ErrHashMismatch) || errors.Is(r.putErr, blobstore.ErrHashMismatch):
 		d.log.Debug("corrupt chunk", "peer", f.peer, "chunk", f.chunk)
@@ -369,10 +493,21 @@ func (d *Download) handle(r result) {
 	}
 }
 
-// release answers the Need calls whose chunk is now verified.
+// markStored records chunk i durable in the blob store and tells those
+// waiting for it.
+func (d *Download) markStored(i int) {
+	if d.stored.Has(i) {
+		return
+	}
+	d.stored.Set(i)
+	d.release()
+	d.notify()
+}
+
+// release answers the Need calls whose chunk is now stored.
 func (d *Download) release() {
 	for i, ws := range d.waiters {
-		if !d.s.Verified(i) {
+		if !d.stored.Has(i) {
 			continue
 		}
 		for _, w := range ws {
@@ -388,7 +523,7 @@ func (d *Download) stop(err error) {
 	d.cancel()
 	for i, ws := range d.waiters {
 		werr := err
-		if werr == nil && !d.s.Verified(i) {
+		if werr == nil && !d.stored.Has(i) {
 			werr = ErrClosed
 		}
 		for _, w := range ws {
@@ -407,6 +542,7 @@ func (d *Download) stop(err error) {
 		d.log.Debug("download complete", "bytes", p.Bytes, "elapsed", p.Elapsed)
 	}
 	close(d.done)
+	d.notify()
 }
 
 // do runs f on the loop; false once the loop has stopped.
@@ -441,6 +577,7 @@ func (d *Download) AddPeer(p PeerID, tr Transport, has Has) {
 			d.s.AddPeer(p, now)
 		}
 		ps.tr, ps.has, ps.errs = tr, has, 0
+		ps.interval = d.intervalOf(tr)
 		d.announce(p, ps, now)
 	})
 }
@@ -539,7 +676,7 @@ func (d *Download) Need(ctx context.Context, i int) error {
 	}
 	reply := make(chan error, 1)
 	ok := d.do(func() {
-		if d.s.Verified(i) {
+		if d.stored.Has(i) {
 			reply <- nil
 			return
 		}
@@ -595,6 +732,27 @@ func (d *Download) Progress() Progress {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.final
+}
+
+// Changed returns a channel closed the next time a chunk is verified and
+// stored, or when the download ends (Done is closed before it). A
+// FileWriter's Update is called on it.
+func (d *Download) Changed() <-chan struct{} {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
+}
+
+func (d *Download) notify() {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.changed != nil {
+		close(d.changed)
+		d.changed = nil
+	}
 }
 
 // Done is closed once the download has ended: complete, failed or closed.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,5 +304,78 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := NewDownload(cfg); err == nil {
 			t.Errorf("NewDownload(%+v) accepted", cfg)
 		}
+	}
+}
+
+// TestPace: requests to one peer are spaced interval apart; one that finds
+// the peer idle goes at once.
+func TestPace(t *testing.T) {
+	ps := &peerState{interval: 100 * time.Millisecond}
+	t0 := time.Unix(1000, 0)
+	for i, c := range []struct {
+		at   time.Duration
+		wait time.Duration
+	}{{0, 0}, {0, 100 * time.Millisecond}, {50 * time.Millisecond, 150 * time.Millisecond}, {time.Second, 0}} {
+		if got := ps.pace(t0.Add(c.at)); got != c.wait {
+			t.Errorf("request %d at %v: wait %v, want %v", i, c.at, got, c.wait)
+		}
+	}
+	if (&peerState{}).pace(t0) != 0 {
+		t.Error("an unpaced peer waits")
+	}
+}
+
+// verifyingNet is a fakeNet that says it verifies what it fetches (its
+// store only holds good chunks).
+type verifyingNet struct{ *fakeNet }
+
+func (verifyingNet) Verifies() bool { return true }
+
+// gatedBlobs is a store whose PutHashed waits for gate: a slow disk.
+type gatedBlobs struct {
+	*blobstore.Memory
+	gate   chan struct{}
+	hashed atomic.Int32
+}
+
+func (g *gatedBlobs) PutHashed(hash [32]byte, data []byte) error {
+	<-g.gate
+	g.hashed.Add(1)
+	return g.Memory.Put(hash, data)
+}
+
+// TestDownloadEarlyVerified: over a verifying transport the scheduler
+// counts a chunk as soon as it arrives, while the store makes it durable;
+// but Need, Changed and the end of the download wait for the store.
+func TestDownloadEarlyVerified(t *testing.T) {
+	c := newContent(t, 3, 1<<20, 64<<10)
+	net := verifyingNet{newFakeNet()}
+	net.add("a", c.blobs)
+	blobs := &gatedBlobs{Memory: blobstore.NewMemory(0), gate: make(chan struct{})}
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: fastSched})
+	changed := d.Changed()
+	d.AddPeer("a", net, HasAll)
+	waitFor(t, 20*time.Second, "every chunk verified", func() bool { return d.Progress().ChunksDone == len(c.m.Chunks) })
+	select {
+	case <-d.Done():
+		t.Fatal("the download ended before its chunks were stored")
+	case <-changed:
+		t.Fatal("Changed fired before a chunk was stored")
+	default:
+	}
+	needed := make(chan error, 1)
+	go func() { needed <- d.Need(ctxTimeout(t, 20*time.Second), 0) }()
+	close(blobs.gate)
+	if err := <-needed; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(ctxTimeout(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := assembled(t, c.m, blobs); !bytes.Equal(got, c.data) {
+		t.Fatal("assembled file differs")
+	}
+	if int(blobs.hashed.Load()) < len(c.m.Chunks) {
+		t.Fatalf("%d chunks stored through PutHashed, want %d", blobs.hashed.Load(), len(c.m.Chunks))
 	}
 }

@@ -40,6 +40,36 @@ type Transport interface {
 	Ban(peer PeerID, until time.Time)
 }
 
+// RequestRater is an optional interface of a Transport whose peers accept a
+// request rate other than Entropy's: at most sched.DefaultRequestRate
+// requests in a fixed one-second window, the rest answered BUSY. A Download
+// spaces the requests it sends to one peer at least 1/RequestRate apart;
+// a rate <= 0 spaces nothing. A Transport without it gets the Download's
+// Config.Sched.RequestRate (default sched.DefaultRequestRate).
+//
+// Rates are the transport's and not the scheduler's because one download
+// mixes peers: cairn nodes over libp2p accept far more requests a second
+// than browsers speaking Entropy's protocol over WebRTC, and with 5 MiB
+// chunks 10 requests a second cap a peer at 50 MiB/s.
+type RequestRater interface {
+	RequestRate() float64
+}
+
+// Verifier is an optional interface of a Transport whose Fetch hashes the
+// bytes itself as they arrive (p2p's does, fragment by fragment) and
+// reports true. A Download then stores what it fetched with the blob
+// store's PutHashed, when the store has it, instead of Put, which would
+// hash the chunk a second time.
+type Verifier interface {
+	Verifies() bool
+}
+
+// hashedPutter is a blob store that can take bytes already hashed
+// (blobstore.Store).
+type hashedPutter interface {
+	PutHashed(hash [32]byte, data []byte) error
+}
+
 // Conditions a Transport reports, which the download maps to scheduler
 // events. An adapter wraps its own errors with them (p2p.ErrBusy becomes
 // an error matching both ErrBusy and p2p.ErrBusy).

@@ -18,7 +18,77 @@ func benchCmd() *cobra.Command {
 		Short: "Measure this machine and build (see docs/BENCHMARKS.md)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(benchRelayCmd())
+	cmd.AddCommand(benchRelayCmd(), benchTransferCmd())
+	return cmd
+}
+
+func benchTransferCmd() *cobra.Command {
+	cfg := bench.DefaultTransferConfig()
+	var quick, asJSON bool
+	var cpuProfile string
+	var size int64
+	cmd := &cobra.Command{
+		Use:   "transfer",
+		Short: "Benchmark node-to-node downloads on loopback against a plain HTTP GET",
+		Long: `Benchmark node-to-node downloads on loopback (127.0.0.1) in one process:
+seeders and a fetching node, each a real node (relay, stores, HTTP server,
+libp2p over loopback TCP; no DHT, no WebRTC). The seeders share the same
+file of random bytes; the fetching node is told what they published (as a
+shared relay would tell it) and gets the file as ` + "`cairn get -o`" + ` does,
+timed until the output file is written and checked.
+
+The ceiling, measured just before and after every get, is an HTTP GET of the
+same file from a seeder's /<sha256> through SHA-256. Every result is a ratio
+of it. Progress goes to standard error; the report to standard output.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			run := cfg
+			if quick {
+				run = bench.QuickTransferConfig()
+				run.Dir, run.ChunkSize = cfg.Dir, cfg.ChunkSize
+			}
+			if size > 0 {
+				run.Size = size << 20
+			}
+			if cmd.Flags().Changed("rounds") {
+				run.Rounds = cfg.Rounds
+			}
+			if cmd.Flags().Changed("seeders") {
+				run.Seeders = cfg.Seeders
+			}
+			run.Progress = cmd.ErrOrStderr()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("creating the CPU profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("starting the CPU profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, err := bench.RunTransfer(ctx, run)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&size, "size", 0, "file size in MiB (default 256, or 64 with --quick)")
+	f.Int64Var(&cfg.ChunkSize, "chunk-size", 0, "target chunk size in bytes (default 5 MiB)")
+	f.IntSliceVar(&cfg.Seeders, "seeders", cfg.Seeders, "seeder counts to measure")
+	f.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "gets per seeder count; the best ratio is reported")
+	f.BoolVar(&quick, "quick", false, "64 MiB, one round: a smoke run for CI")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&cfg.Dir, "dir", "", "directory for the nodes and files (default: a temporary directory, removed afterwards)")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (seeders and fetcher) to this file")
 	return cmd
 }
 

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/swarm"
 )
@@ -41,7 +44,10 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	sha := name[:64]
 	it := n.fileBySHA256(r.Context(), sha)
 	if it == nil {
-		http.Error(w, "not found: no file with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
+		if n.serveChunk(w, r, sha) {
+			return
+		}
+		http.Error(w, "not found: no file or chunk with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores, and the chunks of the chunk maps it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
 		return
 	}
 	m := it.Map
@@ -88,4 +94,39 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	k, err := c.ResponseWriter.Write(p)
 	c.n.Add(uint64(k))
 	return k, err
+}
+
+// serveChunk answers GET /<sha256> when sha256 is a chunk rather than a
+// file: a chunk is a blob addressed by its hash too. One the node holds is
+// served at once; one a stored chunk map lists is fetched from the swarm
+// first (as for a WebRTC peer, within bridgeTimeout). It reports false when
+// the hash names no chunk the node knows.
+func (n *Node) serveChunk(w http.ResponseWriter, r *http.Request, sha string) bool {
+	hash, err := event.ParseHex32(sha)
+	if err != nil {
+		return false
+	}
+	if !n.blobs.Has(hash) {
+		ctx, cancel := context.WithTimeout(r.Context(), bridgeTimeout)
+		err := n.fetchChunk(ctx, hash)
+		cancel()
+		if errors.Is(err, peer.ErrUnknown) {
+			return false
+		}
+		if err != nil {
+			http.Error(w, "chunk "+sha+" could not be fetched from the swarm: "+err.Error(), http.StatusServiceUnavailable)
+			return true
+		}
+	}
+	data, err := n.blobs.Get(hash)
+	if err != nil {
+		http.Error(w, "chunk "+sha+": "+err.Error(), http.StatusServiceUnavailable)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+sha+`"`)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, bytes.NewReader(data))
+	return true
 }

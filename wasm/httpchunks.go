@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"sync"
@@ -27,9 +28,10 @@ const httpName = "http"
 // ErrHashMismatch, never handed on.
 //
 // It is one peer of a download (ID "http <base>"), next to the WebRTC
-// peers; the scheduler spreads chunks over all of them. A file the tab
-// knows no sha256 for (no kind 1063), or that the node does not know, is
-// ErrNotFound.
+// peers; the scheduler spreads chunks over all of them. For a file the tab
+// knows no sha256 for (no kind 1063) it asks the chunk by its own hash
+// (GET /<chunk sha256>, which the node serves too); a root the tab does not
+// know is ErrNotFound.
 type httpChunks struct {
 	base  string                                     // http(s)://host:port, no trailing slash
 	files func(root [32]byte) *peer.File             // the map and sha256 of a root
@@ -104,14 +106,19 @@ func (h *httpChunks) FetchJS(ctx context.Context, hash, root [32]byte, progress 
 		return none, fmt.Errorf("%s: banned after chunks that did not verify", h.base)
 	}
 	f := h.files(root)
-	if f == nil || len(f.SHA256) != 64 {
-		return none, fmt.Errorf("no sha256 known for root %x: %w", root[:4], swarm.ErrNotFound)
+	if f == nil {
+		return none, fmt.Errorf("root %x is not known: %w", root[:4], swarm.ErrNotFound)
 	}
 	off, n, ok := span(f, hash)
 	if !ok || n <= 0 {
 		return none, fmt.Errorf("chunk %x is not in the map of %x: %w", hash[:4], root[:4], swarm.ErrNotFound)
 	}
+	// The file's range when its sha256 is known, else the chunk by its
+	// own hash (the node serves both, GET /<sha256>).
 	url := h.base + "/" + f.SHA256
+	if len(f.SHA256) != 64 {
+		url, off = h.base+"/"+hex.EncodeToString(hash[:]), 0
+	}
 	get := h.get
 	if get == nil {
 		get = jsGet
@@ -121,7 +128,7 @@ func (h *httpChunks) FetchJS(ctx context.Context, hash, root [32]byte, progress 
 		return none, fmt.Errorf("GET %s: %w", url, err)
 	}
 	switch {
-	case status == 206 || status == 200 && off == 0 && n == f.Map.Size:
+	case status == 206 || status == 200 && off == 0 && (n == f.Map.Size || len(f.SHA256) != 64):
 	case status == 404 || status == 416:
 		return none, fmt.Errorf("GET %s: HTTP %d: %w", url, status, swarm.ErrNotFound)
 	case status == 429 || status == 503:

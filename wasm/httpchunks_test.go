@@ -100,8 +100,8 @@ func TestHTTPChunks(t *testing.T) {
 
 // TestHTTPChunksRefuse: bytes that do not hash to the chunk's hash, or of
 // the wrong length, are ErrHashMismatch and never returned; a 404 is
-// ErrNotFound, a 503 ErrBusy; a root the tab has no sha256 for is
-// ErrNotFound without a request; a ban refuses.
+// ErrNotFound, a 503 ErrBusy; a chunk of a root the tab has no sha256 for
+// is asked by its own hash and checked the same way.
 func TestHTTPChunksRefuse(t *testing.T) {
 	fx := newHTTPFixture(t, true)
 	m := fx.file.Map
@@ -129,11 +129,19 @@ func TestHTTPChunksRefuse(t *testing.T) {
 			t.Errorf("%s: got %d bytes, err %v; want %v", c.name, len(b), err, c.want)
 		}
 	}
-	fx.serve = nil
+	// With no file sha256 known, the chunk is asked by its own hash
+	// (GET /<chunk sha256>), and checked the same way.
 	fx.file.SHA256 = ""
-	n := len(fx.asked)
-	if _, err := fetch(); !errors.Is(err, swarm.ErrNotFound) || len(fx.asked) != n {
-		t.Errorf("no sha256: err %v after %d requests; want ErrNotFound and none", err, len(fx.asked)-n)
+	c1 := fx.data[1000:2000]
+	fx.serve = func(from, to int64) ([]byte, int) { return c1[from : to+1], 206 }
+	b, err := fx.h.Fetch(context.Background(), fx.h.ID(), fx.file.Map.Chunks[1], fx.file.Map.Root, nil)
+	want := fmt.Sprintf("http://node.test/%x 0-999", fx.file.Map.Chunks[1])
+	if err != nil || !bytes.Equal(b, c1) || fx.asked[len(fx.asked)-1] != want {
+		t.Errorf("no sha256: %d bytes, err %v, asked %q; want %q", len(b), err, fx.asked[len(fx.asked)-1], want)
+	}
+	fx.serve = func(from, to int64) ([]byte, int) { return fx.data[from : to+1], 206 } // the file's first bytes
+	if _, err := fx.h.Fetch(context.Background(), fx.h.ID(), fx.file.Map.Chunks[1], fx.file.Map.Root, nil); !errors.Is(err, swarm.ErrHashMismatch) {
+		t.Errorf("no sha256, other bytes: %v, want ErrHashMismatch", err)
 	}
 }
 

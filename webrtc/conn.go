@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -199,17 +200,49 @@ func (c *Conn) enqueue(b []byte) {
 	signal(c.qsig)
 }
 
-func (c *Conn) dequeue() ([]byte, bool) {
+// dequeue takes the next message: a custody challenge waiting anywhere in
+// the queue first (Entropy's downloader allows 5 s for the proof and asks
+// several chunks at once, so a challenge must not wait behind them), else
+// the oldest. pending is the bytes of raw fragments still due for a chunk
+// coming to us: they head the queue and are no messages of their own.
+func (c *Conn) dequeue(pending int) ([]byte, bool) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if len(c.q) == 0 {
 		return nil, false
 	}
-	b := c.q[0]
-	c.q[0] = nil
-	c.q = c.q[1:]
+	i := nextMessage(c.q, pending)
+	b := c.q[i]
+	copy(c.q[i:], c.q[i+1:])
+	c.q[len(c.q)-1] = nil
+	c.q = c.q[:len(c.q)-1]
 	c.qbytes -= len(b)
 	return b, true
+}
+
+// nextMessage is the index of the first custody challenge in q that is a
+// message of its own (not raw bytes of a chunk's fragments: pending of them
+// head q, and each DATA_HEADER announces its total), or 0.
+func nextMessage(q [][]byte, pending int) int {
+	rem := pending
+	for i, b := range q {
+		if rem > 0 {
+			rem -= len(b)
+			continue
+		}
+		if len(b) == 0 {
+			continue
+		}
+		switch wire.Type(b[0]) {
+		case wire.TypeDataHeader:
+			if len(b) >= 1+wire.HashSize+4 {
+				rem = int(binary.BigEndian.Uint32(b[1+wire.HashSize:]))
+			}
+		case wire.TypeCustodyChallenge:
+			return i
+		}
+	}
+	return 0
 }
 
 // loop handles the peer's messages in order until the channel closes or
@@ -220,7 +253,12 @@ func (c *Conn) loop() {
 	defer idle.Stop()
 	var asm wire.Reassembler // chunks coming to our Fetch
 	for {
-		b, ok := c.dequeue()
+		pending := 0
+		if asm.Active() {
+			_, got, total, _ := asm.Progress()
+			pending = total - got
+		}
+		b, ok := c.dequeue(pending)
 		if !ok {
 			select {
 			case <-c.qsig:

@@ -53,6 +53,15 @@ type P2PConfig struct {
 	DHT bool
 	// DHTMode is auto, server or client.
 	DHTMode string
+	// PublicBootstrap dials the built-in public nodes (BuiltinBootstrap)
+	// at start; --public-bootstrap=false (CAIRN_PUBLIC_BOOTSTRAP=false)
+	// turns every built-in public contact off. Tests always do.
+	PublicBootstrap bool
+	// BootstrapDNS are domain names whose _dnsaddr TXT records list
+	// peers to dial at start (libp2p's dnsaddr format).
+	BootstrapDNS []string
+	// Resolver answers BootstrapDNS (nil: the system's); tests set one.
+	Resolver *net.Resolver `json:"-"`
 	// UploadBytesPerSecond caps the chunk upload of the whole node; 0 is
 	// unlimited.
 	UploadBytesPerSecond int64
@@ -121,8 +130,9 @@ func DefaultConfig() Config {
 		SweepInterval: Duration(60e9),
 		P2P: P2PConfig{
 			Listen:  append([]string(nil), DefaultP2PListen...),
-			DHT:     true,
-			DHTMode: "auto",
+			DHT:             true,
+			DHTMode:         "auto",
+			PublicBootstrap: true,
 		},
 		BlobQuota:        blobstore.DefaultOptions().Quota,
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
@@ -202,6 +212,7 @@ func TestingConfig(t testing.TB) Config {
 	c.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	c.P2P.DHTMode = "server"
 	c.Version = "test"
+	c.P2P.PublicBootstrap = false
 	c.WebRTC.Loopback = true
 	return c
 }

@@ -71,6 +71,8 @@ type Node struct {
 	libp2p  swarm.Transport
 	media   *mediaState
 	rooms   *rooms
+	// bootLayers counts the bootstrap peers each layer gave at start.
+	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
@@ -224,6 +226,7 @@ func (n *Node) Start() error {
 	}
 	n.group.Go(n.provideLoop)
 	n.group.Go(n.addressingLoop)
+	n.group.Go(n.peerCacheLoop)
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs(), "webrtc", n.rtc != nil)
 	return nil
@@ -232,9 +235,10 @@ func (n *Node) Start() error {
 // startP2P starts the libp2p host that serves the blob store.
 func (n *Node) startP2P() error {
 	mode, _ := parseDHTMode(n.cfg.P2P.DHTMode) // validated
-	boot, _ := p2p.ParseAddrInfos(n.cfg.P2P.Bootstrap...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	boot, layers := n.bootstrapPeers(ctx)
+	n.bootLayers = layers
 	h, err := p2p.New(ctx, p2p.Config{
 		Key:         n.key.DeriveEd25519(identity.LabelLibp2p),
 		ListenAddrs: n.cfg.P2P.Listen,
@@ -382,6 +386,9 @@ type statusP2P struct {
 	// open connections (a relayed one has a /p2p-circuit address).
 	NAT   p2p.NATStatus  `json:"nat"`
 	Conns []p2p.ConnInfo `json:"conns"`
+	// Bootstrap counts the peers each bootstrap layer gave at start:
+	// cache, config, builtin, dns.
+	Bootstrap map[string]int `json:"bootstrap"`
 }
 
 type statusWebRTC struct {
@@ -436,6 +443,7 @@ func (n *Node) Status() Status {
 	if n.host != nil {
 		ps := n.host.Stats()
 		p := &statusP2P{PeerID: n.host.ID().String(), Peers: ps.Peers, Stats: ps, NAT: n.host.NATStatus(), Conns: n.host.Conns()}
+		p.Bootstrap = n.bootLayers
 		for _, a := range n.host.Addrs() {
 			p.Addrs = append(p.Addrs, a.String())
 		}

@@ -108,6 +108,8 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.BoolVar(&cfg.P2P.RelayService, "relay-service", false, "run a circuit relay v2 for peers behind NATs (once reachable): they coordinate hole punches through it, and transfer through it when punching fails")
 	f.StringVar(&relayBytes, "relay-circuit-bytes", "0", "bytes one relayed connection may carry each way before the relay ends it (0 = 32MiB)")
 	f.DurationVar((*time.Duration)(&cfg.P2P.RelayCircuitDuration), "relay-circuit-duration", 0, "how long one relayed connection may last (0 = 2m)")
+	f.BoolVar(&cfg.P2P.PublicBootstrap, "public-bootstrap", cfg.P2P.PublicBootstrap, "dial cairn's built-in public nodes at start (none exist yet); --public-bootstrap=false (CAIRN_PUBLIC_BOOTSTRAP=false) turns every built-in public contact off")
+	f.StringSliceVar(&cfg.P2P.BootstrapDNS, "bootstrap-dns", nil, "domain names whose _dnsaddr TXT records (dnsaddr=/ip4/…/p2p/<peer ID>) list peers to dial at start, comma-separated")
 	f.StringSliceVar(&cfg.P2P.Relays, "relays", nil, "circuit relays to reserve a slot on when behind a NAT, /ip4/…/p2p/<peer ID>, comma-separated (default: the --bootstrap peers)")
 	f.StringVar(&labNet, "lab-public-net", "", "count this private IPv4 range as public: for the NAT lab only (test/natlab)")
 	f.MarkHidden("lab-public-net")

@@ -129,7 +129,7 @@ func DefaultConfig() Config {
 		Relay:         relay.DefaultConfig(),
 		SweepInterval: Duration(60e9),
 		P2P: P2PConfig{
-			Listen:  append([]string(nil), DefaultP2PListen...),
+			Listen:          append([]string(nil), DefaultP2PListen...),
 			DHT:             true,
 			DHTMode:         "auto",
 			PublicBootstrap: true,

@@ -185,8 +185,26 @@ func TestPublishAndQuery(t *testing.T) {
 	if len(got) != 1 || got[0].ID != ev.ID || got[0].Content != "hello" {
 		t.Fatalf("got %+v", got)
 	}
-	if ok, why := c.publish(ev); ok || !strings.HasPrefix(why, "duplicate:") {
+	// NIP-01: a second copy is accepted, with a "duplicate:" message, and
+	// neither stored nor broadcast again.
+	sub := dial(t, url)
+	sub.send("REQ", "live", nostr.Filter{Authors: []string{ev.PubKey}, Since: &ev.CreatedAt})
+	if msg := sub.expect("EVENT"); len(msg) < 3 {
+		t.Fatalf("stored event: %v", msg)
+	}
+	sub.expect("EOSE")
+	if ok, why := c.publish(ev); !ok || !strings.HasPrefix(why, "duplicate:") {
 		t.Fatalf("duplicate: %v %q", ok, why)
+	}
+	if got := c.query(nostr.Filter{IDs: []string{ev.ID}}); len(got) != 1 {
+		t.Fatalf("duplicate stored again: %d copies", len(got))
+	}
+	marker := signed(t, 1, "after the duplicate")
+	if ok, why := c.publish(marker); !ok {
+		t.Fatalf("refused: %s", why)
+	}
+	if msg := sub.expect("EVENT"); !strings.Contains(string(msg[2]), marker.ID) {
+		t.Fatalf("the duplicate was broadcast again: %s", msg[2])
 	}
 }
 

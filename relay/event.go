@@ -124,7 +124,7 @@ func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, 
 	}
 	if !nostr.IsEphemeralKind(ev.Kind) {
 		start := time.Now()
-		err := r.store.Save(ctx, ev)
+		err := store.SaveJSON(ctx, r.store, ev, raw)
 		r.m.storeSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 		switch {
 		case errors.Is(err, store.ErrDuplicate):

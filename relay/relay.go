@@ -168,7 +168,8 @@ func (r *Relay) Close() {
 }
 
 func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
-	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, req, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // Nostr clients connect from any origin
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -190,6 +191,7 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	il.conns++
 	c := newConn(r, ws, req, ip, il.lim)
+	c.cork = cw.conn
 	r.conns[c] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -263,6 +265,7 @@ type Conn struct {
 	ip     string
 	host   string // Host header, for NIP-42 relay URL checks
 
+	cork      *corkConn // under ws; nil if the server's connection could not be wrapped
 	send      chan []byte
 	closeOnce sync.Once
 
@@ -446,17 +449,33 @@ func (c *Conn) dispatch(data []byte) {
 
 func (c *Conn) writeLoop() {
 	defer c.loops.Done()
+	if c.cork != nil {
+		// A loop stopped in the middle of a batch sends what it held (a
+		// close frame may be among it).
+		defer c.cork.flush(time.Second)
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case msg := <-c.send:
-			// No deadline per message: a client that stops reading fills its
-			// queue and is dropped by enqueue, which cancels c.ctx and so
-			// unblocks this write.
-			if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
-				c.close(websocket.StatusNormalClosure, "")
-				return
+			// Messages queued behind this one are held and go out with the
+			// last of them in one write (cork.go). No deadline per message: a
+			// client that stops reading fills its queue and is dropped by
+			// enqueue, which cancels c.ctx and so unblocks this write.
+			for {
+				more := c.cork != nil && len(c.send) > 0 && c.cork.corked() < maxCorked
+				if c.cork != nil {
+					c.cork.setHold(more)
+				}
+				if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
+					c.close(websocket.StatusNormalClosure, "")
+					return
+				}
+				if !more {
+					break
+				}
+				msg = <-c.send // only this goroutine receives: one is there
 			}
 		}
 	}

@@ -21,6 +21,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -397,6 +398,10 @@ func (c *Conn) run() {
 
 func (c *Conn) readLoop() {
 	max := c.r.cfg.MaxMessageBytes
+	// Messages are read into scratch, reused, and copied out at their exact
+	// size (handlers may keep what they are given): one allocation per
+	// message instead of io.ReadAll's growing ones.
+	var scratch bytes.Buffer
 	for {
 		_, rd, err := c.ws.Reader(c.ctx)
 		if err != nil {
@@ -406,7 +411,12 @@ func (c *Conn) readLoop() {
 			c.close(websocket.StatusNormalClosure, "")
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(rd, int64(max)+1))
+		scratch.Reset()
+		_, err = scratch.ReadFrom(io.LimitReader(rd, int64(max)+1))
+		data := bytes.Clone(scratch.Bytes())
+		if scratch.Cap() > 1<<20 {
+			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
+		}
 		if err == nil && len(data) > max {
 			n, derr := io.Copy(io.Discard, rd)
 			if derr != nil {

@@ -82,8 +82,24 @@ func (c *corkConn) flush(timeout time.Duration) {
 	c.buf = nil
 }
 
+// canHijack reports whether w, or a ResponseWriter it wraps (Unwrap), can
+// hijack its connection, as the websocket library looks for one.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
 // corkWriter hands the websocket library a corkConn when it hijacks the
-// HTTP connection.
+// HTTP connection. It wraps only a ResponseWriter that can hijack, so that
+// one that cannot is still refused by the library before it answers 101.
 type corkWriter struct {
 	http.ResponseWriter
 	conn *corkConn // set by Hijack

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -81,4 +83,23 @@ func TestCorkConn(t *testing.T) {
 	}
 	c.Close()
 	io.Copy(io.Discard, b)
+}
+
+type plainWriter struct{ http.ResponseWriter }
+
+type wrappingWriter struct{ http.ResponseWriter }
+
+func (w wrappingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type hijackWriter struct{ http.ResponseWriter }
+
+func (hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, nil }
+
+func TestCanHijack(t *testing.T) {
+	if canHijack(plainWriter{}) || canHijack(wrappingWriter{plainWriter{}}) {
+		t.Error("a writer that cannot hijack would be wrapped")
+	}
+	if !canHijack(hijackWriter{}) || !canHijack(wrappingWriter{hijackWriter{}}) {
+		t.Error("a writer that can hijack (or wraps one) would not be wrapped")
+	}
 }

@@ -169,8 +169,12 @@ func (r *Relay) Close() {
 }
 
 func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
+	var aw http.ResponseWriter = w
 	cw := &corkWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, req, &websocket.AcceptOptions{
+	if canHijack(w) {
+		aw = cw
+	}
+	ws, err := websocket.Accept(aw, req, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // Nostr clients connect from any origin
 		CompressionMode:    websocket.CompressionDisabled,
 	})

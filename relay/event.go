@@ -124,10 +124,14 @@ func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, 
 	}
 	if !nostr.IsEphemeralKind(ev.Kind) {
 		start := time.Now()
-		err := r.store.Save(ctx, ev)
+		err := store.SaveJSON(ctx, r.store, ev, raw)
 		r.m.storeSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 		switch {
-		case errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrReplaced), errors.Is(err, store.ErrDeleted):
+		case errors.Is(err, store.ErrDuplicate):
+			// NIP-01: a copy of a stored event is accepted ("duplicate:"
+			// explains); it was broadcast when first stored.
+			return true, err.Error()
+		case errors.Is(err, store.ErrReplaced), errors.Is(err, store.ErrDeleted):
 			return false, err.Error()
 		case errors.Is(err, context.Canceled):
 			return false, ""

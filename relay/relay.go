@@ -21,6 +21,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -169,7 +170,12 @@ func (r *Relay) Close() {
 }
 
 func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
-	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{
+	var aw http.ResponseWriter = w
+	cw := &corkWriter{ResponseWriter: w}
+	if canHijack(w) {
+		aw = cw
+	}
+	ws, err := websocket.Accept(aw, req, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // Nostr clients connect from any origin
 		CompressionMode:    websocket.CompressionDisabled,
 	})
@@ -191,6 +197,7 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	il.conns++
 	c := newConn(r, ws, req, ip, il.lim)
+	c.cork = cw.conn
 	r.conns[c] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -264,6 +271,7 @@ type Conn struct {
 	ip     string
 	host   string // Host header, for NIP-42 relay URL checks
 
+	cork      *corkConn // under ws; nil if the server's connection could not be wrapped
 	send      chan []byte
 	closeOnce sync.Once
 
@@ -395,6 +403,10 @@ func (c *Conn) run() {
 
 func (c *Conn) readLoop() {
 	max := c.r.cfg.MaxMessageBytes
+	// Messages are read into scratch, reused, and copied out at their exact
+	// size (handlers may keep what they are given): one allocation per
+	// message instead of io.ReadAll's growing ones.
+	var scratch bytes.Buffer
 	for {
 		_, rd, err := c.ws.Reader(c.ctx)
 		if err != nil {
@@ -404,7 +416,12 @@ func (c *Conn) readLoop() {
 			c.close(websocket.StatusNormalClosure, "")
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(rd, int64(max)+1))
+		scratch.Reset()
+		_, err = scratch.ReadFrom(io.LimitReader(rd, int64(max)+1))
+		data := bytes.Clone(scratch.Bytes())
+		if scratch.Cap() > 1<<20 {
+			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
+		}
 		if err == nil && len(data) > max {
 			n, derr := io.Copy(io.Discard, rd)
 			if derr != nil {
@@ -447,17 +464,33 @@ func (c *Conn) dispatch(data []byte) {
 
 func (c *Conn) writeLoop() {
 	defer c.loops.Done()
+	if c.cork != nil {
+		// A loop stopped in the middle of a batch sends what it held (a
+		// close frame may be among it).
+		defer c.cork.flush(time.Second)
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case msg := <-c.send:
-			// No deadline per message: a client that stops reading fills its
-			// queue and is dropped by enqueue, which cancels c.ctx and so
-			// unblocks this write.
-			if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
-				c.close(websocket.StatusNormalClosure, "")
-				return
+			// Messages queued behind this one are held and go out with the
+			// last of them in one write (cork.go). No deadline per message: a
+			// client that stops reading fills its queue and is dropped by
+			// enqueue, which cancels c.ctx and so unblocks this write.
+			for {
+				more := c.cork != nil && len(c.send) > 0 && c.cork.corked() < maxCorked
+				if c.cork != nil {
+					c.cork.setHold(more)
+				}
+				if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
+					c.close(websocket.StatusNormalClosure, "")
+					return
+				}
+				if !more {
+					break
+				}
+				msg = <-c.send // only this goroutine receives: one is there
 			}
 		}
 	}

@@ -185,8 +185,26 @@ func TestPublishAndQuery(t *testing.T) {
 	if len(got) != 1 || got[0].ID != ev.ID || got[0].Content != "hello" {
 		t.Fatalf("got %+v", got)
 	}
-	if ok, why := c.publish(ev); ok || !strings.HasPrefix(why, "duplicate:") {
+	// NIP-01: a second copy is accepted, with a "duplicate:" message, and
+	// neither stored nor broadcast again.
+	sub := dial(t, url)
+	sub.send("REQ", "live", nostr.Filter{Authors: []string{ev.PubKey}, Since: &ev.CreatedAt})
+	if msg := sub.expect("EVENT"); len(msg) < 3 {
+		t.Fatalf("stored event: %v", msg)
+	}
+	sub.expect("EOSE")
+	if ok, why := c.publish(ev); !ok || !strings.HasPrefix(why, "duplicate:") {
 		t.Fatalf("duplicate: %v %q", ok, why)
+	}
+	if got := c.query(nostr.Filter{IDs: []string{ev.ID}}); len(got) != 1 {
+		t.Fatalf("duplicate stored again: %d copies", len(got))
+	}
+	marker := signed(t, 1, "after the duplicate")
+	if ok, why := c.publish(marker); !ok {
+		t.Fatalf("refused: %s", why)
+	}
+	if msg := sub.expect("EVENT"); !strings.Contains(string(msg[2]), marker.ID) {
+		t.Fatalf("the duplicate was broadcast again: %s", msg[2])
 	}
 }
 
@@ -443,5 +461,49 @@ func TestSlowReaderDropped(t *testing.T) {
 	}
 	if n := r.Stats().Connections; n != 1 {
 		t.Fatalf("%d connections: the slow reader was not dropped", n)
+	}
+}
+
+// Many EVENTs sent without waiting are all answered, and a REQ with many
+// results delivers them all, in order, then EOSE: the write loop sends
+// queued messages in batches (cork.go).
+func TestBatchedWrites(t *testing.T) {
+	r, url := testRelay(t, nil)
+	c := dial(t, url)
+	const signedN, storedN = 40, 2000
+	for i := range signedN {
+		ev := signed(t, 1, fmt.Sprint("sent ", i))
+		c.send("EVENT", ev)
+	}
+	for range signedN {
+		m := c.expect("OK")
+		var ok bool
+		json.Unmarshal(m[2], &ok)
+		if !ok {
+			t.Fatalf("refused: %s", m[3])
+		}
+	}
+	// Stored directly (Save does not check signatures): enough results to
+	// pass maxCorked several times.
+	base := nostr.Timestamp(1_000_000)
+	ids := make([]string, storedN)
+	pk, _ := nostr.GetPublicKey(testKey)
+	for i := range ids {
+		ev := nostr.Event{Kind: 30, PubKey: pk, Content: fmt.Sprint("stored ", i),
+			CreatedAt: base + nostr.Timestamp(i), Tags: nostr.Tags{}, Sig: strings.Repeat("0", 128)}
+		ev.ID = ev.GetID()
+		if err := r.store.Save(context.Background(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ids[storedN-1-i] = ev.ID
+	}
+	got := c.query(nostr.Filter{Kinds: []int{30}, Limit: storedN})
+	if len(got) != storedN {
+		t.Fatalf("%d of %d events", len(got), storedN)
+	}
+	for i, ev := range got {
+		if ev.ID != ids[i] {
+			t.Fatalf("result %d is %s, want %s", i, ev.ID, ids[i])
+		}
 	}
 }

@@ -265,7 +265,7 @@ func populate(tb testing.TB, label string, s *eventStore, g *benchGen, n int) {
 		batch = batch[:0]
 	}
 	for range n {
-		op, err := prepareSave(g.event())
+		op, err := prepareSave(g.event(), nil)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -146,7 +146,11 @@ func newEventStore(eng engine, opts Options) (*eventStore, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.loadMeta(); err != nil {
+	from, migrating, err := s.loadMeta()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(from, migrating); err != nil {
 		return nil, err
 	}
 	s.events.Store(s.st.events)
@@ -154,25 +158,32 @@ func newEventStore(eng engine, opts Options) (*eventStore, error) {
 	return s, nil
 }
 
-// loadMeta reads (or, in a new store, writes) the meta keys.
-func (s *eventStore) loadMeta() error {
-	return s.eng.Update(func(tx kvWriter) error {
+// loadMeta reads (or, in a new store, writes) the meta keys. It returns
+// the store's format version and whether a migration was cut short
+// (migrate.go); a version this build cannot read is an error.
+func (s *eventStore) loadMeta() (version uint64, migrating bool, err error) {
+	err = s.eng.Update(func(tx kvWriter) error {
 		v, err := tx.Get(metaVersion)
 		if err != nil {
 			return err
 		}
 		if v == nil {
 			s.st = meta{nextSerial: 1}
+			version = formatVersion
 			if err := tx.Put(metaVersion, appendU64(nil, formatVersion)); err != nil {
 				return err
 			}
 			return putMeta(tx, s.st)
 		}
-		if ver, err := decodeU64(v, "format version"); err != nil {
+		if version, err = decodeU64(v, "format version"); err != nil {
 			return err
-		} else if ver != formatVersion {
-			return fmt.Errorf("store format version %d, this build reads %d", ver, formatVersion)
+		} else if version != formatVersion && version != 1 {
+			return fmt.Errorf("store format version %d, this build reads %d (and migrates 1)", version, formatVersion)
 		}
+		if v, err = tx.Get(metaMigrating); err != nil {
+			return err
+		}
+		migrating = v != nil
 		if v, err = tx.Get(metaSerial); err != nil {
 			return err
 		}
@@ -186,6 +197,7 @@ func (s *eventStore) loadMeta() error {
 		s.st.events = int64(n)
 		return err
 	})
+	return version, migrating, err
 }
 
 func putMeta(tx kvWriter, m meta) error {

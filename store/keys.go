@@ -20,8 +20,6 @@ import (
 //	m name                       -> meta value (format version, next serial, event count)
 //	e serial                     -> record: header + the event's compact JSON
 //	i id(32)                     -> serial
-//	c ts serial                  -> (empty) all events by time
-//	a pubkey(32) ts serial       -> (empty)
 //	k kind(4) ts serial          -> (empty)
 //	p pubkey(32) kind(4) ts serial -> (empty)
 //	t letter(1) tagval ts serial -> (empty) every tag whose name is one byte
@@ -32,6 +30,13 @@ import (
 //	D address                    -> enc(created_at) of the newest NIP-09 `a`
 //	                                deletion of that address
 //
+// There is no index by time alone nor by author alone: a filter without
+// kinds reads the `k` or `p` ranges of every kind present (query.go finds
+// them by skipping from kind to kind), which costs a few more ranges per
+// query and saves two keys per stored event. Format version 1 had both
+// (`c ts serial` and `a pubkey ts serial`); opening such a store deletes
+// them (migrate.go).
+//
 // address is pubkey(32) kind(4), followed by tagval(d) for addressable kinds.
 // tagval is prefix-free: 0x01 + 32 bytes for a 64-char lowercase hex value,
 // 0x00 + length(1) + bytes for a value of at most maxInlineTagValue bytes,
@@ -41,8 +46,8 @@ const (
 	pfxMeta        = 'm'
 	pfxEvent       = 'e'
 	pfxID          = 'i'
-	pfxCreated     = 'c'
-	pfxAuthor      = 'a'
+	pfxCreatedV1   = 'c' // format version 1 only
+	pfxAuthorV1    = 'a' // format version 1 only
 	pfxKind        = 'k'
 	pfxAuthorKind  = 'p'
 	pfxTag         = 't'
@@ -67,9 +72,10 @@ var (
 	metaEvents  = []byte{pfxMeta, 'n'}
 )
 
-// formatVersion is the on-disk layout version in metaVersion; a store with a
-// different version is refused rather than misread.
-const formatVersion = 1
+// formatVersion is the on-disk layout version in metaVersion. A store of
+// version 1 is migrated on open (migrate.go); any other version is refused
+// rather than misread.
+const formatVersion = 2
 
 // encTime maps a timestamp to an unsigned integer with the same order.
 func encTime(t int64) uint64 { return uint64(t) ^ (1 << 63) }
@@ -277,15 +283,7 @@ func (ix *indexed) eachIndexKey(serial uint64, fn func(k []byte) error) error {
 	binary.BigEndian.PutUint64(suffix[8:], serial)
 	h := &ix.hdr
 
-	k := append(append(buf[:0], pfxCreated), suffix[:]...)
-	if err := fn(k); err != nil {
-		return err
-	}
-	k = append(append(append(buf[:0], pfxAuthor), h.pubkey[:]...), suffix[:]...)
-	if err := fn(k); err != nil {
-		return err
-	}
-	k = append(appendU32(append(buf[:0], pfxKind), h.kind), suffix[:]...)
+	k := append(appendU32(append(buf[:0], pfxKind), h.kind), suffix[:]...)
 	if err := fn(k); err != nil {
 		return err
 	}

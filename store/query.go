@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -22,6 +23,10 @@ type plan struct {
 
 	ids      [][32]byte // lookup plan when non-nil
 	prefixes [][]byte   // range plan otherwise
+	// perKind: each prefix is a `k` or `p pubkey` table prefix whose ranges
+	// are one per kind; the walk opens one for every kind present (of
+	// kinds, when set).
+	perKind bool
 
 	since, until int64
 	kinds        []uint32              // nil: any
@@ -31,11 +36,9 @@ type plan struct {
 	f            nostr.Filter
 }
 
-// maxPairRanges caps authors x kinds before the planner falls back from the
-// `p` index to the `a` index plus a kind check. Ranges are cheap to open
-// (an LMDB or bbolt cursor), and a fallback can be much slower: the profiles
-// (kind 0) of a few thousand follows are one entry per range in `p`, but
-// every event of every author in `a`.
+// maxPairRanges caps authors x kinds before the planner stops listing every
+// pair and instead looks up, author by author, which kinds each has in the
+// `p` index (one skip per kind present), keeping those of the filter.
 const maxPairRanges = 8192
 
 // planFilter decides how to answer f. Filter semantics follow
@@ -106,8 +109,9 @@ func planFilter(f nostr.Filter) *plan {
 		p.decode = tagConds > 0
 	case p.authors != nil:
 		for _, pk := range p.authors {
-			p.prefixes = append(p.prefixes, append([]byte{pfxAuthor}, pk[:]...))
+			p.prefixes = append(p.prefixes, append([]byte{pfxAuthorKind}, pk[:]...))
 		}
+		p.perKind = true
 		p.decode = tagConds > 0
 	case tagKey != "":
 		seen := make(map[string]struct{}, len(f.Tags[tagKey]))
@@ -125,7 +129,8 @@ func planFilter(f nostr.Filter) *plan {
 		}
 		p.decode = tagConds > 0
 	default:
-		p.prefixes = [][]byte{{pfxCreated}}
+		p.prefixes = [][]byte{{pfxKind}}
+		p.perKind = true
 		p.decode = tagConds > 0
 	}
 	return p
@@ -325,8 +330,22 @@ func findInRanges(ctx context.Context, tx kvReader, p *plan, now int64, visit fu
 			}
 		}
 	}()
-	h := make(cursorHeap, 0, len(p.prefixes))
-	for _, pre := range p.prefixes {
+	prefixes := p.prefixes
+	if p.perKind {
+		prefixes = nil
+		for i, pre := range p.prefixes {
+			if i%ctxCheckEvery == ctxCheckEvery-1 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if prefixes, err = appendKindPrefixes(tx, pre, p.kinds, prefixes); err != nil {
+				return err
+			}
+		}
+	}
+	h := make(cursorHeap, 0, len(prefixes))
+	for _, pre := range prefixes {
 		lo := appendU64(bytes.Clone(pre), encTime(p.since))
 		hi := prefixEnd(appendU64(bytes.Clone(pre), encTime(p.until)))
 		c := &rangeCursor{it: tx.Iter(lo, hi, true)}
@@ -378,6 +397,44 @@ func findInRanges(ctx context.Context, tx kvReader, p *plan, now int64, visit fu
 		run, runTS = append(run, serial), ts
 	}
 	return emitTies(tx, p, run, now, visit)
+}
+
+// appendKindPrefixes appends pre+kind(4) to out for every kind with an
+// entry under pre (a table whose keys go on with kind(4) ts serial) and in
+// kinds (nil: any), skipping from one kind to the next: one seek per kind
+// present, however many events each has.
+func appendKindPrefixes(tx kvReader, pre []byte, kinds []uint32, out [][]byte) ([][]byte, error) {
+	hi := prefixEnd(pre)
+	lo := pre
+	for {
+		it := tx.Iter(lo, hi, false)
+		found := it.Next()
+		var kind uint32
+		if found {
+			k := it.Key()
+			if len(k) < len(pre)+4 {
+				it.Close()
+				return out, fmt.Errorf("%w: index key of %d bytes", errCorrupt, len(k))
+			}
+			kind = binary.BigEndian.Uint32(k[len(pre):])
+		}
+		if err := it.Close(); err != nil || !found {
+			return out, err
+		}
+		if kinds == nil {
+			out = append(out, appendU32(bytes.Clone(pre), kind))
+		} else if i, ok := slices.BinarySearch(kinds, kind); ok {
+			out = append(out, appendU32(bytes.Clone(pre), kind))
+		} else if i == len(kinds) {
+			return out, nil // no wanted kind beyond this one
+		} else {
+			kind = kinds[i] - 1 // skip straight to the next wanted kind
+		}
+		if kind == math.MaxUint32 {
+			return out, nil
+		}
+		lo = appendU32(bytes.Clone(pre), kind+1)
+	}
 }
 
 // emitTies emits events that share a created_at, lowest id first.

@@ -28,10 +28,11 @@
 //
 // Each event is one record (a fixed header with expiration, created_at, kind,
 // id and pubkey, then the event's compact JSON) under a monotonic serial,
-// plus index entries whose keys end in created_at+serial: by time, author,
-// kind, author+kind, and every single-letter tag (keys.go has the layout).
-// A query picks one index (ids, then authors+kinds, authors, the tag with
-// fewest values, kinds, time), walks its ranges newest first, merges them,
+// plus index entries whose keys end in created_at+serial: by kind, by
+// author+kind, and by every single-letter tag (keys.go has the layout).
+// A query picks one index (ids, then authors+kinds, the tag with fewest
+// values, kinds; authors alone read author+kind, and no condition reads
+// kind, over every kind present), walks its ranges newest first, merges them,
 // and checks what the index does not guarantee on the header, decoding JSON
 // only for extra tag conditions. Results come newest first; on a created_at
 // tie the lowest id comes first (NIP-01).

@@ -863,3 +863,28 @@ func TestCloseWhileBusy(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// SaveJSON stores the JSON it is given, as Save would have encoded it.
+func TestSaveJSON(t *testing.T) {
+	s := NewMemory()
+	defer s.Close()
+	ev := mkEvent("A", 1, 100, "hello", nostr.Tag{"t", "x"})
+	raw, err := ev.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveJSON(context.Background(), s, ev, raw); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	err = s.Query(context.Background(), nostr.Filter{IDs: []string{ev.ID}}, 0, func(r []byte) error {
+		got = append([]byte(nil), r...)
+		return nil
+	})
+	if err != nil || string(got) != string(raw) {
+		t.Fatalf("stored %s, %v; want %s", got, err, raw)
+	}
+	if err := SaveJSON(context.Background(), s, ev, raw); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second save: %v", err)
+	}
+}

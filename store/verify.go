@@ -47,8 +47,8 @@ func verify(tx kvReader) error {
 		return err
 	}
 
-	found := 0
-	for _, pfx := range []byte{pfxID, pfxCreated, pfxAuthor, pfxKind, pfxAuthorKind, pfxTag, pfxExpiry, pfxReplaceable} {
+	found := 0 // the version 1 tables must be empty: any entry there is reported
+	for _, pfx := range []byte{pfxID, pfxCreatedV1, pfxAuthorV1, pfxKind, pfxAuthorKind, pfxTag, pfxExpiry, pfxReplaceable} {
 		err := scan(tx, []byte{pfx}, []byte{pfx + 1}, false, func(k, v []byte) error {
 			w, ok := want[string(k)]
 			if !ok {

@@ -24,14 +24,17 @@ type saveOp struct {
 	delAddrs [][]byte // addresses (see keys.go) of the author's own events
 }
 
-func prepareSave(ev *nostr.Event) (*saveOp, error) {
+// prepareSave validates and indexes ev and builds its record from raw, the
+// event's compact JSON (ev.MarshalJSON), or encodes it when raw is nil.
+func prepareSave(ev *nostr.Event, raw []byte) (*saveOp, error) {
 	ix, err := indexEvent(ev)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ev.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("%w: encoding event: %v", ErrInvalid, err)
+	if raw == nil {
+		if raw, err = ev.MarshalJSON(); err != nil {
+			return nil, fmt.Errorf("%w: encoding event: %v", ErrInvalid, err)
+		}
 	}
 	rec := make([]byte, 0, headerLen+len(raw))
 	rec = append(ix.hdr.appendTo(rec), raw...)
@@ -83,11 +86,26 @@ func deletionTargets(tags nostr.Tags, author [32]byte) (ids [][32]byte, addrs []
 }
 
 func (s *eventStore) Save(ctx context.Context, ev *nostr.Event) error {
-	op, err := prepareSave(ev)
+	return s.saveJSON(ctx, ev, nil)
+}
+
+func (s *eventStore) saveJSON(ctx context.Context, ev *nostr.Event, raw []byte) error {
+	op, err := prepareSave(ev, raw)
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, &writeReq{save: op})
+}
+
+// SaveJSON is st.Save(ctx, ev) for a caller that already holds raw, ev's
+// compact JSON exactly as ev.MarshalJSON returns it (the relay encodes each
+// event once, to broadcast it): a Store of this package stores raw instead of
+// encoding the event a second time; it copies raw.
+func SaveJSON(ctx context.Context, st Store, ev *nostr.Event, raw []byte) error {
+	if s, ok := st.(*eventStore); ok {
+		return s.saveJSON(ctx, ev, raw)
+	}
+	return st.Save(ctx, ev)
 }
 
 // expireChunk bounds how many events one DeleteExpired transaction removes.

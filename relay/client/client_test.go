@@ -51,9 +51,16 @@ func TestPublishQuerySubscribe(t *testing.T) {
 	if err := c.Publish(ctx, "EVENT", ev); err != nil {
 		t.Fatal(err)
 	}
-	err = c.Publish(ctx, "EVENT", ev)
-	if !errors.Is(err, client.ErrRefused) || errors.Is(err, client.ErrAuthRequired) || !strings.Contains(err.Error(), "duplicate:") {
+	// A second copy is accepted (NIP-01: OK true, "duplicate:").
+	if err := c.Publish(ctx, "EVENT", ev); err != nil {
 		t.Fatalf("duplicate publish: %v", err)
+	}
+	// A refusal is an error carrying the relay's reason.
+	bad := *ev
+	bad.Content = "tampered"
+	err = c.Publish(ctx, "EVENT", &bad)
+	if !errors.Is(err, client.ErrRefused) || errors.Is(err, client.ErrAuthRequired) || !strings.Contains(err.Error(), "invalid:") {
+		t.Fatalf("tampered publish: %v", err)
 	}
 	evs, err := c.Query(ctx, nostr.Filter{Authors: []string{ev.PubKey}})
 	if err != nil || len(evs) != 1 || evs[0].ID != ev.ID {

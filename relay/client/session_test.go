@@ -249,10 +249,16 @@ func TestSessionPublishAcrossCut(t *testing.T) {
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("stored: %d events, %v", len(evs), err)
 	}
-	// A refusal on the first try is an error carrying the reason.
-	err = s.Publish(ctx, ev)
-	if !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "duplicate:") {
+	// A stored event published again is accepted (NIP-01: OK true, "duplicate:").
+	if err := s.Publish(ctx, ev); err != nil {
 		t.Fatalf("publishing a stored event again: %v", err)
+	}
+	// A refusal on the first try is an error carrying the reason.
+	bad := *ev
+	bad.Content = "tampered"
+	err = s.Publish(ctx, &bad)
+	if !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "invalid:") {
+		t.Fatalf("publishing a tampered event: %v", err)
 	}
 }
 

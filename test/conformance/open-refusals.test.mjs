@@ -30,11 +30,12 @@ describe('refusals', { skip }, () => {
     await assertAlive(relay)
   })
 
-  test('duplicate: the second copy is answered with duplicate:', async t => {
+  test('duplicate: the second copy is accepted (OK true) with duplicate:', async t => {
     const relay = await connect(t)
     const ev = sign(newKey(), { content: 'once' })
     await accept(relay, ev)
     const r = await publish(relay, ev)
+    assert.equal(r.ok, true, `second copy answered ok=${r.ok} ${r.reason} (NIP-01: a duplicate is OK true)`)
     assert.match(r.reason, /^duplicate:/, `second copy answered ok=${r.ok} ${r.reason}`)
     await assertAlive(relay)
     assert.equal((await query(relay, [{ ids: [ev.id] }])).length, 1)

@@ -154,7 +154,7 @@ func TestNodeRoutesWebApp(t *testing.T) {
 		{"GET", "/api/status", 200, `"pubkey"`},
 		{"GET", "/api/share", 404, ""}, // POST only: no GET route
 		{"GET", "/metrics", 200, "cairn_store_events"},
-		{"GET", "/" + strings.Repeat("ab", 32) + ".mp4", 404, "no file with sha256"},
+		{"GET", "/" + strings.Repeat("ab", 32) + ".mp4", 404, "no file or chunk with sha256"},
 	} {
 		req, _ := http.NewRequest(tc.method, n.URL()+tc.path, nil)
 		res, err := http.DefaultClient.Do(req)

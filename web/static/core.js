@@ -156,6 +156,16 @@ export function relayURL(status) {
   return own;
 }
 
+/**
+ * iceServers are the STUN servers the node's operator set (--ice-server),
+ * as RTCPeerConnection takes them. TURN servers are left out: their
+ * credentials are the operator's and are not handed to pages.
+ */
+export function iceServers(status) {
+  const urls = status?.webrtc?.ice_servers || [];
+  return urls.filter(u => typeof u === "string" && /^stuns?:/.test(u)).map(u => ({ urls: [u] }));
+}
+
 async function boot() {
   const asking = nodeStatus(); // while the core loads
   asking.catch(() => {});
@@ -172,7 +182,7 @@ async function boot() {
   try {
     key = await localKey();
     mark("key");
-    await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(),
+    await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(), iceServers: iceServers(status),
       quota: settings.get("quota", undefined), seed: settings.get("seeding", true), http: settings.get("http", true) !== false });
   } catch (e) {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });

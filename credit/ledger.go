@@ -129,9 +129,11 @@ func Head(entries []Entry) string {
 
 // Summary is a ledger's totals. Balance = WelcomeGrant + up - down.
 type Summary struct {
-	Up, Down, Balance int64
-	Ratio             float64 // up/down; 0 when nothing was downloaded
-	Entries           int
+	Up      int64   `json:"up"`
+	Down    int64   `json:"down"`
+	Balance int64   `json:"balance"`
+	Ratio   float64 `json:"ratio"` // up/down; 0 when nothing was downloaded
+	Entries int     `json:"entries"`
 }
 
 // Summarize totals the entries.

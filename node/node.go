@@ -71,6 +71,7 @@ type Node struct {
 	libp2p  swarm.Transport
 	media   *mediaState
 	rooms   *rooms
+	credits *credits
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -128,7 +129,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.NIP95 {
 		rl.EnablePeers(superpeer.DefaultConfig())
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState()}
+	cr, err := openCredits(cfg.DataDir)
+	if err != nil {
+		blobs.Close()
+		st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr}
 	n.rooms = &rooms{st: n, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	n.home = ownRelay{r: rl, st: st}
@@ -163,6 +170,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
+	mux.HandleFunc("GET /api/credits", n.serveCredits)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -314,6 +322,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing store: %w", err))
+	}
+	if err := n.credits.close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the credit ledger: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -84,6 +84,8 @@ func (n *Node) startWebRTC() {
 	cfg.ICEServers = n.cfg.WebRTC.iceServers()
 	cfg.Loopback = n.cfg.WebRTC.Loopback
 	cfg.Blobs = bridgeBlobs{Blobs: n.blobs, n: n}
+	cfg.OnReceipt = n.onReceipt
+	cfg.OnReceiptSent = n.onReceiptSent
 	cfg.Logger = n.log.With("part", "webrtc")
 	rtc, err := webrtc.New(cfg)
 	if err != nil {

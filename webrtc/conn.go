@@ -378,7 +378,11 @@ func (c *Conn) serve(b []byte) error {
 		if err != nil {
 			return c.refuse(m.Hash, wire.ReasonNotFound)
 		}
-		return c.sendAll(msgs)
+		if err := c.sendAll(msgs); err != nil {
+			return err
+		}
+		c.n.served(c.peer, m.Hash, len(data))
+		return nil
 	case *wire.CustodyChallenge:
 		if !c.n.allow(c.peer) {
 			return c.refuse(m.Hash, wire.ReasonBusy)
@@ -393,7 +397,10 @@ func (c *Conn) serve(b []byte) error {
 		}
 		msg, _ := proof.Encode()
 		return c.sendAll([][]byte{msg})
-	default: // a receipt: the credit ledger is not wired yet
+	case *wire.Receipt:
+		c.n.takeReceipt(c.peer, m)
+		return nil
+	default:
 		return nil
 	}
 }
@@ -522,6 +529,7 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 				if progress != nil {
 					progress(len(m.Data), len(m.Data))
 				}
+				c.sendReceipt(hash, root, len(m.Data))
 				return m.Data, nil
 			case *wire.Error:
 				return nil, fmt.Errorf("chunk %x from %s: %w", hash[:4], c.peer, reasonErr(m.Reason))

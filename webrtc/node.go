@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/sha"
 )
 
@@ -42,6 +43,14 @@ type Config struct {
 	// (WebCrypto in the browser, off the page's thread; crypto/sha256
 	// natively).
 	Hasher sha.Hasher
+	// Receipts signs and sends a receipt (kind 7772, message 0x07) for
+	// every chunk Fetch receives and verifies (default on).
+	Receipts bool
+	// OnReceipt gets every receipt a peer sent for a chunk this node
+	// served, once credit.Book accepted it; OnReceiptSent every receipt
+	// this node sent. Both may be nil; they must not block.
+	OnReceipt     func(credit.Receipt, *nostr.Event)
+	OnReceiptSent func(credit.Receipt)
 
 	RequestsPerSecond int           // REQUESTs per peer per 1 s window; more are BUSY
 	MaxStrikes        int           // malformed messages or bad chunks before a ban
@@ -58,6 +67,7 @@ type Config struct {
 // DefaultConfig returns Entropy's limits.
 func DefaultConfig() Config {
 	return Config{
+		Receipts:          true,
 		RequestsPerSecond: 10,
 		MaxStrikes:        3,
 		BanFor:            30 * time.Minute,
@@ -119,6 +129,8 @@ type Node struct {
 
 	accepted   chan *Conn
 	up, down   atomic.Int64
+	rcptOnce   sync.Once
+	rcpt       *receipts
 	onDupOffer func()                       // tests
 	onOffer    func(*webrtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }

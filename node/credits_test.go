@@ -1,0 +1,95 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond (bounded): the ledger is written after the receipt
+// arrives, with no event a test can wait on.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("no %s within 15 s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestWebRTCReceiptsCredit: a browser-like peer fetching chunks from a
+// node over WebRTC signs a receipt for each; the node verifies them and
+// credits its ledger, which survives a restart; a torn last line is cut
+// off and a broken chain is set aside.
+func TestWebRTCReceiptsCredit(t *testing.T) {
+	cfg := TestingConfig(t)
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	path, data := randFile(t, 31, 200_000)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := storedItem(t, n, sh.Root)
+	tab, _ := rtcPeer(t, n.RelayURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := tab.Dial(ctx, n.Key().Public, it.Map.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := c.Fetch(ctx, it.Map.Chunks[i], it.Map.Root, nil)
+		if err != nil || !bytes.Equal(got, data[i<<16:(i+1)<<16]) {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+	}
+	waitFor(t, "two credited receipts", func() bool { return n.Credits().Received == 2 })
+	st := n.Credits()
+	if st.Up != 2<<16 || st.Entries != 2 || st.Refused != 0 || st.Balance <= 0 || tab.ReceiptStats().Sent != 2 {
+		t.Fatalf("credits %+v, tab sent %d", st, tab.ReceiptStats().Sent)
+	}
+	head := st.Head
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Durable, and a torn last line (a crash mid-write) is cut off.
+	ledger := ledgerFile(cfg.DataDir)
+	f, _ := os.OpenFile(ledger, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"id":"torn`)
+	f.Close()
+	n2 := startNode(t, cfg)
+	if st := n2.Credits(); st.Up != 2<<16 || st.Head != head || st.Reset != "" {
+		t.Fatalf("after a restart: %+v", st)
+	}
+	if b, _ := os.ReadFile(ledger); strings.Contains(string(b), "torn") {
+		t.Fatal("the torn line stayed")
+	}
+	if err := n2.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A changed entry breaks the chain: the ledger is set aside.
+	b, _ := os.ReadFile(ledger)
+	os.WriteFile(ledger, bytes.Replace(b, []byte(`"bytes":65536`), []byte(`"bytes":65537`), 1), 0o600)
+	n3 := startNode(t, cfg)
+	if st := n3.Credits(); st.Entries != 0 || !strings.Contains(st.Reset, "broken") {
+		t.Fatalf("a tampered ledger: %+v", st)
+	}
+	if m, _ := filepath.Glob(ledger + ".broken-*"); len(m) != 1 {
+		t.Fatalf("set aside: %v", m)
+	}
+}

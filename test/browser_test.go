@@ -343,6 +343,26 @@ func TestBrowserFromNodeAndBrowser(t *testing.T) {
 	if ns.Transfer["webrtc"].BytesUp == 0 {
 		t.Fatalf("the node's /api/status shows no webrtc bytes up: %+v", ns.Transfer)
 	}
+	// The tabs signed a receipt for every chunk the node sent them over
+	// WebRTC; the node verified and credited them (they come after each
+	// chunk, so they may still be on their way: bounded wait).
+	var cr struct {
+		Up       int64  `json:"up"`
+		Accepted int64  `json:"receipts_accepted"`
+		Refused  int64  `json:"receipts_refused"`
+		Refusal  string `json:"last_refusal"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		getJSON(t, n.URL+"/api/credits", &cr)
+		if cr.Accepted > 0 && cr.Up > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the node's ledger: %+v", cr)
+	if cr.Accepted == 0 || cr.Up == 0 || cr.Refused != 0 {
+		t.Fatalf("the node credited no receipt from the tabs, or refused some: %+v", cr)
+	}
 	assertNoConsoleErrors(t, c.Browser, d.Browser)
 }
 

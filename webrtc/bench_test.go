@@ -16,33 +16,40 @@ import (
 
 // BenchmarkThroughput compares node->node chunk transfer (cairn's protocol:
 // REQUEST, DATA_HEADER + 64 KiB fragments, reassembly and SHA-256 on the
-// receiver) with a raw pion DataChannel moving the same bytes as 64 KiB
+// receiver; with and without a signed receipt per chunk, checked by the
+// seeder) with a raw pion DataChannel moving the same bytes as 64 KiB
 // messages with the same flow control, both on loopback.
 func BenchmarkThroughput(b *testing.B) {
 	const chunk = 5 << 20
-	b.Run("cairn", func(b *testing.B) {
-		url := testRelay(b)
-		blobs := blobstore.NewMemory(16 << 20)
-		data := randBytes(1, chunk)
-		h := sha256.Sum256(data)
-		blobs.Put(h, data)
-		fast := func(c *Config) { c.RequestsPerSecond = 1 << 20 }
-		seeder := testNode(b, url, blobs, fast)
-		leecher := testNode(b, url, nil, fast)
-		tr := leecher.Transport()
-		ctx := context.Background()
-		peer := swarm.PeerID(seeder.PubKey())
-		if _, err := tr.Fetch(ctx, peer, h, [32]byte{}, nil); err != nil { // connect
-			b.Fatal(err)
+	for _, receipts := range []bool{true, false} {
+		name := "cairn"
+		if !receipts {
+			name = "cairn-no-receipts"
 		}
-		b.SetBytes(chunk)
-		b.ResetTimer()
-		for range b.N {
-			if _, err := tr.Fetch(ctx, peer, h, [32]byte{}, nil); err != nil {
+		b.Run(name, func(b *testing.B) {
+			url := testRelay(b)
+			blobs := blobstore.NewMemory(16 << 20)
+			data := randBytes(1, chunk)
+			h := sha256.Sum256(data)
+			blobs.Put(h, data)
+			fast := func(c *Config) { c.RequestsPerSecond, c.Receipts = 1<<20, receipts }
+			seeder := testNode(b, url, blobs, fast)
+			leecher := testNode(b, url, nil, fast)
+			tr := leecher.Transport()
+			ctx := context.Background()
+			peer := swarm.PeerID(seeder.PubKey())
+			if _, err := tr.Fetch(ctx, peer, h, [32]byte{}, nil); err != nil { // connect
 				b.Fatal(err)
 			}
-		}
-	})
+			b.SetBytes(chunk)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := tr.Fetch(ctx, peer, h, [32]byte{}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("raw", func(b *testing.B) {
 		cfg := Config{Loopback: true}
 		api := newAPI(&cfg)

@@ -45,6 +45,9 @@ func (dl *Download) Err() error {
 	return dl.err
 }
 
+// Finished reports whether the download has ended (Done is closed).
+func (dl *Download) Finished() bool { return dl.finished() }
+
 func (dl *Download) finished() bool {
 	select {
 	case <-dl.done:

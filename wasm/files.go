@@ -333,6 +333,9 @@ func (t *tab) fetch(ref string, report func(map[string]any)) (any, error) {
 			return nil, err
 		}
 	}
+	// The download is over: status() and progress() show it from now on,
+	// not up to a snapshot period later.
+	t.snap.Store(t.takeSnapshot())
 	report(t.progressNow(f, p.DownloadOf(f.Map.Root)))
 	return map[string]any{"root": f.Root(), "sha256": f.SHA256, "size": f.Map.Size, "mime": f.Map.MIME}, nil
 }
@@ -414,8 +417,16 @@ func (t *tab) progressHeld(f *peer.File) map[string]any {
 // progress is the progress() export: the snapshot's, or, for a root with
 // no download, what the store holds.
 func (t *tab) progress(root string) map[string]any {
-	if _, err := t.running(); err != nil {
+	p, err := t.running()
+	if err != nil {
 		return map[string]any{"error": err.Error()}
+	}
+	if r, err := event.ParseHex32(root); err == nil {
+		// A finished download's figures are final: read at once, they
+		// wait for nothing.
+		if dl := p.DownloadOf(r); dl != nil && dl.Finished() {
+			return t.progressNow(dl.File, dl)
+		}
 	}
 	if s := t.snap.Load(); s != nil {
 		if p, ok := s.progress[root]; ok {

@@ -52,7 +52,7 @@ func (r *Relay) info() info {
 		in.Limitation.P2PEnabled = true
 		in.Limitation.P2PMaxPeers = p.cfg.MaxPeers
 		in.Limitation.P2PCacheWindow = int64(p.cfg.CacheWindow.Seconds())
-		in.Limitation.P2PMinBandwidth = p.cfg.MinBandwidth
+		in.Limitation.P2PMinBandwidth = int64(p.cfg.MinBandwidth * 1e6) // NIP-11 says bits/s
 	}
 	return in
 }

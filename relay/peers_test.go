@@ -37,7 +37,7 @@ func body(t *testing.T, m []json.RawMessage) map[string]json.RawMessage {
 func TestPeersNexusFlow(t *testing.T) {
 	_, url := peersRelay(t)
 	sp := dial(t, url)
-	sp.raw(`["PEER_REGISTER",{"bandwidth":10000000,"storage":200000000,"publicKey":"` + strings.Repeat("ab", 32) + `"}]`)
+	sp.raw(`["PEER_REGISTER",{"bandwidth":10,"storage":500,"publicKey":"` + strings.Repeat("ab", 32) + `"}]`)
 	reg := body(t, sp.expect("PEER_REGISTERED"))
 	peerID := str(reg["peer_id"])
 	if peerID == "" || str(reg["status"]) != "registered" {

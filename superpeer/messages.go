@@ -42,10 +42,12 @@ var ErrMalformed = errors.New("malformed")
 // Message is a parsed client-to-relay PEER_* message.
 type Message interface{ Verb() string }
 
-// Register is PEER_REGISTER: the spec's capabilities object or Nexus's.
+// Register is PEER_REGISTER: the spec's capabilities object or Nexus's,
+// in the units the Nexus relay and its client library use: bandwidth in
+// Mbit/s and storage in MB, numbers that may have a fraction.
 type Register struct {
-	Bandwidth int64  `json:"bandwidth"` // bits per second
-	Storage   int64  `json:"storage"`   // bytes
+	Bandwidth float64 `json:"bandwidth"` // Mbit/s
+	Storage   float64 `json:"storage"`   // MB
 	PublicKey string `json:"publicKey"`
 	Lightning string `json:"lightningAddress,omitempty"`
 }

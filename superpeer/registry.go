@@ -12,8 +12,8 @@ import (
 type Config struct {
 	PeerTTL      time.Duration // a peer silent this long is dropped (Nexus: 120 s)
 	MinUptime    time.Duration // registered this long before promotion (Nexus 5 min; spec 30)
-	MinBandwidth int64         // bits/s (5 Mbps)
-	MinStorage   int64         // bytes (100 MB)
+	MinBandwidth float64       // Mbit/s, as PEER_REGISTER says it (5)
+	MinStorage   float64       // MB, as PEER_REGISTER says it (100)
 	Promote      float64       // reputation at or above which a peer may be promoted (50)
 	Demote       float64       // below which a promoted peer is demoted (30)
 	MaxPeers     int           // super peers at once (50)
@@ -32,7 +32,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		PeerTTL: 120 * time.Second, MinUptime: 5 * time.Minute,
-		MinBandwidth: 5_000_000, MinStorage: 100_000_000,
+		MinBandwidth: 5, MinStorage: 100,
 		Promote: 50, Demote: 30, MaxPeers: 50, PerEvent: 3, MaxOffered: 20,
 		CacheWindow: 24 * time.Hour,
 		Limits: map[string]int{

@@ -26,8 +26,8 @@ func TestParseBothStyles(t *testing.T) {
 	good := map[string]struct {
 		verb, args string
 	}{
-		"nexus register": {VerbRegister, `[{"bandwidth":10000000,"storage":200000000,"publicKey":"` + id1 + `","lightningAddress":"a@b"}]`},
-		"spec register":  {VerbRegister, `[{"bandwidth":10000000,"storage":1}]`},
+		"nexus register": {VerbRegister, `[{"bandwidth":12.5,"storage":500,"publicKey":"` + id1 + `","lightningAddress":"a@b"}]`},
+		"spec register":  {VerbRegister, `[{"bandwidth":10,"storage":1}]`},
 		"heartbeat":      {VerbHeartbeat, `[]`},
 		"nexus request":  {VerbRequest, `[{"event_ids":["` + id1 + `"]}]`},
 		"spec request":   {VerbRequest, `["sub_1",{"kinds":[1],"limit":20}]`},
@@ -120,9 +120,9 @@ func TestReputationAndPromotion(t *testing.T) {
 	cfg := DefaultConfig()
 	r := NewRegistry(cfg)
 	t0 := time.Unix(0, 0)
-	caps := Register{Bandwidth: 10_000_000, Storage: 200_000_000, PublicKey: id1}
+	caps := Register{Bandwidth: 10, Storage: 200, PublicKey: id1}
 	p := r.Register("conn1", caps, t0)
-	weak := r.Register("conn2", Register{Bandwidth: 1_000_000, Storage: 200_000_000}, t0)
+	weak := r.Register("conn2", Register{Bandwidth: 1, Storage: 200}, t0)
 	r.CacheHave(p, []string{id1})
 	r.CacheHave(weak, []string{id1})
 	if acts := r.Evaluate(t0.Add(time.Minute)); len(acts) != 0 {
@@ -197,7 +197,7 @@ func TestOffer(t *testing.T) {
 	var ps []string
 	for i := range 5 {
 		pk := fmt.Sprintf("%064x", i+1)
-		p := r.Register(fmt.Sprint("c", i), Register{Bandwidth: 1e7, Storage: 1e9, PublicKey: pk}, now)
+		p := r.Register(fmt.Sprint("c", i), Register{Bandwidth: 10, Storage: 1000, PublicKey: pk}, now)
 		r.CacheHave(p, []string{id1})
 		ps = append(ps, p)
 	}

@@ -48,8 +48,8 @@ type Message interface{ Verb() string }
 type Register struct {
 	Bandwidth float64 `json:"bandwidth"` // Mbit/s
 	Storage   float64 `json:"storage"`   // MB
-	PublicKey string `json:"publicKey"`
-	Lightning string `json:"lightningAddress,omitempty"`
+	PublicKey string  `json:"publicKey"`
+	Lightning string  `json:"lightningAddress,omitempty"`
 }
 
 // Heartbeat is PEER_HEARTBEAT.

@@ -37,12 +37,7 @@ func TestWebRTCReceiptsCredit(t *testing.T) {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	path, data := randFile(t, 31, 200_000)
-	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := storedItem(t, n, sh.Root)
+	it, data := shareSmall(t, n, 31, 200_000)
 	tab, _ := rtcPeer(t, n.RelayURL(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

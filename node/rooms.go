@@ -25,9 +25,7 @@ import (
 // rooms caches each hosted room's replayed log, keyed by the set of its
 // entries, so a message replays nothing new.
 type rooms struct {
-	st interface {
-		queryRoom(context.Context, string) []*nostr.Event
-	}
+	query func(ctx context.Context, room string) []*nostr.Event // the stored log entries
 	mu    sync.Mutex
 	cache map[string]cachedLog
 	pub   sync.Mutex
@@ -69,7 +67,7 @@ func (n *Node) queryRoom(ctx context.Context, id string) []*nostr.Event {
 // replay returns the room's log with extra added, from the cache when the
 // stored entries did not change.
 func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now time.Time) (*room.Log, error) {
-	evs := r.st.queryRoom(ctx, id)
+	evs := r.query(ctx, id)
 	if extra == nil {
 		k := logKey(evs)
 		r.mu.Lock()

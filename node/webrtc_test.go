@@ -74,12 +74,7 @@ func rootOf(t *testing.T, s string) (root [32]byte) {
 // it by its pubkey through its own relay, and counts the bytes.
 func TestWebRTCServesChunk(t *testing.T) {
 	n := startNode(t, TestingConfig(t))
-	path, data := randFile(t, 7, 300_000)
-	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := storedItem(t, n, sh.Root)
+	it, data := shareSmall(t, n, 7, 300_000)
 	tab, _ := rtcPeer(t, n.RelayURL(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -102,6 +97,18 @@ func TestWebRTCServesChunk(t *testing.T) {
 	if _, err := c.Fetch(ctx, [32]byte{1}, it.Map.Root, nil); !errors.Is(err, swarm.ErrNotFound) {
 		t.Fatalf("unknown chunk: %v", err)
 	}
+}
+
+// shareSmall shares size random bytes (seeded) from n in 64 KiB chunks and
+// returns the stored file and the bytes.
+func shareSmall(t *testing.T, n *Node, seed uint64, size int) (*peer.File, []byte) {
+	t.Helper()
+	path, data := randFile(t, seed, size)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storedItem(t, n, sh.Root), data
 }
 
 // storedItem is the stored file of a root.
@@ -255,12 +262,7 @@ func TestWebRTCAnswersAfterIdle(t *testing.T) {
 	cfg.Relay.IdleTimeout = 300 * time.Millisecond
 	cfg.Relay.PingInterval = 100 * time.Millisecond
 	n := startNode(t, cfg)
-	path, data := randFile(t, 11, 100_000)
-	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := storedItem(t, n, sh.Root)
+	it, data := shareSmall(t, n, 11, 100_000)
 	fetch := func(what string) {
 		t.Helper()
 		tab, _ := rtcPeer(t, n.RelayURL(), nil)
@@ -288,12 +290,7 @@ func TestWebRTCAnswersAfterIdle(t *testing.T) {
 // subscription, then sends the offer, and the node's answer arrives.
 func TestWebRTCSignalingSurvivesCut(t *testing.T) {
 	n := startNode(t, TestingConfig(t))
-	path, data := randFile(t, 12, 100_000)
-	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := storedItem(t, n, sh.Root)
+	it, data := shareSmall(t, n, 12, 100_000)
 	proxy := netproxy.New(t, strings.TrimPrefix(n.RelayURL(), "ws://"))
 	tab, _ := rtcPeer(t, proxy.URL(), nil)
 	<-proxy.Accepted // the tab's session, subscribed

@@ -457,7 +457,7 @@ func (p *Peer) Remove(ctx context.Context, f *File) error {
 	rootHex := f.Root()
 	p.cfg.Library.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindChunkMap, chunkmap.KindFileMetadata}}, rootHex, func(ev *nostr.Event) error {
 		for _, t := range ev.Tags {
-			if len(t) >= 2 && (t[0] == "x-hash" || t[0] == "x" || t[0] == "i") && t[1] == rootHex {
+			if len(t) >= 2 && (t[0] == "x-hash" || t[0] == "x") && t[1] == rootHex {
 				ids = append(ids, ev.ID)
 				break
 			}

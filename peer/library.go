@@ -2,8 +2,10 @@ package peer
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -57,14 +59,12 @@ func (l *MemoryLibrary) Load(stored map[string]string) (skipped []string) {
 func replaceKey(ev *nostr.Event) string {
 	switch {
 	case nostr.IsReplaceableKind(ev.Kind):
-		return ev.PubKey + ":" + itoa(ev.Kind)
+		return ev.PubKey + ":" + strconv.Itoa(ev.Kind)
 	case nostr.IsAddressableKind(ev.Kind):
-		return ev.PubKey + ":" + itoa(ev.Kind) + ":" + ev.Tags.GetD()
+		return ev.PubKey + ":" + strconv.Itoa(ev.Kind) + ":" + ev.Tags.GetD()
 	}
 	return ""
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // insertLocked adds ev and returns the ids it dropped (replaced or beyond
 // the bound); ok is false when ev itself was not kept.
@@ -134,30 +134,20 @@ func (l *MemoryLibrary) Query(ctx context.Context, f nostr.Filter, _ string, fn 
 		if a.CreatedAt != b.CreatedAt {
 			return int(b.CreatedAt - a.CreatedAt)
 		}
-		return compareStr(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	for _, ev := range out {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := fn(ev); err != nil {
-			if err == ErrStop {
+			if errors.Is(err, ErrStop) {
 				return nil
 			}
 			return err
 		}
 	}
 	return nil
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Delete implements Library.

@@ -1,9 +1,9 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,9 +77,9 @@ func peerError(c *Conn, msg string) {
 	c.Send(peerMsg(superpeer.VerbError, map[string]string{"message": msg}))
 }
 
-// key names a connection in the rate limiter: its address and pointer
-// (bans follow the connection; Forget drops it when it closes).
-func connKey(c *Conn) string { return c.ip + " " + strings.TrimPrefix(fmtPtr(c), "0x") }
+// connKey names a connection in the registry and rate limiter (bans
+// follow the connection; Forget drops it when it closes).
+func connKey(c *Conn) string { return fmt.Sprintf("%s %p", c.ip, c) }
 
 func (p *peers) handle(verb string) Handler {
 	return func(c *Conn, args []json.RawMessage) {
@@ -122,13 +122,12 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		p.mu.Unlock()
 		if fresh {
 			key := connKey(c)
-			go func() {
-				<-c.ctx.Done()
+			context.AfterFunc(c.ctx, func() {
 				p.mu.Lock()
 				delete(p.conns, id)
 				p.reg.Forget(key)
 				p.mu.Unlock()
-			}()
+			})
 		}
 		c.Send(peerMsg(superpeer.VerbRegistered, map[string]any{"peer_id": id, "status": "registered", "heartbeat_interval": 30000}))
 	case *superpeer.Heartbeat:
@@ -237,8 +236,6 @@ func (p *peers) push(ev *nostr.Event) {
 		c.Send(msg)
 	}
 }
-
-func fmtPtr(c *Conn) string { return fmt.Sprintf("%p", c) }
 
 // has reports whether the store holds event id.
 func (r *Relay) has(c *Conn, id string) bool {

@@ -38,7 +38,7 @@ func jsMerkleRoot(args []js.Value) any {
 		if v.Type() != js.TypeString {
 			return errResult(fmt.Errorf("merkleRoot: hash %d is not a string", i))
 		}
-		h, err := parseHex32(v.String())
+		h, err := event.ParseHex32(v.String())
 		if err != nil {
 			return errResult(fmt.Errorf("merkleRoot: hash %d: %w", i, err))
 		}

@@ -585,6 +585,3 @@ func (t *tab) remove(ctx context.Context, root string) error {
 	}
 	return nil
 }
-
-// parseHex32 accepts exactly 64 lowercase hex digits.
-func parseHex32(s string) ([32]byte, error) { return event.ParseHex32(s) }

@@ -73,7 +73,7 @@ func jsNpub(args []js.Value) any {
 	if err != nil {
 		return errResult(err)
 	}
-	if _, err := parseHex32(s); err != nil {
+	if _, err := event.ParseHex32(s); err != nil {
 		return errResult(fmt.Errorf("npub: pubkey %w", err))
 	}
 	n, err := nip19.EncodePublicKey(s)

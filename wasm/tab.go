@@ -20,6 +20,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/sha"
@@ -256,7 +257,7 @@ func (t *tab) start(o startOptions) (any, error) {
 		return nil, errors.New("opts.relay is required (the relay's ws:// or wss:// URL)")
 	}
 	if o.NodePubkey != "" {
-		if _, err := parseHex32(o.NodePubkey); err != nil {
+		if _, err := event.ParseHex32(o.NodePubkey); err != nil {
 			return nil, fmt.Errorf("nodePubkey: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -57,27 +58,7 @@ of it. Progress goes to standard error; the report to standard output.`,
 				run.Seeders = cfg.Seeders
 			}
 			run.Progress = cmd.ErrOrStderr()
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("creating the CPU profile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("starting the CPU profile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			rep, err := bench.RunTransfer(ctx, run)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return runBench(cmd, cpuProfile, asJSON, func(ctx context.Context) (*bench.Report, error) { return bench.RunTransfer(ctx, run) })
 		},
 	}
 	f := cmd.Flags()
@@ -128,27 +109,7 @@ and reused by the next run of the same size and engine.`,
 				}
 			}
 			run.Progress = cmd.ErrOrStderr()
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("creating the CPU profile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("starting the CPU profile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			rep, err := bench.RunRelay(ctx, run)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return runBench(cmd, cpuProfile, asJSON, func(ctx context.Context) (*bench.Report, error) { return bench.RunRelay(ctx, run) })
 		},
 	}
 	f := cmd.Flags()
@@ -160,4 +121,30 @@ and reused by the next run of the same size and engine.`,
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the on-disk stores; the query store is kept there and reused (default: a temporary directory, removed afterwards)")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (relay and clients) to this file")
 	return cmd
+}
+
+// runBench runs a benchmark until it ends or the user interrupts it,
+// profiling the CPU when asked, and prints its report as a table or JSON.
+func runBench(cmd *cobra.Command, cpuProfile string, asJSON bool, run func(context.Context) (*bench.Report, error)) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("creating the CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("starting the CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return rep.WriteJSON(cmd.OutOrStdout())
+	}
+	return rep.WriteTable(cmd.OutOrStdout())
 }

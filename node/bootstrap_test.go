@@ -134,7 +134,9 @@ func TestBootstrapLayers(t *testing.T) {
 	cfg.P2P.Bootstrap = nil
 	b2 := startNode(t, cfg)
 	connectedTo(t, b2, aID)
-	if got := b2.Status().P2P.Bootstrap; got["cache"] != 1 || got["config"] != 0 {
+	// The cache may hold more than a: b can have met this test's other
+	// nodes through a's DHT before it stopped.
+	if got := b2.Status().P2P.Bootstrap; got["cache"] < 1 || got["config"] != 0 {
 		t.Fatalf("after a restart: layers %v", got)
 	}
 }

@@ -47,7 +47,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 		if n.serveChunk(w, r, sha) {
 			return
 		}
-		http.Error(w, "not found: no file or chunk with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores, and the chunks of the chunk maps it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
+		blossomError(w, refusal(http.StatusNotFound, "not found: no file or chunk with sha256 %s is known to this node (it serves files named by the kind 1063 events it stores, and the chunks of the chunk maps it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", sha))
 		return
 	}
 	m := it.Map
@@ -79,8 +79,12 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("ETag", `"`+sha+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, rd)
+	cors(w)
+	cw := countingWriter{ResponseWriter: w, n: &n.httpServed}
+	if n.isBlossomBlob(sha) {
+		cw.also = &n.blossom.served
+	}
+	http.ServeContent(cw, r, "", time.Time{}, rd)
 }
 
 // countingWriter counts the body bytes written, for the "http" transfer
@@ -88,11 +92,16 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 type countingWriter struct {
 	http.ResponseWriter
 	n *atomic.Uint64
+	// also, when set, counts them too (Blossom blobs served).
+	also *atomic.Uint64
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	k, err := c.ResponseWriter.Write(p)
 	c.n.Add(uint64(k))
+	if c.also != nil {
+		c.also.Add(uint64(k))
+	}
 	return k, err
 }
 
@@ -126,7 +135,11 @@ func (n *Node) serveChunk(w http.ResponseWriter, r *http.Request, sha string) bo
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+sha+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, bytes.NewReader(data))
+	cors(w)
+	cw := countingWriter{ResponseWriter: w, n: &n.httpServed}
+	if n.isBlossomBlob(sha) {
+		cw.also = &n.blossom.served
+	}
+	http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(data))
 	return true
 }

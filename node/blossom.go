@@ -656,11 +656,17 @@ func (n *Node) mirror(r *http.Request) (*blossom.Descriptor, bool, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, false, refusal(http.StatusBadRequest, "url %q: want an http or https URL", req.URL)
 	}
-	// The URL names the blob (BUD-01 paths do): one held already is not
-	// fetched again.
-	named := ""
-	if m := blobName.FindStringSubmatch(pathBase(u.Path)); m != nil && a.Allows(m[1]) {
+	// X-SHA-256 or the URL names the blob (BUD-01 paths do): one held
+	// already is not fetched again.
+	named, err := headerSHA(r)
+	if err != nil {
+		return nil, false, err
+	}
+	if m := blobName.FindStringSubmatch(pathBase(u.Path)); named == "" && m != nil {
 		named = m[1]
+	}
+	if !a.Allows(named) {
+		named = ""
 	}
 	if err := n.mayUpload(a.PubKey, named, -1, ""); err != nil {
 		return nil, false, err

@@ -399,7 +399,10 @@ func mapOf(ctx context.Context, n *node.Node, root string) (*chunkmap.Map, error
 
 // startTransferNode starts a node on loopback: HTTP and libp2p TCP on free
 // ports, no DHT, no WebRTC, no request limits on the relay.
-func startTransferNode(dir string) (*node.Node, error) {
+func startTransferNode(dir string) (*node.Node, error) { return startBenchNode(dir, nil) }
+
+// startBenchNode is startTransferNode with edit applied to the config.
+func startBenchNode(dir string, edit func(*node.Config)) (*node.Node, error) {
 	cfg := node.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
@@ -410,6 +413,9 @@ func startTransferNode(dir string) (*node.Node, error) {
 	cfg.P2P.DHT = false
 	cfg.WebRTC.Enabled = false
 	cfg.BlobQuota = 8 << 30
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("creating a benchmark node: %w", err)

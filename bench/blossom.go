@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -62,26 +61,13 @@ func RunBlossom(ctx context.Context, cfg BlossomConfig) (*Report, error) {
 		return nil, errors.New("bench: blossom size and rounds must be positive")
 	}
 	prog := &progress{w: cfg.Progress, start: time.Now()}
-	rep := &Report{
-		Bench:   "blossom",
-		Started: time.Now(),
-		Machine: Machine{
-			CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-			OS: runtime.GOOS, Arch: runtime.GOARCH, Signatures: signatureBackend, Engine: engineName(""),
-			LoadStart: loadAverage(),
-		},
-		Blossom: &BlossomSettings{Size: cfg.Size, Rounds: cfg.Rounds},
-	}
-	root := cfg.Dir
-	if root == "" {
-		var err error
-		if root, err = os.MkdirTemp("", "cairn-bench-blossom-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(root)
-	} else if err := os.MkdirAll(root, 0o700); err != nil {
+	rep := nodeReport("blossom")
+	rep.Blossom = &BlossomSettings{Size: cfg.Size, Rounds: cfg.Rounds}
+	root, cleanup, err := workDir(cfg.Dir, "blossom")
+	if err != nil {
 		return nil, err
 	}
+	defer cleanup()
 	a, err := startBenchNode(filepath.Join(root, "a"), func(c *node.Config) { c.Blossom.Upload = "everyone" })
 	if err != nil {
 		return nil, err

@@ -119,9 +119,9 @@ func (b *blossomState) save() error {
 }
 
 func (n *Node) routeBlossom(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /upload", n.serveUpload)
+	mux.HandleFunc("PUT /upload", n.serveKeep(n.upload))
 	mux.HandleFunc("HEAD /upload", n.serveUploadCheck)
-	mux.HandleFunc("PUT /mirror", n.serveMirror)
+	mux.HandleFunc("PUT /mirror", n.serveKeep(n.mirror))
 	mux.HandleFunc("GET /list/{pubkey}", n.serveList)
 	mux.HandleFunc("DELETE /{name}", n.serveDelete)
 	mux.HandleFunc("OPTIONS /", func(w http.ResponseWriter, r *http.Request) {
@@ -223,22 +223,27 @@ func (n *Node) checkUpload(r *http.Request) error {
 	return b.policy.CheckUpload(u)
 }
 
-// serveUpload is PUT /upload (BUD-02).
-func (n *Node) serveUpload(w http.ResponseWriter, r *http.Request) {
-	d, created, err := n.upload(r)
-	if err != nil {
-		n.blossom.refused.Add(1)
-		blossomError(w, err)
-		return
+// serveKeep answers PUT /upload and PUT /mirror: keep is upload or
+// mirror; its descriptor comes with 201 when the blob is new, 200 when it
+// was held already.
+func (n *Node) serveKeep(keep func(*http.Request) (*blossom.Descriptor, bool, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, created, err := keep(r)
+		if err != nil {
+			n.blossom.refused.Add(1)
+			blossomError(w, err)
+			return
+		}
+		cors(w)
+		code := http.StatusOK
+		if created {
+			code = http.StatusCreated
+		}
+		writeJSON(w, code, d)
 	}
-	cors(w)
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
-	writeJSON(w, code, d)
 }
 
+// upload is PUT /upload (BUD-02).
 func (n *Node) upload(r *http.Request) (*blossom.Descriptor, bool, error) {
 	sha, err := headerSHA(r)
 	if err != nil {
@@ -623,23 +628,8 @@ type mirrorRequest struct {
 // mirrorClient fetches mirrored blobs; its timeout bounds a whole fetch.
 var mirrorClient = &http.Client{Timeout: 10 * time.Minute}
 
-// serveMirror is PUT /mirror (BUD-04): fetch a blob from a URL, check its
+// mirror is PUT /mirror (BUD-04): fetch a blob from a URL, check its
 // sha256 against the token's x tags, keep it as an upload.
-func (n *Node) serveMirror(w http.ResponseWriter, r *http.Request) {
-	d, created, err := n.mirror(r)
-	if err != nil {
-		n.blossom.refused.Add(1)
-		blossomError(w, err)
-		return
-	}
-	cors(w)
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
-	writeJSON(w, code, d)
-}
-
 func (n *Node) mirror(r *http.Request) (*blossom.Descriptor, bool, error) {
 	a, err := n.authorize(r, blossom.Request{Verb: blossom.VerbUpload})
 	if err != nil {

@@ -209,6 +209,9 @@ func TestRecords(t *testing.T) {
 	}
 	r.Add(a, Record{SHA256: y, Size: 5, Uploaded: 300})
 	r.Add(b, Record{SHA256: x, Size: 10, Uploaded: 150})
+	if rec, ok := r.Get(a, x); !ok || rec.Uploaded != 100 {
+		t.Errorf("Get keeps the first upload: %+v %v", rec, ok)
+	}
 	if r.Used(a) != 15 || r.Used(b) != 10 || !r.Owns(b, x) || r.Owns(b, y) {
 		t.Errorf("Used %d %d", r.Used(a), r.Used(b))
 	}

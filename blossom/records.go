@@ -69,6 +69,12 @@ func (r *Records) Owns(pubkey, sha string) bool {
 	return ok
 }
 
+// Get is pubkey's record of sha.
+func (r *Records) Get(pubkey, sha string) (Record, bool) {
+	rec, ok := r.owners[pubkey][sha]
+	return rec, ok
+}
+
 // Held reports whether any owner holds sha, and one of its records.
 func (r *Records) Held(sha string) (Record, bool) {
 	if r.refs[sha] == 0 {

@@ -327,6 +327,7 @@ func (n *Node) keepExisting(ctx context.Context, pubkey, sha string) (*blossom.D
 			return nil, false, err
 		}
 	}
+	rec, _ = b.recs.Get(pubkey, sha) // its first upload's time
 	d := n.descriptor(ctx, rec)
 	return &d, true, nil
 }
@@ -401,6 +402,7 @@ func (n *Node) keepBlob(ctx context.Context, pubkey, tmp, sha string, size int64
 		b.uploads.Add(1)
 		n.log.Info("blossom upload", "sha256", sha, "size", size, "type", typ, "pubkey", pubkey)
 	}
+	rec, _ = b.recs.Get(pubkey, sha) // its first upload's time
 	d := n.descriptor(ctx, rec)
 	return &d, created, nil
 }

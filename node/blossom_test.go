@@ -149,8 +149,8 @@ func TestBlossomUploadListDelete(t *testing.T) {
 	if tag := findTag(d.NIP94, "x"); tag != sha || findTag(d.NIP94, "m") != "image/png" || !strings.HasPrefix(d.Nevent, "nevent1") {
 		t.Errorf("nip94 tags %v, nevent %q", d.NIP94, d.Nevent)
 	}
-	if r, _ := uploadBlob(t, n, alice, blob, "image/png"); r.code != 200 {
-		t.Errorf("second upload of the same blob: %d, want 200", r.code)
+	if r, again := uploadBlob(t, n, alice, blob, "image/png"); r.code != 200 || again.Uploaded != d.Uploaded {
+		t.Errorf("second upload of the same blob: %d, uploaded %d (first %d); want 200 and the first time", r.code, again.Uploaded, d.Uploaded)
 	}
 	if r, _ := uploadBlob(t, n, bob, blob, "image/png"); r.code != 200 {
 		t.Errorf("bob's upload of a blob held: %d, want 200", r.code)

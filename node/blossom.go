@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -48,6 +50,7 @@ const PinBlossom = "blossom"
 type blossomState struct {
 	policy blossom.Policy
 	dir    string
+	mirror *http.Client
 	// mu guards recs and serializes the step from a verified temporary
 	// file to a share and a record, so one blob is shared once.
 	mu   sync.Mutex
@@ -70,7 +73,7 @@ func openBlossom(cfg Config, owner string) (*blossomState, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &blossomState{policy: p, dir: BlossomDir(cfg.DataDir), recs: blossom.NewRecords()}
+	b := &blossomState{policy: p, dir: BlossomDir(cfg.DataDir), recs: blossom.NewRecords(), mirror: mirrorClient(cfg.Blossom.MirrorLocal)}
 	if err := os.RemoveAll(b.tmpDir()); err != nil {
 		return nil, fmt.Errorf("clearing unfinished uploads: %w", err)
 	}
@@ -627,8 +630,34 @@ type mirrorRequest struct {
 	URL string `json:"url"`
 }
 
+// errLocalOrigin: a mirror URL led to an address the node does not fetch
+// from (MirrorLocal is off).
+var errLocalOrigin = errors.New("the mirror URL leads to a loopback, private or link-local address, which this node does not fetch from (--blossom-mirror-local allows it)")
+
 // mirrorClient fetches mirrored blobs; its timeout bounds a whole fetch.
-var mirrorClient = &http.Client{Timeout: 10 * time.Minute}
+// Without local, every connection (redirects too) is refused unless its
+// address, as resolved, is a public one.
+func mirrorClient(local bool) *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	if !local {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip := net.ParseIP(host)
+			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() ||
+				ip.IsMulticast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() {
+				return errLocalOrigin
+			}
+			return nil
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = d.DialContext
+	tr.Proxy = nil // the check is of the origin's address, not a proxy's
+	return &http.Client{Timeout: 10 * time.Minute, Transport: tr}
+}
 
 // mirror is PUT /mirror (BUD-04): fetch a blob from a URL, check its
 // sha256 against the token's x tags, keep it as an upload.
@@ -672,7 +701,10 @@ func (n *Node) mirror(r *http.Request) (*blossom.Descriptor, bool, error) {
 	if err != nil {
 		return nil, false, refusal(http.StatusBadRequest, "url %q: %v", req.URL, err)
 	}
-	res, err := mirrorClient.Do(greq)
+	res, err := n.blossom.mirror.Do(greq)
+	if errors.Is(err, errLocalOrigin) {
+		return nil, false, refusal(http.StatusForbidden, "%v: %s", errLocalOrigin, u.Redacted())
+	}
 	if err != nil {
 		return nil, false, refusal(http.StatusBadGateway, "fetching %s: %v", u.Redacted(), err)
 	}

@@ -350,7 +350,8 @@ func TestBlossomRefusals(t *testing.T) {
 // TestBlossomMirror: PUT /mirror fetches a URL, keeps what the token
 // names and refuses other bytes (409) or an origin that fails (502).
 func TestBlossomMirror(t *testing.T) {
-	n := startNode(t, blossomConfig(t, BlossomConfig{Upload: "everyone"}))
+	n := startNode(t, blossomConfig(t, BlossomConfig{Upload: "everyone", MirrorLocal: true}))
+	public := startNode(t, blossomConfig(t, BlossomConfig{Upload: "everyone"}))
 	u := newUser(t)
 	blob := blobOf(9, 300_000)
 	sha := shaHex(blob)
@@ -367,10 +368,17 @@ func TestBlossomMirror(t *testing.T) {
 		}
 	}))
 	defer origin.Close()
-	mirror := func(url string, x string) reply {
+	mirrorTo := func(n *Node, url string, x string) reply {
 		b, _ := json.Marshal(map[string]string{"url": url})
 		return do(t, "PUT", n.URL()+"/mirror", u.token(t, "upload", []string{x}, nil), map[string]string{"Content-Type": "application/json"}, b)
 	}
+	mirror := func(url string, x string) reply { return mirrorTo(n, url, x) }
+	// Without --blossom-mirror-local, the origin on loopback is refused,
+	// and so is a redirect to it.
+	if r := mirrorTo(public, origin.URL+"/"+sha+".png", sha); r.code != 403 || !strings.Contains(r.reason, "loopback") {
+		t.Errorf("mirror from loopback on a public node: %d %q", r.code, r.reason)
+	}
+	noTemp(t, public)
 	if r := mirror(origin.URL+"/liar/"+sha+".png", sha); r.code != 409 || r.reason == "" {
 		t.Errorf("origin returning other bytes: %d %q", r.code, r.reason)
 	}

@@ -63,6 +63,10 @@ type BlossomConfig struct {
 	// Types are the MIME types accepted (image/png, or image/* for a
 	// whole kind); empty accepts any.
 	Types []string
+	// MirrorLocal lets PUT /mirror fetch from loopback, private and
+	// link-local addresses; off, a public node cannot be made to reach
+	// into its own network.
+	MirrorLocal bool
 }
 
 // policy is the blossom.Policy of c for a node whose key is owner.

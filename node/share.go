@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
@@ -123,19 +125,31 @@ func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string,
 		return mapEv, fileEv, fmt.Errorf("chunk map: %w", err)
 	}
 	mapEv = m.Event()
-	mapEv.CreatedAt = nostr.Now()
-	if err := n.peer.PublishOwn(ctx, &mapEv); err != nil {
+	if err := n.publishNew(ctx, &mapEv); err != nil {
 		return mapEv, fileEv, err
 	}
 	fm := m.FileMetadata(fileURL, sum)
 	fm.MIME = baseMIME(fm.MIME)
 	fileEv = fm.Event()
-	fileEv.CreatedAt = nostr.Now()
-	if err := n.peer.PublishOwn(ctx, &fileEv); err != nil {
+	if err := n.publishNew(ctx, &fileEv); err != nil {
 		return mapEv, fileEv, err
 	}
 	n.provide(m.Root)
 	return mapEv, fileEv, nil
+}
+
+// publishNew signs and publishes ev created now. The same file shared
+// again within the second its events were deleted (NIP-09) would get the
+// very ids the store now refuses; it is then dated a second later.
+func (n *Node) publishNew(ctx context.Context, ev *nostr.Event) error {
+	ev.CreatedAt = nostr.Now()
+	for try := 0; ; try++ {
+		err := n.peer.PublishOwn(ctx, ev)
+		if !errors.Is(err, store.ErrDeleted) || try == 2 {
+			return err
+		}
+		ev.CreatedAt++
+	}
 }
 
 func fileSHA256(ctx context.Context, path string) ([32]byte, error) {

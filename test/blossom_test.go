@@ -106,7 +106,7 @@ func TestBlossomClientLibrary(t *testing.T) {
 	nodeBin := setupNodeModules(t, dir, "blossom-client-sdk")
 	img, clip := testImage(t), testVideo(t, 6, 900, "")
 	a := harness.Start(t, "--blossom-upload", "everyone")
-	b := harness.Start(t, "--blossom-upload", "everyone")
+	b := harness.Start(t, "--blossom-upload", "everyone", "--blossom-mirror-local") // mirrors from A on loopback
 	env := append(os.Environ(), "CAIRN_A="+a.URL, "CAIRN_B="+b.URL, "CAIRN_IMAGE="+img, "CAIRN_VIDEO="+clip)
 	if code := runLogged(t, dir, env, 3*time.Minute, nodeBin, "--test", "--test-reporter=spec", "--test-timeout=60000", "client.test.mjs"); code != 0 {
 		t.Fatalf("node --test client.test.mjs exited %d", code)

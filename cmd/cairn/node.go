@@ -133,6 +133,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringSliceVar(&cfg.Blossom.Allow, "blossom-allow", nil, "pubkeys (npub or hex) that may upload with --blossom-upload allowlist, comma-separated")
 	f.StringVar(&blossomMax, "blossom-max-size", "0", "largest Blossom blob accepted, e.g. 500MiB (0 = no limit)")
 	f.StringVar(&blossomQuota, "blossom-quota", "0", "most bytes of Blossom blobs one pubkey may keep, e.g. 2GiB (0 = no limit)")
+	f.BoolVar(&cfg.Blossom.MirrorLocal, "blossom-mirror-local", false, "let PUT /mirror fetch from loopback, private and link-local addresses (off: a public node cannot be made to reach into its own network)")
 	f.StringSliceVar(&cfg.Blossom.Types, "blossom-types", nil, "MIME types accepted for upload, e.g. image/*,video/mp4 (default: any)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")

@@ -3,7 +3,8 @@
 // with Range), mirror the video to node B, delete from A. Run by
 // TestBlossomClientLibrary (test/blossom_test.go), which starts the nodes
 // and makes the media; the environment names them:
-//   CAIRN_A, CAIRN_B   the nodes' HTTP base URLs (both --blossom-upload everyone)
+//   CAIRN_A, CAIRN_B   the nodes' HTTP base URLs (both --blossom-upload everyone;
+//                      B --blossom-mirror-local, since A is on loopback)
 //   CAIRN_IMAGE        a PNG file, CAIRN_VIDEO an MP4 file
 import { test } from "node:test";
 import assert from "node:assert/strict";

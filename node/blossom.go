@@ -51,10 +51,15 @@ type blossomState struct {
 	policy blossom.Policy
 	dir    string
 	mirror *http.Client
-	// mu guards recs and serializes the step from a verified temporary
-	// file to a share and a record, so one blob is shared once.
-	mu   sync.Mutex
-	recs *blossom.Records
+	// commit serializes what changes which blobs exist: an upload's
+	// share and record, a delete. It is held for their whole duration
+	// (a share takes seconds), so one blob is shared once and a delete
+	// cannot drop what an upload is recording. mu guards recs and is held
+	// only briefly: serving, listing and /api/status take it, never
+	// commit. Lock order: commit, then mu.
+	commit sync.Mutex
+	mu     sync.Mutex
+	recs   *blossom.Records
 	// uploads counts blobs stored by upload or mirror in this run;
 	// served the bytes of Blossom blobs served by GET.
 	uploads atomic.Uint64
@@ -219,11 +224,7 @@ func (n *Node) checkUpload(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := n.blossom
-	b.mu.Lock()
-	u := blossom.Upload{PubKey: a.PubKey, Size: size, Type: r.Header.Get("X-Content-Type"), Used: b.recs.Used(a.PubKey), Owned: b.recs.Owns(a.PubKey, sha)}
-	b.mu.Unlock()
-	return b.policy.CheckUpload(u)
+	return n.mayUpload(a.PubKey, sha, size, blossom.BaseType(r.Header.Get("X-Content-Type")))
 }
 
 // serveKeep answers PUT /upload and PUT /mirror: keep is upload or
@@ -314,9 +315,11 @@ func (n *Node) uploadLimit(pubkey, sha string) int64 {
 // reading it: pubkey becomes one of its owners.
 func (n *Node) keepExisting(ctx context.Context, pubkey, sha string) (*blossom.Descriptor, bool, error) {
 	b := n.blossom
+	b.commit.Lock()
+	defer b.commit.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	rec, held := b.recs.Held(sha)
+	b.mu.Unlock()
 	if !held {
 		return nil, false, nil
 	}
@@ -324,15 +327,30 @@ func (n *Node) keepExisting(ctx context.Context, pubkey, sha string) (*blossom.D
 		return nil, false, nil // its chunks went: take the bytes again
 	}
 	rec.Uploaded = time.Now().Unix()
-	if b.recs.Add(pubkey, rec) {
-		if err := b.save(); err != nil {
-			b.recs.Remove(pubkey, sha)
-			return nil, false, err
-		}
+	rec, _, err := n.record(pubkey, rec)
+	if err != nil {
+		return nil, false, err
 	}
-	rec, _ = b.recs.Get(pubkey, sha) // its first upload's time
 	d := n.descriptor(ctx, rec)
 	return &d, true, nil
+}
+
+// record adds pubkey's record of a blob and saves the records; a pubkey
+// holding the blob already keeps its first record, which is returned.
+// b.commit is held.
+func (n *Node) record(pubkey string, rec blossom.Record) (blossom.Record, bool, error) {
+	b := n.blossom
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	created := b.recs.Add(pubkey, rec)
+	if created {
+		if err := b.save(); err != nil {
+			b.recs.Remove(pubkey, rec.SHA256)
+			return rec, false, err
+		}
+	}
+	rec, _ = b.recs.Get(pubkey, rec.SHA256)
+	return rec, created, nil
 }
 
 // receive streams body into a new temporary file while hashing it. It
@@ -384,42 +402,32 @@ func (n *Node) keepBlob(ctx context.Context, pubkey, tmp, sha string, size int64
 		typ = sniff(tmp)
 	}
 	b := n.blossom
-	if err := b.policy.CheckUpload(blossom.Upload{PubKey: pubkey, Size: size, Type: typ, Used: n.used(pubkey), Owned: n.owns(pubkey, sha)}); err != nil {
+	b.commit.Lock()
+	defer b.commit.Unlock()
+	// The policy again, now that the type is known, and under commit so
+	// that two uploads of one pubkey cannot both fit the same quota.
+	b.mu.Lock()
+	u := blossom.Upload{PubKey: pubkey, Size: size, Type: typ, Used: b.recs.Used(pubkey), Owned: b.recs.Owns(pubkey, sha)}
+	_, held := b.recs.Held(sha)
+	b.mu.Unlock()
+	if err := b.policy.CheckUpload(u); err != nil {
 		return nil, false, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	rec := blossom.Record{SHA256: sha, Size: size, Type: typ, Uploaded: time.Now().Unix()}
-	_, held := b.recs.Held(sha)
 	if f := n.fileBySHA256(ctx, sha); !held || f == nil || n.peer.Held(f.Map) < len(f.Map.Chunks) {
 		if err := n.shareBlob(ctx, tmp, sha, typ); err != nil {
 			return nil, false, err
 		}
 	}
-	created := b.recs.Add(pubkey, rec)
+	rec, created, err := n.record(pubkey, blossom.Record{SHA256: sha, Size: size, Type: typ, Uploaded: time.Now().Unix()})
+	if err != nil {
+		return nil, false, err
+	}
 	if created {
-		if err := b.save(); err != nil {
-			b.recs.Remove(pubkey, sha)
-			return nil, false, err
-		}
 		b.uploads.Add(1)
 		n.log.Info("blossom upload", "sha256", sha, "size", size, "type", typ, "pubkey", pubkey)
 	}
-	rec, _ = b.recs.Get(pubkey, sha) // its first upload's time
 	d := n.descriptor(ctx, rec)
 	return &d, created, nil
-}
-
-func (n *Node) used(pubkey string) int64 {
-	n.blossom.mu.Lock()
-	defer n.blossom.mu.Unlock()
-	return n.blossom.recs.Used(pubkey)
-}
-
-func (n *Node) owns(pubkey, sha string) bool {
-	n.blossom.mu.Lock()
-	defer n.blossom.mu.Unlock()
-	return n.blossom.recs.Owns(pubkey, sha)
 }
 
 // sniff types a file by its first bytes.
@@ -554,17 +562,24 @@ func (n *Node) serveDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := n.blossom
+	b.commit.Lock()
+	defer b.commit.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	rec, _ := b.recs.Held(sha)
+	rec, _ := b.recs.Get(a.PubKey, sha)
 	removed, last := b.recs.Remove(a.PubKey, sha)
-	if !removed {
+	var err2 error
+	if removed {
+		if err2 = b.save(); err2 != nil {
+			b.recs.Add(a.PubKey, rec)
+		}
+	}
+	b.mu.Unlock()
+	switch {
+	case !removed:
 		blossomError(w, refusal(http.StatusNotFound, "blob %s is not one this pubkey uploaded here", sha))
 		return
-	}
-	if err := b.save(); err != nil {
-		b.recs.Add(a.PubKey, rec)
-		blossomError(w, err)
+	case err2 != nil:
+		blossomError(w, err2)
 		return
 	}
 	if last {

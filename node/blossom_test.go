@@ -347,6 +347,38 @@ func TestBlossomRefusals(t *testing.T) {
 	}
 }
 
+// TestBlossomQuotaRace: two uploads by one pubkey at once, each within
+// its quota alone but not together: one is stored, the other refused.
+func TestBlossomQuotaRace(t *testing.T) {
+	u := newUser(t)
+	n := startNode(t, blossomConfig(t, BlossomConfig{Upload: "everyone", Quota: 150_000}))
+	codes := make(chan int, 2)
+	for i := range 2 {
+		blob := blobOf(uint64(20+i), 80_000)
+		tok := u.token(t, "upload", []string{shaHex(blob)}, nil)
+		go func() {
+			req, _ := http.NewRequest("PUT", n.URL()+"/upload", bytes.NewReader(blob))
+			req.Header.Set("Authorization", tok)
+			req.Header.Set("Content-Type", "image/png")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	got := []int{<-codes, <-codes}
+	if !(got[0] == 201 && got[1] == 429 || got[0] == 429 && got[1] == 201) {
+		t.Fatalf("two uploads over the quota together: %v, want one 201 and one 429", got)
+	}
+	if st := n.Status().Blossom; st.Bytes != 80_000 {
+		t.Errorf("records hold %d bytes", st.Bytes)
+	}
+	noTemp(t, n)
+}
+
 // TestBlossomMirror: PUT /mirror fetches a URL, keeps what the token
 // names and refuses other bytes (409) or an origin that fails (502).
 func TestBlossomMirror(t *testing.T) {

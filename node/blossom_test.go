@@ -392,6 +392,12 @@ func TestBlossomMirror(t *testing.T) {
 		case "/" + sha + ".png":
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(blob)
+		case "/chunked/" + sha + ".png": // no Content-Length: the size shows only mid-stream
+			w.Header().Set("Content-Type", "image/png")
+			for off := 0; off < len(blob); off += 50_000 {
+				w.Write(blob[off:min(off+50_000, len(blob))])
+				w.(http.Flusher).Flush()
+			}
 		case "/liar/" + sha + ".png":
 			w.Header().Set("Content-Type", "image/png")
 			w.Write(blobOf(10, 300_000))
@@ -411,6 +417,15 @@ func TestBlossomMirror(t *testing.T) {
 		t.Errorf("mirror from loopback on a public node: %d %q", r.code, r.reason)
 	}
 	noTemp(t, public)
+	// A size limit the origin's body passes mid-stream.
+	small := startNode(t, blossomConfig(t, BlossomConfig{Upload: "everyone", MirrorLocal: true, MaxSize: 100_000}))
+	if r := mirrorTo(small, origin.URL+"/chunked/"+sha+".png", sha); r.code != 413 || r.reason == "" {
+		t.Errorf("mirror over the size limit mid-stream: %d %q", r.code, r.reason)
+	}
+	noTemp(t, small)
+	if c := small.Blobs().Stats().Count; c != 0 {
+		t.Errorf("the refused mirror stored %d chunks", c)
+	}
 	if r := mirror(origin.URL+"/liar/"+sha+".png", sha); r.code != 409 || r.reason == "" {
 		t.Errorf("origin returning other bytes: %d %q", r.code, r.reason)
 	}

@@ -267,7 +267,11 @@ func (n *Node) upload(r *http.Request) (*blossom.Descriptor, bool, error) {
 			return nil, false, refusal(http.StatusLengthRequired, "Content-Length required: this server limits blob sizes")
 		}
 	}
-	if err := n.mayUpload(a.PubKey, sha, r.ContentLength, typ); err != nil {
+	declared := typ
+	if declared == "application/octet-stream" {
+		declared = "" // says nothing: typed once read
+	}
+	if err := n.mayUpload(a.PubKey, sha, r.ContentLength, declared); err != nil {
 		return nil, false, err
 	}
 	if sha != "" {

@@ -298,6 +298,14 @@ func TestBlossomRefusals(t *testing.T) {
 			t.Errorf("%s: refusal without CORS", c.name)
 		}
 	}
+	// A PNG declared as application/octet-stream is typed by its bytes.
+	tiny := blobOf(11, 1000)
+	if r := do(t, "PUT", n.URL()+"/upload", alice.token(t, "upload", []string{shaHex(tiny)}, nil), map[string]string{"Content-Type": "application/octet-stream"}, tiny); r.code != 201 || !strings.Contains(string(r.body), `"image/png"`) {
+		t.Errorf("a PNG sent as application/octet-stream: %d %s %q", r.code, r.body, r.reason)
+	}
+	if r := do(t, "DELETE", n.URL()+"/"+shaHex(tiny), alice.token(t, "delete", []string{shaHex(tiny)}, nil), nil, nil); r.code != 200 {
+		t.Errorf("deleting it: %d %q", r.code, r.reason)
+	}
 	if r := do(t, "HEAD", n.URL()+"/upload", alice.token(t, "upload", []string{sha}, nil), map[string]string{"X-SHA-256": sha, "X-Content-Length": "80000", "X-Content-Type": "image/png"}, nil); r.code != 200 {
 		t.Errorf("a preflight that fits: %d %q", r.code, r.hdr.Get("X-Reason"))
 	}

@@ -56,7 +56,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 		if !n.blobs.Has(h) {
 			s, release, err := n.peer.Source(it)
 			if err != nil {
-				http.Error(w, "cannot read this file: "+err.Error(), http.StatusServiceUnavailable)
+				blossomError(w, refusal(http.StatusServiceUnavailable, "cannot read this file: %v", err))
 				return
 			}
 			defer release()
@@ -68,7 +68,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	// server's BaseContext): a read waiting for a peer ends at Stop.
 	rd, err := swarm.NewReader(r.Context(), m, n.blobs, src)
 	if err != nil {
-		http.Error(w, "cannot read this file at offsets: "+err.Error(), http.StatusInternalServerError)
+		blossomError(w, refusal(http.StatusInternalServerError, "cannot read this file at offsets: %v", err))
 		return
 	}
 	rd.ReadAhead = 1
@@ -123,13 +123,13 @@ func (n *Node) serveChunk(w http.ResponseWriter, r *http.Request, sha string) bo
 			return false
 		}
 		if err != nil {
-			http.Error(w, "chunk "+sha+" could not be fetched from the swarm: "+err.Error(), http.StatusServiceUnavailable)
+			blossomError(w, refusal(http.StatusServiceUnavailable, "chunk %s could not be fetched from the swarm: %v", sha, err))
 			return true
 		}
 	}
 	data, err := n.blobs.Get(hash)
 	if err != nil {
-		http.Error(w, "chunk "+sha+": "+err.Error(), http.StatusServiceUnavailable)
+		blossomError(w, refusal(http.StatusServiceUnavailable, "chunk %s: %v", sha, err))
 		return true
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

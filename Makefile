@@ -86,6 +86,7 @@ deps-apt:
 deps-npm:
 	cd test/conformance && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error)
 	cd wasm && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error)
+	cd test/blossom && (test -d node_modules || npm ci --no-audit --no-fund --loglevel=error)
 
 bench:
 	$(GO) run ./cmd/cairn bench relay

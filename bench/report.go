@@ -11,12 +11,13 @@ import (
 
 // Report is the outcome of a run: every figure, and the machine it ran on.
 type Report struct {
-	Bench    string            `json:"bench,omitempty"` // "" (relay) or "transfer"
+	Bench    string            `json:"bench,omitempty"` // "" (relay), "transfer" or "blossom"
 	Started  time.Time         `json:"started"`
 	Seconds  float64           `json:"seconds"`
 	Machine  Machine           `json:"machine"`
 	Settings Settings          `json:"settings"`
 	Transfer *TransferSettings `json:"transfer,omitempty"`
+	Blossom  *BlossomSettings  `json:"blossom,omitempty"`
 	Figures  []Figure          `json:"figures"`
 }
 
@@ -103,7 +104,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if m.LoadStart != "" {
 		fmt.Fprintf(w, "load average: %s at the start, %s at the end\n", m.LoadStart, m.LoadEnd)
 	}
-	if t := r.Transfer; t != nil {
+	if b := r.Blossom; b != nil {
+		fmt.Fprintf(w, "sizes: a %s-byte blob of random bytes, best of %d rounds\n\n", groupThousands(b.Size), b.Rounds)
+	} else if t := r.Transfer; t != nil {
 		fmt.Fprintf(w, "sizes: a %s-byte file in %d chunks, seeders %v, best of %d rounds\n\n",
 			groupThousands(t.Size), t.Chunks, t.Seeders, t.Rounds)
 	} else {

@@ -79,26 +79,13 @@ func RunTransfer(ctx context.Context, cfg TransferConfig) (*Report, error) {
 		return nil, err
 	}
 	prog := &progress{w: cfg.Progress, start: time.Now()}
-	rep := &Report{
-		Bench:   "transfer",
-		Started: time.Now(),
-		Machine: Machine{
-			CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-			OS: runtime.GOOS, Arch: runtime.GOARCH, Signatures: signatureBackend, Engine: engineName(""),
-			LoadStart: loadAverage(),
-		},
-		Transfer: &TransferSettings{Size: cfg.Size, ChunkSize: cfg.ChunkSize, Seeders: cfg.Seeders, Rounds: cfg.Rounds},
-	}
-	root := cfg.Dir
-	if root == "" {
-		var err error
-		if root, err = os.MkdirTemp("", "cairn-bench-transfer-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(root)
-	} else if err := os.MkdirAll(root, 0o700); err != nil {
+	rep := nodeReport("transfer")
+	rep.Transfer = &TransferSettings{Size: cfg.Size, ChunkSize: cfg.ChunkSize, Seeders: cfg.Seeders, Rounds: cfg.Rounds}
+	root, cleanup, err := workDir(cfg.Dir, "transfer")
+	if err != nil {
 		return nil, err
 	}
+	defer cleanup()
 
 	most := 0
 	for _, n := range cfg.Seeders {
@@ -397,9 +384,38 @@ func mapOf(ctx context.Context, n *node.Node, root string) (*chunkmap.Map, error
 	return m, err
 }
 
+// nodeReport is a report of the benchmark name, started now, with the
+// machine described.
+func nodeReport(name string) *Report {
+	return &Report{
+		Bench:   name,
+		Started: time.Now(),
+		Machine: Machine{
+			CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+			OS: runtime.GOOS, Arch: runtime.GOARCH, Signatures: signatureBackend, Engine: engineName(""),
+			LoadStart: loadAverage(),
+		},
+	}
+}
+
+// workDir is dir, created, or when dir is "" a temporary directory that
+// cleanup removes.
+func workDir(dir, name string) (root string, cleanup func(), err error) {
+	if dir != "" {
+		return dir, func() {}, os.MkdirAll(dir, 0o700)
+	}
+	if root, err = os.MkdirTemp("", "cairn-bench-"+name+"-"); err != nil {
+		return "", nil, err
+	}
+	return root, func() { os.RemoveAll(root) }, nil
+}
+
 // startTransferNode starts a node on loopback: HTTP and libp2p TCP on free
 // ports, no DHT, no WebRTC, no request limits on the relay.
-func startTransferNode(dir string) (*node.Node, error) {
+func startTransferNode(dir string) (*node.Node, error) { return startBenchNode(dir, nil) }
+
+// startBenchNode is startTransferNode with edit applied to the config.
+func startBenchNode(dir string, edit func(*node.Config)) (*node.Node, error) {
 	cfg := node.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
@@ -410,6 +426,9 @@ func startTransferNode(dir string) (*node.Node, error) {
 	cfg.P2P.DHT = false
 	cfg.WebRTC.Enabled = false
 	cfg.BlobQuota = 8 << 30
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("creating a benchmark node: %w", err)

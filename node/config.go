@@ -6,10 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr/nip19"
+
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/blossom"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
@@ -40,6 +44,54 @@ type Config struct {
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
+	// Blossom is the upload policy of the Blossom endpoints.
+	Blossom BlossomConfig
+}
+
+// BlossomConfig is who may upload blobs (PUT /upload, PUT /mirror) and
+// how much.
+type BlossomConfig struct {
+	// Upload is everyone, owner (the node key's pubkey only) or
+	// allowlist (the owner and Allow). Default owner.
+	Upload string
+	// Allow are the pubkeys (npub or hex) of allowlist mode.
+	Allow []string
+	// MaxSize is the largest blob in bytes; 0 is no limit.
+	MaxSize int64
+	// Quota is the most bytes one pubkey may keep; 0 is no limit.
+	Quota int64
+	// Types are the MIME types accepted (image/png, or image/* for a
+	// whole kind); empty accepts any.
+	Types []string
+	// MirrorLocal lets PUT /mirror fetch from loopback, private and
+	// link-local addresses; off, a public node cannot be made to reach
+	// into its own network.
+	MirrorLocal bool
+}
+
+// policy is the blossom.Policy of c for a node whose key is owner.
+func (c BlossomConfig) policy(owner string) (blossom.Policy, error) {
+	p := blossom.Policy{Mode: blossom.Mode(c.Upload), Owner: owner, MaxSize: c.MaxSize, Quota: c.Quota}
+	for _, t := range c.Types {
+		p.Types = append(p.Types, strings.ToLower(strings.TrimSpace(t)))
+	}
+	var errs []error
+	for _, k := range c.Allow {
+		if strings.HasPrefix(k, "npub1") {
+			prefix, v, err := nip19.Decode(k)
+			if s, ok := v.(string); err == nil && prefix == "npub" && ok {
+				k = s
+			} else {
+				errs = append(errs, fmt.Errorf("blossom allowlist entry %q is not a valid npub", k))
+				continue
+			}
+		}
+		p.Allow = append(p.Allow, k)
+	}
+	if err := p.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return p, errors.Join(errs...)
 }
 
 // P2PConfig is the node's libp2p side.
@@ -138,6 +190,7 @@ func DefaultConfig() Config {
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
+		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 	}
 }
 
@@ -180,6 +233,9 @@ func (c *Config) Validate() error {
 	if err := c.WebRTC.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.Blossom.policy(""); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Relay.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("relay: %w", err))
 	}
@@ -191,6 +247,10 @@ func EventsDir(dataDir string) string { return filepath.Join(dataDir, "events") 
 
 // BlobsDir is where media chunks live inside a data dir.
 func BlobsDir(dataDir string) string { return filepath.Join(dataDir, "blobs") }
+
+// BlossomDir is where the Blossom owner records (blossom.json) and
+// uploads still streaming in (tmp/) live inside a data dir.
+func BlossomDir(dataDir string) string { return filepath.Join(dataDir, "blossom") }
 
 // MediaDir is where remuxed copies of shared files live inside a data dir.
 func MediaDir(dataDir string) string { return filepath.Join(dataDir, "media") }

@@ -47,7 +47,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 		if n.serveChunk(w, r, sha) {
 			return
 		}
-		http.Error(w, "not found: no file or chunk with sha256 "+sha+" is known to this node (it serves files named by the kind 1063 events it stores, and the chunks of the chunk maps it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", http.StatusNotFound)
+		blossomError(w, refusal(http.StatusNotFound, "not found: no file or chunk with sha256 %s is known to this node (it serves files named by the kind 1063 events it stores, and the chunks of the chunk maps it stores; resolve one first with `cairn resolve <nevent>` or `cairn get <nevent>`)", sha))
 		return
 	}
 	m := it.Map
@@ -56,7 +56,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 		if !n.blobs.Has(h) {
 			s, release, err := n.peer.Source(it)
 			if err != nil {
-				http.Error(w, "cannot read this file: "+err.Error(), http.StatusServiceUnavailable)
+				blossomError(w, refusal(http.StatusServiceUnavailable, "cannot read this file: %v", err))
 				return
 			}
 			defer release()
@@ -68,7 +68,7 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	// server's BaseContext): a read waiting for a peer ends at Stop.
 	rd, err := swarm.NewReader(r.Context(), m, n.blobs, src)
 	if err != nil {
-		http.Error(w, "cannot read this file at offsets: "+err.Error(), http.StatusInternalServerError)
+		blossomError(w, refusal(http.StatusInternalServerError, "cannot read this file at offsets: %v", err))
 		return
 	}
 	rd.ReadAhead = 1
@@ -79,8 +79,12 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("ETag", `"`+sha+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, rd)
+	cors(w)
+	cw := countingWriter{ResponseWriter: w, n: &n.httpServed}
+	if n.isBlossomBlob(sha) {
+		cw.also = &n.blossom.served
+	}
+	http.ServeContent(cw, r, "", time.Time{}, rd)
 }
 
 // countingWriter counts the body bytes written, for the "http" transfer
@@ -88,11 +92,16 @@ func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 type countingWriter struct {
 	http.ResponseWriter
 	n *atomic.Uint64
+	// also, when set, counts them too (Blossom blobs served).
+	also *atomic.Uint64
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	k, err := c.ResponseWriter.Write(p)
 	c.n.Add(uint64(k))
+	if c.also != nil {
+		c.also.Add(uint64(k))
+	}
 	return k, err
 }
 
@@ -114,19 +123,23 @@ func (n *Node) serveChunk(w http.ResponseWriter, r *http.Request, sha string) bo
 			return false
 		}
 		if err != nil {
-			http.Error(w, "chunk "+sha+" could not be fetched from the swarm: "+err.Error(), http.StatusServiceUnavailable)
+			blossomError(w, refusal(http.StatusServiceUnavailable, "chunk %s could not be fetched from the swarm: %v", sha, err))
 			return true
 		}
 	}
 	data, err := n.blobs.Get(hash)
 	if err != nil {
-		http.Error(w, "chunk "+sha+": "+err.Error(), http.StatusServiceUnavailable)
+		blossomError(w, refusal(http.StatusServiceUnavailable, "chunk %s: %v", sha, err))
 		return true
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+sha+`"`)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(countingWriter{w, &n.httpServed}, r, "", time.Time{}, bytes.NewReader(data))
+	cors(w)
+	cw := countingWriter{ResponseWriter: w, n: &n.httpServed}
+	if n.isBlossomBlob(sha) {
+		cw.also = &n.blossom.served
+	}
+	http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(data))
 	return true
 }

@@ -72,6 +72,7 @@ type Node struct {
 	media   *mediaState
 	rooms   *rooms
 	credits *credits
+	blossom *blossomState
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -135,7 +136,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr}
+	bl, err := openBlossom(cfg, key.Public)
+	if err != nil {
+		cr.close()
+		blobs.Close()
+		st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl}
 	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	n.home = ownRelay{r: rl, st: st}
@@ -171,6 +179,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
+	n.routeBlossom(mux)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -385,6 +394,9 @@ type Status struct {
 	// NIP95 is the relay's super peer side: registered and promoted
 	// peers, events pushed to them and offered.
 	NIP95 relay.PeerStats `json:"nip95"`
+	// Blossom is the Blossom server: its upload mode, the blobs its
+	// owner records hold, uploads this run and bytes of them served.
+	Blossom statusBlossom `json:"blossom"`
 }
 
 type statusP2P struct {
@@ -442,6 +454,7 @@ func (n *Node) Status() Status {
 		Peers:     map[string]int{"libp2p": 0, "webrtc": 0},
 		Downloads: len(n.peer.Downloads()),
 		NIP95:     n.relay.PeerStats(),
+		Blossom:   n.blossomStatus(),
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

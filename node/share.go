@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -17,6 +18,8 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/media"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/swarm"
 )
 
@@ -86,25 +89,12 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	if m.MIME == "" {
 		m.MIME = mimeOf(req.Path)
 	}
-	m.Gatekeepers = []string{n.key.Public}
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("chunk map: %w", err)
-	}
-	mapEv := m.Event()
-	mapEv.CreatedAt = nostr.Now()
-	if err := n.peer.PublishOwn(ctx, &mapEv); err != nil {
-		return nil, err
-	}
 	shaHex := hex.EncodeToString(sum[:])
 	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
-	fm := m.FileMetadata(fileURL, sum)
-	fm.MIME = baseMIME(fm.MIME)
-	fileEv := fm.Event()
-	fileEv.CreatedAt = nostr.Now()
-	if err := n.peer.PublishOwn(ctx, &fileEv); err != nil {
+	mapEv, fileEv, err := n.publishFile(ctx, m, fileURL, sum)
+	if err != nil {
 		return nil, err
 	}
-	n.provide(m.Root)
 	hint := []string{n.publicRelayURL()}
 	nevent, _ := nip19.EncodeEvent(mapEv.ID, hint, n.key.Public)
 	fileNevent, _ := nip19.EncodeEvent(fileEv.ID, hint, n.key.Public)
@@ -122,6 +112,44 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		Size:       m.Size,
 		Path:       sharedPath,
 	}, nil
+}
+
+// publishFile signs and publishes the chunk map m (this node its
+// gatekeeper) and the kind 1063 of the file it cuts, served at fileURL
+// with sha256 sum, through the core (which announces the root, held in
+// full), and provides the root on the DHT. It is the one publishing step
+// of every share: `cairn share` and Blossom uploads.
+func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string, sum [32]byte) (mapEv, fileEv nostr.Event, err error) {
+	m.Gatekeepers = []string{n.key.Public}
+	if err := m.Validate(); err != nil {
+		return mapEv, fileEv, fmt.Errorf("chunk map: %w", err)
+	}
+	mapEv = m.Event()
+	if err := n.publishNew(ctx, &mapEv); err != nil {
+		return mapEv, fileEv, err
+	}
+	fm := m.FileMetadata(fileURL, sum)
+	fm.MIME = baseMIME(fm.MIME)
+	fileEv = fm.Event()
+	if err := n.publishNew(ctx, &fileEv); err != nil {
+		return mapEv, fileEv, err
+	}
+	n.provide(m.Root)
+	return mapEv, fileEv, nil
+}
+
+// publishNew signs and publishes ev created now. The same file shared
+// again within the second its events were deleted (NIP-09) would get the
+// very ids the store now refuses; it is then dated a second later.
+func (n *Node) publishNew(ctx context.Context, ev *nostr.Event) error {
+	ev.CreatedAt = nostr.Now()
+	for try := 0; ; try++ {
+		err := n.peer.PublishOwn(ctx, ev)
+		if !errors.Is(err, store.ErrDeleted) || try == 2 {
+			return err
+		}
+		ev.CreatedAt++
+	}
 }
 
 func fileSHA256(ctx context.Context, path string) ([32]byte, error) {

@@ -68,10 +68,35 @@ func Share(ctx context.Context, path string, blobs blobstore.Blobs, c media.Chun
 	if err != nil {
 		return media.Plan{}, "", fmt.Errorf("swarm: sharing %s: %w", sharedPath, err)
 	}
-	if err := store(ctx, f, plan, blobs); err != nil {
+	if err := store(ctx, f, plan, blobs, PinShared); err != nil {
 		return media.Plan{}, "", fmt.Errorf("swarm: sharing %s: %w", sharedPath, err)
 	}
 	return plan, sharedPath, nil
+}
+
+// ShareExact is Share for a file whose bytes must stay as they are (a
+// Blossom blob, whose sha256 its uploader computed): a progressive MP4 is
+// not remuxed but, like a layout the chunker does not handle, cut into
+// fixed-size chunks, and so is a malformed media file (a blob is any
+// bytes). Every chunk is pinned for reason.
+func ShareExact(ctx context.Context, path string, blobs blobstore.Blobs, c media.Chunker, reason string) (media.Plan, error) {
+	f, size, err := openSized(path)
+	if err != nil {
+		return media.Plan{}, err
+	}
+	defer f.Close()
+	r := ctxReaderAt{ctx, f}
+	plan, err := media.Split(r, size, c)
+	if err != nil && ctx.Err() == nil {
+		plan, err = media.SplitFixed(r, size, c)
+	}
+	if err == nil {
+		err = store(ctx, f, plan, blobs, reason)
+	}
+	if err != nil {
+		return media.Plan{}, fmt.Errorf("swarm: sharing %s: %w", path, err)
+	}
+	return plan, nil
 }
 
 func openSized(path string) (*os.File, int64, error) {
@@ -119,8 +144,8 @@ func remux(r io.ReaderAt, size int64, out string) error {
 	return nil
 }
 
-// store puts and pins every chunk of plan, read from f.
-func store(ctx context.Context, f *os.File, plan media.Plan, blobs blobstore.Blobs) error {
+// store puts and pins (for reason) every chunk of plan, read from f.
+func store(ctx context.Context, f *os.File, plan media.Plan, blobs blobstore.Blobs, reason string) error {
 	pr, streaming := blobs.(putReader)
 	var buf []byte
 	for i, c := range plan.Chunks {
@@ -129,7 +154,7 @@ func store(ctx context.Context, f *os.File, plan media.Plan, blobs blobstore.Blo
 		}
 		// Pin first, so that the quota never evicts a chunk between its
 		// Put and its pin.
-		if err := blobs.Pin(c.Hash, PinShared); err != nil {
+		if err := blobs.Pin(c.Hash, reason); err != nil {
 			return fmt.Errorf("pinning chunk %d: %w", i, err)
 		}
 		sec := io.NewSectionReader(ctxReaderAt{ctx, f}, c.Offset, c.Length)

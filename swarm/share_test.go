@@ -116,3 +116,48 @@ func TestShareRemux(t *testing.T) {
 		}
 	}
 }
+
+// TestShareExact: a progressive MP4 and a file that only looks like an MP4
+// are stored byte for byte as they are (fixed-size chunks, nothing
+// remuxed), pinned for the reason given.
+func TestShareExact(t *testing.T) {
+	dir := t.TempDir()
+	fake := append([]byte{0, 0, 0, 0x20, 'f', 't', 'y', 'p'}, randomBytes(31, 70_000)...)
+	files := map[string][]byte{"fake.mp4": fake}
+	if runtime.GOOS != "js" {
+		if ffmpeg, err := exec.LookPath("ffmpeg"); err == nil {
+			src := filepath.Join(dir, "clip.mp4")
+			if out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
+				"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+				missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here: %v: %s", err, out))
+			}
+			b, _ := os.ReadFile(src)
+			files["clip.mp4"] = b
+		} else {
+			missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
+		}
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, "exact-"+name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		blobs := blobstore.NewMemory(0)
+		plan, err := ShareExact(context.Background(), path, blobs, media.Chunker{TargetSize: 16 << 10}, "blossom")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if plan.Container != media.Other || plan.Size != int64(len(data)) {
+			t.Fatalf("%s: %v of %d bytes", name, plan.Container, plan.Size)
+		}
+		if got := assembled(t, plan.Map(), blobs); !bytes.Equal(got, data) {
+			t.Fatalf("%s: assembled blob differs from the original", name)
+		}
+		if pins := blobs.Pins(plan.Chunks[0].Hash); len(pins) != 1 || pins[0] != "blossom" {
+			t.Fatalf("%s: pins %v", name, pins)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "*.frag.mp4")); len(left) > 0 {
+			t.Fatalf("%s: remuxed copies written: %v", name, left)
+		}
+	}
+}

@@ -85,7 +85,11 @@ func TestConformance(t *testing.T) {
 
 // setupNode finds node and npm and installs the suite's packages once.
 // Without them the test skips, or fails when CAIRN_E2E=1 asks for the full suite.
-func setupNode(t *testing.T, dir string) string {
+func setupNode(t *testing.T, dir string) string { return setupNodeModules(t, dir, "nostr-tools") }
+
+// setupNodeModules is setupNode for the npm project in dir, whose
+// packages are installed when node_modules lacks pkg.
+func setupNodeModules(t *testing.T, dir, pkg string) string {
 	unavailable := func(format string, args ...any) {
 		t.Helper()
 		if os.Getenv("CAIRN_E2E") == "1" {
@@ -101,7 +105,7 @@ func setupNode(t *testing.T, dir string) string {
 	if err != nil {
 		unavailable("npm not found on PATH")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "nostr-tools")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
 		if code := runLogged(t, dir, os.Environ(), 5*time.Minute, npm, "ci", "--no-audit", "--no-fund"); code != 0 {
 			unavailable("npm ci in %s failed (exit %d)", dir, code)
 		}

@@ -19,7 +19,7 @@ func benchCmd() *cobra.Command {
 		Short: "Measure this machine and build (see docs/BENCHMARKS.md)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(benchRelayCmd(), benchTransferCmd())
+	cmd.AddCommand(benchRelayCmd(), benchTransferCmd(), benchBlossomCmd())
 	return cmd
 }
 
@@ -70,6 +70,53 @@ of it. Progress goes to standard error; the report to standard output.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the nodes and files (default: a temporary directory, removed afterwards)")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (seeders and fetcher) to this file")
+	return cmd
+}
+
+func benchBlossomCmd() *cobra.Command {
+	cfg := bench.DefaultBlossomConfig()
+	var quick, asJSON bool
+	var cpuProfile string
+	var size int64
+	cmd := &cobra.Command{
+		Use:   "blossom",
+		Short: "Benchmark Blossom uploads, and how soon a second node serves them",
+		Long: `Benchmark Blossom uploads on loopback (127.0.0.1) in one process: node A
+takes PUT /upload of a blob of random bytes (streamed from a file, with a
+signed kind 24242 token), which it hashes, cuts into chunks and shares
+before answering 201. Node B, bootstrapped to A and holding nothing, then
+resolves the descriptor's nevent and GETs the blob by sha256 through the
+swarm.
+
+Ceilings, measured in the same run: the same bytes copied to a file on the
+same disk through SHA-256 and fsync'd, as the upload's chunks are (around
+every upload), and an HTTP GET of the blob
+from A through SHA-256. Progress goes to standard error; the report to
+standard output.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			run := cfg
+			if quick {
+				run = bench.QuickBlossomConfig()
+				run.Dir = cfg.Dir
+			}
+			if size > 0 {
+				run.Size = size << 20
+			}
+			if cmd.Flags().Changed("rounds") {
+				run.Rounds = cfg.Rounds
+			}
+			run.Progress = cmd.ErrOrStderr()
+			return runBench(cmd, cpuProfile, asJSON, func(ctx context.Context) (*bench.Report, error) { return bench.RunBlossom(ctx, run) })
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&size, "size", 0, "blob size in MiB (default 256, or 64 with --quick)")
+	f.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "uploads measured, each of fresh bytes; the best ratio is reported")
+	f.BoolVar(&quick, "quick", false, "64 MiB, one round: a smoke run")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&cfg.Dir, "dir", "", "directory for the nodes and files (default: a temporary directory, removed afterwards)")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
 

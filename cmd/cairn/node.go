@@ -20,7 +20,7 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth, blobQuota, uploadRate, relayBytes, labNet string
+	var auth, blobQuota, uploadRate, relayBytes, labNet, blossomMax, blossomQuota string
 	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -33,6 +33,9 @@ The node serves, on one HTTP port:
   http://HOST:PORT/api/status   what the node is doing, as JSON
   http://HOST:PORT/api/...      the media API that share, get, ls and pin use
   http://HOST:PORT/<sha256>     a shared file, with Range requests
+  http://HOST:PORT/upload       a Blossom server (PUT /upload, /mirror, /list,
+                                DELETE /<sha256>): every upload is shared to the
+                                swarm like a file given to cairn share
   http://HOST:PORT/metrics      Prometheus metrics
 
 Beside it a libp2p host (--p2p-listen, TCP and QUIC) serves and fetches
@@ -63,6 +66,12 @@ On first run it creates a key in the data dir. When it is ready it prints
 			}
 			if cfg.P2P.RelayCircuitBytes, err = parseBytes(relayBytes); err != nil {
 				return fmt.Errorf("--relay-circuit-bytes: %w", err)
+			}
+			if cfg.Blossom.MaxSize, err = parseBytes(blossomMax); err != nil {
+				return fmt.Errorf("--blossom-max-size: %w", err)
+			}
+			if cfg.Blossom.Quota, err = parseBytes(blossomQuota); err != nil {
+				return fmt.Errorf("--blossom-quota: %w", err)
 			}
 			if labNet != "" {
 				if err := p2p.TreatAsPublic(labNet); err != nil {
@@ -120,6 +129,12 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
+	f.StringVar(&cfg.Blossom.Upload, "blossom-upload", cfg.Blossom.Upload, "who may upload Blossom blobs: owner (the node key only), allowlist (the owner and --blossom-allow) or everyone (any valid kind 24242 token)")
+	f.StringSliceVar(&cfg.Blossom.Allow, "blossom-allow", nil, "pubkeys (npub or hex) that may upload with --blossom-upload allowlist, comma-separated")
+	f.StringVar(&blossomMax, "blossom-max-size", "0", "largest Blossom blob accepted, e.g. 500MiB (0 = no limit)")
+	f.StringVar(&blossomQuota, "blossom-quota", "0", "most bytes of Blossom blobs one pubkey may keep, e.g. 2GiB (0 = no limit)")
+	f.BoolVar(&cfg.Blossom.MirrorLocal, "blossom-mirror-local", false, "let PUT /mirror fetch from loopback, private and link-local addresses (off: a public node cannot be made to reach into its own network)")
+	f.StringSliceVar(&cfg.Blossom.Types, "blossom-types", nil, "MIME types accepted for upload, e.g. image/*,video/mp4 (default: any)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")

@@ -57,6 +57,8 @@ function nodeSection(s, downloads) {
     el("h2", {}, "Storage"),
     el("p", {}, `${bytes(b.bytes)} of ${b.quota ? bytes(b.quota) : "unlimited"} used · ${count(b.pinned)} chunks pinned (${bytes(b.pinned_bytes)}) · ${count(b.evicted)} evicted`),
     b.quota ? meter(b.bytes, b.quota) : null,
+    s.blossom ? el("h2", {}, "Blossom") : null,
+    s.blossom ? el("p", {}, `${count(s.blossom.blobs)} blobs held (${bytes(s.blossom.bytes)}) · ${count(s.blossom.uploads)} uploaded this run, ${count(s.blossom.refused)} refused · ${bytes(s.blossom.bytes_served)} served · uploads open to: ${s.blossom.upload}`) : null,
     el("h2", {}, "Traffic by transport"),
     table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
   ];

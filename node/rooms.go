@@ -30,6 +30,7 @@ type rooms struct {
 	cache map[string]cachedLog
 	pub   sync.Mutex
 	last  map[string]time.Time // the created_at of each room's last state
+	place sync.Mutex           // one placement at a time: the node's log stays a line
 }
 
 type cachedLog struct {
@@ -97,6 +98,9 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
+	if room.IsRequest(ev) {
+		return n.placeRequest(ctx, id, ev, now)
+	}
 	if room.IsEntryKind(ev.Kind) {
 		if ev.Kind != room.KindCreate && len(n.queryRoom(ctx, id)) == 0 {
 			return false, "" // not a room hosted here
@@ -133,6 +137,39 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 			return true, "invalid: " + err.Error()
 		}
 		return true, "restricted: " + err.Error()
+	}
+	return false, ""
+}
+
+// placeRequest answers a request of a client that writes no chain tags
+// (a NIP-29 join or leave request, or a moderation event without prev,
+// seq and lamport) sent to a hosted room: the node places it, signing
+// the entry at its log's tip that carries the request (room.Log.Place),
+// and publishes that entry before the request is accepted, so the
+// client's next event already sees its effect. A join request to a
+// closed room is kept (accepted and stored) for the moderators; every
+// other refusal refuses the request. Requests of groups not hosted here
+// pass as on any relay.
+func (n *Node) placeRequest(ctx context.Context, id string, req *nostr.Event, now time.Time) (bool, string) {
+	n.rooms.place.Lock()
+	defer n.rooms.place.Unlock()
+	l, err := n.rooms.replay(ctx, id, nil, now)
+	if err != nil {
+		return false, "" // not a room hosted here
+	}
+	p, err := l.Place(req, now)
+	switch {
+	case errors.Is(err, room.ErrClosed):
+		return false, "" // kept: moderators read the room's 9021s
+	case errors.Is(err, room.ErrMember), errors.Is(err, room.ErrReused):
+		return true, "duplicate: " + err.Error()
+	case errors.Is(err, room.ErrMalformed), errors.Is(err, room.ErrForged), errors.Is(err, room.ErrNotRequest):
+		return true, "invalid: " + err.Error()
+	case err != nil:
+		return true, "restricted: " + err.Error()
+	}
+	if err := n.peer.PublishOwn(ctx, p); err != nil {
+		return true, "error: the node could not place the request in the room's log (" + err.Error() + "); try again"
 	}
 	return false, ""
 }

@@ -30,6 +30,10 @@
 //	signer.Sign(ev)
 //	storage.Append(roomID, ev)
 //
+// A client that writes no chain tags (NIP-29's) sends requests instead: a
+// host places each one with [Log.Place], signing the entry at its tip that
+// embeds the request, and Replay checks the request's signer.
+//
 // Replay is a function of the set of events, not of their order: two peers
 // holding the same entries reach the same state, whatever order they
 // received them in.

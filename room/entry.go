@@ -23,6 +23,11 @@ const (
 	KindEditMeta   = 9002 // SET_POLICY, DEFINE_ROLE
 	KindDelete     = 9005 // delete-event: a moderation message, not a log entry
 	KindCreate     = 9007 // the genesis
+	// Requests a host places into the log (see Place): NIP-29's join and
+	// leave requests, and kinds 9000-9002 sent without prev, seq and
+	// lamport.
+	KindJoinRequest  = 9021
+	KindLeaveRequest = 9022
 )
 
 // Limits of the strict decoder.
@@ -35,6 +40,11 @@ const (
 	MaxEntries   = 10_000   // entries Replay considers; the rest are refused
 	// MaxSkew is how far ahead of now an entry may be dated.
 	MaxSkew = 10 * time.Minute
+	// MaxRequestJSON bounds the request a placement carries.
+	MaxRequestJSON = 8 << 10
+	// MaxPlaceDelay is how long before its placement a request may be
+	// dated (and MaxSkew how long after): an old request cannot be placed.
+	MaxPlaceDelay = 10 * time.Minute
 )
 
 // roomLabel separates room ids from every other sha256 in cairn.
@@ -123,6 +133,14 @@ func DefineRole(name string, caps Caps, rank int) Action {
 
 // Entry is a verified, decoded log entry (or genesis).
 //
+// A placement is an entry whose chain tags are signed by a host (any key:
+// in practice the node that received the request) and whose action is
+// authorized by a request it carries in a request tag: a NIP-29 join
+// (9021) or leave (9022) request, or a moderation event of kind 9000-9002
+// sent without prev, seq and lamport. Its Author is the request's signer,
+// whose capability Replay checks; Placer is the host, whose signature
+// vouches only for the position in the chain.
+//
 // Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002
 // or 9007 carrying exactly one h (the room), and, except the genesis,
 // exactly one prev (64 hex: the event id of the entry it extends), seq
@@ -145,6 +163,11 @@ type Entry struct {
 	CreatedAt int64
 	Action    Action
 	Event     *nostr.Event
+	// Placements only (see above): the host that signed the entry, the
+	// request that authorizes it and that request's kind.
+	Placer  string
+	Request *nostr.Event
+	Via     int
 }
 
 // Errors of the decoder and the replay. Rejected entries carry one of
@@ -164,6 +187,11 @@ var (
 	ErrConcurrent = errors.New("room: not seen by the revocation of its signer")
 	ErrGenesis    = errors.New("room: no valid genesis")
 	ErrTooMany    = errors.New("room: over 10,000 entries")
+	// ErrUnplaced: a moderation event without prev, seq and lamport is a
+	// request a host places (Place), not an entry; Replay skips it.
+	ErrUnplaced = errors.New("room: a moderation event without prev, seq and lamport is a request for a host to place")
+	// ErrReused: a placement whose request already took effect.
+	ErrReused = errors.New("room: its request already took effect")
 )
 
 func malformed(format string, a ...any) error {
@@ -204,20 +232,31 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 	if len(ev.Tags) > MaxTags {
 		return e, malformed("%d tags, at most %d", len(ev.Tags), MaxTags)
 	}
+	e, req, err := decodeTags(e, ev, false)
+	if err != nil || req == "" {
+		return e, err
+	}
+	return placed(e, req)
+}
+
+// decodeTags reads an entry's tags (or, chainless, a request's: no prev,
+// seq, lamport or request; put-user's role defaults to member). req is
+// the value of a request tag.
+func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, _ error) {
 	seen := map[string]bool{}
 	var pTag nostr.Tag
 	var flags []string
 	a := &e.Action
 	for _, t := range ev.Tags {
 		switch t[0] {
-		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban":
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request":
 			if seen[t[0]] {
-				return e, malformed("two %s tags", t[0])
+				return e, req, malformed("two %s tags", t[0])
 			}
 			seen[t[0]] = true
 		case "open", "closed", "public", "private", "restricted", "unrestricted":
 			if len(t) != 1 {
-				return e, malformed("flag %s takes no value", t[0])
+				return e, req, malformed("flag %s takes no value", t[0])
 			}
 			flags = append(flags, t[0])
 			continue
@@ -226,12 +265,12 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 		}
 		if t[0] == "ban" || t[0] == "unban" {
 			if len(t) != 1 {
-				return e, malformed("%s takes no value (a reason goes in a reason tag)", t[0])
+				return e, req, malformed("%s takes no value (a reason goes in a reason tag)", t[0])
 			}
 			continue
 		}
 		if len(t) < 2 {
-			return e, malformed("%s tag has no value", t[0])
+			return e, req, malformed("%s tag has no value", t[0])
 		}
 		v := t[1]
 		var err error
@@ -272,6 +311,11 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 			default:
 				a.Reason = v
 			}
+		case "request":
+			if len(v) > MaxRequestJSON {
+				err = fmt.Errorf("over %d bytes", MaxRequestJSON)
+			}
+			req = v
 		case "nonce":
 			if !event.IsHex(v, 32) {
 				err = errors.New("not 16 bytes of hex")
@@ -297,61 +341,73 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 			a.Rank = int(r)
 		}
 		if err != nil {
-			return e, malformed("%s: %v", t[0], err)
+			return e, req, malformed("%s: %v", t[0], err)
 		}
 	}
 	if !seen["h"] {
-		return e, malformed("no h tag (the room id)")
+		return e, req, malformed("no h tag (the room id)")
 	}
 	policy := len(flags) > 0 || seen["name"] || seen["about"] || seen["picture"]
 	if e.Kind == KindCreate {
+		if chainless || req != "" {
+			return e, req, malformed("a room is created with a genesis of cairn's shape (name, nonce, the derived id)")
+		}
 		if seen["prev"] || seen["seq"] && e.Seq != 0 || seen["lamport"] && e.Lamport != 0 {
-			return e, malformed("a genesis has no prev, seq 0 and lamport 0")
+			return e, req, malformed("a genesis has no prev, seq 0 and lamport 0")
 		}
 		if !seen["name"] || !seen["nonce"] {
-			return e, malformed("a genesis needs name and nonce")
+			return e, req, malformed("a genesis needs name and nonce")
 		}
 		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] {
-			return e, malformed("a genesis takes no p, role, ban or unban")
+			return e, req, malformed("a genesis takes no p, role, ban or unban")
 		}
 		if RoomID(mustHex32(e.Author), *a.Policy.Name, nonceOf(ev)) != e.Room {
-			return e, malformed("h is not the room id of this creator, name and nonce")
+			return e, req, malformed("h is not the room id of this creator, name and nonce")
 		}
 		a.Op = OpGenesis
-		return e, applyFlags(a, flags)
+		return e, req, applyFlags(a, flags)
 	}
-	if !seen["prev"] || !seen["seq"] || !seen["lamport"] {
-		return e, malformed("an entry needs prev, seq and lamport")
-	}
-	if e.Seq == 0 || e.Lamport == 0 {
-		return e, malformed("seq and lamport of an entry start at 1")
+	switch {
+	case chainless && (seen["prev"] || seen["seq"] || seen["lamport"] || req != ""):
+		return e, req, malformed("a request carries none of prev, seq, lamport and request")
+	case chainless:
+	case !seen["prev"] && !seen["seq"] && !seen["lamport"]:
+		return e, req, ErrUnplaced
+	case !seen["prev"] || !seen["seq"] || !seen["lamport"]:
+		return e, req, malformed("an entry needs prev, seq and lamport")
+	case e.Seq == 0 || e.Lamport == 0:
+		return e, req, malformed("seq and lamport of an entry start at 1")
 	}
 	switch e.Kind {
 	case KindPutUser, KindRemoveUser:
 		if pTag == nil || policy || seen["role"] {
-			return e, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
+			return e, req, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
 		}
 		a.Target = pTag[1]
 		if e.Kind == KindPutUser {
 			if seen["ban"] || seen["unban"] {
-				return e, malformed("ban and unban belong on kind 9001")
+				return e, req, malformed("ban and unban belong on kind 9001")
 			}
-			// NIP-29: ["p", pubkey, role...]; cairn takes exactly one role.
+			// NIP-29: ["p", pubkey, role...]; cairn takes exactly one role
+			// (a request without one asks for member).
+			if chainless && len(pTag) == 2 {
+				pTag = append(pTag, RoleMember)
+			}
 			if len(pTag) != 3 {
-				return e, malformed("put-user needs [\"p\", pubkey, role] with one role")
+				return e, req, malformed("put-user needs [\"p\", pubkey, role] with one role")
 			}
 			a.Op, a.Role = OpGrant, pTag[2]
 			if err := checkRoleName(a.Role); err != nil {
-				return e, malformed("p: role: %v", err)
+				return e, req, malformed("p: role: %v", err)
 			}
 			if a.Role == RoleBanned {
-				return e, malformed("ban with kind 9001 and a ban tag, not a role")
+				return e, req, malformed("ban with kind 9001 and a ban tag, not a role")
 			}
-			return e, nil
+			return e, req, nil
 		}
 		switch {
 		case seen["ban"] && seen["unban"]:
-			return e, malformed("ban and unban together")
+			return e, req, malformed("ban and unban together")
 		case seen["ban"]:
 			a.Op = OpBan
 		case seen["unban"]:
@@ -359,23 +415,23 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 		default:
 			a.Op = OpRevoke
 		}
-		return e, nil
+		return e, req, nil
 	default: // KindEditMeta
 		if pTag != nil || seen["ban"] || seen["unban"] {
-			return e, malformed("edit-metadata takes no p, ban or unban")
+			return e, req, malformed("edit-metadata takes no p, ban or unban")
 		}
 		if seen["role"] {
 			if policy {
-				return e, malformed("a role definition changes nothing else")
+				return e, req, malformed("a role definition changes nothing else")
 			}
 			a.Op = OpDefineRole
-			return e, nil
+			return e, req, nil
 		}
 		if !policy {
-			return e, malformed("edit-metadata changes nothing")
+			return e, req, malformed("edit-metadata changes nothing")
 		}
 		a.Op = OpSetPolicy
-		return e, applyFlags(a, flags)
+		return e, req, applyFlags(a, flags)
 	}
 }
 

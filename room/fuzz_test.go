@@ -20,6 +20,18 @@ func FuzzDecodeEntry(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Add([]byte(`{"id":"","tags":[[]]}`))
+	// A placement of a join request.
+	open := buildChain(f, "G -> policy(open)", 1)
+	join := &nostr.Event{Kind: KindJoinRequest, CreatedAt: nostr.Timestamp(testBase.Unix()), Tags: nostr.Tags{{"h", open.room}}}
+	join.Sign(key("C"))
+	l, _ := Replay(open.room, open.events, testNow)
+	if p, err := l.Place(join, testBase); err == nil {
+		p.Sign(key("H"))
+		raw, _ := json.Marshal(p)
+		f.Add(raw)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e, err := DecodeEntry(raw)
 		if err != nil {

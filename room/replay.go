@@ -2,6 +2,7 @@ package room
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -91,6 +92,11 @@ func (l *Log) StateAt(id string) (s *State, ok bool) {
 //     again without them: a revoked moderator cannot act by attaching an
 //     entry to an old point of the chain.
 //
+//   - Placements (see Entry) are entries of their request's signer: its
+//     capability is checked, and a request takes effect at most once
+//     (ErrReused). A moderation event without prev, seq and lamport is a
+//     request, not an entry: it is skipped, not rejected.
+//
 // It returns ErrGenesis when no valid genesis of room is among events; the
 // Log still lists the rejections.
 func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
@@ -114,6 +120,8 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 		seen[ev.ID] = true
 		e, err := ParseEntry(ev)
 		switch {
+		case errors.Is(err, ErrUnplaced):
+			// a request, not an entry: its placement (if any) is what counts
 		case err != nil:
 			reject(ev.ID, err)
 		case e.Room != room:
@@ -186,14 +194,22 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 	for {
 		l.State, l.Applied, denied = newState(l.Genesis), nil, map[string]error{}
 		appliedBy := map[string][]Entry{}
+		usedRequest := map[string]bool{}
 		again := false
 		for _, e := range l.Order {
 			if excluded[e.ID] != nil {
 				continue
 			}
+			if e.Request != nil && usedRequest[e.Request.ID] {
+				denied[e.ID] = fmt.Errorf("%w: request %.16s", ErrReused, e.Request.ID)
+				continue
+			}
 			if err := l.State.authorize(e); err != nil {
 				denied[e.ID] = err
 				continue
+			}
+			if e.Request != nil {
+				usedRequest[e.Request.ID] = true
 			}
 			demoted := l.State.apply(e)
 			l.Applied = append(l.Applied, e)

@@ -188,6 +188,16 @@ func (s *State) authorize(e Entry) error {
 	if s.Banned(by) {
 		return deny("the signer is banned")
 	}
+	// A join request (placed by a host): its signer joins an open room.
+	if e.Via == KindJoinRequest {
+		switch {
+		case s.Member(by):
+			return deny("already a member")
+		case !s.Policy.JoinOpen:
+			return deny("the room is closed to join requests")
+		}
+		return nil
+	}
 	// Acting on a user: only below one's rank; the creator is never acted
 	// on; leaving (revoking oneself) is always allowed.
 	target := func() error {

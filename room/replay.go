@@ -78,13 +78,16 @@ func (l *Log) StateAt(id string) (s *State, ok bool) {
 //     follow its prev (seq one more, lamport above) is rejected, and so is
 //     everything built on it; an entry whose prev is not here is an orphan.
 //     Dropping, reordering or altering entries therefore shows.
+//
 //   - Order. The genesis first; then, repeatedly, of the entries whose prev
 //     is already placed, the one of lowest (lamport, pubkey, id). Entries
 //     with the same prev (concurrent) are thus ordered by Lamport time, then
 //     lower pubkey, then lower id.
+//
 //   - Authority. Each entry is checked against the state the entries before
 //     it produced. An entry that is refused keeps its place in the chain
 //     (what builds on it is judged on its own) but changes nothing.
+//
 //   - Retroactivity. An applied entry stays applied when its signer later
 //     loses the role, provided the entry that took the role away built on
 //     it (had it among its ancestors). Entries of the demoted signer that

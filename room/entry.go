@@ -516,8 +516,9 @@ func Genesis(creator, name string, nonce [16]byte, now time.Time) *nostr.Event {
 // Point is where a new entry attaches: the entry it extends and the seq
 // and Lamport time it takes.
 type Point struct {
-	Prev         string
-	Seq, Lamport uint64
+	Prev    string `json:"prev"`
+	Seq     uint64 `json:"seq"`
+	Lamport uint64 `json:"lamport"`
 }
 
 // NewEntry is the unsigned log entry doing a in room, attached at p (a

@@ -171,6 +171,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
+	mux.HandleFunc("POST /api/rooms/sync", localOnly(n.serveRoomSync))
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -229,6 +230,7 @@ func (n *Node) Start() error {
 		return nil
 	})
 	n.group.Go(n.sweep)
+	n.group.Go(n.roomSyncLoop)
 	if err := n.publishAddressing(n.ctx); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}

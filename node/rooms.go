@@ -186,7 +186,12 @@ func (n *Node) publishGroupState(ev *nostr.Event) {
 	if h == nil {
 		return
 	}
-	id := h[1]
+	n.publishRoomState(h[1])
+}
+
+// publishRoomState re-derives and publishes a hosted room's group state
+// in the background.
+func (n *Node) publishRoomState(id string) {
 	n.spawn(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

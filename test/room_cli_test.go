@@ -12,8 +12,9 @@ import (
 // TestRoomCLI: `cairn room` against a running node, as a user types it:
 // the owner creates a room, grants a member, the member posts; the owner
 // bans the member, whose next post is refused with the relay's reason; a
-// member may not grant; info and log show the replayed state; bad input
-// gets a clear error.
+// member may not grant; info and log show the replayed state; a second
+// node pulls the room and enforces the ban too; bad input gets a clear
+// error.
 func TestRoomCLI(t *testing.T) {
 	n := harness.Start(t)
 	dir := t.TempDir()
@@ -77,6 +78,19 @@ func TestRoomCLI(t *testing.T) {
 	}
 	if info := ok(ownerKey, "info", id); !strings.Contains(info, "banned") {
 		t.Fatalf("info after the ban:\n%s", info)
+	}
+
+	// A second node pulls the room (NIP-77) and then enforces it too.
+	n2 := harness.Start(t)
+	if out, errOut, code := harness.Run(t, "room", "sync", id, n.WSURL, "--node", n2.URL); code != 0 || !strings.Contains(out, "pulled") {
+		t.Fatalf("room sync: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := harness.Run(t, "room", "--relay", n2.WSURL, "info", id); code != 0 || !strings.Contains(out, "banned") {
+		t.Fatalf("info on the second node: exit %d\n%s%s", code, out, errOut)
+	}
+	fails("restricted:", memberKey, "--relay", n2.WSURL, "post", id, "through the other node")
+	if _, errOut, code := harness.Run(t, "room", "sync", id, "http://x", "--node", n2.URL); code == 0 || !strings.Contains(errOut, "not a relay URL") {
+		t.Fatalf("room sync with a bad relay URL: exit %d, %s", code, errOut)
 	}
 
 	// Bad input: each a clear error, nothing sent.

@@ -158,10 +158,11 @@ here, and append entries at its tip.
   cairn room ban <id> <npub>              ban (unban undoes it)
   cairn room post <id> "hello"            a chat message (kind 9)
   cairn room log <id>                     the authority log, entry by entry
-  cairn room read <id>                    the latest messages`,
+  cairn room read <id>                    the latest messages
+  cairn room sync <id> ws://other-node    have this machine's node pull the room from another`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(roomCreateCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
+	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
 		roomActCmd(&f, "grant <room-id> <pubkey> <role>", "Give a user a role in a room (member, mod, owner, or a role defined in the room)", 3,
 			func(args []string, pk string) room.Action { return room.Grant(pk, args[2]) }),
 		roomActCmd(&f, "revoke <room-id> <pubkey>", "Take a user's role away (with your own pubkey: leave the room)", 2,
@@ -543,4 +544,44 @@ func checkRole(name string) error {
 		return fmt.Errorf("role %q: give member, mod, owner or a role defined in the room (to ban, use `cairn room ban`)", name)
 	}
 	return nil
+}
+
+func roomSyncCmd() *cobra.Command {
+	var nodeURL string
+	cmd := &cobra.Command{
+		Use:   "sync <room-id> <relay-url>",
+		Short: "Have the node on this machine pull a room from another node's relay (NIP-77)",
+		Long: `Ask the node running on this machine (--node) to pull every event of a room
+(its authority log, requests and messages) from another relay, with NIP-77
+negentropy: only what the node lacks moves. Pull both ways (run it on each
+node) and the two hold the same room. A node started with --room-peer does
+this by itself, every --room-sync-interval.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := roomID(args[0])
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(args[1], "ws://") && !strings.HasPrefix(args[1], "wss://") {
+				return fmt.Errorf("%q is not a relay URL: give ws://host:port or wss://host", args[1])
+			}
+			var res struct {
+				LocalOnly  int      `json:"local_only"`
+				RemoteOnly int      `json:"remote_only"`
+				Received   int      `json:"received"`
+				Invalid    int      `json:"invalid"`
+				Errors     []string `json:"errors"`
+			}
+			if err := newClient(cmd, nodeURL).call("POST", "/api/rooms/sync", map[string]string{"room": id, "relay": args[1]}, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pulled %d events of the room from %s (%d were only there, %d only here)\n", res.Received, args[1], res.RemoteOnly, res.LocalOnly)
+			for _, e := range res.Errors {
+				fmt.Fprintln(cmd.ErrOrStderr(), "  ", e)
+			}
+			return nil
+		},
+	}
+	registerNode(cmd.Flags(), &nodeURL)
+	return cmd
 }

@@ -53,12 +53,10 @@ func logKey(evs []*nostr.Event) [32]byte {
 	return k
 }
 
-var logKinds = []int{room.KindCreate, room.KindPutUser, room.KindRemoveUser, room.KindEditMeta}
-
 // queryRoom loads the stored log entries of a room.
 func (n *Node) queryRoom(ctx context.Context, id string) []*nostr.Event {
 	var out []*nostr.Event
-	library{n.store}.Query(ctx, nostr.Filter{Kinds: logKinds, Tags: nostr.TagMap{"h": {id}}}, "", func(ev *nostr.Event) error {
+	library{n.store}.Query(ctx, nostr.Filter{Kinds: room.LogKinds, Tags: nostr.TagMap{"h": {id}}}, "", func(ev *nostr.Event) error {
 		out = append(out, ev)
 		return nil
 	})

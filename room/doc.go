@@ -8,8 +8,8 @@
 // [RoomID] binds the creator's pubkey, the room's name and a nonce. Every
 // later change of authority is an entry of the log: kind 9000 (put-user:
 // GRANT), 9001 (remove-user: REVOKE, BAN with a ban tag, UNBAN with an
-// unban tag) and 9002 (edit-metadata: SET_POLICY, or DEFINE_ROLE with a
-// role tag). Each entry names the entry it extends (prev, its event id),
+// unban tag), 9002 (edit-metadata: SET_POLICY, or DEFINE_ROLE with a
+// role tag) and 9009 (create-invite: INVITE, a code that admits joiners). Each entry names the entry it extends (prev, its event id),
 // its height (seq) and a Lamport time (lamport). docs/PROTOCOL.md, "Rooms:
 // the authority log", is the wire reference.
 //

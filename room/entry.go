@@ -23,6 +23,7 @@ const (
 	KindEditMeta   = 9002 // SET_POLICY, DEFINE_ROLE
 	KindDelete     = 9005 // delete-event: a moderation message, not a log entry
 	KindCreate     = 9007 // the genesis
+	KindInvite     = 9009 // create-invite: INVITE
 	// Requests a host places into the log (see Place): NIP-29's join and
 	// leave requests, and kinds 9000-9002 sent without prev, seq and
 	// lamport.
@@ -36,6 +37,7 @@ const (
 	MaxTags      = 32       // tags of one entry
 	MaxName      = 64       // bytes of a room's name
 	MaxRoleName  = 32       // bytes of a role's name: [a-z0-9_-]
+	MaxCode      = 64       // bytes of an invite code: [A-Za-z0-9_-]
 	MaxText      = 1024     // bytes of about, picture and reason values
 	MaxEntries   = 10_000   // entries Replay considers; the rest are refused
 	// MaxSkew is how far ahead of now an entry may be dated.
@@ -83,9 +85,10 @@ const (
 	OpUnban
 	OpSetPolicy
 	OpDefineRole
+	OpInvite
 )
 
-var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role"}
+var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -118,6 +121,7 @@ type Action struct {
 	Caps   Caps         // DEFINE_ROLE
 	Rank   int          // DEFINE_ROLE
 	Policy PolicyChange // SET_POLICY; genesis: the room's name in Name
+	Code   string       // INVITE: the invite code
 	Reason string       // optional, free text
 }
 
@@ -131,6 +135,9 @@ func DefineRole(name string, caps Caps, rank int) Action {
 	return Action{Op: OpDefineRole, Role: name, Caps: caps, Rank: rank}
 }
 
+// Invite builds an INVITE: a join request carrying code admits its signer.
+func Invite(code string) Action { return Action{Op: OpInvite, Code: code} }
+
 // Entry is a verified, decoded log entry (or genesis).
 //
 // A placement is an entry whose chain tags are signed by a host (any key:
@@ -141,8 +148,8 @@ func DefineRole(name string, caps Caps, rank int) Action {
 // whose capability Replay checks; Placer is the host, whose signature
 // vouches only for the position in the chain.
 //
-// Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002
-// or 9007 carrying exactly one h (the room), and, except the genesis,
+// Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002,
+// 9007 or 9009 carrying exactly one h (the room), and, except the genesis,
 // exactly one prev (64 hex: the event id of the entry it extends), seq
 // (decimal, its prev's seq plus one; the genesis is 0) and lamport
 // (decimal, above its prev's; the genesis is 0). Tags this version does
@@ -168,6 +175,7 @@ type Entry struct {
 	Placer  string
 	Request *nostr.Event
 	Via     int
+	Code    string // a join request's invite code
 }
 
 // Errors of the decoder and the replay. Rejected entries carry one of
@@ -211,10 +219,13 @@ func DecodeEntry(raw []byte) (Entry, error) {
 	return ParseEntry(ev)
 }
 
+// LogKinds are the kinds of a room's log, for filters.
+var LogKinds = []int{KindCreate, KindPutUser, KindRemoveUser, KindEditMeta, KindInvite}
+
 // IsEntryKind reports whether kind is one of the log's.
 func IsEntryKind(kind int) bool {
 	switch kind {
-	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate:
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate, KindInvite:
 		return true
 	}
 	return false
@@ -249,7 +260,7 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	a := &e.Action
 	for _, t := range ev.Tags {
 		switch t[0] {
-		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request":
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code":
 			if seen[t[0]] {
 				return e, req, malformed("two %s tags", t[0])
 			}
@@ -311,6 +322,9 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 			default:
 				a.Reason = v
 			}
+		case "code":
+			err = checkCode(v)
+			a.Code = v
 		case "request":
 			if len(v) > MaxRequestJSON {
 				err = fmt.Errorf("over %d bytes", MaxRequestJSON)
@@ -358,8 +372,8 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 		if !seen["name"] || !seen["nonce"] {
 			return e, req, malformed("a genesis needs name and nonce")
 		}
-		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] {
-			return e, req, malformed("a genesis takes no p, role, ban or unban")
+		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] || seen["code"] {
+			return e, req, malformed("a genesis takes no p, role, ban, unban or code")
 		}
 		if RoomID(mustHex32(e.Author), *a.Policy.Name, nonceOf(ev)) != e.Room {
 			return e, req, malformed("h is not the room id of this creator, name and nonce")
@@ -378,7 +392,16 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	case e.Seq == 0 || e.Lamport == 0:
 		return e, req, malformed("seq and lamport of an entry start at 1")
 	}
+	if seen["code"] != (e.Kind == KindInvite) {
+		return e, req, malformed("an invite (kind 9009) takes a code tag, and only an invite does")
+	}
 	switch e.Kind {
+	case KindInvite:
+		if pTag != nil || policy || seen["role"] || seen["ban"] || seen["unban"] {
+			return e, req, malformed("an invite takes only a code")
+		}
+		a.Op = OpInvite
+		return e, req, nil
 	case KindPutUser, KindRemoveUser:
 		if pTag == nil || policy || seen["role"] {
 			return e, req, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
@@ -473,6 +496,19 @@ func parseCount(s string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
+func checkCode(s string) error {
+	if s == "" || len(s) > MaxCode {
+		return fmt.Errorf("1 to %d characters", MaxCode)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return errors.New("only A-Z, a-z, 0-9, - and _")
+		}
+	}
+	return nil
+}
+
 func checkRoleName(s string) error {
 	if s == "" || len(s) > MaxRoleName {
 		return fmt.Errorf("1 to %d characters", MaxRoleName)
@@ -541,6 +577,9 @@ func NewEntry(room string, p Point, a Action, now time.Time) *nostr.Event {
 		}
 	case OpDefineRole:
 		tags = append(tags, nostr.Tag{"role", a.Role, a.Caps.String(), strconv.Itoa(a.Rank)})
+	case OpInvite:
+		kind = KindInvite
+		tags = append(tags, nostr.Tag{"code", a.Code})
 	case OpSetPolicy:
 		c := a.Policy
 		for _, kv := range []struct {

@@ -32,7 +32,9 @@ var (
 	// ErrStale: a request dated too long before its placement.
 	ErrStale = errors.New("the request is dated more than 10 minutes ago: send a fresh one")
 	// ErrNotRequest: an event that is no request a host places.
-	ErrNotRequest = errors.New("not a request a room's host places (kinds 9021, 9022, or 9000-9002 without prev, seq and lamport)")
+	ErrNotRequest = errors.New("not a request a room's host places (kinds 9021, 9022, or 9000-9002 and 9009 without prev, seq and lamport)")
+	// ErrBadCode: a join request whose invite code admits no one.
+	ErrBadCode = errors.New("the invite code is not valid here (unknown, or its maker may no longer invite)")
 )
 
 // IsRequest reports whether ev is a request for a host to place: a join
@@ -42,7 +44,7 @@ func IsRequest(ev *nostr.Event) bool {
 	switch ev.Kind {
 	case KindJoinRequest, KindLeaveRequest:
 		return true
-	case KindPutUser, KindRemoveUser, KindEditMeta:
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindInvite:
 		return ev.Tags.Find("prev") == nil && ev.Tags.Find("seq") == nil && ev.Tags.Find("lamport") == nil
 	}
 	return false
@@ -58,7 +60,7 @@ func RequestAction(req *nostr.Event) (Action, error) {
 		return Grant(req.PubKey, RoleMember), nil
 	case KindLeaveRequest:
 		return Revoke(req.PubKey), nil
-	case KindPutUser, KindRemoveUser, KindEditMeta:
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindInvite:
 		if len(req.Tags) > MaxTags {
 			return Action{}, malformed("%d tags, at most %d", len(req.Tags), MaxTags)
 		}
@@ -96,8 +98,24 @@ func placed(e Entry, raw string) (Entry, error) {
 	if want.key() != e.Action.key() {
 		return e, malformed("the placement does not do what its request asks")
 	}
-	e.Placer, e.Author, e.Request, e.Via = e.Author, req.PubKey, req, req.Kind
+	code, err := joinCode(req)
+	if err != nil {
+		return e, err
+	}
+	e.Placer, e.Author, e.Request, e.Via, e.Code = e.Author, req.PubKey, req, req.Kind, code
 	return e, nil
+}
+
+// joinCode is the invite code a join request carries ("" for none).
+func joinCode(req *nostr.Event) (string, error) {
+	t := req.Tags.Find("code")
+	if req.Kind != KindJoinRequest || t == nil {
+		return "", nil
+	}
+	if err := checkCode(t[1]); err != nil {
+		return "", malformed("request: code: %v", err)
+	}
+	return t[1], nil
 }
 
 // key renders what an action does (not its reason) for comparison.
@@ -115,7 +133,7 @@ func (a Action) key() string {
 		return strconv.FormatBool(*p)
 	}
 	c := a.Policy
-	return fmt.Sprint(a.Op, " ", a.Target, " ", a.Role, " ", uint64(a.Caps), " ", a.Rank, " ",
+	return fmt.Sprint(a.Op, " ", a.Target, " ", a.Role, " ", uint64(a.Caps), " ", a.Rank, " ", strconv.Quote(a.Code), " ",
 		str(c.Name), str(c.About), str(c.Picture), bl(c.Open), bl(c.Public), bl(c.JoinOpen))
 }
 
@@ -150,6 +168,10 @@ func (l *Log) Place(req *nostr.Event, now time.Time) (*nostr.Event, error) {
 		}
 	}
 	s := l.State
+	code, err := joinCode(req)
+	if err != nil {
+		return nil, err
+	}
 	switch req.Kind {
 	case KindJoinRequest:
 		switch {
@@ -157,7 +179,9 @@ func (l *Log) Place(req *nostr.Event, now time.Time) (*nostr.Event, error) {
 			return nil, ErrBanned
 		case s.Member(req.PubKey):
 			return nil, ErrMember
-		case !s.Policy.JoinOpen:
+		case code != "" && !s.ValidCode(code) && !s.Policy.JoinOpen:
+			return nil, ErrBadCode
+		case !s.Policy.JoinOpen && code == "":
 			return nil, ErrClosed
 		}
 	case KindLeaveRequest:
@@ -165,7 +189,7 @@ func (l *Log) Place(req *nostr.Event, now time.Time) (*nostr.Event, error) {
 			return nil, fmt.Errorf("%w: not a member: nothing to leave", ErrDenied)
 		}
 	}
-	if err := s.authorize(Entry{Author: req.PubKey, Via: req.Kind, Action: a}); err != nil {
+	if err := s.authorize(Entry{Author: req.PubKey, Via: req.Kind, Action: a, Code: code}); err != nil {
 		return nil, err
 	}
 	raw, err := req.MarshalJSON()

@@ -2,6 +2,7 @@ package room
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,5 +225,55 @@ func TestPlaceTamper(t *testing.T) {
 	}
 	if _, err := l.Place(request(t, other.room, "C", KindJoinRequest, at), at); !errors.Is(err, ErrNotRoom) {
 		t.Errorf("another room's request: %v", err)
+	}
+}
+
+// Invites: a holder of invite makes a code (kind 9009); a join request
+// carrying it admits its signer to a closed room, while the code's maker
+// still holds invite.
+func TestInvites(t *testing.T) {
+	c := buildChain(t, "G -> grant(mod:B) -> grant(member:D) -> B:invite(abc) -> D:invite(nope)!denied -> B:invite(abc)!denied", 1)
+	l := c.replay(t)
+	if !l.State.ValidCode("abc") || l.State.ValidCode("nope") || l.State.ValidCode("") {
+		t.Fatalf("invites %v", l.State.Invites)
+	}
+	at := testNow.Add(-time.Minute)
+	withCode := func(who, code string) *nostr.Event {
+		return request(t, c.room, who, KindJoinRequest, at, nostr.Tag{"code", code})
+	}
+	p, l2, err := placeBy(t, c, c.events, withCode("C", "abc"), at)
+	if err != nil || l2.Err(p.ID) != nil || !l2.State.Member(pub("C")) {
+		t.Fatalf("joining a closed room with a code: %v", err)
+	}
+	if e, _ := ParseEntry(p); e.Code != "abc" || e.Action.Op != OpGrant {
+		t.Errorf("placement %+v", e)
+	}
+	if _, _, err := placeBy(t, c, c.events, withCode("E", "wrong"), at); !errors.Is(err, ErrBadCode) {
+		t.Errorf("a wrong code: %v", err)
+	}
+	if _, _, err := placeBy(t, c, c.events, withCode("E", "bad code!"), at); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a malformed code: %v", err)
+	}
+	// The code's maker revoked: the code admits no one.
+	r := buildChain(t, "G -> grant(mod:B) -> B:invite(abc) -> revoke(B)", 1)
+	if _, _, err := placeBy(t, r, r.events, request(t, r.room, "C", KindJoinRequest, at, nostr.Tag{"code", "abc"}), at); !errors.Is(err, ErrBadCode) {
+		t.Errorf("the code of a revoked mod: %v", err)
+	}
+	// A NIP-29 client's chain-less 9009 is placed like any request.
+	inv := request(t, c.room, "B", KindInvite, at, nostr.Tag{"code", "xyz"})
+	p, l2, err = placeBy(t, c, c.events, inv, at)
+	if err != nil || l2.Err(p.ID) != nil || !l2.State.ValidCode("xyz") {
+		t.Fatalf("a chain-less invite: %v", err)
+	}
+	// Decoder: a code only on 9009, and 9009 only with a code.
+	for name, raw := range map[string][]byte{
+		"code on a grant": signed(t, KindPutUser, nostr.Tag{"h", c.room}, nostr.Tag{"prev", c.events[0].ID}, nostr.Tag{"seq", "1"}, nostr.Tag{"lamport", "1"}, nostr.Tag{"p", pub("C"), "member"}, nostr.Tag{"code", "abc"}),
+		"invite, no code": signed(t, KindInvite, nostr.Tag{"h", c.room}, nostr.Tag{"prev", c.events[0].ID}, nostr.Tag{"seq", "1"}, nostr.Tag{"lamport", "1"}),
+		"invite with a p": signed(t, KindInvite, nostr.Tag{"h", c.room}, nostr.Tag{"prev", c.events[0].ID}, nostr.Tag{"seq", "1"}, nostr.Tag{"lamport", "1"}, nostr.Tag{"code", "a"}, nostr.Tag{"p", pub("C")}),
+		"a code too long": signed(t, KindInvite, nostr.Tag{"h", c.room}, nostr.Tag{"prev", c.events[0].ID}, nostr.Tag{"seq", "1"}, nostr.Tag{"lamport", "1"}, nostr.Tag{"code", strings.Repeat("a", MaxCode+1)}),
+	} {
+		if _, err := DecodeEntry(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

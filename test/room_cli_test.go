@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nbd-wtf/go-nostr/nip19"
+
 	"github.com/cairn-nostr/cairn/test/harness"
 )
 
@@ -80,6 +82,25 @@ func TestRoomCLI(t *testing.T) {
 		t.Fatalf("info after the ban:\n%s", info)
 	}
 
+	// Invites: the room is closed; a code admits, no code waits.
+	thirdKey, third := key("third")
+	if out := ok(thirdKey, "join", id); !strings.Contains(out, "a moderator must add you") {
+		t.Fatalf("join a closed room without a code:\n%s", out)
+	}
+	fails("restricted:", memberKey, "invite", id)
+	inv := ok(ownerKey, "invite", id, "--code", "welcome-1")
+	if !strings.Contains(inv, "cairn room join "+id+" --code welcome-1") {
+		t.Fatalf("invite:\n%s", inv)
+	}
+	fails("invite code is not valid", thirdKey, "join", id, "--code", "wrong")
+	if out := ok(thirdKey, "join", id, "--code", "welcome-1"); !strings.Contains(out, "joined lobby as member") {
+		t.Fatalf("join with the code:\n%s", out)
+	}
+	ok(thirdKey, "post", id, "invited in")
+	if log := ok(ownerKey, "log", id); !strings.Contains(log, "invite code welcome-1") || !strings.Contains(log, "kind 9021 placed by") || !strings.Contains(log, short(third)) {
+		t.Fatalf("log after the invite:\n%s", log)
+	}
+
 	// A second node pulls the room (NIP-77) and then enforces it too.
 	n2 := harness.Start(t)
 	if out, errOut, code := harness.Run(t, "room", "sync", id, n.WSURL, "--node", n2.URL); code != 0 || !strings.Contains(out, "pulled") {
@@ -100,4 +121,15 @@ func TestRoomCLI(t *testing.T) {
 	fails("is not on", ownerKey, "info", strings.Repeat("ab", 32))
 	fails("loading the signing key", filepath.Join(dir, "missing"), "post", id, "hi")
 	fails("no relay answers", ownerKey, "--relay", "ws://127.0.0.1:1", "info", id)
+}
+
+// short is how cairn room log shows a pubkey: the start of its npub.
+func short(hex string) string { return mustNpub(hex)[:16] }
+
+func mustNpub(hex string) string {
+	s, err := nip19.EncodePublicKey(hex)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +93,7 @@ func (s *roomSession) publish(ev *nostr.Event) error {
 // log fetches and replays the room's authority log.
 func (s *roomSession) log(id string) (*room.Log, error) {
 	evs, err := s.c.Query(s.ctx, nostr.Filter{
-		Kinds: []int{room.KindCreate, room.KindPutUser, room.KindRemoveUser, room.KindEditMeta},
+		Kinds: room.LogKinds,
 		Tags:  nostr.TagMap{"h": {id}},
 	})
 	if err != nil {
@@ -156,13 +157,15 @@ here, and append entries at its tip.
   cairn room grant <id> <npub> mod        give a role (member, mod, owner or a defined one)
   cairn room revoke <id> <npub>           take a role away (or leave, with your own key)
   cairn room ban <id> <npub>              ban (unban undoes it)
+  cairn room invite <id>                  make an invite code (holders of invite)
+  cairn room join <id> [--code C]         ask to join (an open room, or with a code)
   cairn room post <id> "hello"            a chat message (kind 9)
   cairn room log <id>                     the authority log, entry by entry
   cairn room read <id>                    the latest messages
   cairn room sync <id> ws://other-node    have this machine's node pull the room from another`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
+	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
 		roomActCmd(&f, "grant <room-id> <pubkey> <role>", "Give a user a role in a room (member, mod, owner, or a role defined in the room)", 3,
 			func(args []string, pk string) room.Action { return room.Grant(pk, args[2]) }),
 		roomActCmd(&f, "revoke <room-id> <pubkey>", "Take a user's role away (with your own pubkey: leave the room)", 2,
@@ -376,6 +379,8 @@ func describe(a room.Action) string {
 		return a.Op.String() + " " + short(a.Target)
 	case room.OpDefineRole:
 		return fmt.Sprintf("define role %s (rank %d): %s", a.Role, a.Rank, a.Caps)
+	case room.OpInvite:
+		return "invite code " + a.Code
 	}
 	var parts []string
 	c := a.Policy
@@ -583,5 +588,83 @@ this by itself, every --room-sync-interval.`,
 		},
 	}
 	registerNode(cmd.Flags(), &nodeURL)
+	return cmd
+}
+
+func roomInviteCmd(f *roomFlags) *cobra.Command {
+	var code string
+	cmd := &cobra.Command{
+		Use:   "invite <room-id>",
+		Short: "Make an invite code for a room (needs the invite capability) and print how to join with it",
+		Long: `Make an invite code (a kind 9009 entry of the room's log): a join request
+carrying it admits its signer, even to a closed room, for as long as the
+signing key holds the invite capability. Without --code a random code is
+made. Hand out the command it prints.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := roomID(args[0])
+			if err != nil {
+				return err
+			}
+			if code == "" {
+				var b [9]byte
+				rand.Read(b[:])
+				code = base64.RawURLEncoding.EncodeToString(b[:])
+			}
+			s, done, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if _, err := s.act(id, room.Invite(code)); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "invite code: %s\njoin with:   cairn room join %s --code %s --relay %s\n", code, id, code, f.relay)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "the code (1-64 of A-Z, a-z, 0-9, - and _; default: random)")
+	return cmd
+}
+
+func roomJoinCmd(f *roomFlags) *cobra.Command {
+	var code string
+	cmd := &cobra.Command{
+		Use:   "join <room-id>",
+		Short: "Ask to join a room: an open one, or any with an invite code",
+		Long: `Send a NIP-29 join request (kind 9021) for the signing key. The node hosting
+the room admits you at once if the room is open or the --code is valid;
+a closed room without a code keeps the request for its moderators.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := roomID(args[0])
+			if err != nil {
+				return err
+			}
+			s, done, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ev := &nostr.Event{Kind: room.KindJoinRequest, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", id}}}
+			if code != "" {
+				ev.Tags = append(ev.Tags, nostr.Tag{"code", code})
+			}
+			if err := s.publish(ev); err != nil {
+				return err
+			}
+			l, err := s.log(id)
+			if err != nil {
+				return err
+			}
+			if l.State.Member(s.key.Public) {
+				fmt.Fprintf(cmd.OutOrStdout(), "joined %s as %s\n", l.State.Policy.Name, l.State.Users[s.key.Public])
+			} else {
+				fmt.Fprintln(cmd.OutOrStdout(), "request sent: the room is closed, a moderator must add you")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "an invite code (from cairn room invite)")
 	return cmd
 }

@@ -121,4 +121,26 @@ describe('NIP-29 face of a cairn room', { skip }, () => {
     assert.deepEqual(group.admins.map(a => a.pubkey).sort().join(), want)
     assert.ok(!group.metadata.isClosed, "the room takes join requests")
   })
+
+  test('invite codes: a closed room admits a join request that carries one', async t => {
+    const relay = await connect(t)
+    const owner = newKey(), guest = newKey(), stranger = newKey()
+    const nonce = randomBytes(16)
+    const id = roomID(owner.pk, 'closed', nonce)
+    const genesis = finalizeEvent({ kind: 9007, created_at: now(), content: '',
+      tags: [['h', id], ['name', 'closed'], ['nonce', nonce.toString('hex')], ['seq', '0'], ['lamport', '0']] }, owner.sk)
+    assert.equal((await publish(relay, genesis)).ok, true, 'genesis')
+    const send = (tmpl, key) => publish(relay, finalizeEvent(tmpl, key.sk))
+    const chat = key => send({ kind: 9, created_at: now(), content: 'hi', tags: [['h', id]] }, key)
+
+    assert.equal((await send(nip29.generateCreateInviteEventTemplate(id, 'come-in'), owner)).ok, true, 'create-invite')
+    const wrong = await send(nip29.generateGroupJoinRequestEventTemplate(id, 'knock-knock'), guest)
+    assert.equal(wrong.ok, false, 'a wrong code')
+    assert.match(wrong.reason, /^restricted:/)
+    assert.equal((await send(nip29.generateGroupJoinRequestEventTemplate(id, 'come-in'), guest)).ok, true, 'join with the code')
+    assert.equal((await chat(guest)).ok, true, 'the guest posts')
+    // Without a code the request is kept for the moderators; no membership.
+    assert.equal((await send(nip29.generateGroupJoinRequestEventTemplate(id), stranger)).ok, true, 'a join request without a code')
+    assert.equal((await chat(stranger)).ok, false, 'the stranger posts')
+  })
 })

@@ -77,3 +77,66 @@ func TestAppRooms(t *testing.T) {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestAppRoomInvite: two browsers. The first creates a closed room and
+// makes an invite link; the second opens the link, joins with it and
+// posts; the first sees the message live, deletes it (it disappears from
+// both tabs), then bans the second, whose next message is refused in its
+// tab.
+func TestAppRoomInvite(t *testing.T) {
+	n := harness.Start(t, "--webrtc-loopback")
+	owner := harness.NewBrowser(t)
+	owner.Open(n.URL + "/rooms?loopback=1")
+	owner.WaitFor(45*time.Second, coreReadyJS+` && !!document.querySelector('#room-name')`)
+	ctx, cancel := context.WithTimeout(owner.Context(), 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys("#room-name", "closed club"),
+		chromedp.Click("#room-open"), // unchecked: moderators add members
+		chromedp.Click(`form button[type="submit"]`),
+	); err != nil {
+		t.Fatalf("creating a room: %v", err)
+	}
+	owner.WaitFor(30*time.Second, `document.querySelector('h1')?.textContent === 'closed club' && [...document.querySelectorAll('button')].some(b => b.textContent === 'Make an invite link')`)
+	owner.Eval(`(() => { [...document.querySelectorAll('button')].find(b => b.textContent === 'Make an invite link').click(); return true; })()`, nil)
+	owner.WaitFor(20*time.Second, `!!document.querySelector('.invite-link')?.value`)
+	var link string
+	owner.Eval(`document.querySelector('.invite-link').value`, &link)
+	if !strings.Contains(link, "?code=") {
+		t.Fatalf("invite link %q", link)
+	}
+
+	guest := harness.NewBrowser(t)
+	guest.Open(link + "&loopback=1")
+	guest.WaitFor(45*time.Second, coreReadyJS+` && [...document.querySelectorAll('button')].some(b => b.textContent === 'Join with this invite')`)
+	guest.Eval(`(() => { [...document.querySelectorAll('button')].find(b => b.textContent === 'Join with this invite').click(); return true; })()`, nil)
+	guest.WaitFor(20*time.Second, `[...document.querySelectorAll('.members li')].some(li => li.textContent.includes('(you)') && li.textContent.includes('member'))`)
+	gctx, gcancel := context.WithTimeout(guest.Context(), 30*time.Second)
+	defer gcancel()
+	if err := chromedp.Do(gctx, chromedp.SendKeys("#room-text", "a guest's first words"), chromedp.Click(`form.compose button[type="submit"]`)); err != nil {
+		t.Fatalf("the guest posts: %v", err)
+	}
+	const msgJS = `[...document.querySelectorAll('.chat .msg')].some(m => m.textContent.includes("a guest's first words"))`
+	owner.WaitFor(20*time.Second, msgJS)
+
+	// The owner (delete capability) deletes the guest's message.
+	owner.Eval(`(() => { [...document.querySelectorAll('.chat .msg')].find(m => m.textContent.includes("a guest's first words")).querySelector('button.delete').click(); return true; })()`, nil)
+	owner.WaitFor(20*time.Second, "!"+msgJS)
+	guest.WaitFor(20*time.Second, "!"+msgJS)
+
+	// The owner bans the guest: the guest's next message is refused.
+	var guestKey string
+	guest.Eval(`cairn.status().pubkey`, &guestKey)
+	owner.WaitFor(20*time.Second, fmt.Sprintf(`!!document.querySelector('.members li[data-pubkey=%q] button')`, guestKey))
+	owner.Eval(fmt.Sprintf(`(() => { [...document.querySelectorAll('.members li[data-pubkey=%q] button')].find(x => x.textContent === 'Ban').click(); return true; })()`, guestKey), nil)
+	owner.WaitFor(20*time.Second, fmt.Sprintf(`document.querySelector('.members li[data-pubkey=%q] .role')?.textContent === 'banned'`, guestKey))
+	if err := chromedp.Do(gctx, chromedp.SendKeys("#room-text", "am I still here?"), chromedp.Click(`form.compose button[type="submit"]`)); err != nil {
+		t.Fatalf("the banned guest posts: %v", err)
+	}
+	guest.WaitFor(20*time.Second, `[...document.querySelectorAll('.notice.error')].some(n => n.textContent.includes('Not sent') && n.textContent.includes('restricted:'))`)
+	for i, b := range []*harness.Browser{owner, guest} {
+		if errs := b.ConsoleErrors(); len(errs) > 0 {
+			t.Errorf("browser %d console errors:\n%s", i, strings.Join(errs, "\n"))
+		}
+	}
+}

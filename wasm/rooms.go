@@ -87,8 +87,8 @@ func jsRoomReplay(args []js.Value) any {
 	})
 }
 
-// roomEntry(roomID, tip, {op, target, role, reason}) -> unsigned log entry | {error}
-// op: grant, revoke, ban or unban; tip: a View's tip.
+// roomEntry(roomID, tip, {op, target, role, code, reason}) -> unsigned log entry | {error}
+// op: grant, revoke, ban, unban or invite; tip: a View's tip.
 func jsRoomEntry(args []js.Value) any {
 	id, err := strArg(args, 0, "roomEntry: the room id")
 	if err != nil {
@@ -101,12 +101,15 @@ func jsRoomEntry(args []js.Value) any {
 	if len(args) < 3 || json.Unmarshal([]byte(js.Global().Get("JSON").Call("stringify", args[1]).String()), &tip) != nil || !event.IsHex(tip.Prev, 64) {
 		return errResult(errors.New("roomEntry: want (roomID, tip from roomReplay, action)"))
 	}
+	op := optString(opt(args, 2, "op"))
 	target := optString(opt(args, 2, "target"))
-	if _, err := event.ParseHex32(target); err != nil {
+	if _, err := event.ParseHex32(target); err != nil && op != "invite" {
 		return errResult(errors.New("roomEntry: action.target: a pubkey (64 hex)"))
 	}
 	var a room.Action
-	switch op := optString(opt(args, 2, "op")); op {
+	switch op {
+	case "invite":
+		a = room.Invite(optString(opt(args, 2, "code")))
 	case "grant":
 		a = room.Grant(target, optString(opt(args, 2, "role")))
 	case "revoke":
@@ -116,7 +119,7 @@ func jsRoomEntry(args []js.Value) any {
 	case "unban":
 		a = room.Unban(target)
 	default:
-		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban or unban", op))
+		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban, unban or invite", op))
 	}
 	a.Reason = optString(opt(args, 2, "reason"))
 	ev := room.NewEntry(id, tip, a, time.Now())

@@ -62,8 +62,15 @@ func TestRoomCalls(t *testing.T) {
 
 	wantError(t, call("roomGenesis", "", opts), "1 to 64")
 	wantError(t, call("roomGenesis", "x", js.Global().Get("Object").New()), "creator")
+	inv := js.Global().Get("Object").New()
+	inv.Set("op", "invite")
+	inv.Set("code", "abc")
+	i := signed(call("roomEntry", id, v.Get("tip"), inv))
+	if i.Kind != 9009 || i.Tags.Find("code")[1] != "abc" {
+		t.Fatalf("invite entry %v", i)
+	}
 	act.Set("op", "promote")
-	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban or unban")
+	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban, unban or invite")
 	wantError(t, call("roomEntry", id, "tip", act), "tip")
 	if _, err := await(call("roomReplay", id, jsArray(e))); err == nil || !strings.Contains(err.Error(), "genesis") {
 		t.Errorf("a log without its genesis: %v", err)

@@ -11,6 +11,7 @@ import { navigate } from "./app.js";
 
 const LOG_KINDS = [9007, 9000, 9001, 9002, 9009];
 const CHAT = 9;
+const DELETE = 9005;
 const JOIN_REQUEST = 9021;
 const LEAVE_REQUEST = 9022;
 const MESSAGES = 200;
@@ -99,6 +100,9 @@ function renderRoom(main, id) {
   let stopped = false;
   let me = "";
   let view = null;
+  let mayDelete = false;
+  const code = new URLSearchParams(location.search).get("code") || "";
+  const deleted = new Set();
   const log = new Map(); // id -> event of the authority log
   const seen = new Set();
   const title = el("h1", {}, "Room");
@@ -109,27 +113,52 @@ function renderRoom(main, id) {
   const send = el("button", { type: "submit" }, "Send");
   const form = el("form", { class: "row compose" }, text, send);
   const join = el("div");
+  const invite = el("div");
+  const inviteOut = el("div", { "aria-live": "polite" });
   const members = el("ul", { class: "members", "aria-label": "Members" });
   const history = el("ol", { class: "history" });
   main.append(el("p", {}, el("a", { href: "/rooms" }, "← All rooms")), title, policy, out,
     el("div", { class: "room" },
       el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), messages, join, form),
-      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members,
+      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut,
         el("details", {}, el("summary", {}, "Authority log"), history))));
 
   const say = (kind, msg) => out.replaceChildren(notice(kind, msg));
   const name = (pk) => shortKey(npub(pk));
 
+  // A deletion the node accepted (it checks the author or the delete
+  // capability) hides the messages it names.
+  function applyDelete(ev) {
+    for (const t of ev.tags) {
+      if (t[0] !== "e" || !isHex64(t[1])) continue;
+      deleted.add(t[1]);
+      messages.querySelector(`li[data-id="${t[1]}"]`)?.remove();
+    }
+  }
+
+  async function remove(ev) {
+    try {
+      const del = await publish({ kind: DELETE, tags: [["h", id], ["e", ev.id]], content: "" });
+      applyDelete(del);
+      say("ok", "Message deleted.");
+    } catch (e) {
+      say("error", `Not deleted: ${errText(e)}`);
+    }
+  }
+
   function message(ev) {
     const when = new Date(ev.created_at * 1000);
-    return el("li", { class: "msg", "data-id": ev.id },
+    const del = el("button", { type: "button", class: "secondary small delete", onclick: () => remove(ev) }, "Delete");
+    del.hidden = !(ev.pubkey === me || mayDelete);
+    return el("li", { class: "msg", "data-id": ev.id, "data-pubkey": ev.pubkey },
       el("span", { class: "who", title: npub(ev.pubkey) }, name(ev.pubkey)), " ",
-      el("time", { dateTime: when.toISOString(), title: when.toLocaleString("en") }, ago(ev.created_at)),
+      el("time", { dateTime: when.toISOString(), title: when.toLocaleString("en") }, ago(ev.created_at)), " ", del,
       el("p", { class: "content" }, ev.content.slice(0, 4000)));
   }
 
   function addMessage(ev) {
-    if (seen.has(ev.id) || ev.kind !== CHAT) return;
+    if (ev.kind === DELETE) { applyDelete(ev); return; }
+    if (seen.has(ev.id) || ev.kind !== CHAT || deleted.has(ev.id)) return;
     seen.add(ev.id);
     const li = message(ev);
     const after = [...messages.children].find((c) => Number(c.dataset.at) > ev.created_at);
@@ -148,9 +177,26 @@ function renderRoom(main, id) {
     await replay();
   }
 
-  async function request(kind, label) {
+  async function makeInvite() {
+    const bytes = crypto.getRandomValues(new Uint8Array(9));
+    const c = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
     try {
-      await publish({ kind, tags: [["h", id]], content: "" });
+      await publish(await call("roomEntry", id, view.tip, { op: "invite", code: c }));
+      const link = `${location.origin}/rooms/${id}?code=${encodeURIComponent(c)}`;
+      const field = el("input", { type: "text", readOnly: true, value: link, class: "mono invite-link", "aria-label": "Invite link" });
+      inviteOut.replaceChildren(el("p", {}, "Anyone with this link can join while you may invite:"), field);
+      field.select();
+    } catch (e) {
+      say("error", `No invite made: ${errText(e)}`);
+    }
+    await replay();
+  }
+
+  async function request(kind, label, withCode = "") {
+    try {
+      const tags = [["h", id]];
+      if (withCode) tags.push(["code", withCode]);
+      await publish({ kind, tags, content: "" });
       say("ok", `${label}: done.`);
     } catch (e) {
       say("error", `${label}: ${errText(e)}`);
@@ -167,6 +213,15 @@ function renderRoom(main, id) {
     const mine = v.users.find((u) => u.pubkey === me);
     const caps = (mine?.caps || "").split(",");
     const canBan = mine && mine.role !== "banned" && caps.includes("ban");
+    mayDelete = !!mine && mine.role !== "banned" && caps.includes("delete");
+    for (const li of messages.children) {
+      const b = li.querySelector("button.delete");
+      if (b) b.hidden = !(li.dataset.pubkey === me || mayDelete);
+    }
+    invite.replaceChildren();
+    if (mine && caps.includes("invite")) {
+      invite.append(el("button", { type: "button", class: "secondary small", onclick: makeInvite }, "Make an invite link"));
+    }
     members.replaceChildren(...v.users.map((u) => {
       const li = el("li", { "data-pubkey": u.pubkey },
         el("span", { class: "who", title: npub(u.pubkey) }, name(u.pubkey), u.pubkey === me ? " (you)" : ""), " ",
@@ -185,7 +240,7 @@ function renderRoom(main, id) {
     const member = mine && mine.role !== "banned";
     join.replaceChildren();
     if (mine?.role === "banned") join.append(notice("warn", "You are banned from this room."));
-    else if (!member && v.open) join.append(el("button", { type: "button", onclick: () => request(JOIN_REQUEST, "Join") }, "Join this room"));
+    else if (!member && (v.open || code)) join.append(el("button", { type: "button", onclick: () => request(JOIN_REQUEST, "Join", code) }, code ? "Join with this invite" : "Join this room"));
     else if (!member && !v.unrestricted) join.append(notice("info", "Only members post here; a moderator can add you."));
     else if (member && me !== v.creator) join.append(el("button", { type: "button", class: "secondary small", onclick: () => request(LEAVE_REQUEST, "Leave") }, "Leave"));
     history.replaceChildren(...v.entries.map((e) => el("li", {},
@@ -233,17 +288,18 @@ function renderRoom(main, id) {
       await load();
       me = await userPubkey().catch(() => "");
       const url = await nodeRelay();
-      const res = await query([url], [{ kinds: LOG_KINDS, "#h": [id] }, { kinds: [CHAT], "#h": [id], limit: MESSAGES }]);
+      const res = await query([url], [{ kinds: LOG_KINDS, "#h": [id] }, { kinds: [CHAT], "#h": [id], limit: MESSAGES }, { kinds: [DELETE], "#h": [id] }]);
       if (stopped) return;
+      for (const ev of res.events.filter((e) => e.kind === DELETE)) applyDelete(ev);
       for (const ev of res.events) {
         if (LOG_KINDS.includes(ev.kind)) log.set(ev.id, ev);
-        else addMessage(ev);
+        else if (ev.kind === CHAT) addMessage(ev);
       }
       if (!log.size) { say("error", "This room is not on this node (no log found). Check the link."); return; }
       await replay();
       let again = null;
-      unsub = subscribe(url, [{ kinds: [...LOG_KINDS, CHAT], "#h": [id], since: Math.floor(Date.now() / 1000) - 5 }], (ev) => {
-        if (ev.kind === CHAT) { addMessage(ev); return; }
+      unsub = subscribe(url, [{ kinds: [...LOG_KINDS, CHAT, DELETE], "#h": [id], since: Math.floor(Date.now() / 1000) - 5 }], (ev) => {
+        if (ev.kind === CHAT || ev.kind === DELETE) { addMessage(ev); return; }
         if (log.has(ev.id)) return;
         log.set(ev.id, ev);
         clearTimeout(again);

@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"sort"
 	"sync"
 	"time"
 
@@ -22,35 +20,41 @@ import (
 // is refused with restricted: and the reason. Events of NIP-29 groups this
 // node does not host pass as on any relay.
 
-// rooms caches each hosted room's replayed log, keyed by the set of its
-// entries, so a message replays nothing new.
+// rooms caches each room's replayed log (or that it has none: not hosted
+// here) until an event that can change it is stored: an entry of its log
+// (the OnEvent hook), a pull from another node, a deletion or an
+// expiry. So a message costs no query of the log, whose h range also
+// holds every message of the room.
 type rooms struct {
 	query func(ctx context.Context, room string) []*nostr.Event // the stored log entries
 	mu    sync.Mutex
 	cache map[string]cachedLog
+	gen   map[string]uint64 // bumped by forget: a replay begun before it is not cached
+	all   uint64            // bumped by forgetAll
 	pub   sync.Mutex
 	last  map[string]time.Time // the created_at of each room's last state
 	place sync.Mutex           // one placement at a time: the node's log stays a line
 }
 
 type cachedLog struct {
-	key [32]byte
 	log *room.Log
+	err error // room.ErrGenesis: not hosted here
 }
 
-func logKey(evs []*nostr.Event) [32]byte {
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
-	}
-	sort.Strings(ids)
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+// forget drops a room's cached log.
+func (r *rooms) forget(id string) {
+	r.mu.Lock()
+	delete(r.cache, id)
+	r.gen[id]++
+	r.mu.Unlock()
+}
+
+// forgetAll drops every cached log.
+func (r *rooms) forgetAll() {
+	r.mu.Lock()
+	clear(r.cache)
+	r.all++
+	r.mu.Unlock()
 }
 
 // queryRoom loads the stored log entries of a room.
@@ -63,27 +67,28 @@ func (n *Node) queryRoom(ctx context.Context, id string) []*nostr.Event {
 	return out
 }
 
-// replay returns the room's log with extra added, from the cache when the
-// stored entries did not change.
+// replay returns the room's log with extra added; without extra, from
+// the cache when nothing was stored since that can change it.
 func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now time.Time) (*room.Log, error) {
-	evs := r.query(ctx, id)
-	if extra == nil {
-		k := logKey(evs)
-		r.mu.Lock()
-		c, ok := r.cache[id]
-		r.mu.Unlock()
-		if ok && c.key == k {
-			return c.log, nil
-		}
-		l, err := room.Replay(id, evs, now)
-		if err == nil {
-			r.mu.Lock()
-			r.cache[id] = cachedLog{k, l}
-			r.mu.Unlock()
-		}
-		return l, err
+	if extra != nil {
+		return room.Replay(id, append(r.query(ctx, id), extra), now)
 	}
-	return room.Replay(id, append(evs, extra), now)
+	r.mu.Lock()
+	c, ok := r.cache[id]
+	gen, all := r.gen[id], r.all
+	r.mu.Unlock()
+	if ok {
+		return c.log, c.err
+	}
+	l, err := room.Replay(id, r.query(ctx, id), now)
+	if err == nil || errors.Is(err, room.ErrGenesis) {
+		r.mu.Lock()
+		if r.gen[id] == gen && r.all == all {
+			r.cache[id] = cachedLog{l, err}
+		}
+		r.mu.Unlock()
+	}
+	return l, err
 }
 
 // checkRoom is the relay's RejectEvent hook for rooms.
@@ -177,6 +182,10 @@ func (n *Node) placeRequest(ctx context.Context, id string, req *nostr.Event, no
 // accepted; it runs in the background (the relay's OnEvent hook must not
 // wait).
 func (n *Node) publishGroupState(ev *nostr.Event) {
+	if ev.Kind == nostr.KindDeletion {
+		n.rooms.forgetAll() // it may have removed an entry (NIP-09)
+		return
+	}
 	if !room.IsEntryKind(ev.Kind) {
 		return
 	}
@@ -184,6 +193,7 @@ func (n *Node) publishGroupState(ev *nostr.Event) {
 	if h == nil {
 		return
 	}
+	n.rooms.forget(h[1])
 	n.publishRoomState(h[1])
 }
 

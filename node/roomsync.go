@@ -33,6 +33,7 @@ func (n *Node) SyncRoom(ctx context.Context, id, url string) (reconcile.Result, 
 		return res, fmt.Errorf("syncing room %.16s… with %s: %w", id, url, err)
 	}
 	if res.Down > 0 {
+		n.rooms.forget(id)
 		n.publishRoomState(id)
 	}
 	return res, nil
@@ -63,8 +64,10 @@ func (n *Node) roomSyncLoop() error {
 		for _, url := range n.cfg.RoomPeers {
 			ctx, cancel := context.WithTimeout(n.ctx, time.Duration(n.cfg.RoomSyncInterval))
 			// Genesis events first: a room hosted there is hosted here from now on.
-			if _, err := reconcile.Sync(ctx, n.store, url, nostr.Filter{Kinds: []int{room.KindCreate}}, reconcile.Down, nil); err != nil && n.ctx.Err() == nil {
+			if res, err := reconcile.Sync(ctx, n.store, url, nostr.Filter{Kinds: []int{room.KindCreate}}, reconcile.Down, nil); err != nil && n.ctx.Err() == nil {
 				n.log.Warn("room sync: listing rooms", "peer", url, "err", err)
+			} else if res.Down > 0 {
+				n.rooms.forgetAll() // rooms not hosted here until now
 			}
 			for _, id := range n.hostedRooms(ctx) {
 				if _, err := n.SyncRoom(ctx, id, url); err != nil && n.ctx.Err() == nil {

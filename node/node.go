@@ -136,7 +136,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr}
-	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, gen: map[string]uint64{}, last: map[string]time.Time{}}
+	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	n.home = ownRelay{r: rl, st: st}
 	n.peer, err = peer.New(peer.Config{

@@ -26,15 +26,19 @@ import (
 // expiry. So a message costs no query of the log, whose h range also
 // holds every message of the room.
 type rooms struct {
-	query func(ctx context.Context, room string) []*nostr.Event // the stored log entries
-	mu    sync.Mutex
-	cache map[string]cachedLog
-	gen   map[string]uint64 // bumped by forget: a replay begun before it is not cached
-	all   uint64            // bumped by forgetAll
-	pub   sync.Mutex
-	last  map[string]time.Time // the created_at of each room's last state
-	place sync.Mutex           // one placement at a time: the node's log stays a line
+	query    func(ctx context.Context, room string) []*nostr.Event // the stored log entries
+	mu       sync.Mutex
+	cache    map[string]cachedLog
+	gen      uint64 // bumped by every forget: a replay begun before one is not cached
+	unhosted int    // cached "not hosted here" entries, at most maxUnhosted
+	pub      sync.Mutex
+	last     map[string]time.Time // the created_at of each room's last state
+	place    sync.Mutex           // one placement at a time: the node's log stays a line
 }
+
+// maxUnhosted bounds how many groups not hosted here are remembered as
+// such (anyone can write to any h).
+const maxUnhosted = 4096
 
 type cachedLog struct {
 	log *room.Log
@@ -44,8 +48,11 @@ type cachedLog struct {
 // forget drops a room's cached log.
 func (r *rooms) forget(id string) {
 	r.mu.Lock()
+	if c, ok := r.cache[id]; ok && c.err != nil {
+		r.unhosted--
+	}
 	delete(r.cache, id)
-	r.gen[id]++
+	r.gen++
 	r.mu.Unlock()
 }
 
@@ -53,7 +60,8 @@ func (r *rooms) forget(id string) {
 func (r *rooms) forgetAll() {
 	r.mu.Lock()
 	clear(r.cache)
-	r.all++
+	r.unhosted = 0
+	r.gen++
 	r.mu.Unlock()
 }
 
@@ -75,7 +83,7 @@ func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now t
 	}
 	r.mu.Lock()
 	c, ok := r.cache[id]
-	gen, all := r.gen[id], r.all
+	gen := r.gen
 	r.mu.Unlock()
 	if ok {
 		return c.log, c.err
@@ -83,8 +91,14 @@ func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now t
 	l, err := room.Replay(id, r.query(ctx, id), now)
 	if err == nil || errors.Is(err, room.ErrGenesis) {
 		r.mu.Lock()
-		if r.gen[id] == gen && r.all == all {
+		if r.gen == gen && (err == nil || r.unhosted < maxUnhosted) {
+			if old, dup := r.cache[id]; dup && old.err != nil {
+				r.unhosted--
+			}
 			r.cache[id] = cachedLog{l, err}
+			if err != nil {
+				r.unhosted++
+			}
 		}
 		r.mu.Unlock()
 	}

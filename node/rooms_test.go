@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -211,5 +213,37 @@ func TestRoomRequests(t *testing.T) {
 	kept, err := c.Query(ctx, nostr.Filter{Kinds: []int{room.KindJoinRequest}, Tags: nostr.TagMap{"h": {closed}}})
 	if err != nil || len(kept) != 1 {
 		t.Fatalf("the pending request: %v %d", err, len(kept))
+	}
+}
+
+// TestRoomsCacheBound: groups not hosted here are remembered as such, at
+// most maxUnhosted of them, and forgotten on demand.
+func TestRoomsCacheBound(t *testing.T) {
+	queries := 0
+	r := &rooms{query: func(context.Context, string) []*nostr.Event { queries++; return nil }, cache: map[string]cachedLog{}}
+	ctx := context.Background()
+	id := func(i int) string { return fmt.Sprintf("%064x", i) }
+	for i := range maxUnhosted + 10 {
+		if _, err := r.replay(ctx, id(i), nil, time.Now()); !errors.Is(err, room.ErrGenesis) {
+			t.Fatalf("an empty room: %v", err)
+		}
+	}
+	if r.unhosted != maxUnhosted || len(r.cache) != maxUnhosted {
+		t.Fatalf("%d cached, %d counted", len(r.cache), r.unhosted)
+	}
+	queries = 0
+	r.replay(ctx, id(0), nil, time.Now())
+	r.replay(ctx, id(0), nil, time.Now())
+	if queries != 0 {
+		t.Errorf("a cached group was queried %d times", queries)
+	}
+	r.forget(id(0))
+	r.replay(ctx, id(0), nil, time.Now())
+	if queries != 1 || r.unhosted != maxUnhosted {
+		t.Errorf("after forget: %d queries, %d counted", queries, r.unhosted)
+	}
+	r.forgetAll()
+	if r.unhosted != 0 || len(r.cache) != 0 {
+		t.Errorf("after forgetAll: %d cached, %d counted", len(r.cache), r.unhosted)
 	}
 }

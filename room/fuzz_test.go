@@ -74,7 +74,7 @@ func FuzzReplay(f *testing.F) {
 			p := Point{Prev: prev.ID, Seq: pe.Seq + 1, Lamport: pe.Lamport + 1 + uint64(at>>5)}
 			target := pub(letters[int(tgt)%len(letters)])
 			var a Action
-			switch op % 8 {
+			switch op % 9 {
 			case 0, 1:
 				a = Grant(target, roles[int(tgt/5)%len(roles)])
 			case 2:
@@ -90,6 +90,8 @@ func FuzzReplay(f *testing.F) {
 				a = SetPolicy(PolicyChange{Open: &open})
 			case 7:
 				a = Action{Op: OpBan, Target: target, Reason: "r"}
+			case 8:
+				a = Invite("c" + strconv.Itoa(int(tgt%3)))
 			}
 			ev := NewEntry(c.room, p, a, testBase)
 			if err := ev.Sign(key(letters[int(who)%len(letters)])); err != nil {

@@ -114,19 +114,45 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 		sort.Slice(l.Rejected, func(i, j int) bool { return l.Rejected[i].ID < l.Rejected[j].ID })
 	}()
 
-	seen := map[string]bool{}
-	var entries []Entry
+	// Copies claiming one id count once: a copy that verifies wins over
+	// altered ones, whatever the order (all that verify are the same
+	// event); among copies that fail, the lowest reason is reported.
+	parsed := map[string]Entry{}
+	failed := map[string]error{}
+	var ids []string
 	for _, ev := range events {
-		if ev == nil || seen[ev.ID] {
+		if ev == nil {
 			continue
 		}
-		seen[ev.ID] = true
+		if _, ok := parsed[ev.ID]; ok {
+			continue
+		}
+		_, fails := failed[ev.ID]
 		e, err := ParseEntry(ev)
 		switch {
+		case err == nil:
+			parsed[ev.ID] = e
+			delete(failed, ev.ID)
 		case errors.Is(err, ErrUnplaced):
 			// a request, not an entry: its placement (if any) is what counts
-		case err != nil:
-			reject(ev.ID, err)
+			continue
+		case !fails || err.Error() < failed[ev.ID].Error():
+			failed[ev.ID] = err
+		}
+		if !fails {
+			ids = append(ids, ev.ID)
+		}
+	}
+	var entries []Entry
+	for _, id := range ids {
+		e, ok := parsed[id]
+		if !ok {
+			if err, bad := failed[id]; bad {
+				reject(id, err)
+			}
+			continue
+		}
+		switch {
 		case e.Room != room:
 			reject(e.ID, fmt.Errorf("%w: h is %.16s, this room is %.16s", ErrWrongRoom, e.Room, room))
 		case time.Unix(e.CreatedAt, 0).After(now.Add(MaxSkew)):

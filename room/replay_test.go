@@ -338,3 +338,21 @@ func TestView(t *testing.T) {
 		t.Errorf("tip %+v", v.Tip)
 	}
 }
+
+// An altered copy claiming a valid entry's id does not hide the entry,
+// whichever comes first.
+func TestAlteredCopy(t *testing.T) {
+	c := buildChain(t, "G -> grant(mod:B) -> B:ban(C)", 1)
+	e := c.events[2]
+	bad := *e
+	bad.Tags = append(append(nostr.Tags(nil), e.Tags...), nostr.Tag{"x"})
+	first := c.replay(t, append(c.events[:2:2], &bad, e)...)
+	second := c.replay(t, append(c.events[:2:2], e, &bad)...)
+	if !sameLog(first, second) || first.Err(e.ID) != nil || !first.State.Banned(pub("C")) {
+		t.Fatalf("an altered copy first: %v; valid first: %v", first.Err(e.ID), second.Err(e.ID))
+	}
+	only, _ := Replay(c.room, append(c.events[:2:2], &bad), testNow)
+	if !errors.Is(only.Err(e.ID), ErrForged) {
+		t.Errorf("the altered copy alone: %v", only.Err(e.ID))
+	}
+}

@@ -247,3 +247,30 @@ func TestRoomsCacheBound(t *testing.T) {
 		t.Errorf("after forgetAll: %d cached, %d counted", len(r.cache), r.unhosted)
 	}
 }
+
+// TestRoomUnsupportedKinds: moderation kinds a cairn room does not take
+// (NIP-29's delete-group, pins, ...) are refused with invalid: and why.
+func TestRoomUnsupportedKinds(t *testing.T) {
+	n := startNode(t, TestingConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	owner := strings.Repeat("1", 64)
+	pk, _ := nostr.GetPublicKey(owner)
+	gen := room.Genesis(pk, "kinds", [16]byte{5}, time.Now())
+	gen.Sign(owner)
+	if err := c.Publish(ctx, "EVENT", gen); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []int{9008, 9010} {
+		ev := &nostr.Event{Kind: kind, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", gen.Tags.Find("h")[1]}}}
+		ev.Sign(owner)
+		if err := c.Publish(ctx, "EVENT", ev); err == nil || !strings.Contains(err.Error(), "invalid:") || !strings.Contains(err.Error(), "not this kind") {
+			t.Errorf("kind %d: %v", kind, err)
+		}
+	}
+}

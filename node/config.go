@@ -41,6 +41,10 @@ type Config struct {
 	AnnounceInterval Duration
 	// WebRTC is the node's WebRTC side, how browsers reach it.
 	WebRTC WebRTCConfig
+	// RoomPeers are relays (other cairn nodes) the node pulls its hosted
+	// rooms from, every RoomSyncInterval (NIP-77); none by default.
+	RoomPeers        []string
+	RoomSyncInterval Duration
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
@@ -188,6 +192,7 @@ func DefaultConfig() Config {
 		},
 		BlobQuota:        blobstore.DefaultOptions().Quota,
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
+		RoomSyncInterval: Duration(time.Minute),
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
@@ -226,6 +231,14 @@ func (c *Config) Validate() error {
 	}
 	if c.AnnounceInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("announce interval must be at least 1s"))
+	}
+	if len(c.RoomPeers) > 0 && c.RoomSyncInterval < Duration(time.Second) {
+		errs = append(errs, errors.New("room sync interval must be at least 1s"))
+	}
+	for _, u := range c.RoomPeers {
+		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+			errs = append(errs, fmt.Errorf("room peer %q: want a relay URL, ws:// or wss://", u))
+		}
 	}
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))

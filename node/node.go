@@ -180,6 +180,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
 	n.routeBlossom(mux)
+	mux.HandleFunc("POST /api/rooms/sync", localOnly(n.serveRoomSync))
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -238,6 +239,7 @@ func (n *Node) Start() error {
 		return nil
 	})
 	n.group.Go(n.sweep)
+	n.group.Go(n.roomSyncLoop)
 	if err := n.publishAddressing(n.ctx); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
 	}
@@ -362,6 +364,7 @@ func (n *Node) sweep() error {
 			if err != nil && n.ctx.Err() == nil {
 				n.log.Error("removing expired events", "err", err)
 			} else if k > 0 {
+				n.rooms.forgetAll() // an expired event may have been a room's entry
 				n.log.Debug("removed expired events", "count", k)
 			}
 		}

@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"sort"
 	"sync"
 	"time"
 
@@ -22,69 +20,89 @@ import (
 // is refused with restricted: and the reason. Events of NIP-29 groups this
 // node does not host pass as on any relay.
 
-// rooms caches each hosted room's replayed log, keyed by the set of its
-// entries, so a message replays nothing new.
+// rooms caches each room's replayed log (or that it has none: not hosted
+// here) until an event that can change it is stored: an entry of its log
+// (the OnEvent hook), a pull from another node, a deletion or an
+// expiry. So a message costs no query of the log, whose h range also
+// holds every message of the room.
 type rooms struct {
-	query func(ctx context.Context, room string) []*nostr.Event // the stored log entries
-	mu    sync.Mutex
-	cache map[string]cachedLog
-	pub   sync.Mutex
-	last  map[string]time.Time // the created_at of each room's last state
+	query    func(ctx context.Context, room string) []*nostr.Event // the stored log entries
+	mu       sync.Mutex
+	cache    map[string]cachedLog
+	gen      uint64 // bumped by every forget: a replay begun before one is not cached
+	unhosted int    // cached "not hosted here" entries, at most maxUnhosted
+	pub      sync.Mutex
+	last     map[string]time.Time // the created_at of each room's last state
+	place    sync.Mutex           // one placement at a time: the node's log stays a line
 }
+
+// maxUnhosted bounds how many groups not hosted here are remembered as
+// such (anyone can write to any h).
+const maxUnhosted = 4096
 
 type cachedLog struct {
-	key [32]byte
 	log *room.Log
+	err error // room.ErrGenesis: not hosted here
 }
 
-func logKey(evs []*nostr.Event) [32]byte {
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
+// forget drops a room's cached log.
+func (r *rooms) forget(id string) {
+	r.mu.Lock()
+	if c, ok := r.cache[id]; ok && c.err != nil {
+		r.unhosted--
 	}
-	sort.Strings(ids)
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+	delete(r.cache, id)
+	r.gen++
+	r.mu.Unlock()
 }
 
-var logKinds = []int{room.KindCreate, room.KindPutUser, room.KindRemoveUser, room.KindEditMeta}
+// forgetAll drops every cached log.
+func (r *rooms) forgetAll() {
+	r.mu.Lock()
+	clear(r.cache)
+	r.unhosted = 0
+	r.gen++
+	r.mu.Unlock()
+}
 
 // queryRoom loads the stored log entries of a room.
 func (n *Node) queryRoom(ctx context.Context, id string) []*nostr.Event {
 	var out []*nostr.Event
-	library{n.store}.Query(ctx, nostr.Filter{Kinds: logKinds, Tags: nostr.TagMap{"h": {id}}}, "", func(ev *nostr.Event) error {
+	library{n.store}.Query(ctx, nostr.Filter{Kinds: room.LogKinds, Tags: nostr.TagMap{"h": {id}}}, "", func(ev *nostr.Event) error {
 		out = append(out, ev)
 		return nil
 	})
 	return out
 }
 
-// replay returns the room's log with extra added, from the cache when the
-// stored entries did not change.
+// replay returns the room's log with extra added; without extra, from
+// the cache when nothing was stored since that can change it.
 func (r *rooms) replay(ctx context.Context, id string, extra *nostr.Event, now time.Time) (*room.Log, error) {
-	evs := r.query(ctx, id)
-	if extra == nil {
-		k := logKey(evs)
-		r.mu.Lock()
-		c, ok := r.cache[id]
-		r.mu.Unlock()
-		if ok && c.key == k {
-			return c.log, nil
-		}
-		l, err := room.Replay(id, evs, now)
-		if err == nil {
-			r.mu.Lock()
-			r.cache[id] = cachedLog{k, l}
-			r.mu.Unlock()
-		}
-		return l, err
+	if extra != nil {
+		return room.Replay(id, append(r.query(ctx, id), extra), now)
 	}
-	return room.Replay(id, append(evs, extra), now)
+	r.mu.Lock()
+	c, ok := r.cache[id]
+	gen := r.gen
+	r.mu.Unlock()
+	if ok {
+		return c.log, c.err
+	}
+	l, err := room.Replay(id, r.query(ctx, id), now)
+	if err == nil || errors.Is(err, room.ErrGenesis) {
+		r.mu.Lock()
+		if r.gen == gen && (err == nil || r.unhosted < maxUnhosted) {
+			if old, dup := r.cache[id]; dup && old.err != nil {
+				r.unhosted--
+			}
+			r.cache[id] = cachedLog{l, err}
+			if err != nil {
+				r.unhosted++
+			}
+		}
+		r.mu.Unlock()
+	}
+	return l, err
 }
 
 // checkRoom is the relay's RejectEvent hook for rooms.
@@ -97,6 +115,9 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
+	if room.IsRequest(ev) {
+		return n.placeRequest(ctx, id, ev, now)
+	}
 	if room.IsEntryKind(ev.Kind) {
 		if ev.Kind != room.KindCreate && len(n.queryRoom(ctx, id)) == 0 {
 			return false, "" // not a room hosted here
@@ -137,11 +158,48 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 	return false, ""
 }
 
+// placeRequest answers a request of a client that writes no chain tags
+// (a NIP-29 join or leave request, or a moderation event without prev,
+// seq and lamport) sent to a hosted room: the node places it, signing
+// the entry at its log's tip that carries the request (room.Log.Place),
+// and publishes that entry before the request is accepted, so the
+// client's next event already sees its effect. A join request to a
+// closed room is kept (accepted and stored) for the moderators; every
+// other refusal refuses the request. Requests of groups not hosted here
+// pass as on any relay.
+func (n *Node) placeRequest(ctx context.Context, id string, req *nostr.Event, now time.Time) (bool, string) {
+	n.rooms.place.Lock()
+	defer n.rooms.place.Unlock()
+	l, err := n.rooms.replay(ctx, id, nil, now)
+	if err != nil {
+		return false, "" // not a room hosted here
+	}
+	p, err := l.Place(req, now)
+	switch {
+	case errors.Is(err, room.ErrClosed):
+		return false, "" // kept: moderators read the room's 9021s
+	case errors.Is(err, room.ErrMember), errors.Is(err, room.ErrReused):
+		return true, "duplicate: " + err.Error()
+	case errors.Is(err, room.ErrMalformed), errors.Is(err, room.ErrForged), errors.Is(err, room.ErrNotRequest):
+		return true, "invalid: " + err.Error()
+	case err != nil:
+		return true, "restricted: " + err.Error()
+	}
+	if err := n.peer.PublishOwn(ctx, p); err != nil {
+		return true, "error: the node could not place the request in the room's log (" + err.Error() + "); try again"
+	}
+	return false, ""
+}
+
 // publishGroupState re-derives a hosted room's NIP-29 group state (kinds
 // 39000-39003, signed by the node key) after an entry of its log was
 // accepted; it runs in the background (the relay's OnEvent hook must not
 // wait).
 func (n *Node) publishGroupState(ev *nostr.Event) {
+	if ev.Kind == nostr.KindDeletion {
+		n.rooms.forgetAll() // it may have removed an entry (NIP-09)
+		return
+	}
 	if !room.IsEntryKind(ev.Kind) {
 		return
 	}
@@ -149,7 +207,13 @@ func (n *Node) publishGroupState(ev *nostr.Event) {
 	if h == nil {
 		return
 	}
-	id := h[1]
+	n.rooms.forget(h[1])
+	n.publishRoomState(h[1])
+}
+
+// publishRoomState re-derives and publishes a hosted room's group state
+// in the background.
+func (n *Node) publishRoomState(id string) {
 	n.spawn(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -21,7 +21,7 @@ import (
 //	[label=][Signer:]action(args)[@lamport][!expect]
 //
 // Signer is a letter (keys A, B, C, ... from fixed seeds), A by default.
-// Actions: grant(role:X), revoke(X), ban(X), unban(X),
+// Actions: grant(role:X), revoke(X), ban(X), unban(X), invite(code),
 // role(name:cap+cap:rank), policy(open|closed|public|private|
 // restricted|unrestricted|name=text). Lamport defaults to the prev's plus
 // one. expect is denied, concurrent, chain, orphan, forged, wrongroom,
@@ -146,6 +146,8 @@ func parseAction(t testing.TB, op, arg string) Action {
 			t.Fatalf("chain: grant(role:X), got %q", arg)
 		}
 		return Grant(pub(who), role)
+	case "invite":
+		return Invite(arg)
 	case "revoke":
 		return Revoke(pub(arg))
 	case "ban":

@@ -16,7 +16,7 @@ var (
 	ErrBanned     = errors.New("the author is banned from this room")
 	ErrNotMember  = errors.New("only members post in this room: ask a moderator for an invite")
 	ErrNotAllowed = errors.New("only the author or a holder of the delete capability may delete an event")
-	ErrLogKind    = errors.New("kinds 9000-9020 are the room's moderation: send them as log entries")
+	ErrLogKind    = errors.New("kinds 9000-9020 are moderation, not messages; a cairn room takes 9000-9002 and 9009 (as log entries or requests) and 9005, not this kind")
 )
 
 // MayPost says whether ev (a kind 9 chat message or any other event of the

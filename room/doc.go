@@ -8,8 +8,8 @@
 // [RoomID] binds the creator's pubkey, the room's name and a nonce. Every
 // later change of authority is an entry of the log: kind 9000 (put-user:
 // GRANT), 9001 (remove-user: REVOKE, BAN with a ban tag, UNBAN with an
-// unban tag) and 9002 (edit-metadata: SET_POLICY, or DEFINE_ROLE with a
-// role tag). Each entry names the entry it extends (prev, its event id),
+// unban tag), 9002 (edit-metadata: SET_POLICY, or DEFINE_ROLE with a
+// role tag) and 9009 (create-invite: INVITE, a code that admits joiners). Each entry names the entry it extends (prev, its event id),
 // its height (seq) and a Lamport time (lamport). docs/PROTOCOL.md, "Rooms:
 // the authority log", is the wire reference.
 //
@@ -29,6 +29,10 @@
 //	ev := room.NewEntry(roomID, log.Tip(), room.Grant(pubkey, room.RoleMod), now)
 //	signer.Sign(ev)
 //	storage.Append(roomID, ev)
+//
+// A client that writes no chain tags (NIP-29's) sends requests instead: a
+// host places each one with [Log.Place], signing the entry at its tip that
+// embeds the request, and Replay checks the request's signer.
 //
 // Replay is a function of the set of events, not of their order: two peers
 // holding the same entries reach the same state, whatever order they

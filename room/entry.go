@@ -23,6 +23,12 @@ const (
 	KindEditMeta   = 9002 // SET_POLICY, DEFINE_ROLE
 	KindDelete     = 9005 // delete-event: a moderation message, not a log entry
 	KindCreate     = 9007 // the genesis
+	KindInvite     = 9009 // create-invite: INVITE
+	// Requests a host places into the log (see Place): NIP-29's join and
+	// leave requests, and kinds 9000-9002 sent without prev, seq and
+	// lamport.
+	KindJoinRequest  = 9021
+	KindLeaveRequest = 9022
 )
 
 // Limits of the strict decoder.
@@ -31,10 +37,16 @@ const (
 	MaxTags      = 32       // tags of one entry
 	MaxName      = 64       // bytes of a room's name
 	MaxRoleName  = 32       // bytes of a role's name: [a-z0-9_-]
+	MaxCode      = 64       // bytes of an invite code: [A-Za-z0-9_-]
 	MaxText      = 1024     // bytes of about, picture and reason values
 	MaxEntries   = 10_000   // entries Replay considers; the rest are refused
 	// MaxSkew is how far ahead of now an entry may be dated.
 	MaxSkew = 10 * time.Minute
+	// MaxRequestJSON bounds the request a placement carries.
+	MaxRequestJSON = 8 << 10
+	// MaxPlaceDelay is how long before its placement a request may be
+	// dated (and MaxSkew how long after): an old request cannot be placed.
+	MaxPlaceDelay = 10 * time.Minute
 )
 
 // roomLabel separates room ids from every other sha256 in cairn.
@@ -73,9 +85,10 @@ const (
 	OpUnban
 	OpSetPolicy
 	OpDefineRole
+	OpInvite
 )
 
-var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role"}
+var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -108,6 +121,7 @@ type Action struct {
 	Caps   Caps         // DEFINE_ROLE
 	Rank   int          // DEFINE_ROLE
 	Policy PolicyChange // SET_POLICY; genesis: the room's name in Name
+	Code   string       // INVITE: the invite code
 	Reason string       // optional, free text
 }
 
@@ -121,10 +135,21 @@ func DefineRole(name string, caps Caps, rank int) Action {
 	return Action{Op: OpDefineRole, Role: name, Caps: caps, Rank: rank}
 }
 
+// Invite builds an INVITE: a join request carrying code admits its signer.
+func Invite(code string) Action { return Action{Op: OpInvite, Code: code} }
+
 // Entry is a verified, decoded log entry (or genesis).
 //
-// Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002
-// or 9007 carrying exactly one h (the room), and, except the genesis,
+// A placement is an entry whose chain tags are signed by a host (any key:
+// in practice the node that received the request) and whose action is
+// authorized by a request it carries in a request tag: a NIP-29 join
+// (9021) or leave (9022) request, or a moderation event of kind 9000-9002
+// sent without prev, seq and lamport. Its Author is the request's signer,
+// whose capability Replay checks; Placer is the host, whose signature
+// vouches only for the position in the chain.
+//
+// Compatibility rules. An entry is a Nostr event of kind 9000, 9001, 9002,
+// 9007 or 9009 carrying exactly one h (the room), and, except the genesis,
 // exactly one prev (64 hex: the event id of the entry it extends), seq
 // (decimal, its prev's seq plus one; the genesis is 0) and lamport
 // (decimal, above its prev's; the genesis is 0). Tags this version does
@@ -145,6 +170,12 @@ type Entry struct {
 	CreatedAt int64
 	Action    Action
 	Event     *nostr.Event
+	// Placements only (see above): the host that signed the entry, the
+	// request that authorizes it and that request's kind.
+	Placer  string
+	Request *nostr.Event
+	Via     int
+	Code    string // a join request's invite code
 }
 
 // Errors of the decoder and the replay. Rejected entries carry one of
@@ -164,6 +195,11 @@ var (
 	ErrConcurrent = errors.New("room: not seen by the revocation of its signer")
 	ErrGenesis    = errors.New("room: no valid genesis")
 	ErrTooMany    = errors.New("room: over 10,000 entries")
+	// ErrUnplaced: a moderation event without prev, seq and lamport is a
+	// request a host places (Place), not an entry; Replay skips it.
+	ErrUnplaced = errors.New("room: a moderation event without prev, seq and lamport is a request for a host to place")
+	// ErrReused: a placement whose request already took effect.
+	ErrReused = errors.New("room: its request already took effect")
 )
 
 func malformed(format string, a ...any) error {
@@ -183,10 +219,13 @@ func DecodeEntry(raw []byte) (Entry, error) {
 	return ParseEntry(ev)
 }
 
+// LogKinds are the kinds of a room's log, for filters.
+var LogKinds = []int{KindCreate, KindPutUser, KindRemoveUser, KindEditMeta, KindInvite}
+
 // IsEntryKind reports whether kind is one of the log's.
 func IsEntryKind(kind int) bool {
 	switch kind {
-	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate:
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate, KindInvite:
 		return true
 	}
 	return false
@@ -204,20 +243,31 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 	if len(ev.Tags) > MaxTags {
 		return e, malformed("%d tags, at most %d", len(ev.Tags), MaxTags)
 	}
+	e, req, err := decodeTags(e, ev, false)
+	if err != nil || req == "" {
+		return e, err
+	}
+	return placed(e, req)
+}
+
+// decodeTags reads an entry's tags (or, chainless, a request's: no prev,
+// seq, lamport or request; put-user's role defaults to member). req is
+// the value of a request tag.
+func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, _ error) {
 	seen := map[string]bool{}
 	var pTag nostr.Tag
 	var flags []string
 	a := &e.Action
 	for _, t := range ev.Tags {
 		switch t[0] {
-		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban":
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code":
 			if seen[t[0]] {
-				return e, malformed("two %s tags", t[0])
+				return e, req, malformed("two %s tags", t[0])
 			}
 			seen[t[0]] = true
 		case "open", "closed", "public", "private", "restricted", "unrestricted":
 			if len(t) != 1 {
-				return e, malformed("flag %s takes no value", t[0])
+				return e, req, malformed("flag %s takes no value", t[0])
 			}
 			flags = append(flags, t[0])
 			continue
@@ -226,12 +276,12 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 		}
 		if t[0] == "ban" || t[0] == "unban" {
 			if len(t) != 1 {
-				return e, malformed("%s takes no value (a reason goes in a reason tag)", t[0])
+				return e, req, malformed("%s takes no value (a reason goes in a reason tag)", t[0])
 			}
 			continue
 		}
 		if len(t) < 2 {
-			return e, malformed("%s tag has no value", t[0])
+			return e, req, malformed("%s tag has no value", t[0])
 		}
 		v := t[1]
 		var err error
@@ -272,6 +322,14 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 			default:
 				a.Reason = v
 			}
+		case "code":
+			err = checkCode(v)
+			a.Code = v
+		case "request":
+			if len(v) > MaxRequestJSON {
+				err = fmt.Errorf("over %d bytes", MaxRequestJSON)
+			}
+			req = v
 		case "nonce":
 			if !event.IsHex(v, 32) {
 				err = errors.New("not 16 bytes of hex")
@@ -297,61 +355,82 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 			a.Rank = int(r)
 		}
 		if err != nil {
-			return e, malformed("%s: %v", t[0], err)
+			return e, req, malformed("%s: %v", t[0], err)
 		}
 	}
 	if !seen["h"] {
-		return e, malformed("no h tag (the room id)")
+		return e, req, malformed("no h tag (the room id)")
 	}
 	policy := len(flags) > 0 || seen["name"] || seen["about"] || seen["picture"]
 	if e.Kind == KindCreate {
+		if chainless || req != "" {
+			return e, req, malformed("a room is created with a genesis of cairn's shape (name, nonce, the derived id)")
+		}
 		if seen["prev"] || seen["seq"] && e.Seq != 0 || seen["lamport"] && e.Lamport != 0 {
-			return e, malformed("a genesis has no prev, seq 0 and lamport 0")
+			return e, req, malformed("a genesis has no prev, seq 0 and lamport 0")
 		}
 		if !seen["name"] || !seen["nonce"] {
-			return e, malformed("a genesis needs name and nonce")
+			return e, req, malformed("a genesis needs name and nonce")
 		}
-		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] {
-			return e, malformed("a genesis takes no p, role, ban or unban")
+		if pTag != nil || seen["role"] || seen["ban"] || seen["unban"] || seen["code"] {
+			return e, req, malformed("a genesis takes no p, role, ban, unban or code")
 		}
 		if RoomID(mustHex32(e.Author), *a.Policy.Name, nonceOf(ev)) != e.Room {
-			return e, malformed("h is not the room id of this creator, name and nonce")
+			return e, req, malformed("h is not the room id of this creator, name and nonce")
 		}
 		a.Op = OpGenesis
-		return e, applyFlags(a, flags)
+		return e, req, applyFlags(a, flags)
 	}
-	if !seen["prev"] || !seen["seq"] || !seen["lamport"] {
-		return e, malformed("an entry needs prev, seq and lamport")
+	switch {
+	case chainless && (seen["prev"] || seen["seq"] || seen["lamport"] || req != ""):
+		return e, req, malformed("a request carries none of prev, seq, lamport and request")
+	case chainless:
+	case !seen["prev"] && !seen["seq"] && !seen["lamport"]:
+		return e, req, ErrUnplaced
+	case !seen["prev"] || !seen["seq"] || !seen["lamport"]:
+		return e, req, malformed("an entry needs prev, seq and lamport")
+	case e.Seq == 0 || e.Lamport == 0:
+		return e, req, malformed("seq and lamport of an entry start at 1")
 	}
-	if e.Seq == 0 || e.Lamport == 0 {
-		return e, malformed("seq and lamport of an entry start at 1")
+	if seen["code"] != (e.Kind == KindInvite) {
+		return e, req, malformed("an invite (kind 9009) takes a code tag, and only an invite does")
 	}
 	switch e.Kind {
+	case KindInvite:
+		if pTag != nil || policy || seen["role"] || seen["ban"] || seen["unban"] {
+			return e, req, malformed("an invite takes only a code")
+		}
+		a.Op = OpInvite
+		return e, req, nil
 	case KindPutUser, KindRemoveUser:
 		if pTag == nil || policy || seen["role"] {
-			return e, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
+			return e, req, malformed("kind %d takes one p tag and no metadata or role tag", e.Kind)
 		}
 		a.Target = pTag[1]
 		if e.Kind == KindPutUser {
 			if seen["ban"] || seen["unban"] {
-				return e, malformed("ban and unban belong on kind 9001")
+				return e, req, malformed("ban and unban belong on kind 9001")
 			}
-			// NIP-29: ["p", pubkey, role...]; cairn takes exactly one role.
+			// NIP-29: ["p", pubkey, role...]; cairn takes exactly one role
+			// (a request without one asks for member).
+			if chainless && len(pTag) == 2 {
+				pTag = append(pTag, RoleMember)
+			}
 			if len(pTag) != 3 {
-				return e, malformed("put-user needs [\"p\", pubkey, role] with one role")
+				return e, req, malformed("put-user needs [\"p\", pubkey, role] with one role")
 			}
 			a.Op, a.Role = OpGrant, pTag[2]
 			if err := checkRoleName(a.Role); err != nil {
-				return e, malformed("p: role: %v", err)
+				return e, req, malformed("p: role: %v", err)
 			}
 			if a.Role == RoleBanned {
-				return e, malformed("ban with kind 9001 and a ban tag, not a role")
+				return e, req, malformed("ban with kind 9001 and a ban tag, not a role")
 			}
-			return e, nil
+			return e, req, nil
 		}
 		switch {
 		case seen["ban"] && seen["unban"]:
-			return e, malformed("ban and unban together")
+			return e, req, malformed("ban and unban together")
 		case seen["ban"]:
 			a.Op = OpBan
 		case seen["unban"]:
@@ -359,23 +438,23 @@ func ParseEntry(ev *nostr.Event) (Entry, error) {
 		default:
 			a.Op = OpRevoke
 		}
-		return e, nil
+		return e, req, nil
 	default: // KindEditMeta
 		if pTag != nil || seen["ban"] || seen["unban"] {
-			return e, malformed("edit-metadata takes no p, ban or unban")
+			return e, req, malformed("edit-metadata takes no p, ban or unban")
 		}
 		if seen["role"] {
 			if policy {
-				return e, malformed("a role definition changes nothing else")
+				return e, req, malformed("a role definition changes nothing else")
 			}
 			a.Op = OpDefineRole
-			return e, nil
+			return e, req, nil
 		}
 		if !policy {
-			return e, malformed("edit-metadata changes nothing")
+			return e, req, malformed("edit-metadata changes nothing")
 		}
 		a.Op = OpSetPolicy
-		return e, applyFlags(a, flags)
+		return e, req, applyFlags(a, flags)
 	}
 }
 
@@ -415,6 +494,19 @@ func parseCount(s string) (uint64, error) {
 		return 0, errors.New("want a decimal count without leading zeros")
 	}
 	return strconv.ParseUint(s, 10, 64)
+}
+
+func checkCode(s string) error {
+	if s == "" || len(s) > MaxCode {
+		return fmt.Errorf("1 to %d characters", MaxCode)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return errors.New("only A-Z, a-z, 0-9, - and _")
+		}
+	}
+	return nil
 }
 
 func checkRoleName(s string) error {
@@ -460,8 +552,9 @@ func Genesis(creator, name string, nonce [16]byte, now time.Time) *nostr.Event {
 // Point is where a new entry attaches: the entry it extends and the seq
 // and Lamport time it takes.
 type Point struct {
-	Prev         string
-	Seq, Lamport uint64
+	Prev    string `json:"prev"`
+	Seq     uint64 `json:"seq"`
+	Lamport uint64 `json:"lamport"`
 }
 
 // NewEntry is the unsigned log entry doing a in room, attached at p (a
@@ -484,6 +577,9 @@ func NewEntry(room string, p Point, a Action, now time.Time) *nostr.Event {
 		}
 	case OpDefineRole:
 		tags = append(tags, nostr.Tag{"role", a.Role, a.Caps.String(), strconv.Itoa(a.Rank)})
+	case OpInvite:
+		kind = KindInvite
+		tags = append(tags, nostr.Tag{"code", a.Code})
 	case OpSetPolicy:
 		c := a.Policy
 		for _, kv := range []struct {

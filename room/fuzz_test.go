@@ -20,6 +20,18 @@ func FuzzDecodeEntry(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Add([]byte(`{"id":"","tags":[[]]}`))
+	// A placement of a join request.
+	open := buildChain(f, "G -> policy(open)", 1)
+	join := &nostr.Event{Kind: KindJoinRequest, CreatedAt: nostr.Timestamp(testBase.Unix()), Tags: nostr.Tags{{"h", open.room}}}
+	join.Sign(key("C"))
+	l, _ := Replay(open.room, open.events, testNow)
+	if p, err := l.Place(join, testBase); err == nil {
+		p.Sign(key("H"))
+		raw, _ := json.Marshal(p)
+		f.Add(raw)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e, err := DecodeEntry(raw)
 		if err != nil {
@@ -62,7 +74,7 @@ func FuzzReplay(f *testing.F) {
 			p := Point{Prev: prev.ID, Seq: pe.Seq + 1, Lamport: pe.Lamport + 1 + uint64(at>>5)}
 			target := pub(letters[int(tgt)%len(letters)])
 			var a Action
-			switch op % 8 {
+			switch op % 9 {
 			case 0, 1:
 				a = Grant(target, roles[int(tgt/5)%len(roles)])
 			case 2:
@@ -78,6 +90,8 @@ func FuzzReplay(f *testing.F) {
 				a = SetPolicy(PolicyChange{Open: &open})
 			case 7:
 				a = Action{Op: OpBan, Target: target, Reason: "r"}
+			case 8:
+				a = Invite("c" + strconv.Itoa(int(tgt%3)))
 			}
 			ev := NewEntry(c.room, p, a, testBase)
 			if err := ev.Sign(key(letters[int(who)%len(letters)])); err != nil {

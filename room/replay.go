@@ -2,6 +2,7 @@ package room
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -77,19 +78,27 @@ func (l *Log) StateAt(id string) (s *State, ok bool) {
 //     follow its prev (seq one more, lamport above) is rejected, and so is
 //     everything built on it; an entry whose prev is not here is an orphan.
 //     Dropping, reordering or altering entries therefore shows.
+//
 //   - Order. The genesis first; then, repeatedly, of the entries whose prev
 //     is already placed, the one of lowest (lamport, pubkey, id). Entries
 //     with the same prev (concurrent) are thus ordered by Lamport time, then
 //     lower pubkey, then lower id.
+//
 //   - Authority. Each entry is checked against the state the entries before
 //     it produced. An entry that is refused keeps its place in the chain
 //     (what builds on it is judged on its own) but changes nothing.
+//
 //   - Retroactivity. An applied entry stays applied when its signer later
 //     loses the role, provided the entry that took the role away built on
 //     it (had it among its ancestors). Entries of the demoted signer that
 //     it had not seen are rejected (ErrConcurrent) and the replay is run
 //     again without them: a revoked moderator cannot act by attaching an
 //     entry to an old point of the chain.
+//
+//   - Placements (see Entry) are entries of their request's signer: its
+//     capability is checked, and a request takes effect at most once
+//     (ErrReused). A moderation event without prev, seq and lamport is a
+//     request, not an entry: it is skipped, not rejected.
 //
 // It returns ErrGenesis when no valid genesis of room is among events; the
 // Log still lists the rejections.
@@ -105,17 +114,45 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 		sort.Slice(l.Rejected, func(i, j int) bool { return l.Rejected[i].ID < l.Rejected[j].ID })
 	}()
 
-	seen := map[string]bool{}
-	var entries []Entry
+	// Copies claiming one id count once: a copy that verifies wins over
+	// altered ones, whatever the order (all that verify are the same
+	// event); among copies that fail, the lowest reason is reported.
+	parsed := map[string]Entry{}
+	failed := map[string]error{}
+	var ids []string
 	for _, ev := range events {
-		if ev == nil || seen[ev.ID] {
+		if ev == nil {
 			continue
 		}
-		seen[ev.ID] = true
+		if _, ok := parsed[ev.ID]; ok {
+			continue
+		}
+		_, fails := failed[ev.ID]
 		e, err := ParseEntry(ev)
 		switch {
-		case err != nil:
-			reject(ev.ID, err)
+		case err == nil:
+			parsed[ev.ID] = e
+			delete(failed, ev.ID)
+		case errors.Is(err, ErrUnplaced):
+			// a request, not an entry: its placement (if any) is what counts
+			continue
+		case !fails || err.Error() < failed[ev.ID].Error():
+			failed[ev.ID] = err
+		}
+		if !fails {
+			ids = append(ids, ev.ID)
+		}
+	}
+	var entries []Entry
+	for _, id := range ids {
+		e, ok := parsed[id]
+		if !ok {
+			if err, bad := failed[id]; bad {
+				reject(id, err)
+			}
+			continue
+		}
+		switch {
 		case e.Room != room:
 			reject(e.ID, fmt.Errorf("%w: h is %.16s, this room is %.16s", ErrWrongRoom, e.Room, room))
 		case time.Unix(e.CreatedAt, 0).After(now.Add(MaxSkew)):
@@ -186,14 +223,22 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 	for {
 		l.State, l.Applied, denied = newState(l.Genesis), nil, map[string]error{}
 		appliedBy := map[string][]Entry{}
+		usedRequest := map[string]bool{}
 		again := false
 		for _, e := range l.Order {
 			if excluded[e.ID] != nil {
 				continue
 			}
+			if e.Request != nil && usedRequest[e.Request.ID] {
+				denied[e.ID] = fmt.Errorf("%w: request %.16s", ErrReused, e.Request.ID)
+				continue
+			}
 			if err := l.State.authorize(e); err != nil {
 				denied[e.ID] = err
 				continue
+			}
+			if e.Request != nil {
+				usedRequest[e.Request.ID] = true
 			}
 			demoted := l.State.apply(e)
 			l.Applied = append(l.Applied, e)

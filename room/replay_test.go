@@ -317,3 +317,42 @@ func TestManyConcurrentRevocations(t *testing.T) {
 		t.Errorf("users %q", got)
 	}
 }
+
+func TestView(t *testing.T) {
+	c := buildChain(t, "G -> grant(mod:B) -> grant(member:C) -> B:ban(C) -> C:ban(B)!denied", 1)
+	v := c.replay(t).View()
+	if v.Room != c.room || v.Name != "test" || v.Creator != pub("A") || len(v.Entries) != 5 || v.Rejected != 1 {
+		t.Fatalf("view %+v", v)
+	}
+	var got []string
+	for _, u := range v.Users {
+		got = append(got, letterOf(u.Pubkey)+"="+u.Role)
+	}
+	if strings.Join(got, " ") != "A=owner B=mod C=banned" {
+		t.Errorf("users by rank: %v", got)
+	}
+	if e := v.Entries[4]; e.Op != "ban" || e.Error == "" || v.Entries[3].Error != "" {
+		t.Errorf("entries: %+v", v.Entries)
+	}
+	if v.Tip.Seq != 5 || v.Tip.Prev != c.events[4].ID {
+		t.Errorf("tip %+v", v.Tip)
+	}
+}
+
+// An altered copy claiming a valid entry's id does not hide the entry,
+// whichever comes first.
+func TestAlteredCopy(t *testing.T) {
+	c := buildChain(t, "G -> grant(mod:B) -> B:ban(C)", 1)
+	e := c.events[2]
+	bad := *e
+	bad.Tags = append(append(nostr.Tags(nil), e.Tags...), nostr.Tag{"x"})
+	first := c.replay(t, append(c.events[:2:2], &bad, e)...)
+	second := c.replay(t, append(c.events[:2:2], e, &bad)...)
+	if !sameLog(first, second) || first.Err(e.ID) != nil || !first.State.Banned(pub("C")) {
+		t.Fatalf("an altered copy first: %v; valid first: %v", first.Err(e.ID), second.Err(e.ID))
+	}
+	only, _ := Replay(c.room, append(c.events[:2:2], &bad), testNow)
+	if !errors.Is(only.Err(e.ID), ErrForged) {
+		t.Errorf("the altered copy alone: %v", only.Err(e.ID))
+	}
+}

@@ -98,10 +98,14 @@ type State struct {
 	Users map[string]string
 	// Roles are the user-defined roles.
 	Roles map[string]Role
+	// Invites maps an invite code to the pubkey that made it; a join
+	// request carrying it admits its signer while that pubkey holds
+	// invite.
+	Invites map[string]string
 }
 
 func newState(g Entry) *State {
-	s := &State{Room: g.Room, Creator: g.Author, Users: map[string]string{g.Author: RoleOwner}, Roles: map[string]Role{}}
+	s := &State{Room: g.Room, Creator: g.Author, Users: map[string]string{g.Author: RoleOwner}, Roles: map[string]Role{}, Invites: map[string]string{}}
 	s.setPolicy(g.Action.Policy)
 	return s
 }
@@ -115,6 +119,10 @@ func (s *State) clone() *State {
 	c.Roles = make(map[string]Role, len(s.Roles))
 	for k, v := range s.Roles {
 		c.Roles[k] = v
+	}
+	c.Invites = make(map[string]string, len(s.Invites))
+	for k, v := range s.Invites {
+		c.Invites[k] = v
 	}
 	return &c
 }
@@ -188,6 +196,19 @@ func (s *State) authorize(e Entry) error {
 	if s.Banned(by) {
 		return deny("the signer is banned")
 	}
+	// A join request (placed by a host): its signer joins an open room,
+	// or a closed one with a valid invite code.
+	if e.Via == KindJoinRequest {
+		switch {
+		case s.Member(by):
+			return deny("already a member")
+		case s.ValidCode(e.Code):
+			return nil
+		case !s.Policy.JoinOpen:
+			return deny("the room is closed to join requests (and the request carries no valid invite code)")
+		}
+		return nil
+	}
 	// Acting on a user: only below one's rank; the creator is never acted
 	// on; leaving (revoking oneself) is always allowed.
 	target := func() error {
@@ -255,6 +276,14 @@ func (s *State) authorize(e Entry) error {
 			return deny("changing the policy needs set-policy")
 		}
 		return nil
+	case OpInvite:
+		if me.Caps&CanInvite == 0 {
+			return deny("making invites needs invite")
+		}
+		if _, taken := s.Invites[a.Code]; taken {
+			return deny("the code is taken")
+		}
+		return nil
 	case OpDefineRole:
 		if _, static := staticRoles[a.Role]; static {
 			return deny("%s is a static role", a.Role)
@@ -297,6 +326,8 @@ func (s *State) apply(e Entry) (demoted []string) {
 		delete(s.Users, a.Target)
 	case OpSetPolicy:
 		s.setPolicy(a.Policy)
+	case OpInvite:
+		s.Invites[a.Code] = e.Author
 	case OpDefineRole:
 		old, existed := s.Roles[a.Role]
 		s.Roles[a.Role] = Role{a.Role, a.Caps, a.Rank}
@@ -309,4 +340,11 @@ func (s *State) apply(e Entry) (demoted []string) {
 		}
 	}
 	return demoted
+}
+
+// ValidCode reports whether code admits a joiner now: it was made by an
+// INVITE whose signer still holds invite.
+func (s *State) ValidCode(code string) bool {
+	by, ok := s.Invites[code]
+	return code != "" && ok && s.Can(by, CanInvite)
 }

@@ -30,6 +30,8 @@ func (t *tab) api() js.Value {
 		"status":        func([]js.Value) any { return t.status() },
 		"setSeeding":    t.jsSetSeeding,
 		"setQuota":      t.jsSetQuota,
+		"roomGenesis":   jsRoomGenesis,
+		"roomEntry":     jsRoomEntry,
 	}
 	promises := map[string]func([]js.Value) any{
 		"sha256":  func(a []js.Value) any { return jsSHA256(t.hasher, a) },
@@ -43,6 +45,8 @@ func (t *tab) api() js.Value {
 		"fetch":   t.jsFetch,
 		"list":    t.jsList,
 		"remove":  t.jsRemove,
+
+		"roomReplay": jsRoomReplay,
 	}
 	o := js.Global().Get("Object").New()
 	for name, f := range sync {

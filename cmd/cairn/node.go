@@ -128,6 +128,8 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
+	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")
+	f.DurationVar((*time.Duration)(&cfg.RoomSyncInterval), "room-sync-interval", time.Duration(cfg.RoomSyncInterval), "how often to pull rooms from the --room-peer relays")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
 	f.StringVar(&cfg.Blossom.Upload, "blossom-upload", cfg.Blossom.Upload, "who may upload Blossom blobs: owner (the node key only), allowlist (the owner and --blossom-allow) or everyone (any valid kind 24242 token)")
 	f.StringSliceVar(&cfg.Blossom.Allow, "blossom-allow", nil, "pubkeys (npub or hex) that may upload with --blossom-upload allowlist, comma-separated")

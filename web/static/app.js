@@ -8,6 +8,8 @@ const routes = [
   { re: /^\/$/, load: () => import("./feed.js"), title: "Feed" },
   { re: /^\/watch\/([^/]+)$/, load: () => import("./player.js"), title: "Watch" },
   { re: /^\/upload$/, load: () => import("./upload.js"), title: "Upload" },
+  { re: /^\/rooms$/, load: () => import("./rooms.js"), title: "Rooms" },
+  { re: /^\/rooms\/([^/]+)$/, load: () => import("./rooms.js"), title: "Room" },
   { re: /^\/profile$/, load: () => import("./profile.js"), title: "Profile and settings" },
   { re: /^\/dashboard$/, load: () => import("./dashboard.js"), title: "Node dashboard" },
 ];

@@ -86,6 +86,8 @@ export async function call(name, ...args) {
 
 // Keys. The browser key (hex secret) lives in localStorage under cairn.key.
 
+let making = null; // the key being made: concurrent first calls share it
+
 /** localKey returns the tab's key info, creating and saving a key when there is none. */
 export async function localKey() {
   const saved = settings.get("key", "");
@@ -96,10 +98,13 @@ export async function localKey() {
     }
     return { secretKey: saved, pubkey: "", npub: "", nsec: "" };
   }
-  const k = await call("generateKey");
-  if (!isHex64(k?.secretKey)) throw new Error("the browser core returned a malformed key");
-  settings.set("key", k.secretKey);
-  return k;
+  making ??= (async () => {
+    const k = await call("generateKey");
+    if (!isHex64(k?.secretKey)) throw new Error("the browser core returned a malformed key");
+    settings.set("key", k.secretKey);
+    return k;
+  })().finally(() => { making = null; });
+  return making;
 }
 
 /** importKey replaces the browser key with an nsec or hex secret; it throws on a bad key. */

@@ -111,3 +111,18 @@ export function normalizeRelay(text) {
   if (u.protocol !== "ws:" && u.protocol !== "wss:") throw new Error("a relay URL starts with wss:// (or ws:// on a local network)");
   return u.href.replace(/\/$/, "");
 }
+
+/**
+ * subscribe follows filters on the relay at url: onevent for every event,
+ * stored or live. It returns a function that closes the subscription.
+ * Errors (the relay unreachable, CLOSED) go to onerror.
+ */
+export function subscribe(url, filters, onevent, onerror = () => {}) {
+  let close = null;
+  let stopped = false;
+  relay(url).connect().then((r) => {
+    if (stopped) return;
+    close = r.subscribe(filters, { onevent, onclose: (reason) => { if (!stopped) onerror(new Error(reason || `relay ${url} closed the connection`)); } });
+  }, (e) => { if (!stopped) onerror(e); });
+  return () => { stopped = true; if (close) close(); };
+}

@@ -45,6 +45,7 @@ import (
 	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/superpeer"
 	"github.com/cairn-nostr/cairn/swarm"
+	"github.com/cairn-nostr/cairn/turn"
 	"github.com/cairn-nostr/cairn/web"
 	"github.com/cairn-nostr/cairn/webrtc"
 )
@@ -68,6 +69,7 @@ type Node struct {
 	started time.Time
 	host    *p2p.Host
 	rtc     *webrtc.Node // nil when disabled or failed to start
+	turn    *turn.Server // nil when disabled or failed to start
 	libp2p  swarm.Transport
 	media   *mediaState
 	rooms   *rooms
@@ -171,6 +173,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
+	mux.HandleFunc("GET /api/ice", n.serveICE)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -219,6 +222,7 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
+	n.startTURN()
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -312,6 +316,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.rtc != nil {
 		n.rtc.Close()
 	}
+	if n.turn != nil {
+		n.turn.Close()
+	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
@@ -385,6 +392,8 @@ type Status struct {
 	// NIP95 is the relay's super peer side: registered and promoted
 	// peers, events pushed to them and offered.
 	NIP95 relay.PeerStats `json:"nip95"`
+	// TURN is the STUN/TURN server for browsers; absent when off.
+	TURN *turn.Stats `json:"turn,omitempty"`
 }
 
 type statusP2P struct {
@@ -448,6 +457,10 @@ func (n *Node) Status() Status {
 		st.Transfer[webrtc.TransportName] = statusTransfer{BytesUp: uint64(rs.BytesUp), BytesDown: uint64(rs.BytesDown)}
 		st.Peers[webrtc.TransportName] = rs.Conns
 		st.WebRTC = &statusWebRTC{PubKey: n.rtc.PubKey(), ICEServers: append([]string{}, n.cfg.WebRTC.ICEServers...), Loopback: n.cfg.WebRTC.Loopback}
+	}
+	if n.turn != nil {
+		ts := n.turn.Stats()
+		st.TURN = &ts
 	}
 	bs := n.blobs.Stats()
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}

@@ -107,11 +107,13 @@ type startOptions struct {
 	SecretKey  string           `json:"secretKey"`
 	NodePubkey string           `json:"nodePubkey"`
 	ICEServers []pion.ICEServer `json:"iceServers"`
-	Loopback   bool             `json:"loopback"`
-	Quota      *int64           `json:"quota"`
-	DB         string           `json:"db"`
-	Seed       *bool            `json:"seed"`
-	HTTP       *bool            `json:"http"`
+	// ICETransportPolicy is "all" (default) or "relay" (TURN only).
+	ICETransportPolicy string `json:"iceTransportPolicy"`
+	Loopback           bool   `json:"loopback"`
+	Quota              *int64 `json:"quota"`
+	DB                 string `json:"db"`
+	Seed               *bool  `json:"seed"`
+	HTTP               *bool  `json:"http"`
 }
 
 func (t *tab) running() (*peer.Peer, error) {
@@ -269,6 +271,13 @@ func (t *tab) start(o startOptions) (any, error) {
 	cfg.SecretKey = t.sk
 	cfg.Signal = t.home
 	cfg.ICEServers = o.ICEServers
+	switch o.ICETransportPolicy {
+	case "", "all":
+	case "relay":
+		cfg.ICETransportPolicy = pion.ICETransportPolicyRelay
+	default:
+		return nil, fmt.Errorf("opts.iceTransportPolicy %q: want \"all\" or \"relay\"", o.ICETransportPolicy)
+	}
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}
 	cfg.Hasher = t.hasher

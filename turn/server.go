@@ -51,7 +51,8 @@ type Config struct {
 	// Limits caps live allocations (default DefaultLimits).
 	Limits policy.Limits
 	// Rate caps each allocation's relayed bytes per second, each way;
-	// datagrams over it are dropped. 0 is unlimited.
+	// datagrams over it are dropped (a token bucket holding one second of
+	// it absorbs bursts). 0 is unlimited.
 	Rate int64
 	// Session ends an allocation this long after it began, refreshed or
 	// not (0: DefaultSession).
@@ -339,7 +340,7 @@ func (r relays) AllocatePacketConn(conf pturn.AllocateListenerConfig) (net.Packe
 	}
 	port := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 	now := time.Now()
-	burst := max(s.cfg.Rate/4, 256<<10)
+	burst := max(s.cfg.Rate, 256<<10)
 	c := &relayConn{PacketConn: pc, s: s, port: port,
 		up: policy.NewBucket(s.cfg.Rate, burst, now), down: policy.NewBucket(s.cfg.Rate, burst, now)}
 	s.mu.Lock()

@@ -412,7 +412,7 @@ func turnServer(s *Server, cr policy.Credential) []webrtc.ICEServer {
 	return []webrtc.ICEServer{{URLs: []string{"turn:" + s.Addr().String() + "?transport=udp"}, Username: cr.Username, Credential: cr.Password}}
 }
 
-// send moves total random bytes from p.a to p.b in 16 KiB messages with
+// send moves total random bytes from p.a to p.b in 64 KiB messages with
 // flow control; it returns the time to the first message and to the
 // last, from when send began.
 func (p *peers) send(t testing.TB, total int) (first, all time.Duration) {
@@ -430,14 +430,14 @@ func (p *peers) send(t testing.TB, total int) (first, all time.Duration) {
 	t0 := time.Now()
 	errc := make(chan error, 1)
 	go func() {
-		for off := 0; off < total; off += 16 << 10 {
+		for off := 0; off < total; off += 64 << 10 {
 			for p.dc.BufferedAmount() > 4<<20 {
 				select {
 				case <-low:
 				case <-time.After(time.Second):
 				}
 			}
-			if err := p.dc.Send(data[off:min(off+16<<10, total)]); err != nil {
+			if err := p.dc.Send(data[off:min(off+64<<10, total)]); err != nil {
 				errc <- err
 				return
 			}

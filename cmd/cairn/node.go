@@ -20,7 +20,7 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth, blobQuota, uploadRate, relayBytes, labNet, turnRate string
+	var auth, blobQuota, uploadRate, relayBytes, labNet, turnRate, proxy string
 	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -55,6 +55,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 			log, err := common.logger()
 			if err != nil {
 				return err
+			}
+			if err := useProxy(proxy); err != nil {
+				return fmt.Errorf("--proxy: %w", err)
 			}
 			cfg.DataDir = common.dataDir
 			cfg.Version = version
@@ -135,6 +138,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.IntVar(&cfg.TURN.PerIP, "turn-ip-allocations", 0, "live TURN allocations per client IP (0 = 32)")
 	f.IntVar(&cfg.TURN.Total, "turn-allocations", 0, "live TURN allocations on the node (0 = 512)")
 	f.BoolVar(&cfg.TURN.AllowPrivate, "turn-allow-private", false, "let TURN relay to private, link-local and CGNAT addresses: for a lab or tests only; on a public node it lets anyone with credentials reach your network (loopback and the node's own services stay refused)")
+	registerProxy(f, &proxy)
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")

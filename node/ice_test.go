@@ -25,14 +25,7 @@ func TestICEEndpoint(t *testing.T) {
 	cfg := TestingConfig(t)
 	cfg.WebRTC.ICEServers = []string{"stun:stun.example.org:3478", "turn:turn.example.org:3478"}
 	cfg.WebRTC.ICEUsername, cfg.WebRTC.ICECredential = "op", "secret"
-	n, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop(context.Background())
+	n := startICENode(t, cfg)
 	var ice, again ICEConfig
 	get(t, n.URL()+"/api/ice", &ice)
 	get(t, n.URL()+"/api/ice", &again)
@@ -91,6 +84,16 @@ func TestICEEndpoint(t *testing.T) {
 func TestICEEndpointWithoutTURN(t *testing.T) {
 	cfg := TestingConfig(t)
 	cfg.TURN.Enabled = false
+	n := startICENode(t, cfg)
+	var ice ICEConfig
+	get(t, n.URL()+"/api/ice", &ice)
+	if len(ice.ICEServers) != 0 || ice.Expires != 0 || n.Status().TURN != nil {
+		t.Fatalf("ice %+v, status.turn %+v", ice, n.Status().TURN)
+	}
+}
+
+func startICENode(t *testing.T, cfg Config) *Node {
+	t.Helper()
 	n, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -98,12 +101,8 @@ func TestICEEndpointWithoutTURN(t *testing.T) {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer n.Stop(context.Background())
-	var ice ICEConfig
-	get(t, n.URL()+"/api/ice", &ice)
-	if len(ice.ICEServers) != 0 || ice.Expires != 0 || n.Status().TURN != nil {
-		t.Fatalf("ice %+v, status.turn %+v", ice, n.Status().TURN)
-	}
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	return n
 }
 
 func TestTURNConfigValidate(t *testing.T) {

@@ -15,19 +15,6 @@ import (
 // the node's GET /api/ice; limited to relay candidates (what a tab behind
 // a symmetric NAT is left with), they still connect, through the node.
 
-// pcHookJS records every RTCPeerConnection the page makes (the core makes
-// them through pion's js build) with its configuration, so the test can
-// read the browser's own getStats() of each.
-const pcHookJS = `(() => {
-  if (window.pcs) return true;
-  window.pcs = [];
-  const Orig = window.RTCPeerConnection;
-  window.RTCPeerConnection = function (cfg) { const pc = new Orig(cfg); window.pcs.push({pc, cfg}); return pc; };
-  window.RTCPeerConnection.prototype = Orig.prototype;
-  window.RTCPeerConnection.generateCertificate = Orig.generateCertificate;
-  return true;
-})()`
-
 // startICEJS starts the core as the web app does, with the ICE servers of
 // /api/ice and the policy given (%q).
 const startICEJS = `(async () => {
@@ -39,38 +26,11 @@ const startICEJS = `(async () => {
   return r.pubkey;
 })()`
 
-// pairsJS reads, for each connected RTCPeerConnection, the candidate types
-// of its selected pair from getStats().
-const pairsJS = `(async () => {
-  const out = [];
-  for (const {pc, cfg} of window.pcs) {
-    if (pc.connectionState !== 'connected') continue;
-    const st = await pc.getStats();
-    let pair;
-    st.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = st.get(r.selectedCandidatePairId); });
-    if (!pair) st.forEach(r => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
-    if (!pair) { out.push({policy: cfg && cfg.iceTransportPolicy || '', local: 'none', remote: 'none'}); continue; }
-    const l = st.get(pair.localCandidateId), rm = st.get(pair.remoteCandidateId);
-    out.push({policy: cfg && cfg.iceTransportPolicy || '', local: l.candidateType, remote: rm.candidateType,
-      relay_protocol: l.relayProtocol || '', url: l.url || '', servers: (cfg && cfg.iceServers || []).length});
-  }
-  return out;
-})()`
-
-type selectedPair struct {
-	Policy        string `json:"policy"`
-	Local         string `json:"local"`
-	Remote        string `json:"remote"`
-	RelayProtocol string `json:"relay_protocol"`
-	URL           string `json:"url"`
-	Servers       int    `json:"servers"`
-}
-
 func startICETab(t testing.TB, n *harness.Node, policy string) *coreTab {
 	t.Helper()
 	b := harness.NewBrowser(t)
 	b.Open(n.URL + "/wasm_exec.js")
-	b.Eval(pcHookJS, nil)
+	b.Eval(harness.RecordPeerConnectionsJS, nil)
 	b.Eval(coreJS, nil)
 	b.Eval(helpersJS, nil)
 	var pub string
@@ -83,13 +43,6 @@ func startICETab(t testing.TB, n *harness.Node, policy string) *coreTab {
 		}
 	})
 	return &coreTab{Browser: b, pubkey: pub}
-}
-
-func (c *coreTab) pairs(t testing.TB) []selectedPair {
-	t.Helper()
-	var ps []selectedPair
-	c.Eval(pairsJS, &ps)
-	return ps
 }
 
 type turnStatus struct {
@@ -151,7 +104,7 @@ func TestBrowserRelayedThroughNode(t *testing.T) {
 		}
 		after := nodeTURN(t, n)
 		for _, tab := range []*coreTab{a, b} {
-			ps := tab.pairs(t)
+			ps := tab.SelectedPairs()
 			if len(ps) != 1 {
 				t.Fatalf("%s: tab %s has %d connected peer connections (%+v), want 1", p.name, tab.pubkey[:8], len(ps), ps)
 			}

@@ -16,25 +16,10 @@ import (
 // with the ICE servers of its GET /api/ice (its STUN and TURN server) and
 // the default ICE policy: whatever path ICE finds is the one used.
 
-// labTabJS loads the browser core into a page of the node, records each
-// RTCPeerConnection the core makes, and starts the core as the web app
-// does: the ICE servers of /api/ice, no loopback trimming, the node not
-// used as a peer and not over HTTP (only tabs serve the file).
-const labTabJS = `(async () => {
-  window.pcs = [];
-  const Orig = window.RTCPeerConnection;
-  window.RTCPeerConnection = function (cfg) { const pc = new Orig(cfg); window.pcs.push(pc); return pc; };
-  window.RTCPeerConnection.prototype = Orig.prototype;
-  await new Promise((ok, fail) => {
-    const s = document.createElement('script');
-    s.src = '/wasm_exec.js'; s.onload = ok; s.onerror = () => fail(new Error('wasm_exec.js did not load'));
-    document.head.append(s);
-  });
-  const ready = new Promise(ok => { globalThis.onCairnReady = ok; });
-  const go = new Go();
-  const { instance } = await WebAssembly.instantiateStreaming(fetch('/cairn.wasm'), go.importObject);
-  go.run(instance);
-  await ready;
+// labStartJS starts the core as the web app does: the ICE servers of
+// /api/ice, no loopback trimming, the node not used as a peer and not over
+// HTTP (only tabs serve the files).
+const labStartJS = `(async () => {
   const st = await (await fetch('/api/status')).json();
   const ice = await (await fetch('/api/ice')).json();
   const k = cairn.generateKey();
@@ -44,7 +29,8 @@ const labTabJS = `(async () => {
 })()`
 
 // labShareJS shares %d random bytes and publishes the map; it returns the
-// map's id and the bytes' SHA-256 (computed by the page).
+// map's id and root, its chunk count and the bytes' SHA-256 (computed by
+// the page).
 const labShareJS = `(async () => {
   const b = new Uint8Array(%d);
   for (let i = 0; i < b.length; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(b.length, i + 65536)));
@@ -58,7 +44,7 @@ const labShareJS = `(async () => {
     if (!res.ok) throw new Error('publish refused: ' + res.message);
     if (ev.kind === 7001) id = ev.id;
   }
-  return {id, sha, root: r.root};
+  return {id, sha, root: r.root, chunks: r.chunks};
 })()`
 
 // labFetchJS fetches %q (a map id) whose root is %q, and returns the
@@ -78,31 +64,6 @@ const labFetchJS = `(async () => {
   const hex = buf => [...new Uint8Array(buf)].map(x => x.toString(16).padStart(2, '0')).join('');
   return {first_ms: first, total_ms: total, size: r.size, sha: hex(await crypto.subtle.digest('SHA-256', bytes))};
 })()`
-
-// labPairsJS gives the candidate types of the selected pair of each
-// connected RTCPeerConnection, from the browser's getStats().
-const labPairsJS = `(async () => {
-  const out = [];
-  for (const pc of window.pcs) {
-    if (pc.connectionState !== 'connected') continue;
-    const st = await pc.getStats();
-    let pair;
-    st.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = st.get(r.selectedCandidatePairId); });
-    if (!pair) continue;
-    const l = st.get(pair.localCandidateId), rm = st.get(pair.remoteCandidateId);
-    out.push({local: l.candidateType, remote: rm.candidateType, local_addr: l.address + ':' + l.port, remote_addr: rm.address + ':' + rm.port});
-  }
-  return out;
-})()`
-
-type labPair struct {
-	Local      string `json:"local"`
-	Remote     string `json:"remote"`
-	LocalAddr  string `json:"local_addr"`
-	RemoteAddr string `json:"remote_addr"`
-}
-
-func (p labPair) relayed() bool { return p.Local == "relay" || p.Remote == "relay" }
 
 type labFetch struct {
 	FirstMS float64 `json:"first_ms"`
@@ -131,8 +92,12 @@ func labTab(t *testing.T, l *Lab, role string, pub *Node) (*harness.Browser, str
 		"host-resolver-rules":                      "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE " + host,
 	})
 	b.Open(pub.URL + "/wasm_exec.js") // a page of the node's origin where the app does not boot
+	b.Eval(harness.RecordPeerConnectionsJS, nil)
+	if err := b.EvalTimeout(2*time.Minute, harness.LoadCoreJS, nil); err != nil {
+		t.Fatalf("tab in %s: loading the core: %v", role, err)
+	}
 	var pub8 string
-	if err := b.EvalTimeout(2*time.Minute, labTabJS, &pub8); err != nil || len(pub8) != 64 {
+	if err := b.EvalTimeout(2*time.Minute, labStartJS, &pub8); err != nil || len(pub8) != 64 {
 		t.Fatalf("tab in %s: cairn.start: %q, %v\nconsole:\n%s", role, pub8, err, b.ConsoleText())
 	}
 	t.Cleanup(func() {
@@ -143,22 +108,16 @@ func labTab(t *testing.T, l *Lab, role string, pub *Node) (*harness.Browser, str
 	return b, pub8
 }
 
-func pairs(t *testing.T, b *harness.Browser) []labPair {
-	t.Helper()
-	var ps []labPair
-	b.Eval(labPairsJS, &ps)
-	return ps
-}
-
 // TestBrowsersBehindNAT: a tab behind an endpoint-independent NAT (home 1)
-// fetches a file from a tab behind another (home 2) over a direct path
+// fetches files from a tab behind another (home 2) over a direct path
 // that STUN opened: the browsers' getStats() show no relay candidate and
 // a reflexive remote one. A tab behind the symmetric NAT (home 3) fetches
-// the same file with the same configuration: ICE falls back to relay
-// candidates on the public node's TURN server, which counts the bytes (it
-// fetches from home 2's tab and home 1's, which seeds once it holds the
-// file; both connections relayed).
-// Times to the first chunk and to the whole file are logged for both.
+// other files from the same tab with the same configuration: ICE falls
+// back to relay candidates on the public node's TURN server, which counts
+// the bytes. Each fetch is of a file only home 2's tab holds (one seeder);
+// two rounds, the first connecting (cold), the second over the open
+// connections (warm), in alternating order; times to the first chunk and
+// to the whole file are logged.
 func TestBrowsersBehindNAT(t *testing.T) {
 	requireLab(t)
 	harness.NeedChromium(t)
@@ -170,67 +129,80 @@ func TestBrowsersBehindNAT(t *testing.T) {
 	if st := pub.MustStatus(); st.TURN == nil || !strings.HasPrefix(st.TURN.Addr, "10.77.0.10:") {
 		t.Fatalf("pub's TURN server is not on 10.77.0.10: %+v", st.TURN)
 	}
-
 	b, bpub := labTab(t, l, "b", pub)
-	const size = 6<<20 + 777
-	var shared struct{ ID, SHA, Root string }
-	if err := b.EvalTimeout(2*time.Minute, fmt.Sprintf(labShareJS, size), &shared); err != nil {
-		t.Fatalf("share in b: %v", err)
+	tabs := map[string]*harness.Browser{}
+	for _, role := range []string{"a", "s"} {
+		tabs[role], _ = labTab(t, l, role, pub)
 	}
+	turnBytes := func() uint64 { st := pub.MustStatus().TURN; return st.BytesOut + st.BytesIn }
 
+	const size = 6<<20 + 777
 	type result struct {
-		role  string
-		got   labFetch
-		pairs []labPair
+		round, role string
+		got         labFetch
 	}
 	var results []result
-	for _, role := range []string{"a", "s"} {
-		tab, _ := labTab(t, l, role, pub)
-		turnBytes := func() uint64 { st := pub.MustStatus().TURN; return st.BytesOut + st.BytesIn }
-		before := turnBytes()
-		var got labFetch
-		if err := tab.EvalTimeout(3*time.Minute, fmt.Sprintf(labFetchJS, shared.ID, shared.Root), &got); err != nil {
-			t.Fatalf("fetch in %s: %v", role, err)
-		}
-		if got.SHA != shared.SHA || got.Size != size {
-			t.Fatalf("%s got %d bytes with sha256 %s; b shared %d with %s", role, got.Size, got.SHA, size, shared.SHA)
-		}
-		// a's one connection is to b; s has one to b and may have one to
-		// a, which seeds the file once it holds it.
-		ps := pairs(t, tab)
-		if len(ps) == 0 || (role == "a" && len(ps) != 1) || len(ps) > 2 {
-			t.Fatalf("%s: %d connected peer connections (%+v)", role, len(ps), ps)
-		}
-		relayed := turnBytes() - before // either way: the relay candidate may be either side's
-		switch role {
-		case "a": // two endpoint-independent NATs: direct through STUN
-			if ps[0].relayed() || (ps[0].Remote != "srflx" && ps[0].Remote != "prflx") {
-				t.Fatalf("a's selected pair %+v: want no relay candidate and b's reflexive address as the remote one", ps[0])
+	for _, round := range []struct {
+		name  string
+		order []string
+	}{{"cold", []string{"s", "a"}}, {"warm", []string{"a", "s"}}} {
+		for _, role := range round.order {
+			var shared struct {
+				ID, SHA, Root string
+				Chunks        int
 			}
-			if relayed > 1<<20 {
-				t.Fatalf("the TURN server relayed %d bytes while a fetched over a direct path", relayed)
+			if err := b.EvalTimeout(2*time.Minute, fmt.Sprintf(labShareJS, size), &shared); err != nil {
+				t.Fatalf("share in b: %v", err)
 			}
-		case "s": // behind the symmetric NAT: only a relay works
-			for _, p := range ps {
-				if !p.relayed() {
-					t.Fatalf("s's selected pair %+v: want a relay candidate through pub's TURN", p)
+			tab := tabs[role]
+			before := turnBytes()
+			var got labFetch
+			if err := tab.EvalTimeout(3*time.Minute, fmt.Sprintf(labFetchJS, shared.ID, shared.Root), &got); err != nil {
+				t.Fatalf("%s fetch in %s: %v", round.name, role, err)
+			}
+			if got.SHA != shared.SHA || got.Size != size {
+				t.Fatalf("%s got %d bytes with sha256 %s; b shared %d with %s", role, got.Size, got.SHA, size, shared.SHA)
+			}
+			ps := tab.SelectedPairs()
+			if len(ps) != 1 {
+				t.Fatalf("%s: %d connected peer connections (%+v), want 1 (to b)", role, len(ps), ps)
+			}
+			relayed := turnBytes() - before // either way: the relay candidate may be either side's
+			switch role {
+			case "a": // two endpoint-independent NATs: direct through STUN
+				if ps[0].Relayed() || (ps[0].Remote != "srflx" && ps[0].Remote != "prflx") {
+					t.Fatalf("a's selected pair %+v: want no relay candidate and b's reflexive address as the remote one", ps[0])
+				}
+				if relayed > 1<<20 {
+					t.Fatalf("the TURN server relayed %d bytes while a fetched over a direct path", relayed)
+				}
+			case "s": // behind the symmetric NAT: only a relay works
+				if !ps[0].Relayed() {
+					t.Fatalf("s's selected pair %+v: want a relay candidate through pub's TURN", ps[0])
+				}
+				if relayed < size {
+					t.Fatalf("the TURN server relayed %d bytes of s's fetch of %d", relayed, size)
 				}
 			}
-			if relayed < size {
-				t.Fatalf("the TURN server relayed %d bytes of s's fetch of %d", relayed, size)
+			t.Logf("%s %s: selected %s/%s (%s -> %s); first chunk %.0f ms, whole file (%d chunks) %.0f ms", round.name, role,
+				ps[0].Local, ps[0].Remote, ps[0].LocalAddr, ps[0].RemoteAddr, got.FirstMS, shared.Chunks, got.TotalMS)
+			results = append(results, result{round.name, role, got})
+		}
+	}
+	t.Logf("b (%s) selected pairs: %+v", bpub[:8], b.SelectedPairs())
+	find := func(round, role string) labFetch {
+		for _, r := range results {
+			if r.round == round && r.role == role {
+				return r.got
 			}
 		}
-		results = append(results, result{role, got, ps})
+		return labFetch{}
 	}
-	bp := pairs(t, b)
-	t.Logf("b (%s) selected pairs: %+v", bpub[:8], bp)
-	for _, r := range results {
-		mib := float64(r.got.Size) / (1 << 20)
-		t.Logf("%s: selected pairs %+v; first chunk %.0f ms, whole file %.0f ms, %.1f MiB/s from the start",
-			r.role, r.pairs, r.got.FirstMS, r.got.TotalMS, mib/(r.got.TotalMS/1000))
-	}
-	if len(results) == 2 {
-		t.Logf("relayed/direct time to the whole file: %.2f; to the first chunk: %.2f", results[1].got.TotalMS/results[0].got.TotalMS, results[1].got.FirstMS/results[0].got.FirstMS)
+	mib := float64(size) / (1 << 20)
+	for _, round := range []string{"cold", "warm"} {
+		d, r := find(round, "a"), find(round, "s")
+		t.Logf("%s: direct (STUN) first chunk %.0f ms, file %.0f ms (%.1f MiB/s); relayed (TURN) first chunk %.0f ms, file %.0f ms (%.1f MiB/s); relayed/direct %.2f first chunk, %.2f file",
+			round, d.FirstMS, d.TotalMS, mib/(d.TotalMS/1000), r.FirstMS, r.TotalMS, mib/(r.TotalMS/1000), r.FirstMS/d.FirstMS, r.TotalMS/d.TotalMS)
 	}
 	t.Logf("pub's TURN: %+v", *pub.MustStatus().TURN)
 }

@@ -30,6 +30,10 @@ type TURNConfig struct {
 	// the same port number (UDP beside the HTTP server's TCP), or any free
 	// port when that one is taken.
 	Listen string
+	// TCPListen, when set, is a TCP host:port that also serves STUN and
+	// TURN, for tabs whose network blocks UDP (off by default: the
+	// HTTP server holds --listen's TCP port).
+	TCPListen string
 	// Host is the host name or IP tabs reach it at, in the URLs /api/ice
 	// returns; "" means the host the tab reached the web app at.
 	Host string
@@ -66,6 +70,11 @@ func (c *TURNConfig) validate() error {
 			errs = append(errs, fmt.Errorf("turn listen address %q: want host:port, e.g. 0.0.0.0:3478", c.Listen))
 		}
 	}
+	if c.TCPListen != "" {
+		if _, _, err := net.SplitHostPort(c.TCPListen); err != nil {
+			errs = append(errs, fmt.Errorf("turn TCP listen address %q: want host:port, e.g. 0.0.0.0:3478", c.TCPListen))
+		}
+	}
 	if c.RelayIP != "" {
 		if _, err := netip.ParseAddr(c.RelayIP); err != nil {
 			errs = append(errs, fmt.Errorf("turn relay IP %q: want an IPv4 address, the node's public one", c.RelayIP))
@@ -93,7 +102,7 @@ func (n *Node) startTURN() {
 		return
 	}
 	cfg := turn.Config{
-		Listen: c.Listen, Secret: secret, Rate: c.Rate, Session: time.Duration(c.Session), AllowPrivate: c.AllowPrivate,
+		Listen: c.Listen, TCPListen: c.TCPListen, Secret: secret, Rate: c.Rate, Session: time.Duration(c.Session), AllowPrivate: c.AllowPrivate,
 		Limits: policy.Limits{PerUser: c.PerUser, PerIP: c.PerIP, Total: c.Total},
 		Logger: n.log.With("part", "turn"),
 	}
@@ -166,7 +175,11 @@ func (n *Node) serveICE(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "minting TURN credentials: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		out.ICEServers = append(out.ICEServers, ICEServer{URLs: []string{"stun:" + hp, "turn:" + hp + "?transport=udp"}, Username: cred.Username, Credential: cred.Password})
+		urls := []string{"stun:" + hp, "turn:" + hp + "?transport=udp"}
+		if a := n.turn.TCPAddr(); a != nil {
+			urls = append(urls, "turn:"+net.JoinHostPort(host, strconv.Itoa(a.Port))+"?transport=tcp")
+		}
+		out.ICEServers = append(out.ICEServers, ICEServer{URLs: urls, Username: cred.Username, Credential: cred.Password})
 		out.Expires = cred.Expires.Unix()
 	}
 	for _, u := range n.cfg.WebRTC.ICEServers {

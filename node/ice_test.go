@@ -79,6 +79,21 @@ func TestICEEndpoint(t *testing.T) {
 	}
 }
 
+// TestICEEndpointTCP: with a TCP listener, /api/ice adds its turn: URL
+// with transport=tcp.
+func TestICEEndpointTCP(t *testing.T) {
+	cfg := TestingConfig(t)
+	cfg.TURN.TCPListen = "127.0.0.1:0"
+	n := startICENode(t, cfg)
+	var ice ICEConfig
+	get(t, n.URL()+"/api/ice", &ice)
+	st := n.Status().TURN
+	want := "turn:127.0.0.1" + st.TCPAddr[strings.LastIndex(st.TCPAddr, ":"):] + "?transport=tcp"
+	if len(ice.ICEServers) != 1 || len(ice.ICEServers[0].URLs) != 3 || ice.ICEServers[0].URLs[2] != want {
+		t.Fatalf("iceServers %+v, want a third URL %s", ice.ICEServers, want)
+	}
+}
+
 // TestICEEndpointWithoutTURN: --turn=false leaves the operator's STUN
 // servers only, and the status has no turn section.
 func TestICEEndpointWithoutTURN(t *testing.T) {
@@ -111,6 +126,7 @@ func TestTURNConfigValidate(t *testing.T) {
 		func(c *TURNConfig) { c.RelayIP = "host.example" },
 		func(c *TURNConfig) { c.CredentialTTL = Duration(time.Second) },
 		func(c *TURNConfig) { c.PerIP = -1 },
+		func(c *TURNConfig) { c.TCPListen = "3478" },
 	} {
 		c := DefaultConfig()
 		c.DataDir = t.TempDir()

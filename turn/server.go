@@ -42,6 +42,10 @@ const Realm = "cairn"
 type Config struct {
 	// Listen is the UDP host:port of STUN and TURN (port 0 picks one).
 	Listen string
+	// TCPListen, when set, is a TCP host:port that also answers STUN and
+	// TURN (clients behind firewalls that block UDP reach it over TCP;
+	// their relays are still UDP).
+	TCPListen string
 	// RelayIP is the address written in relay candidates: the node's
 	// public IP. Default: the Listen host when it is an address, else the
 	// first global unicast IPv4 address of the machine's interfaces.
@@ -73,6 +77,7 @@ var (
 // Stats counts what the server did.
 type Stats struct {
 	Addr        string `json:"addr"`
+	TCPAddr     string `json:"tcp_addr,omitempty"`
 	RelayIP     string `json:"relay_ip"`
 	Allocations int    `json:"allocations"`
 	Users       int    `json:"users"`
@@ -98,6 +103,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	conn  net.PacketConn
+	tcp   net.Listener // nil without TCPListen
 	srv   *pturn.Server
 	rules policy.Rules
 	host  string // where relay sockets bind
@@ -139,6 +145,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, conn: conn, host: host, quota: policy.NewQuota(cfg.Limits), live: map[uint16]bool{}}
 	s.rules = policy.Rules{AllowPrivate: cfg.AllowPrivate, Own: ownAddrs(cfg.RelayIP)}
+	var listeners []pturn.ListenerConfig
+	if cfg.TCPListen != "" {
+		if s.tcp, err = net.Listen("tcp4", cfg.TCPListen); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("turn: listening on tcp %s: %w (pass --turn-tcp-listen with another port)", cfg.TCPListen, err)
+		}
+		listeners = append(listeners, pturn.ListenerConfig{Listener: s.tcp, RelayAddressGenerator: relays{s}, PermissionHandler: s.permit})
+	}
 	s.srv, err = pturn.NewServer(pturn.ServerConfig{
 		Realm:         Realm,
 		AuthHandler:   s.auth,
@@ -169,9 +183,13 @@ func New(cfg Config) (*Server, error) {
 			RelayAddressGenerator: relays{s},
 			PermissionHandler:     s.permit,
 		}},
+		ListenerConfigs: listeners,
 	})
 	if err != nil {
 		conn.Close()
+		if s.tcp != nil {
+			s.tcp.Close()
+		}
 		return nil, fmt.Errorf("turn: %w", err)
 	}
 	return s, nil
@@ -179,6 +197,15 @@ func New(cfg Config) (*Server, error) {
 
 // Addr is the UDP address STUN and TURN answer on.
 func (s *Server) Addr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+
+// TCPAddr is the TCP address STUN and TURN answer on; nil without
+// Config.TCPListen.
+func (s *Server) TCPAddr() *net.TCPAddr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr().(*net.TCPAddr)
+}
 
 // RelayIP is the address in relay candidates.
 func (s *Server) RelayIP() netip.Addr { return s.cfg.RelayIP }
@@ -193,8 +220,12 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n, users := s.quota.Live()
 	s.mu.Unlock()
+	var tcp string
+	if a := s.TCPAddr(); a != nil {
+		tcp = a.String()
+	}
 	return Stats{
-		Addr: s.Addr().String(), RelayIP: s.cfg.RelayIP.String(), Allocations: n, Users: users,
+		Addr: s.Addr().String(), TCPAddr: tcp, RelayIP: s.cfg.RelayIP.String(), Allocations: n, Users: users,
 		Allocated: s.allocated.Load(), AuthRefused: s.authRefused.Load(), QuotaRefused: s.quotaRefused.Load(),
 		PeerRefused: s.peerRefused.Load(), Dropped: s.dropped.Load(), SessionEnded: s.ended.Load(),
 		BytesOut: s.out.Load(), BytesIn: s.in.Load(),

@@ -511,3 +511,61 @@ func TestRelayRefusedWithBadCredentials(t *testing.T) {
 	}
 	waitStats(t, s, "the refusal", func(st Stats) bool { return st.AuthRefused > 0 && st.Allocated == 0 })
 }
+
+// TestTCP: with TCPListen, a client reaches STUN and TURN over TCP and gets
+// a (UDP) relay that carries datagrams to another allocation; the same
+// credential checks apply.
+func TestTCP(t *testing.T) {
+	s := start(t, func(c *Config) { c.TCPListen = "127.0.0.1:0" })
+	if s.TCPAddr() == nil || s.Stats().TCPAddr == "" {
+		t.Fatal("no TCP address")
+	}
+	tcpClient := func(user, pass string) *pturn.Client {
+		conn, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := pturn.NewClient(&pturn.ClientConfig{
+			STUNServerAddr: s.TCPAddr().String(), TURNServerAddr: s.TCPAddr().String(),
+			Username: user, Password: pass, Realm: Realm, Conn: pturn.NewSTUNConn(conn),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); conn.Close() })
+		return c
+	}
+	ca := mint(t, s, "a", time.Hour)
+	a := tcpClient(ca.Username, ca.Password)
+	if _, err := a.SendBindingRequest(); err != nil {
+		t.Fatalf("STUN over TCP: %v", err)
+	}
+	relayA, err := a.Allocate()
+	if err != nil {
+		t.Fatalf("TURN over TCP: %v", err)
+	}
+	cb := mint(t, s, "b", time.Hour)
+	b := client(t, s, cb.Username, cb.Password) // over UDP
+	relayB, err := b.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreatePermission(relayA.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := relayA.WriteTo([]byte("over tcp"), relayB.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	relayB.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := relayB.ReadFrom(buf); err != nil || string(buf[:n]) != "over tcp" {
+		t.Fatalf("B read %q: %v", buf[:n], err)
+	}
+	expired, _ := policy.Mint(testSecret, "c", time.Now().Add(-time.Second))
+	if _, err := tcpClient(expired.Username, expired.Password).Allocate(); err == nil {
+		t.Fatal("expired credentials allocated over TCP")
+	}
+}

@@ -129,6 +129,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
 	f.BoolVar(&cfg.TURN.Enabled, "turn", cfg.TURN.Enabled, "run a STUN/TURN server for the browsers of the web app (they get credentials from GET /api/ice and relay through it when no direct path works); --turn=false turns it off")
 	f.StringVar(&cfg.TURN.Listen, "turn-listen", "", "UDP host:port of the STUN/TURN server (default: --listen's host and port number, over UDP)")
+	f.StringVar(&cfg.TURN.TCPListen, "turn-tcp-listen", "", "also serve STUN/TURN over TCP on this host:port, for browsers whose network blocks UDP (default off; their relays are still UDP)")
 	f.StringVar(&cfg.TURN.Host, "turn-host", "", "host name or IP browsers reach the TURN server at (default: the host they loaded the web app from)")
 	f.StringVar(&cfg.TURN.RelayIP, "turn-relay-ip", "", "the node's public IPv4 address, written in relay candidates (default: the --turn-listen host, else the machine's first global address; set it behind a 1:1 NAT)")
 	f.StringVar(&turnRate, "turn-rate", "4MiB", "bytes per second one TURN allocation may relay each way; more is dropped (0 = unlimited)")

@@ -49,9 +49,10 @@ func TestConnectionFlood(t *testing.T) {
 	}
 	defer other.Close()
 
-	// A connection the node keeps waits for the handshake (the node's
-	// accept timeout is 15 s); one it limits is closed at once. Wait for
-	// each to close, at most 8 s.
+	// A connection the node keeps gets multistream-select's first line or
+	// waits for the handshake (the node's accept timeout is 15 s); one it
+	// limits is closed at once (EOF or reset). Read one byte of each, for
+	// at most 8 s.
 	closed := make([]bool, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range append(conns, other) {

@@ -38,8 +38,8 @@ type TURNConfig struct {
 	// returns; "" means the host the tab reached the web app at.
 	Host string
 	// RelayIP is the address written in relay candidates (the node's
-	// public IP); "" means the Listen host when it is an address, else the
-	// machine's first global IPv4 address.
+	// public IP); "" means the address Listen bound unless unspecified,
+	// else the machine's first global IPv4 address.
 	RelayIP string
 	// CredentialTTL is how long the credentials /api/ice hands out work
 	// (default 6h).

@@ -47,8 +47,9 @@ type Config struct {
 	// their relays are still UDP).
 	TCPListen string
 	// RelayIP is the address written in relay candidates: the node's
-	// public IP. Default: the Listen host when it is an address, else the
-	// first global unicast IPv4 address of the machine's interfaces.
+	// public IP. Default: the address Listen bound (its host name
+	// resolved) unless unspecified, else the first global unicast IPv4
+	// address of the machine's interfaces.
 	RelayIP netip.Addr
 	// Secret keys the credentials (at least policy.MinSecret bytes).
 	Secret []byte
@@ -141,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("turn: listening on udp %s: %w (pass --turn-listen with another port, or --turn=false)", cfg.Listen, err)
 	}
 	if !cfg.RelayIP.IsValid() {
-		cfg.RelayIP = defaultRelayIP(host)
+		cfg.RelayIP = defaultRelayIP(conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr())
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, conn: conn, host: host, quota: policy.NewQuota(cfg.Limits), live: map[uint16]bool{}}
 	s.rules = policy.Rules{AllowPrivate: cfg.AllowPrivate, Own: ownAddrs(cfg.RelayIP)}
@@ -292,11 +293,12 @@ func addrOf(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// defaultRelayIP is host when it is an address, else the first global
-// unicast IPv4 address of the machine, else 127.0.0.1.
-func defaultRelayIP(host string) netip.Addr {
-	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-		return ip.Unmap()
+// defaultRelayIP is the address the listener bound (a host name resolved)
+// unless it is unspecified, else the first global unicast IPv4 address of
+// the machine, else 127.0.0.1.
+func defaultRelayIP(bound netip.Addr) netip.Addr {
+	if bound = bound.Unmap(); bound.IsValid() && !bound.IsUnspecified() {
+		return bound
 	}
 	addrs, _ := net.InterfaceAddrs()
 	for _, a := range addrs {

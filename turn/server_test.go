@@ -295,6 +295,15 @@ func TestRateCap(t *testing.T) {
 	}
 }
 
+// TestListenByName: a host name in Listen is resolved; the relay address
+// is the address bound, not another interface's.
+func TestListenByName(t *testing.T) {
+	s := start(t, func(c *Config) { c.Listen = "localhost:0" })
+	if got := s.RelayIP().String(); got != "127.0.0.1" {
+		t.Fatalf("relay IP %s, want 127.0.0.1", got)
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	for _, c := range []Config{
 		{Listen: "127.0.0.1:0", Secret: []byte("short")},

@@ -263,6 +263,11 @@ func (t *tab) start(o startOptions) (any, error) {
 			return nil, fmt.Errorf("nodePubkey: %w", err)
 		}
 	}
+	switch o.ICETransportPolicy {
+	case "", "all", "relay":
+	default:
+		return nil, fmt.Errorf("opts.iceTransportPolicy %q: want \"all\" or \"relay\"", o.ICETransportPolicy)
+	}
 	if err := t.openLocal(o); err != nil {
 		return nil, err
 	}
@@ -271,12 +276,8 @@ func (t *tab) start(o startOptions) (any, error) {
 	cfg.SecretKey = t.sk
 	cfg.Signal = t.home
 	cfg.ICEServers = o.ICEServers
-	switch o.ICETransportPolicy {
-	case "", "all":
-	case "relay":
+	if o.ICETransportPolicy == "relay" {
 		cfg.ICETransportPolicy = pion.ICETransportPolicyRelay
-	default:
-		return nil, fmt.Errorf("opts.iceTransportPolicy %q: want \"all\" or \"relay\"", o.ICETransportPolicy)
 	}
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}

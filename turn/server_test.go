@@ -33,15 +33,21 @@ func start(t testing.TB, mod func(*Config)) *Server {
 	return s
 }
 
-// client is a pion TURN client of s with the given credentials.
+// client is a pion TURN client of s over UDP with the given credentials.
 func client(t testing.TB, s *Server, user, pass string) *pturn.Client {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return clientOver(t, s.Addr().String(), conn, user, pass)
+}
+
+// clientOver is a pion TURN client of server over conn (closed with it).
+func clientOver(t testing.TB, server string, conn net.PacketConn, user, pass string) *pturn.Client {
+	t.Helper()
 	c, err := pturn.NewClient(&pturn.ClientConfig{
-		STUNServerAddr: s.Addr().String(), TURNServerAddr: s.Addr().String(),
+		STUNServerAddr: server, TURNServerAddr: server,
 		Username: user, Password: pass, Realm: Realm, Conn: conn, RTO: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -534,18 +540,7 @@ func TestTCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := pturn.NewClient(&pturn.ClientConfig{
-			STUNServerAddr: s.TCPAddr().String(), TURNServerAddr: s.TCPAddr().String(),
-			Username: user, Password: pass, Realm: Realm, Conn: pturn.NewSTUNConn(conn),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Listen(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(); conn.Close() })
-		return c
+		return clientOver(t, s.TCPAddr().String(), pturn.NewSTUNConn(conn), user, pass)
 	}
 	ca := mint(t, s, "a", time.Hour)
 	a := tcpClient(ca.Username, ca.Password)

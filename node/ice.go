@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairn-nostr/cairn/turn"
@@ -41,6 +42,9 @@ type TURNConfig struct {
 	// public IP); "" means the address Listen bound unless unspecified,
 	// else the machine's first global IPv4 address.
 	RelayIP string
+	// RelayPorts is "MIN-MAX", the UDP ports relay sockets take; "" is
+	// any port.
+	RelayPorts string
 	// CredentialTTL is how long the credentials /api/ice hands out work
 	// (default 6h).
 	CredentialTTL Duration
@@ -80,6 +84,9 @@ func (c *TURNConfig) validate() error {
 			errs = append(errs, fmt.Errorf("turn relay IP %q: want an IPv4 address, the node's public one", c.RelayIP))
 		}
 	}
+	if _, _, err := parsePorts(c.RelayPorts); err != nil {
+		errs = append(errs, err)
+	}
 	if c.CredentialTTL < Duration(time.Minute) || c.Session < Duration(time.Second) {
 		errs = append(errs, errors.New("turn credential lifetime must be at least 1m and session at least 1s"))
 	}
@@ -118,6 +125,7 @@ func (n *Node) startTURN() {
 	if c.RelayIP != "" {
 		cfg.RelayIP, _ = netip.ParseAddr(c.RelayIP) // validated
 	}
+	cfg.MinPort, cfg.MaxPort, _ = parsePorts(c.RelayPorts) // validated
 	derived := cfg.Listen == ""
 	if derived {
 		host, _, _ := net.SplitHostPort(n.cfg.Listen)
@@ -136,6 +144,20 @@ func (n *Node) startTURN() {
 	}
 	n.turn = srv
 	n.log.Info("STUN/TURN for browsers", "udp", srv.Addr().String(), "relay_ip", srv.RelayIP().String())
+}
+
+// parsePorts reads "MIN-MAX" ("" is 0, 0: any port).
+func parsePorts(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("turn relay ports %q: want MIN-MAX within 1-65535, e.g. 49152-65535", s)
+	}
+	return lo, hi, nil
 }
 
 // ICEServer is one entry of RTCPeerConnection's iceServers.

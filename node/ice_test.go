@@ -127,6 +127,9 @@ func TestTURNConfigValidate(t *testing.T) {
 		func(c *TURNConfig) { c.CredentialTTL = Duration(time.Second) },
 		func(c *TURNConfig) { c.PerIP = -1 },
 		func(c *TURNConfig) { c.TCPListen = "3478" },
+		func(c *TURNConfig) { c.RelayPorts = "6000-5000" },
+		func(c *TURNConfig) { c.RelayPorts = "5000" },
+		func(c *TURNConfig) { c.RelayPorts = "0-10" },
 	} {
 		c := DefaultConfig()
 		c.DataDir = t.TempDir()

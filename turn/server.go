@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -62,6 +63,9 @@ type Config struct {
 	// Session ends an allocation this long after it began, refreshed or
 	// not (0: DefaultSession).
 	Session time.Duration
+	// MinPort and MaxPort bound the relay sockets' UDP ports (both 0: any
+	// port the system gives), so a firewall can open just that range.
+	MinPort, MaxPort int
 	// AllowPrivate lets relays reach loopback-free private, link-local and
 	// CGNAT addresses: for a lab or tests only (SSRF on a public node).
 	AllowPrivate bool
@@ -129,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Rate < 0 || cfg.Limits.PerUser < 0 || cfg.Limits.PerIP < 0 || cfg.Limits.Total < 0 {
 		return nil, errors.New("turn: a limit is negative (0 means the default or unlimited)")
+	}
+	if (cfg.MinPort != 0 || cfg.MaxPort != 0) && (cfg.MinPort < 1 || cfg.MaxPort > 65535 || cfg.MinPort > cfg.MaxPort) {
+		return nil, fmt.Errorf("turn relay ports %d-%d: want MIN-MAX within 1-65535, MIN <= MAX", cfg.MinPort, cfg.MaxPort)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -367,7 +374,7 @@ func (r relays) AllocatePacketConn(conf pturn.AllocateListenerConfig) (net.Packe
 	if conf.Network != "udp4" {
 		return nil, nil, fmt.Errorf("turn: %s relays are not offered (IPv4 only)", conf.Network)
 	}
-	pc, err := net.ListenPacket(conf.Network, net.JoinHostPort(s.host, strconv.Itoa(conf.RequestedPort)))
+	pc, err := r.listen(conf.Network, conf.RequestedPort)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -387,6 +394,26 @@ func (r relays) AllocatePacketConn(conf pturn.AllocateListenerConfig) (net.Packe
 	})
 	c.mu.Unlock()
 	return c, &net.UDPAddr{IP: s.cfg.RelayIP.AsSlice(), Port: int(port)}, nil
+}
+
+// listen binds a relay socket: at the port asked for, else within
+// MinPort-MaxPort (random tries, then in order), else anywhere.
+func (r relays) listen(network string, requested int) (net.PacketConn, error) {
+	s := r.s
+	at := func(port int) (net.PacketConn, error) {
+		return net.ListenPacket(network, net.JoinHostPort(s.host, strconv.Itoa(port)))
+	}
+	if requested != 0 || s.cfg.MinPort == 0 {
+		return at(requested)
+	}
+	n := s.cfg.MaxPort - s.cfg.MinPort + 1
+	start := mrand.IntN(n)
+	for i := range n {
+		if pc, err := at(s.cfg.MinPort + (start+i)%n); err == nil {
+			return pc, nil
+		}
+	}
+	return nil, fmt.Errorf("turn: no free UDP port in %d-%d for a relay", s.cfg.MinPort, s.cfg.MaxPort)
 }
 
 func (relays) AllocateListener(pturn.AllocateListenerConfig) (net.Listener, net.Addr, error) {

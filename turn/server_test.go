@@ -310,8 +310,41 @@ func TestListenByName(t *testing.T) {
 	}
 }
 
+// TestRelayPorts: relay sockets take ports within MinPort-MaxPort, and an
+// allocation is refused when the range is full.
+func TestRelayPorts(t *testing.T) {
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	if lo > 65000 {
+		lo = 40000
+	}
+	s := start(t, func(c *Config) { c.MinPort, c.MaxPort = lo, lo+1 })
+	for i := range 3 {
+		cr := mint(t, s, fmt.Sprint("u", i), time.Hour)
+		relay, err := client(t, s, cr.Username, cr.Password).Allocate()
+		if i == 2 {
+			if err == nil {
+				t.Fatalf("a third relay in a range of two ports: %v", relay.LocalAddr())
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err) // a port of the range taken by another process would show here
+		}
+		if p := relay.LocalAddr().(*net.UDPAddr).Port; p < lo || p > lo+1 {
+			t.Fatalf("relay port %d outside %d-%d", p, lo, lo+1)
+		}
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	for _, c := range []Config{
+		{Listen: "127.0.0.1:0", Secret: testSecret, MinPort: 5000, MaxPort: 4000},
+		{Listen: "127.0.0.1:0", Secret: testSecret, MinPort: 0, MaxPort: 4000},
 		{Listen: "127.0.0.1:0", Secret: []byte("short")},
 		{Listen: "nope", Secret: testSecret},
 		{Listen: "127.0.0.1:0", Secret: testSecret, Rate: -1},

@@ -132,6 +132,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.TURN.TCPListen, "turn-tcp-listen", "", "also serve STUN/TURN over TCP on this host:port, for browsers whose network blocks UDP (default off; their relays are still UDP)")
 	f.StringVar(&cfg.TURN.Host, "turn-host", "", "host name or IP browsers reach the TURN server at (default: the host they loaded the web app from)")
 	f.StringVar(&cfg.TURN.RelayIP, "turn-relay-ip", "", "the node's public IPv4 address, written in relay candidates (default: the --turn-listen host, else the machine's first global address; set it behind a 1:1 NAT)")
+	f.StringVar(&cfg.TURN.RelayPorts, "turn-relay-ports", "", "UDP port range MIN-MAX of the TURN relay sockets, to open in a firewall, e.g. 49152-65535 (default: any port)")
 	f.StringVar(&turnRate, "turn-rate", "4MiB", "bytes per second one TURN allocation may relay each way; more is dropped (0 = unlimited)")
 	f.DurationVar((*time.Duration)(&cfg.TURN.Session), "turn-session", time.Duration(cfg.TURN.Session), "how long one TURN allocation may last, refreshed or not")
 	f.DurationVar((*time.Duration)(&cfg.TURN.CredentialTTL), "turn-credential-ttl", time.Duration(cfg.TURN.CredentialTTL), "how long the TURN credentials of GET /api/ice work")

@@ -190,10 +190,12 @@ func TestNATTraversal(t *testing.T) {
 }
 
 // fetch runs `cairn get` on n and returns the transfer's throughput in
-// bytes per second: the file's size over the time from the first chunk
-// byte n receives to the last, polled from /api/status; and the time from
-// the start of `cairn get` to the first chunk's worth of bytes (resolving,
-// connecting, the hole punch or its wait included).
+// bytes per second: the bytes after the first chunk's worth over the time
+// from that point to the last byte, polled from /api/status (so the wait
+// for a hole punch, during which a few protocol bytes may already come
+// over the relay, is not in it); and the time from the start of `cairn
+// get` to the first chunk's worth of bytes (resolving, connecting, the
+// hole punch or its wait included).
 func fetch(t *testing.T, n *Node, nevent string, want []byte) labTransfer {
 	t.Helper()
 	before := n.MustStatus().Transfer["libp2p"].BytesDown
@@ -246,11 +248,14 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) labTransfer {
 	if first.IsZero() || last.IsZero() || !last.After(first) {
 		t.Fatalf("%s: could not time the transfer (first %v, last %v)", n.Name, first, last)
 	}
-	return labTransfer{rate: float64(labSize) / last.Sub(first).Seconds(), firstChunk: firstChunk.Sub(start)}
+	if !last.After(firstChunk) {
+		t.Fatalf("%s: could not time the transfer after its first chunk (first chunk %v, last %v)", n.Name, firstChunk, last)
+	}
+	return labTransfer{rate: float64(labSize-labChunk) / last.Sub(firstChunk).Seconds(), firstChunk: firstChunk.Sub(start)}
 }
 
-// labTransfer is one fetch's throughput (bytes per second, first chunk
-// byte to last) and time from the start of `cairn get` to a chunk's worth
+// labTransfer is one fetch's throughput (bytes per second after the first
+// chunk) and time from the start of `cairn get` to a chunk's worth
 // of bytes received.
 type labTransfer struct {
 	rate       float64

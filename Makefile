@@ -70,7 +70,7 @@ deps: deps-apt deps-npm
 
 # Debian packages the tests need, installed only when their command is
 # missing: command:package pairs.
-APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium ip:iproute2 nft:nftables
+APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium ip:iproute2 nft:nftables microsocks:microsocks
 deps-apt:
 	@pkgs=""; for pair in $(APT_NEEDS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \

@@ -50,6 +50,8 @@ type Config struct {
 	NIP95 bool
 	// Blossom is the upload policy of the Blossom endpoints.
 	Blossom BlossomConfig
+	// TURN is the node's STUN/TURN server for browsers (node/ice.go).
+	TURN TURNConfig
 }
 
 // BlossomConfig is who may upload blobs (PUT /upload, PUT /mirror) and
@@ -196,6 +198,7 @@ func DefaultConfig() Config {
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
+		TURN:             defaultTURN(),
 	}
 }
 
@@ -243,6 +246,9 @@ func (c *Config) Validate() error {
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))
 	}
+	if err := c.TURN.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.WebRTC.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -287,5 +293,6 @@ func TestingConfig(t testing.TB) Config {
 	c.Version = "test"
 	c.P2P.PublicBootstrap = false
 	c.WebRTC.Loopback = true
+	c.TURN.Listen = "127.0.0.1:0"
 	return c
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/superpeer"
 	"github.com/cairn-nostr/cairn/swarm"
+	"github.com/cairn-nostr/cairn/turn"
 	"github.com/cairn-nostr/cairn/web"
 	"github.com/cairn-nostr/cairn/webrtc"
 )
@@ -68,6 +69,7 @@ type Node struct {
 	started time.Time
 	host    *p2p.Host
 	rtc     *webrtc.Node // nil when disabled or failed to start
+	turn    *turn.Server // nil when disabled or failed to start
 	libp2p  swarm.Transport
 	media   *mediaState
 	rooms   *rooms
@@ -181,6 +183,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
 	n.routeBlossom(mux)
 	mux.HandleFunc("POST /api/rooms/sync", localOnly(n.serveRoomSync))
+	mux.HandleFunc("GET /api/ice", n.serveICE)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -229,6 +232,7 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
+	n.startTURN()
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -323,6 +327,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.rtc != nil {
 		n.rtc.Close()
 	}
+	if n.turn != nil {
+		n.turn.Close()
+	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
@@ -400,6 +407,8 @@ type Status struct {
 	// Blossom is the Blossom server: its upload mode, the blobs its
 	// owner records hold, uploads this run and bytes of them served.
 	Blossom statusBlossom `json:"blossom"`
+	// TURN is the STUN/TURN server for browsers; absent when off.
+	TURN *turn.Stats `json:"turn,omitempty"`
 }
 
 type statusP2P struct {
@@ -464,6 +473,10 @@ func (n *Node) Status() Status {
 		st.Transfer[webrtc.TransportName] = statusTransfer{BytesUp: uint64(rs.BytesUp), BytesDown: uint64(rs.BytesDown)}
 		st.Peers[webrtc.TransportName] = rs.Conns
 		st.WebRTC = &statusWebRTC{PubKey: n.rtc.PubKey(), ICEServers: append([]string{}, n.cfg.WebRTC.ICEServers...), Loopback: n.cfg.WebRTC.Loopback}
+	}
+	if n.turn != nil {
+		ts := n.turn.Stats()
+		st.TURN = &ts
 	}
 	bs := n.blobs.Stats()
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}

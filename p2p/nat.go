@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -153,6 +154,33 @@ type natState struct {
 	punchOK        atomic.Uint64
 	punchFailed    atomic.Uint64
 	punchAttempted atomic.Uint64
+
+	mu    sync.Mutex
+	waits map[peer.ID]time.Time // when the wait for a direct connection to a peer ends
+}
+
+// directDeadline is when the wait for a direct connection to p, begun by
+// the first stream that needed it, ends: the streams to p share one wait,
+// so a transfer through a relay waits once, not once per stream. A wait
+// that ended over a minute ago is begun again (a hole punch may succeed
+// on a later connection).
+func (s *natState) directDeadline(p peer.ID, now time.Time, wait time.Duration) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.waits[p]; ok && now.Before(d.Add(time.Minute)) {
+		return d
+	}
+	if s.waits == nil {
+		s.waits = map[peer.ID]time.Time{}
+	}
+	for q, d := range s.waits { // bounded by the peers waited for in the last minute
+		if !now.Before(d.Add(time.Minute)) {
+			delete(s.waits, q)
+		}
+	}
+	d := now.Add(wait)
+	s.waits[p] = d
+	return d
 }
 
 // Trace is the hole punching service's event tracer.
@@ -218,11 +246,14 @@ func (h *Host) streamContext(ctx context.Context, p peer.ID) context.Context {
 	if wait < 0 {
 		return network.WithAllowLimitedConn(ctx, "cairn chunks")
 	}
-	deadline := time.Now().Add(wait)
+	var deadline time.Time
 	for {
 		conns := h.host.Network().ConnsToPeer(p)
 		if len(conns) == 0 || slices.ContainsFunc(conns, func(c network.Conn) bool { return !c.Stat().Limited }) {
 			return ctx // no connection yet (NewStream dials), or a direct one
+		}
+		if deadline.IsZero() {
+			deadline = h.nat.directDeadline(p, time.Now(), wait)
 		}
 		if !time.Now().Before(deadline) {
 			return network.WithAllowLimitedConn(ctx, "cairn chunks")

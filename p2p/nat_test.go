@@ -133,3 +133,32 @@ func TestParseReachability(t *testing.T) {
 		t.Error("open accepted")
 	}
 }
+
+// TestDirectDeadlineShared: the streams to one peer share one wait for a
+// direct connection; another peer has its own; a wait over a minute past
+// begins again.
+func TestDirectDeadlineShared(t *testing.T) {
+	var s natState
+	t0 := time.Unix(1000, 0)
+	p, q := peer.ID("p"), peer.ID("q")
+	d := s.directDeadline(p, t0, 5*time.Second)
+	if want := t0.Add(5 * time.Second); !d.Equal(want) {
+		t.Fatalf("first deadline %v, want %v", d, want)
+	}
+	if got := s.directDeadline(p, t0.Add(3*time.Second), 5*time.Second); !got.Equal(d) {
+		t.Fatalf("a second stream waits until %v, want the first's %v", got, d)
+	}
+	if got := s.directDeadline(p, t0.Add(30*time.Second), 5*time.Second); !got.Equal(d) {
+		t.Fatalf("after the wait ended: %v, want %v (no new wait)", got, d)
+	}
+	if got := s.directDeadline(q, t0.Add(3*time.Second), 5*time.Second); !got.Equal(t0.Add(8 * time.Second)) {
+		t.Fatalf("another peer's deadline %v", got)
+	}
+	later := t0.Add(2 * time.Minute)
+	if got := s.directDeadline(p, later, 5*time.Second); !got.Equal(later.Add(5 * time.Second)) {
+		t.Fatalf("a wait begun again: %v", got)
+	}
+	if len(s.waits) != 1 {
+		t.Fatalf("%d waits kept, want the one begun last", len(s.waits))
+	}
+}

@@ -210,7 +210,7 @@ func TestAppScreens(t *testing.T) {
 	for _, screen := range []struct{ name, path, ready string }{
 		{"feed", "/", coreReadyJS},
 		{"profile", "/profile", coreReadyJS + ` && document.body.textContent.includes('npub1')`},
-		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to')`},
+		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to') && document.body.textContent.includes('TURN allocations (browsers)')`},
 	} {
 		b.Open(n.URL + screen.path + "?loopback=1")
 		b.WaitFor(45*time.Second, screen.ready)

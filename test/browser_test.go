@@ -28,22 +28,8 @@ import (
 // of the node's origin that does not start the app itself; loadCore adds
 // the core to it.
 
-// coreJS loads wasm_exec.js and cairn.wasm into the page and resolves when
-// globalThis.cairn is ready.
-const coreJS = `(async () => {
-  if (globalThis.cairn && cairn.start) return true;
-  await new Promise((ok, fail) => {
-    const s = document.createElement('script');
-    s.src = '/wasm_exec.js'; s.onload = ok; s.onerror = () => fail(new Error('wasm_exec.js did not load'));
-    document.head.append(s);
-  });
-  const ready = new Promise(ok => { globalThis.onCairnReady = ok; });
-  const go = new Go();
-  const { instance } = await WebAssembly.instantiateStreaming(fetch('/cairn.wasm'), go.importObject);
-  go.run(instance);
-  await ready;
-  return true;
-})()`
+// coreJS loads the core into the page (harness.LoadCoreJS).
+const coreJS = harness.LoadCoreJS
 
 // startJS starts the core with a fresh browser key against the node that
 // serves the page; %s is "true" to use the node as a peer, "false" not to.

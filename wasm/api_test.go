@@ -375,4 +375,8 @@ func TestStartNeedsRelay(t *testing.T) {
 	if _, err := await(call("open", "zz")); err == nil {
 		t.Error("open of a bad reference accepted")
 	}
+	bad := map[string]any{"relay": "ws://127.0.0.1:1", "secretKey": nostr.GeneratePrivateKey(), "iceTransportPolicy": "direct"}
+	if _, err := await(call("start", bad)); err == nil || !strings.Contains(err.Error(), "iceTransportPolicy") {
+		t.Errorf("start with iceTransportPolicy direct: %v", err)
+	}
 }

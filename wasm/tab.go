@@ -107,11 +107,13 @@ type startOptions struct {
 	SecretKey  string           `json:"secretKey"`
 	NodePubkey string           `json:"nodePubkey"`
 	ICEServers []pion.ICEServer `json:"iceServers"`
-	Loopback   bool             `json:"loopback"`
-	Quota      *int64           `json:"quota"`
-	DB         string           `json:"db"`
-	Seed       *bool            `json:"seed"`
-	HTTP       *bool            `json:"http"`
+	// ICETransportPolicy is "all" (default) or "relay" (TURN only).
+	ICETransportPolicy string `json:"iceTransportPolicy"`
+	Loopback           bool   `json:"loopback"`
+	Quota              *int64 `json:"quota"`
+	DB                 string `json:"db"`
+	Seed               *bool  `json:"seed"`
+	HTTP               *bool  `json:"http"`
 }
 
 func (t *tab) running() (*peer.Peer, error) {
@@ -261,6 +263,11 @@ func (t *tab) start(o startOptions) (any, error) {
 			return nil, fmt.Errorf("nodePubkey: %w", err)
 		}
 	}
+	switch o.ICETransportPolicy {
+	case "", "all", "relay":
+	default:
+		return nil, fmt.Errorf("opts.iceTransportPolicy %q: want \"all\" or \"relay\"", o.ICETransportPolicy)
+	}
 	if err := t.openLocal(o); err != nil {
 		return nil, err
 	}
@@ -269,6 +276,9 @@ func (t *tab) start(o startOptions) (any, error) {
 	cfg.SecretKey = t.sk
 	cfg.Signal = t.home
 	cfg.ICEServers = o.ICEServers
+	if o.ICETransportPolicy == "relay" {
+		cfg.ICETransportPolicy = pion.ICETransportPolicyRelay
+	}
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}
 	cfg.Hasher = t.hasher

@@ -31,6 +31,9 @@ type Config struct {
 	Signal SignalChannel
 	// ICEServers are the STUN/TURN servers; none on loopback.
 	ICEServers []webrtc.ICEServer
+	// ICETransportPolicy "relay" uses only relay (TURN) candidates: the
+	// path a peer behind a symmetric NAT takes; the zero value is "all".
+	ICETransportPolicy webrtc.ICETransportPolicy
 	// Loopback restricts ICE to loopback (tests on one machine): natively,
 	// 127.0.0.1 host candidates only, without mDNS; in the browser, where
 	// gathering depends on Chromium's flags, the descriptions this side
@@ -452,7 +455,7 @@ func (n *Node) setRemote(k sigKey, p *peerState, sd webrtc.SessionDescription) e
 }
 
 func (n *Node) newPC() (*webrtc.PeerConnection, error) {
-	return n.api.NewPeerConnection(webrtc.Configuration{ICEServers: n.cfg.ICEServers})
+	return n.api.NewPeerConnection(webrtc.Configuration{ICEServers: n.cfg.ICEServers, ICETransportPolicy: n.cfg.ICETransportPolicy})
 }
 
 // candidates is what a PeerConnection gathers after its local

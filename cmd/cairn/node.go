@@ -20,7 +20,7 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth, blobQuota, uploadRate, relayBytes, labNet, blossomMax, blossomQuota string
+	var auth, blobQuota, uploadRate, relayBytes, labNet, blossomMax, blossomQuota, turnRate, proxy string
 	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -31,6 +31,7 @@ The node serves, on one HTTP port:
   ws://HOST:PORT/          the Nostr relay (NIP-01, 09, 11, 13, 40, 42, 45, 77)
   http://HOST:PORT/        the web app
   http://HOST:PORT/api/status   what the node is doing, as JSON
+  http://HOST:PORT/api/ice      ICE servers for the web app: the node's STUN/TURN with fresh credentials
   http://HOST:PORT/api/...      the media API that share, get, ls and pin use
   http://HOST:PORT/<sha256>     a shared file, with Range requests
   http://HOST:PORT/upload       a Blossom server (PUT /upload, /mirror, /list,
@@ -42,7 +43,10 @@ Beside it a libp2p host (--p2p-listen, TCP and QUIC) serves and fetches
 media chunks; its identity is derived from the node key. Browsers reach the
 node over WebRTC DataChannels (--webrtc), signaled through its own relay:
 it serves them its chunks, fetches from the swarm those of known media it
-lacks, and fetches from them what they announce.
+lacks, and fetches from them what they announce. A STUN/TURN server on UDP
+(--turn, same port number as --listen by default) lets browsers behind NATs
+find their public address and relay through the node when no direct path
+works; open that UDP port (and the relay ports, any) to the internet.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -54,6 +58,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 			log, err := common.logger()
 			if err != nil {
 				return err
+			}
+			if err := useProxy(proxy); err != nil {
+				return fmt.Errorf("--proxy: %w", err)
 			}
 			cfg.DataDir = common.dataDir
 			cfg.Version = version
@@ -72,6 +79,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 			}
 			if cfg.Blossom.Quota, err = parseBytes(blossomQuota); err != nil {
 				return fmt.Errorf("--blossom-quota: %w", err)
+			}
+			if cfg.TURN.Rate, err = parseBytes(turnRate); err != nil {
+				return fmt.Errorf("--turn-rate: %w", err)
 			}
 			if labNet != "" {
 				if err := p2p.TreatAsPublic(labNet); err != nil {
@@ -126,6 +136,20 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringSliceVar(&cfg.WebRTC.ICEServers, "ice-server", nil, "STUN or TURN server for WebRTC, stun:host:port or turn:host:port[?transport=tcp]; repeat or comma-separate for several (default none: direct host candidates only, enough on a LAN)")
 	f.StringVar(&cfg.WebRTC.ICEUsername, "ice-username", "", "username for the TURN servers of --ice-server")
 	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
+	f.BoolVar(&cfg.TURN.Enabled, "turn", cfg.TURN.Enabled, "run a STUN/TURN server for the browsers of the web app (they get credentials from GET /api/ice and relay through it when no direct path works); --turn=false turns it off")
+	f.StringVar(&cfg.TURN.Listen, "turn-listen", "", "UDP host:port of the STUN/TURN server (default: --listen's host and port number, over UDP)")
+	f.StringVar(&cfg.TURN.TCPListen, "turn-tcp-listen", "", "also serve STUN/TURN over TCP on this host:port, for browsers whose network blocks UDP (default off; their relays are still UDP)")
+	f.StringVar(&cfg.TURN.Host, "turn-host", "", "host name or IP browsers reach the TURN server at (default: the host they loaded the web app from)")
+	f.StringVar(&cfg.TURN.RelayIP, "turn-relay-ip", "", "the node's public IPv4 address, written in relay candidates (default: the --turn-listen host, else the machine's first global address; set it behind a 1:1 NAT)")
+	f.StringVar(&cfg.TURN.RelayPorts, "turn-relay-ports", "", "UDP port range MIN-MAX of the TURN relay sockets, to open in a firewall, e.g. 49152-65535 (default: any port)")
+	f.StringVar(&turnRate, "turn-rate", "4MiB", "bytes per second one TURN allocation may relay each way; more is dropped (0 = unlimited)")
+	f.DurationVar((*time.Duration)(&cfg.TURN.Session), "turn-session", time.Duration(cfg.TURN.Session), "how long one TURN allocation may last, refreshed or not")
+	f.DurationVar((*time.Duration)(&cfg.TURN.CredentialTTL), "turn-credential-ttl", time.Duration(cfg.TURN.CredentialTTL), "how long the TURN credentials of GET /api/ice work")
+	f.IntVar(&cfg.TURN.PerUser, "turn-user-allocations", 0, "live TURN allocations per credential (0 = 16)")
+	f.IntVar(&cfg.TURN.PerIP, "turn-ip-allocations", 0, "live TURN allocations per client IP (0 = 32)")
+	f.IntVar(&cfg.TURN.Total, "turn-allocations", 0, "live TURN allocations on the node (0 = 512)")
+	f.BoolVar(&cfg.TURN.AllowPrivate, "turn-allow-private", false, "let TURN relay to private, link-local and CGNAT addresses: for a lab or tests only; on a public node it lets anyone with credentials reach your network (loopback and the node's own services stay refused)")
+	registerProxy(f, &proxy)
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")

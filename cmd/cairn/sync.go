@@ -17,7 +17,7 @@ import (
 
 func syncCmd() *cobra.Command {
 	var common commonFlags
-	var direction, engine string
+	var direction, engine, proxy string
 	cmd := &cobra.Command{
 		Use:   "sync <relay-url> [filter-json]",
 		Short: "Reconcile the local store with a relay (NIP-77), moving only the difference",
@@ -36,6 +36,9 @@ dir first, or sync through that node's relay URL from another data dir.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyLayers(cmd.Flags(), &common); err != nil {
 				return err
+			}
+			if err := useProxy(proxy); err != nil {
+				return fmt.Errorf("--proxy: %w", err)
 			}
 			dir, err := reconcile.ParseDirection(direction)
 			if err != nil {
@@ -76,5 +79,6 @@ dir first, or sync through that node's relay URL from another data dir.`,
 	common.register(cmd.Flags())
 	cmd.Flags().StringVar(&direction, "direction", "both", "both, up (only send) or down (only receive)")
 	cmd.Flags().StringVar(&engine, "store-engine", "", "event store engine (as for cairn node)")
+	registerProxy(cmd.Flags(), &proxy)
 	return cmd
 }

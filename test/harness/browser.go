@@ -74,7 +74,16 @@ func NeedChromium(t testing.TB) string {
 // NewBrowser starts a headless Chromium; t.Cleanup stops it.
 func NewBrowser(t testing.TB) *Browser {
 	t.Helper()
-	exe := NeedChromium(t)
+	return NewBrowserExec(t, NeedChromium(t), nil)
+}
+
+// NewBrowserExec is NewBrowser with Chromium started through exe: a
+// wrapper that runs it elsewhere, such as `ip netns exec NS chromium "$@"`
+// in a network namespace of the NAT lab (the DevTools protocol runs over
+// a pipe, which crosses namespaces); flags replace or add to the command
+// line switches NewBrowser sets (name without dashes: value, or true).
+func NewBrowserExec(t testing.TB, exe string, flags map[string]any) *Browser {
+	t.Helper()
 	dir := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
@@ -101,6 +110,9 @@ func NewBrowser(t testing.TB) *Browser {
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
+	}
+	for k, v := range flags {
+		opts = append(opts, chromedp.Flag(k, v))
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // per second per peer, which would otherwise cap every path alike.
 const labSize = 40 << 20
 
+// labChunk is the chunk size the lab shares with.
+const labChunk = 5 << 20
+
 // fetchTimeout bounds one transfer. With the waits for the relay slots
 // (40 s) and the record (15 s) the lab takes at most about 3 minutes after
 // the build; a passing run about 30 s.
@@ -180,17 +183,23 @@ func TestNATTraversal(t *testing.T) {
 	t.Logf("s's connections to b: direct %v, relayed %v; hole punches s %+v", connsTo(sst, bst.P2P.PeerID, false), connsTo(sst, bst.P2P.PeerID, true), sst.P2P.NAT.HolePunches)
 	mb := func(x float64) float64 { return x / (1 << 20) }
 	t.Logf("NAT lab: %d MiB, 5 MiB chunks; build %v, lab run %v", labSize>>20, built.Sub(start).Round(time.Millisecond), time.Since(built).Round(time.Millisecond))
-	t.Logf("  direct (routed, no NAT):        %7.1f MiB/s  1.00", mb(direct))
-	t.Logf("  hole-punched (EIM NAT x2):      %7.1f MiB/s  %.2f", mb(punched), punched/direct)
-	t.Logf("  relayed (symmetric NAT, relay): %7.1f MiB/s  %.2f", mb(relayed), relayed/direct)
+	t.Logf("  path                            MiB/s  ratio  first chunk")
+	t.Logf("  direct (routed, no NAT):        %7.1f  1.00   %v", mb(direct.rate), direct.firstChunk.Round(time.Millisecond))
+	t.Logf("  hole-punched (EIM NAT x2):      %7.1f  %.2f   %v", mb(punched.rate), punched.rate/direct.rate, punched.firstChunk.Round(time.Millisecond))
+	t.Logf("  relayed (symmetric NAT, relay): %7.1f  %.2f   %v", mb(relayed.rate), relayed.rate/direct.rate, relayed.firstChunk.Round(time.Millisecond))
 }
 
 // fetch runs `cairn get` on n and returns the transfer's throughput in
-// bytes per second: the file's size over the time from the first chunk
-// byte n receives to the last, polled from /api/status.
-func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
+// bytes per second: the bytes after the first chunk's worth over the time
+// from that point to the last byte, polled from /api/status (so the wait
+// for a hole punch, during which a few protocol bytes may already come
+// over the relay, is not in it); and the time from the start of `cairn
+// get` to the first chunk's worth of bytes (resolving, connecting, the
+// hole punch or its wait included).
+func fetch(t *testing.T, n *Node, nevent string, want []byte) labTransfer {
 	t.Helper()
 	before := n.MustStatus().Transfer["libp2p"].BytesDown
+	start := time.Now()
 	out := filepath.Join(t.TempDir(), "got.bin")
 	done := make(chan string, 1)
 	go func() {
@@ -198,7 +207,7 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
 		defer func() { close(done) }()
 		done <- n.Run(fetchTimeout, "get", nevent, "-o", out, "-q")
 	}()
-	var first, last time.Time
+	var first, firstChunk, last time.Time
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	deadline := time.After(fetchTimeout + 10*time.Second)
@@ -222,6 +231,9 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
 		if got > 0 && first.IsZero() {
 			first = time.Now()
 		}
+		if got >= labChunk && firstChunk.IsZero() {
+			firstChunk = time.Now()
+		}
 		if got >= labSize && last.IsZero() {
 			last = time.Now()
 		}
@@ -236,7 +248,18 @@ func fetch(t *testing.T, n *Node, nevent string, want []byte) float64 {
 	if first.IsZero() || last.IsZero() || !last.After(first) {
 		t.Fatalf("%s: could not time the transfer (first %v, last %v)", n.Name, first, last)
 	}
-	return float64(labSize) / last.Sub(first).Seconds()
+	if !last.After(firstChunk) {
+		t.Fatalf("%s: could not time the transfer after its first chunk (first chunk %v, last %v)", n.Name, firstChunk, last)
+	}
+	return labTransfer{rate: float64(labSize-labChunk) / last.Sub(firstChunk).Seconds(), firstChunk: firstChunk.Sub(start)}
+}
+
+// labTransfer is one fetch's throughput (bytes per second after the first
+// chunk) and time from the start of `cairn get` to a chunk's worth
+// of bytes received.
+type labTransfer struct {
+	rate       float64
+	firstChunk time.Duration
 }
 
 func connsTo(st Status, peer string, relayed bool) []string {

@@ -145,6 +145,16 @@ type Status struct {
 		BytesUp   uint64 `json:"bytes_up"`
 		BytesDown uint64 `json:"bytes_down"`
 	} `json:"transfer"`
+	// TURN is the node's STUN/TURN server for browsers (nil when off).
+	TURN *struct {
+		Addr        string `json:"addr"`
+		Allocations int    `json:"allocations"`
+		Allocated   uint64 `json:"allocated"`
+		BytesOut    uint64 `json:"bytes_out"`
+		BytesIn     uint64 `json:"bytes_in"`
+		PeerRefused uint64 `json:"peer_refused"`
+		AuthRefused uint64 `json:"auth_refused"`
+	} `json:"turn"`
 }
 
 // Status reads the node's /api/status.

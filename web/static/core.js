@@ -162,18 +162,34 @@ export function relayURL(status) {
 }
 
 /**
- * iceServers are the STUN servers the node's operator set (--ice-server),
- * as RTCPeerConnection takes them. TURN servers are left out: their
- * credentials are the operator's and are not handed to pages.
+ * iceConfig fetches GET /api/ice: the node's STUN/TURN server with
+ * credentials minted for this tab, then the operator's extra STUN servers,
+ * as RTCPeerConnection takes them. With TURN in the list, ICE falls back to
+ * relaying through the node when no direct path works. A node that does not
+ * answer it (an older one) gives the STUN servers of its status.
  */
-export function iceServers(status) {
+export async function iceConfig(status) {
+  try {
+    const res = await fetch("/api/ice", { cache: "no-store" });
+    if (res.ok) {
+      const body = await res.json();
+      if (Array.isArray(body?.iceServers)) return body.iceServers.filter(s => s && Array.isArray(s.urls));
+    }
+  } catch { /* fall back below */ }
   const urls = status?.webrtc?.ice_servers || [];
   return urls.filter(u => typeof u === "string" && /^stuns?:/.test(u)).map(u => ({ urls: [u] }));
+}
+
+/** relayOnly is true when the page URL has ?relay=1: ICE uses TURN relay candidates only. */
+export function relayOnly() {
+  const q = new URLSearchParams(location.search).get("relay");
+  return q === "1" || q === "true";
 }
 
 async function boot() {
   const asking = nodeStatus(); // while the core loads
   asking.catch(() => {});
+  const ice = asking.then(iceConfig, () => iceConfig(null));
   await load();
   setState({ phase: "starting", message: "Connecting to the node…" });
   let status;
@@ -187,7 +203,8 @@ async function boot() {
   try {
     key = await localKey();
     mark("key");
-    await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(), iceServers: iceServers(status),
+    await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(), iceServers: await ice,
+      iceTransportPolicy: relayOnly() ? "relay" : "all",
       quota: settings.get("quota", undefined), seed: settings.get("seeding", true), http: settings.get("http", true) !== false });
   } catch (e) {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });

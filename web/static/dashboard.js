@@ -61,11 +61,30 @@ function nodeSection(s, downloads) {
     s.blossom ? el("p", {}, `${count(s.blossom.blobs)} blobs held (${bytes(s.blossom.bytes)}) · ${count(s.blossom.uploads)} uploaded this run, ${count(s.blossom.refused)} refused · ${bytes(s.blossom.bytes_served)} served · uploads open to: ${s.blossom.upload}`) : null,
     el("h2", {}, "Traffic by transport"),
     table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
+    ...natSection(s),
   ];
   if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
   else out.push(el("h2", {}, "Transfers"),
     table("Downloads of this run", ["file", "state", "chunks", "done", "rate", "peers"], downloadRows(downloads.list), [2, 3, 4, 5]));
   return out;
+}
+
+/** natSection shows the node's reachability (libp2p) and its STUN/TURN server for browsers, when the status has them. */
+function natSection(s) {
+  const nat = s.p2p?.nat;
+  const turn = s.turn;
+  if (!nat && !turn) return [];
+  return [
+    el("h2", {}, "Behind NATs"),
+    el("div", { class: "stats" },
+      nat && stat("reachability (libp2p)", nat.reachability || "unknown"),
+      nat && stat("relay addresses", count((nat.relay_addrs || []).length)),
+      nat && stat("hole punches ok / tried", `${count(nat.hole_punches?.succeeded)} / ${count(nat.hole_punches?.attempted)}`),
+      turn && stat("TURN allocations (browsers)", count(turn.allocations)),
+      turn && stat("relayed for browsers", bytes((turn.bytes_out || 0) + (turn.bytes_in || 0))),
+      turn && stat("TURN refusals", count((turn.auth_refused || 0) + (turn.quota_refused || 0) + (turn.peer_refused || 0)))),
+    turn ? el("p", { class: "muted" }, `STUN/TURN on udp ${turn.addr}${turn.tcp_addr ? ` and tcp ${turn.tcp_addr}` : ""}, relay address ${turn.relay_ip}.`) : null,
+  ];
 }
 
 function tabSection(t) {

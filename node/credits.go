@@ -13,16 +13,17 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/credit"
+	"github.com/cairn-nostr/cairn/credit/tally"
+	"github.com/cairn-nostr/cairn/p2p"
 )
 
 // The node's credit ledger (package credit): every receipt a peer signed
-// for a chunk this node served over WebRTC, once accepted, is a credit;
-// every receipt this node sent for a chunk it fetched over WebRTC is a
+// for a chunk this node served (over WebRTC or libp2p), once accepted, is
+// a credit; every receipt this node sent for a chunk it fetched is a
 // debit. The ledger is a hash chain kept in DATA_DIR/ledger.jsonl, one
 // entry a line, each written and fsync'd before it counts. A ledger whose
 // chain does not verify at start is set aside (ledger.jsonl.broken-<unix>)
 // and the node starts a new one, as Entropy resets a broken ledger to zero.
-// Receipts over libp2p are not built yet.
 
 type credits struct {
 	mu     sync.Mutex
@@ -120,15 +121,24 @@ func (n *Node) Credits() CreditStatus {
 	reset := n.credits.reset
 	n.credits.mu.Unlock()
 	st := CreditStatus{Summary: credit.Summarize(es), Head: credit.Head(es), Reset: reset}
-	if n.rtc != nil {
-		rs := n.rtc.ReceiptStats()
-		st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
+	var rs tally.Stats
+	if n.host != nil {
+		rs = rs.Add(n.host.ReceiptStats())
 	}
+	if n.rtc != nil {
+		rs = rs.Add(n.rtc.ReceiptStats())
+	}
+	st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
 	return st
 }
 
 func (n *Node) serveCredits(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, n.Credits())
+}
+
+// p2pCredit turns on hellos and receipts on the libp2p chunk streams.
+func (n *Node) p2pCredit() p2p.Credit {
+	return p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent}
 }
 
 // onReceipt credits an accepted receipt.

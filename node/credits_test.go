@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-nostr/cairn/credit"
 )
 
 // waitFor polls cond (bounded): the ledger is written after the receipt
@@ -86,5 +88,35 @@ func TestWebRTCReceiptsCredit(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(ledger + ".broken-*"); len(m) != 1 {
 		t.Fatalf("set aside: %v", m)
+	}
+}
+
+// TestLibp2pReceiptsCredit: B downloads A's file over libp2p; B signs a
+// receipt for every chunk, A credits each once and B debits each, and
+// both ledgers verify.
+func TestLibp2pReceiptsCredit(t *testing.T) {
+	a, b := startPair(t)
+	path, _ := randFile(t, 41, 300_000)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDownload(t, b, sh.Nevent, "")
+	chunks := int64(sh.Chunks)
+	waitFor(t, "a credit per chunk", func() bool { return a.Credits().Received == chunks })
+	sa, sb := a.Credits(), b.Credits()
+	if sa.Up != 300_000 || sa.Down != 0 || sa.Refused != 0 || sb.Down != 300_000 || sb.Sent != chunks || sb.Up != 0 {
+		t.Fatalf("A %+v\nB %+v", sa, sb)
+	}
+	if sb.Balance != credit.WelcomeGrant-300_000 {
+		t.Fatalf("B's balance %d", sb.Balance)
+	}
+	for _, n := range []*Node{a, b} {
+		n.credits.mu.Lock()
+		es := n.credits.ledger.Entries()
+		n.credits.mu.Unlock()
+		if i, err := credit.Verify(es); err != nil {
+			t.Fatalf("ledger entry %d: %v", i, err)
+		}
 	}
 }

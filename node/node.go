@@ -255,6 +255,7 @@ func (n *Node) startP2P() error {
 		DHTMode:     mode,
 		Blobs:       n.blobs,
 		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		Credit:      n.p2pCredit(),
 		NAT:         n.cfg.P2P.nat(),
 		Logger:      n.log.With("part", "p2p"),
 	})

@@ -41,7 +41,8 @@ type Host struct {
 	cancel context.CancelFunc
 
 	counters [numTransports]counters
-	nat      natState // NAT traversal (nat.go)
+	nat      natState     // NAT traversal (nat.go)
+	credit   *creditState // hellos and receipts (credit.go); nil when off
 
 	mu       sync.Mutex
 	closed   bool
@@ -94,6 +95,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.host = lh
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if h.credit, err = newCreditState(cfg.Credit, lh.ID(), cfg.Now); err != nil {
+		lh.Close()
+		h.cancel()
+		return nil, err
+	}
 
 	if cfg.DHT {
 		mode := map[DHTMode]dht.ModeOpt{DHTAuto: dht.ModeAuto, DHTServer: dht.ModeServer, DHTClient: dht.ModeClient}[cfg.DHTMode]

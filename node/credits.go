@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,15 +22,25 @@ import (
 // for a chunk this node served (over WebRTC or libp2p), once accepted, is
 // a credit; every receipt this node sent for a chunk it fetched is a
 // debit. The ledger is a hash chain kept in DATA_DIR/ledger.jsonl, one
-// entry a line, each written and fsync'd before it counts. A ledger whose
+// entry a line, each written and fsync'd before it counts; a credit's line
+// also carries the receipt event behind it ("receipt", outside the hash),
+// so that the node can show its balance proof (GET /api/credits/proof). A ledger whose
 // chain does not verify at start is set aside (ledger.jsonl.broken-<unix>)
 // and the node starts a new one, as Entropy resets a broken ledger to zero.
 
 type credits struct {
-	mu     sync.Mutex
-	ledger *credit.Ledger
-	f      *os.File
-	reset  string // why the ledger found at start was set aside
+	mu       sync.Mutex
+	ledger   *credit.Ledger
+	receipts map[string]*nostr.Event // the receipts behind the credits, by signature
+	f        *os.File
+	reset    string // why the ledger found at start was set aside
+}
+
+// ledgerLine is one line of ledger.jsonl: the entry, and for a credit the
+// receipt event that backs it.
+type ledgerLine struct {
+	credit.Entry
+	Receipt *nostr.Event `json:"receipt,omitempty"`
 }
 
 func ledgerFile(dataDir string) string { return filepath.Join(dataDir, "ledger.jsonl") }
@@ -37,22 +48,11 @@ func ledgerFile(dataDir string) string { return filepath.Join(dataDir, "ledger.j
 // openCredits loads and verifies the ledger, setting a broken one aside.
 func openCredits(dataDir string) (*credits, error) {
 	path := ledgerFile(dataDir)
-	c := &credits{}
+	c := &credits{receipts: map[string]*nostr.Event{}}
 	var entries []credit.Entry
 	if data, err := os.ReadFile(path); err == nil {
-		good := 0 // bytes of whole, readable lines
-		for good < len(data) {
-			end := bytes.IndexByte(data[good:], '\n')
-			if end < 0 {
-				break // a torn last line (a crash mid-write): dropped below
-			}
-			var e credit.Entry
-			if json.Unmarshal(data[good:good+end], &e) != nil {
-				break
-			}
-			entries = append(entries, e)
-			good += end + 1
-		}
+		var good int
+		entries, c.receipts, good = readLedger(data)
 		if good < len(data) {
 			if err := os.Truncate(path, int64(good)); err != nil {
 				return nil, fmt.Errorf("cutting a torn line off the credit ledger: %w", err)
@@ -67,6 +67,7 @@ func openCredits(dataDir string) (*credits, error) {
 		}
 		c.reset = fmt.Sprintf("%v; set aside as %s", err, aside)
 		l = &credit.Ledger{}
+		clear(c.receipts)
 	}
 	c.ledger = l
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -77,15 +78,42 @@ func openCredits(dataDir string) (*credits, error) {
 	return c, nil
 }
 
-// add appends an entry and returns once it is on disk.
-func (c *credits) add(e credit.Entry) error {
+// readLedger reads the lines of a ledger file: the entries, the receipts
+// behind the credits (by signature) and the length of the whole, readable
+// lines (what follows is a torn last line, a crash mid-write).
+func readLedger(data []byte) (entries []credit.Entry, receipts map[string]*nostr.Event, good int) {
+	receipts = map[string]*nostr.Event{}
+	for good < len(data) {
+		end := bytes.IndexByte(data[good:], '\n')
+		if end < 0 {
+			break
+		}
+		var e ledgerLine
+		if json.Unmarshal(data[good:good+end], &e) != nil {
+			break
+		}
+		entries = append(entries, e.Entry)
+		if e.Receipt != nil && e.Direction == credit.Up {
+			receipts[e.ReceiptSig] = e.Receipt
+		}
+		good += end + 1
+	}
+	return entries, receipts, good
+}
+
+// add appends an entry (with the receipt behind a credit) and returns
+// once it is on disk.
+func (c *credits) add(e credit.Entry, receipt *nostr.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f == nil {
 		return fmt.Errorf("the credit ledger is closed")
 	}
 	e = c.ledger.Append(e)
-	b, _ := json.Marshal(e)
+	b, _ := json.Marshal(ledgerLine{e, receipt})
+	if receipt != nil {
+		c.receipts[e.ReceiptSig] = receipt
+	}
 	if _, err := c.f.Write(append(b, '\n')); err != nil {
 		return err
 	}
@@ -136,21 +164,134 @@ func (n *Node) serveCredits(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, n.Credits())
 }
 
+// CreditEntries is the JSON of GET /api/credits/entries: the newest
+// entries first.
+type CreditEntries struct {
+	Total   int            `json:"total"`
+	Entries []credit.Entry `json:"entries"`
+}
+
+// limitParam reads ?limit= (1 to max, default def).
+func limitParam(r *http.Request, def, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("limit must be a whole number from 1 to %d", max)
+	}
+	return n, nil
+}
+
+func (n *Node) serveCreditEntries(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, 50, 10_000)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	n.credits.mu.Lock()
+	es := n.credits.ledger.Entries()
+	n.credits.mu.Unlock()
+	out := CreditEntries{Total: len(es), Entries: []credit.Entry{}}
+	for i := len(es) - 1; i >= 0 && len(out.Entries) < limit; i-- {
+		out.Entries = append(out.Entries, es[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// CreditCheck is the JSON of GET /api/credits/verify: the ledger as it is
+// on disk, read again and checked: the hash chain, the head against the
+// one in memory (a truncated file), and that every credit's line carries
+// a validly signed receipt for its peer, chunk and bytes.
+type CreditCheck struct {
+	OK       bool   `json:"ok"`
+	Entries  int    `json:"entries"`
+	Head     string `json:"head"`
+	BadEntry int    `json:"bad_entry"` // -1 when none
+	Error    string `json:"error,omitempty"`
+}
+
+// VerifyCredits checks the ledger file.
+func (n *Node) VerifyCredits() CreditCheck {
+	n.credits.mu.Lock()
+	head := credit.Head(n.credits.ledger.Entries())
+	n.credits.mu.Unlock()
+	out := CreditCheck{BadEntry: -1}
+	data, err := os.ReadFile(ledgerFile(n.cfg.DataDir))
+	if err != nil && !os.IsNotExist(err) {
+		out.Error = err.Error()
+		return out
+	}
+	es, evs, good := readLedger(data)
+	out.Entries, out.Head = len(es), credit.Head(es)
+	receipts := map[string]credit.Receipt{}
+	for sig, ev := range evs {
+		if r, err := credit.ParseReceipt(ev); err == nil && r.Sig == sig {
+			receipts[sig] = r
+		}
+	}
+	switch i, err := credit.Verify(es); {
+	case good < len(data):
+		out.BadEntry, out.Error = len(es), "an unreadable line follows the last entry"
+	case err != nil:
+		out.BadEntry, out.Error = i, err.Error()
+	case out.Head != head:
+		out.Error = fmt.Sprintf("the file ends at %.16s, the node's ledger at %.16s: entries are missing (truncated)", out.Head, head)
+	default:
+		if i, err := credit.CheckBacked(es, receipts, func(string) bool { return true }); err != nil {
+			out.BadEntry, out.Error = i, err.Error()
+		}
+	}
+	out.OK = out.Error == ""
+	return out
+}
+
+func (n *Node) serveCreditVerify(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, n.VerifyCredits())
+}
+
+// CreditProof is the JSON of GET /api/credits/proof: this node's balance
+// proof, the receipts behind its newest credits, which anyone can check
+// with credit.VerifyProof (cairn credits check).
+type CreditProof struct {
+	Prover   string         `json:"prover"`
+	Receipts []*nostr.Event `json:"receipts"`
+}
+
+func (n *Node) serveCreditProof(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, 1000, 100_000)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	out := CreditProof{Prover: n.key.Public, Receipts: []*nostr.Event{}}
+	n.credits.mu.Lock()
+	es := n.credits.ledger.Entries()
+	for i := len(es) - 1; i >= 0 && len(out.Receipts) < limit; i-- {
+		if ev := n.credits.receipts[es[i].ReceiptSig]; ev != nil && es[i].Direction == credit.Up {
+			out.Receipts = append(out.Receipts, ev)
+		}
+	}
+	n.credits.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
 // p2pCredit turns on hellos and receipts on the libp2p chunk streams.
 func (n *Node) p2pCredit() p2p.Credit {
 	return p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent}
 }
 
 // onReceipt credits an accepted receipt.
-func (n *Node) onReceipt(r credit.Receipt, _ *nostr.Event) {
-	if err := n.credits.add(credit.Credit(r, r.ID)); err != nil {
+func (n *Node) onReceipt(r credit.Receipt, ev *nostr.Event) {
+	if err := n.credits.add(credit.Credit(r, r.ID), ev); err != nil {
 		n.log.Error("writing a credit to the ledger", "err", err)
 	}
 }
 
 // onReceiptSent debits a chunk this node fetched and signed for.
 func (n *Node) onReceiptSent(r credit.Receipt) {
-	if err := n.credits.add(credit.Debit(r.ID, r.Seeder, r.Chunk, r.Root, r.Bytes, r.At, r.Sig)); err != nil {
+	if err := n.credits.add(credit.Debit(r.ID, r.Seeder, r.Chunk, r.Root, r.Bytes, r.At, r.Sig), nil); err != nil {
 		n.log.Error("writing a debit to the ledger", "err", err)
 	}
 }

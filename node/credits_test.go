@@ -119,4 +119,44 @@ func TestLibp2pReceiptsCredit(t *testing.T) {
 			t.Fatalf("ledger entry %d: %v", i, err)
 		}
 	}
+
+	// A's proof: the receipts behind its credits, checked on their own.
+	var proof CreditProof
+	get(t, a.URL()+"/api/credits/proof", &proof)
+	if p := credit.VerifyProof(a.Key().Public, proof.Receipts); p.Credit != 300_000 || p.Counted != int(chunks) || len(p.Refused) != 0 || proof.Prover != a.Key().Public {
+		t.Fatalf("proof of %d receipts: %+v", len(proof.Receipts), p)
+	}
+	var recent CreditEntries
+	get(t, b.URL()+"/api/credits/entries?limit=2", &recent)
+	if recent.Total != int(chunks) || len(recent.Entries) != 2 || recent.Entries[0].Direction != credit.Down || recent.Entries[0].Peer != a.Key().Public {
+		t.Fatalf("entries %+v", recent)
+	}
+
+	// The file on disk, checked again: intact; a changed byte count; a
+	// credit whose receipt is gone; a truncated tail.
+	var ck CreditCheck
+	get(t, a.URL()+"/api/credits/verify", &ck)
+	if !ck.OK || ck.Entries != int(chunks) || ck.BadEntry != -1 {
+		t.Fatalf("verify: %+v", ck)
+	}
+	path = ledgerFile(a.cfg.DataDir)
+	orig, _ := os.ReadFile(path)
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	noReceipt := bytes.Replace(lines[1], []byte(`,"receipt":`), []byte(`,"x":`), 1)
+	for name, c := range map[string]struct {
+		file []byte
+		bad  int
+		msg  string
+	}{
+		"changed":   {bytes.Replace(orig, []byte(`"bytes":65536`), []byte(`"bytes":65537`), 1), 0, "broken hash chain"},
+		"unbacked":  {bytes.Join(append(append([][]byte{lines[0]}, noReceipt), lines[2:]...), nil), 1, "without its receipt"},
+		"truncated": {bytes.Join(lines[:2], nil), -1, "truncated"},
+	} {
+		os.WriteFile(path, c.file, 0o600)
+		ck := a.VerifyCredits()
+		if ck.OK || ck.BadEntry != c.bad || !strings.Contains(ck.Error, c.msg) {
+			t.Errorf("%s: %+v", name, ck)
+		}
+	}
+	os.WriteFile(path, orig, 0o600)
 }

@@ -171,6 +171,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
+	mux.HandleFunc("GET /api/credits/entries", n.serveCreditEntries)
+	mux.HandleFunc("GET /api/credits/verify", n.serveCreditVerify)
+	mux.HandleFunc("GET /api/credits/proof", n.serveCreditProof)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{

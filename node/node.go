@@ -171,8 +171,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/status", n.serveStatus)
 	mux.HandleFunc("GET /api/credits", n.serveCredits)
-	mux.HandleFunc("GET /api/credits/entries", n.serveCreditEntries)
-	mux.HandleFunc("GET /api/credits/verify", n.serveCreditVerify)
+	mux.HandleFunc("GET /api/credits/entries", localOnly(n.serveCreditEntries))
+	mux.HandleFunc("GET /api/credits/verify", localOnly(n.serveCreditVerify))
 	mux.HandleFunc("GET /api/credits/proof", n.serveCreditProof)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux

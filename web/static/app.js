@@ -10,6 +10,7 @@ const routes = [
   { re: /^\/upload$/, load: () => import("./upload.js"), title: "Upload" },
   { re: /^\/profile$/, load: () => import("./profile.js"), title: "Profile and settings" },
   { re: /^\/dashboard$/, load: () => import("./dashboard.js"), title: "Node dashboard" },
+  { re: /^\/credits$/, load: () => import("./credits.js"), title: "Credits" },
 ];
 
 // Theme: follow prefers-color-scheme until the user picks one with the toggle.

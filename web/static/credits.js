@@ -1,0 +1,119 @@
+// The credits screen (/credits): the node's credit ledger. GET /api/credits
+// every 5 s (balance, earned, spent, receipts); the newest entries
+// (/api/credits/entries, shown only to a browser on the node's machine);
+// the ledger file's check (/api/credits/verify) at load and on demand.
+
+import { el, bytes, count, shortKey, npub, errText } from "./util.js";
+
+const PERIOD_MS = 5000;
+const LOCAL_ONLY = "Ledger entries are shown only to a browser on the node's own machine.";
+
+function stat(label, value) {
+  return el("div", { class: "stat" }, el("div", { class: "n" }, value), el("div", { class: "l" }, label));
+}
+
+/** signedBytes formats a balance, which may be negative. */
+export function signedBytes(n) {
+  n = Number(n);
+  if (!Number.isFinite(n)) return "?";
+  return n < 0 ? `−${bytes(-n)}` : bytes(n);
+}
+
+/** entryRows turns ledger entries (newest first) into table rows. */
+export function entryRows(entries) {
+  return (Array.isArray(entries) ? entries : []).map((e) => [
+    new Date(Number(e.timestamp) * 1000).toLocaleString("en"),
+    e.direction === "up" ? "earned (uploaded)" : "spent (downloaded)",
+    bytes(e.bytes),
+    el("span", { class: "mono", title: npub(e.peerPubkey) }, shortKey(npub(e.peerPubkey)) || "?"),
+    el("span", { class: "mono", title: e.chunkHash }, shortKey(e.chunkHash)),
+  ]);
+}
+
+/** chainText says what a /api/credits/verify answer means. */
+export function chainText(ck) {
+  if (!ck) return "not checked yet";
+  if (ck.ok) return `intact: ${count(ck.entries)} entries, each hash follows from the one before, every credit backed by its signed receipt`;
+  const at = ck.bad_entry >= 0 ? ` at entry ${ck.bad_entry}` : "";
+  return `BROKEN${at}: ${ck.error}`;
+}
+
+function table(caption, head, rows, numeric = []) {
+  if (!rows.length) return el("p", { class: "muted" }, `${caption}: none yet.`);
+  return el("div", { class: "scroll" }, el("table", {},
+    el("caption", { class: "muted", style: "text-align:left" }, caption),
+    el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, h)))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : "" }, c)))))));
+}
+
+async function getJSON(path) {
+  const res = await fetch(path, { cache: "no-store" });
+  if (res.status === 403) return { forbidden: true };
+  if (!res.ok) throw new Error(`${path} answered HTTP ${res.status}`);
+  return res.json();
+}
+
+function summary(s) {
+  return [
+    el("div", { class: "stats" },
+      stat("balance", signedBytes(s.balance)),
+      stat("earned (uploaded)", bytes(s.up)),
+      stat("spent (downloaded)", bytes(s.down)),
+      stat("ratio", s.down > 0 ? Number(s.ratio).toFixed(2) : "–"),
+      stat("receipts accepted", count(s.receipts_accepted)),
+      stat("receipts refused", count(s.receipts_refused)),
+      stat("receipts sent", count(s.receipts_sent))),
+    el("p", { class: "muted" }, "Balance = the 100 MiB welcome grant + bytes uploaded (each backed by a receipt its receiver signed) − bytes downloaded."),
+    s.last_refusal ? el("p", {}, `Last receipt refused: ${s.last_refusal}`) : null,
+    s.reset ? el("div", { class: "notice error" }, `The ledger found at start did not verify and was set aside: ${s.reset}`) : null,
+  ];
+}
+
+/** render draws the credits screen and refreshes it until cleanup. */
+export function render(main) {
+  const live = el("p", { class: "muted" }, "Loading…");
+  const alert = el("div", { "aria-live": "polite" });
+  const sumBox = el("section", { "aria-label": "Balance" });
+  const chain = el("p", { id: "chain" }, "not checked yet");
+  const checkBtn = el("button", { type: "button" }, "Check the ledger again");
+  const entriesBox = el("section", { "aria-label": "Recent receipts" });
+  main.append(el("h1", {}, "Credits"), live, alert, sumBox,
+    el("h2", {}, "Ledger integrity"), chain, checkBtn,
+    el("h2", {}, "Recent receipts"), entriesBox);
+  let timer = 0;
+  let stopped = false;
+
+  async function check() {
+    chain.textContent = "checking…";
+    try {
+      const ck = await getJSON("/api/credits/verify");
+      if (stopped) return;
+      chain.textContent = ck.forbidden ? LOCAL_ONLY.replace("Ledger entries are", "The check is") : chainText(ck);
+      chain.dataset.ok = ck.ok ? "yes" : "no";
+    } catch (e) {
+      if (!stopped) chain.textContent = `The check failed: ${errText(e)}`;
+    }
+  }
+  checkBtn.addEventListener("click", check);
+
+  async function tick() {
+    try {
+      const s = await getJSON("/api/credits");
+      const en = await getJSON("/api/credits/entries?limit=20");
+      if (stopped) return;
+      sumBox.replaceChildren(...summary(s).filter(Boolean));
+      entriesBox.replaceChildren(en.forbidden ? el("p", { class: "muted" }, LOCAL_ONLY)
+        : table(`The newest of ${count(en.total)} ledger entries`, ["time", "kind", "bytes", "peer", "chunk"], entryRows(en.entries), [2]));
+      live.textContent = `Updated ${new Date().toLocaleTimeString("en")}, every ${PERIOD_MS / 1000} s`;
+      alert.replaceChildren();
+    } catch (e) {
+      if (stopped) return;
+      const msg = `The node did not answer: ${errText(e)}. Retrying every ${PERIOD_MS / 1000} s.`;
+      if (alert.textContent !== msg) alert.replaceChildren(el("div", { class: "notice error" }, msg));
+    }
+    if (!stopped) timer = setTimeout(tick, PERIOD_MS);
+  }
+  tick();
+  check();
+  return () => { stopped = true; clearTimeout(timer); };
+}

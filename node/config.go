@@ -40,6 +40,25 @@ type Config struct {
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
+	// Credit gates chunk requests over libp2p on the requester's balance.
+	Credit CreditConfig
+}
+
+// CreditConfig sets the credit gate (credits.go, credit.Gate).
+type CreditConfig struct {
+	// Gate decides every chunk request over libp2p on the requester's
+	// balance with this node: debtors are throttled or refused (default
+	// on).
+	Gate bool
+	// Grant is every peer's starting balance in bytes (0: credit.
+	// WelcomeGrant, 100 MiB).
+	Grant int64
+	// DebtorRate is the bytes a second a debtor is served at (0: 1 MiB/s).
+	DebtorRate int64
+	// ScarceSeeders: content whose known seeders, this node included,
+	// number at most this many is scarce, and a debtor asking for it is
+	// throttled, never refused (0: 2).
+	ScarceSeeders int
 }
 
 // P2PConfig is the node's libp2p side.
@@ -138,6 +157,7 @@ func DefaultConfig() Config {
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
+		Credit:           CreditConfig{Gate: true},
 	}
 }
 
@@ -173,6 +193,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AnnounceInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("announce interval must be at least 1s"))
+	}
+	if c.Credit.Grant < 0 || c.Credit.DebtorRate < 0 || c.Credit.ScarceSeeders < 0 {
+		errs = append(errs, errors.New("credit grant, debtor rate and scarce seeders must not be negative (0 means the default)"))
 	}
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -134,13 +135,34 @@ func (c *credits) close() error {
 // CreditStatus is the JSON of GET /api/credits.
 type CreditStatus struct {
 	credit.Summary
-	Head     string `json:"head"` // the last entry's hash
-	Received int64  `json:"receipts_accepted"`
-	Refused  int64  `json:"receipts_refused"`
-	Sent     int64  `json:"receipts_sent"`
-	Refusal  string `json:"last_refusal,omitempty"`
-	Reset    string `json:"reset,omitempty"` // why a broken ledger was set aside at start
+	Head     string      `json:"head"` // the last entry's hash
+	Received int64       `json:"receipts_accepted"`
+	Refused  int64       `json:"receipts_refused"`
+	Sent     int64       `json:"receipts_sent"`
+	Refusal  string      `json:"last_refusal,omitempty"`
+	Reset    string      `json:"reset,omitempty"` // why a broken ledger was set aside at start
+	Gate     *GateStatus `json:"gate,omitempty"`  // nil when the gate is off
 }
+
+// GateStatus is the credit gate in /api/credits: its numbers, what it did,
+// and the peers it knows, the most served first.
+type GateStatus struct {
+	Grant      int64        `json:"grant"`
+	DebtorRate int64        `json:"debtor_rate"`
+	Throttled  int64        `json:"throttled"`
+	Refused    int64        `json:"refused"`
+	Peers      []PeerCredit `json:"peers"`
+}
+
+// PeerCredit is one peer's account with this node.
+type PeerCredit struct {
+	Peer    string `json:"peer"` // a pubkey, or libp2p:<peer ID> for a peer that said no hello
+	Balance int64  `json:"balance"`
+	credit.Account
+}
+
+// maxPeerCredits bounds the peers /api/credits lists.
+const maxPeerCredits = 50
 
 // Credits reports the ledger and the receipts.
 func (n *Node) Credits() CreditStatus {
@@ -157,6 +179,27 @@ func (n *Node) Credits() CreditStatus {
 		rs = rs.Add(n.rtc.ReceiptStats())
 	}
 	st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
+	if n.gate != nil {
+		cfg := n.gate.Config()
+		g := &GateStatus{Grant: cfg.Grant, DebtorRate: cfg.DebtorRate, Peers: []PeerCredit{}}
+		if n.host != nil {
+			gs := n.host.GateStats()
+			g.Throttled, g.Refused = gs.Throttled, gs.Refused
+		}
+		for p, a := range n.gate.Accounts() {
+			g.Peers = append(g.Peers, PeerCredit{Peer: p, Balance: cfg.Grant + a.Received - a.Served, Account: a})
+		}
+		sort.Slice(g.Peers, func(i, j int) bool {
+			if g.Peers[i].Served != g.Peers[j].Served {
+				return g.Peers[i].Served > g.Peers[j].Served
+			}
+			return g.Peers[i].Peer < g.Peers[j].Peer
+		})
+		if len(g.Peers) > maxPeerCredits {
+			g.Peers = g.Peers[:maxPeerCredits]
+		}
+		st.Gate = g
+	}
 	return st
 }
 
@@ -277,9 +320,35 @@ func (n *Node) serveCreditProof(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// p2pCredit turns on hellos and receipts on the libp2p chunk streams.
+// p2pCredit turns on hellos and receipts on the libp2p chunk streams, and
+// the gate: each peer's balance with this node starts from the ledger (its
+// receipted uploads to this node and this node's to it).
 func (n *Node) p2pCredit() p2p.Credit {
-	return p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent}
+	c := p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent}
+	if n.cfg.Credit.Gate {
+		n.gate = tally.NewGate(credit.GateConfig{Grant: n.cfg.Credit.Grant, DebtorRate: n.cfg.Credit.DebtorRate}, nil)
+		n.credits.mu.Lock()
+		n.gate.Load(n.credits.ledger.Entries())
+		n.credits.mu.Unlock()
+		c.Gate, c.Scarce = n.gate, n.scarce
+	}
+	return c
+}
+
+// scarce reports whether few seeders are known of root: the announcers
+// heard, plus this node.
+func (n *Node) scarce(root [32]byte) bool {
+	most := n.cfg.Credit.ScarceSeeders
+	if most == 0 {
+		most = 2
+	}
+	known := 1 // this node
+	for _, s := range n.peer.Seeders(root) {
+		if s.PubKey != n.key.Public {
+			known++
+		}
+	}
+	return known <= most
 }
 
 // onReceipt credits an accepted receipt.

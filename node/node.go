@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
@@ -72,6 +73,7 @@ type Node struct {
 	media   *mediaState
 	rooms   *rooms
 	credits *credits
+	gate    *tally.Gate // nil when the credit gate is off
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).

@@ -361,6 +361,7 @@ func (h *Host) exchange(ctx context.Context, f *chunkStream, p peer.ID, hash, ro
 				return nil, true, ErrHashMismatch
 			}
 			f.c.fetched.Add(1)
+			h.fetched(p, f.seeder, len(m.Data))
 			h.sendReceipt(f, hash, root, len(m.Data))
 			return m.Data, true, nil
 		case *wire.Error:

@@ -3,6 +3,7 @@ package p2p
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -44,6 +45,76 @@ type Credit struct {
 	// Both may be nil; they must not block for long.
 	OnReceipt     func(credit.Receipt, *nostr.Event)
 	OnReceiptSent func(credit.Receipt)
+	// Gate, when set, decides every chunk request on its requester's
+	// balance with this node (credit.Gate): a debtor is throttled, or
+	// refused with ERROR INSUFFICIENT_CREDIT. The bytes this host serves
+	// and fetches are booked on it. nil serves everyone.
+	Gate *tally.Gate
+	// Scarce reports whether few seeders hold the content of root: a
+	// debtor is then throttled rather than refused. nil: never scarce.
+	Scarce func(root [32]byte) bool
+}
+
+// creditName is the name a peer's balance goes by: its Nostr pubkey when
+// it said hello (as in the ledger), else its peer ID.
+func creditName(pubkey string, p peer.ID) string {
+	if pubkey != "" {
+		return pubkey
+	}
+	return "libp2p:" + p.String()
+}
+
+// gate decides a request for a chunk of size bytes of root from the peer
+// speaking for pubkey (or p), which books its bytes: it waits out a
+// throttle, or refuses with ErrInsufficientCredit. done is called once the
+// chunk is out.
+func (h *Host) gate(p peer.ID, pubkey string, root [32]byte, size int64) (done func(), err error) {
+	g := h.cfg.Credit.Gate
+	if g == nil {
+		return func() {}, nil
+	}
+	who := creditName(pubkey, p)
+	scarce := h.cfg.Credit.Scarce != nil && h.cfg.Credit.Scarce(root)
+	d := g.Decide(credit.Ask{Peer: who, Bytes: size, Scarce: scarce, Busy: h.inCredit.Load() > 0})
+	switch d.Verdict {
+	case credit.Refuse:
+		h.gated.refused.Add(1)
+		return nil, fmt.Errorf("%w: balance %d bytes", ErrInsufficientCredit, d.Balance)
+	case credit.Throttle:
+		h.gated.throttled.Add(1)
+		if d.Wait > 0 {
+			t := time.NewTimer(d.Wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-h.ctx.Done():
+				return nil, ErrClosed
+			}
+		}
+		return func() {}, nil
+	}
+	h.inCredit.Add(1)
+	return func() { h.inCredit.Add(-1) }, nil
+}
+
+// GateStats counts the gate's decisions on this host.
+type GateStats struct {
+	Throttled int64 `json:"throttled"`
+	Refused   int64 `json:"refused"`
+}
+
+type gateCounters struct{ throttled, refused atomic.Int64 }
+
+// GateStats reports the requests the gate throttled and refused.
+func (h *Host) GateStats() GateStats {
+	return GateStats{Throttled: h.gated.throttled.Load(), Refused: h.gated.refused.Load()}
+}
+
+// fetched books n verified bytes from the peer speaking for pubkey (or p).
+func (h *Host) fetched(p peer.ID, pubkey string, n int) {
+	if g := h.cfg.Credit.Gate; g != nil {
+		g.Received(creditName(pubkey, p), int64(n))
+	}
 }
 
 // creditState is the host's side of it.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -43,6 +44,8 @@ type Host struct {
 	counters [numTransports]counters
 	nat      natState     // NAT traversal (nat.go)
 	credit   *creditState // hellos and receipts (credit.go); nil when off
+	inCredit atomic.Int32 // chunks being served to peers in credit (the gate's "busy")
+	gated    gateCounters
 
 	mu       sync.Mutex
 	closed   bool

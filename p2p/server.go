@@ -167,7 +167,8 @@ func (sv *server) loop() error {
 			if in.done {
 				return in.end
 			}
-			err := sv.answer(in.req.Hash, sv.serveChunk)
+			root := in.req.Root
+			err := sv.answer(in.req.Hash, func(h [32]byte) error { return sv.serveChunk(h, root) })
 			sv.pending.Add(-1)
 			if err != nil {
 				return err
@@ -340,7 +341,7 @@ func notFound(hash [32]byte, err error) error {
 // one DATA message up to 64 KiB, else a DATA_HEADER and raw 64 KiB
 // fragments — reading each fragment from the store straight into the frame
 // buffer rather than loading the whole chunk.
-func (sv *server) serveChunk(hash [32]byte) error {
+func (sv *server) serveChunk(hash, root [32]byte) error {
 	readAt, size, done, err := sv.open(hash)
 	if err != nil {
 		return err
@@ -350,6 +351,11 @@ func (sv *server) serveChunk(hash [32]byte) error {
 		sv.h.log.Warn("not serving a chunk of unsendable size", "hash", fmt.Sprintf("%x", hash), "size", size)
 		return ErrNotFound
 	}
+	booked, err := sv.h.gate(sv.p, sv.remote, root, size)
+	if err != nil {
+		return err
+	}
+	defer booked()
 	if sv.frag == nil {
 		sv.frag = make([]byte, wire.FrameHeaderLen+wire.FragmentSize)
 	}

@@ -52,6 +52,20 @@ refused and sent.
 			if st.Reset != "" {
 				fmt.Fprintf(w, "ledger reset at start: %s\n", st.Reset)
 			}
+			if g := st.Gate; g != nil {
+				fmt.Fprintf(w, "gate      grant %s, debtors served at %s/s: %d requests throttled, %d refused\n",
+					formatBytes(float64(g.Grant)), formatBytes(float64(g.DebtorRate)), g.Throttled, g.Refused)
+				if len(g.Peers) > 0 {
+					tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "PEER\tBALANCE\tSERVED\tRECEIVED\tTHROTTLED\tREFUSED")
+					for _, p := range g.Peers {
+						fmt.Fprintf(tw, "%.20s\t%s\t%s\t%s\t%d\t%d\n", p.Peer, signedBytes(p.Balance), formatBytes(float64(p.Served)), formatBytes(float64(p.Received)), p.Throttled, p.Refused)
+					}
+					return tw.Flush()
+				}
+			} else {
+				fmt.Fprintln(w, "gate      off: every peer is served alike")
+			}
 			return nil
 		},
 	}

@@ -69,7 +69,8 @@ func TestCreditsCommand(t *testing.T) {
 		}
 	}
 	out, err := run(t, "credits", "--node", a.URL())
-	if err != nil || !strings.Contains(out, "uploaded  273.4 KiB") || !strings.Contains(out, "5 accepted, 0 refused") {
+	if err != nil || !strings.Contains(out, "uploaded  273.4 KiB") || !strings.Contains(out, "5 accepted, 0 refused") ||
+		!strings.Contains(out, "gate      grant 100.0 MiB") || !strings.Contains(out, b.Key().Public[:20]+"  99.7 MiB") {
 		t.Fatalf("credits: %v\n%s", err, out)
 	}
 	out, err = run(t, "credits", "log", "--node", b.URL(), "--limit", "2")

@@ -134,3 +134,69 @@ func Hello(secret, peerID string, now time.Time) ([]byte, error) {
 	}
 	return (&wire.Hello{Event: raw}).Encode()
 }
+
+// Gate is a credit.Gate behind a lock, on a clock.
+type Gate struct {
+	now func() time.Time
+
+	mu sync.Mutex
+	g  *credit.Gate
+}
+
+// NewGate returns a gate with cfg's numbers; now is its clock (nil:
+// time.Now).
+func NewGate(cfg credit.GateConfig, now func() time.Time) *Gate {
+	if now == nil {
+		now = time.Now
+	}
+	return &Gate{now: now, g: credit.NewGate(cfg)}
+}
+
+// Decide decides on a request (credit.Gate.Decide).
+func (g *Gate) Decide(ask credit.Ask) credit.Decision {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.g.Decide(ask, g.now())
+}
+
+// Served records n bytes sent to peer.
+func (g *Gate) Served(peer string, n int64) {
+	g.mu.Lock()
+	g.g.Served(peer, n, g.now())
+	g.mu.Unlock()
+}
+
+// Received records n verified bytes from peer.
+func (g *Gate) Received(peer string, n int64) {
+	g.mu.Lock()
+	g.g.Received(peer, n, g.now())
+	g.mu.Unlock()
+}
+
+// Load rebuilds the accounts from a ledger (credit.Gate.Load).
+func (g *Gate) Load(entries []credit.Entry) {
+	g.mu.Lock()
+	g.g.Load(entries, g.now())
+	g.mu.Unlock()
+}
+
+// Balance is peer's balance with this node.
+func (g *Gate) Balance(peer string) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.g.Balance(peer)
+}
+
+// Accounts copies every peer's account.
+func (g *Gate) Accounts() map[string]credit.Account {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.g.Accounts()
+}
+
+// Config is the gate's configuration, defaults filled in.
+func (g *Gate) Config() credit.GateConfig {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.g.Config()
+}

@@ -244,3 +244,31 @@ func FuzzDecodeReceipt(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReceiptCheck is what a seeder does per chunk for a receipt
+// (decode, verify, count) against one signature check of the same event:
+//
+//	go test -run '^$' -bench 'ReceiptCheck|SignatureCheck' ./credit/
+func BenchmarkReceiptCheck(b *testing.B) {
+	raw, _ := receipt(b, receiverSK, seeder, chunk, 1000, now).MarshalJSON()
+	book := NewBook(seeder)
+	for b.Loop() {
+		book.Served(receiver, chunk, 1000, now)
+		r, _, err := DecodeReceipt(raw)
+		if err == nil {
+			_, err = book.Accept(r, now)
+		}
+		if err != nil && !errors.Is(err, ErrReplay) {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignatureCheck(b *testing.B) {
+	ev := receipt(b, receiverSK, seeder, chunk, 1000, now)
+	for b.Loop() {
+		if ok, err := ev.CheckSignature(); !ok || err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -23,7 +23,10 @@ import (
 // for a chunk this node served (over WebRTC or libp2p), once accepted, is
 // a credit; every receipt this node sent for a chunk it fetched is a
 // debit. The ledger is a hash chain kept in DATA_DIR/ledger.jsonl, one
-// entry a line, each written and fsync'd before it counts; a credit's line
+// entry a line, written and fsync'd in the background, the entries added
+// meanwhile together (an entry not yet on disk when the node dies is lost,
+// as a receipt lost on the wire is: its seeder loses that credit, and the
+// chain stays whole); a credit's line
 // also carries the receipt event behind it ("receipt", outside the hash),
 // so that the node can show its balance proof (GET /api/credits/proof). A ledger whose
 // chain does not verify at start is set aside (ledger.jsonl.broken-<unix>)
@@ -35,6 +38,16 @@ type credits struct {
 	receipts map[string]*nostr.Event // the receipts behind the credits, by signature
 	f        *os.File
 	reset    string // why the ledger found at start was set aside
+
+	// The writer (started by the first add): lines queued, entries queued
+	// and on disk, the last write error.
+	queue          []byte
+	queued, onDisk int
+	werr           error
+	wake           chan struct{}
+	done           chan struct{}
+	written        *sync.Cond
+	closing        bool
 }
 
 // ledgerLine is one line of ledger.jsonl: the entry, and for a credit the
@@ -102,12 +115,14 @@ func readLedger(data []byte) (entries []credit.Entry, receipts map[string]*nostr
 	return entries, receipts, good
 }
 
-// add appends an entry (with the receipt behind a credit) and returns
-// once it is on disk.
+// add appends an entry (with the receipt behind a credit) to the ledger
+// in memory and queues its line for the writer, which writes and fsyncs
+// the lines queued meanwhile together (a group commit): a receipt taken on
+// a chunk stream does not hold that stream for an fsync.
 func (c *credits) add(e credit.Entry, receipt *nostr.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.f == nil {
+	if c.f == nil || c.closing {
 		return fmt.Errorf("the credit ledger is closed")
 	}
 	e = c.ledger.Append(e)
@@ -115,19 +130,76 @@ func (c *credits) add(e credit.Entry, receipt *nostr.Event) error {
 	if receipt != nil {
 		c.receipts[e.ReceiptSig] = receipt
 	}
-	if _, err := c.f.Write(append(b, '\n')); err != nil {
-		return err
+	c.queue = append(append(c.queue, b...), '\n')
+	c.queued++
+	if c.wake == nil {
+		c.wake, c.done = make(chan struct{}, 1), make(chan struct{})
+		c.written = sync.NewCond(&c.mu)
+		go c.writer()
 	}
-	return c.f.Sync()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writer writes and fsyncs what add queued until close.
+func (c *credits) writer() {
+	defer close(c.done)
+	for range c.wake {
+		c.mu.Lock()
+		buf, n, f, closing := c.queue, c.queued, c.f, c.closing
+		c.queue = nil
+		c.mu.Unlock()
+		var err error
+		if len(buf) > 0 {
+			if _, err = f.Write(buf); err == nil {
+				err = f.Sync()
+			}
+		}
+		c.mu.Lock()
+		c.onDisk, c.werr = n, err
+		c.written.Broadcast()
+		c.mu.Unlock()
+		if closing {
+			return
+		}
+	}
+}
+
+// flush waits until every entry added so far is on disk (or failed to be).
+func (c *credits) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.written != nil && c.onDisk < c.queued && c.werr == nil {
+		c.written.Wait()
+	}
+	return c.werr
 }
 
 func (c *credits) close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.f == nil {
+		c.mu.Unlock()
 		return nil
 	}
-	err := c.f.Close()
+	c.closing = true
+	started := c.wake != nil
+	c.mu.Unlock()
+	if started {
+		select { // a token already waiting does as well: the writer sees closing
+		case c.wake <- struct{}{}:
+		default:
+		}
+		<-c.done // the writer drained the queue and returned
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.werr
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
 	c.f = nil
 	return err
 }
@@ -257,6 +329,9 @@ type CreditCheck struct {
 
 // VerifyCredits checks the ledger file.
 func (n *Node) VerifyCredits() CreditCheck {
+	if err := n.credits.flush(); err != nil {
+		return CreditCheck{BadEntry: -1, Error: fmt.Sprintf("writing the ledger: %v", err)}
+	}
 	n.credits.mu.Lock()
 	head := credit.Head(n.credits.ledger.Entries())
 	n.credits.mu.Unlock()

@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +161,52 @@ func TestLibp2pReceiptsCredit(t *testing.T) {
 		}
 	}
 	os.WriteFile(path, orig, 0o600)
+}
+
+// TestLedgerGroupCommit: entries added from several goroutines are all on
+// disk, in chain order, after flush and after close; none after close.
+func TestLedgerGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	c, err := openCredits(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				e := credit.Entry{ID: fmt.Sprint(g, "-", i), Peer: strings.Repeat("ab", 32), Direction: credit.Down, Bytes: 1, Chunk: strings.Repeat("cd", 32), Timestamp: 1}
+				if err := c.add(e, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(ledgerFile(dir))
+	es, _, good := readLedger(data)
+	if len(es) != 200 || good != len(data) {
+		t.Fatalf("%d entries on disk after flush", len(es))
+	}
+	if i, err := credit.Verify(es); err != nil {
+		t.Fatalf("entry %d: %v", i, err)
+	}
+	c.add(credit.Entry{ID: "last", Peer: "p", Direction: credit.Up, Bytes: 1}, nil)
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.add(credit.Entry{ID: "late", Peer: "p", Direction: credit.Up, Bytes: 1}, nil); err == nil {
+		t.Fatal("an entry was added after close")
+	}
+	c2, err := openCredits(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.close()
+	if n := len(c2.ledger.Entries()); n != 201 || c2.reset != "" {
+		t.Fatalf("reopened: %d entries, reset %q", n, c2.reset)
+	}
 }

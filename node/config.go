@@ -59,6 +59,12 @@ type CreditConfig struct {
 	// number at most this many is scarce, and a debtor asking for it is
 	// throttled, never refused (0: 2).
 	ScarceSeeders int
+	// SeedDemand, when above 0, fetches (and so seeds) every root that at
+	// least this many peers signalled demand for (kind 20003) and whose
+	// chunk map the node has; 0 (the default) seeds nothing unasked.
+	SeedDemand int
+	// DemandEvery is how often the node looks at the demand (0: 30 s).
+	DemandEvery Duration
 }
 
 // P2PConfig is the node's libp2p side.
@@ -194,7 +200,7 @@ func (c *Config) Validate() error {
 	if c.AnnounceInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("announce interval must be at least 1s"))
 	}
-	if c.Credit.Grant < 0 || c.Credit.DebtorRate < 0 || c.Credit.ScarceSeeders < 0 {
+	if c.Credit.Grant < 0 || c.Credit.DebtorRate < 0 || c.Credit.ScarceSeeders < 0 || c.Credit.SeedDemand < 0 || c.Credit.DemandEvery < 0 {
 		errs = append(errs, errors.New("credit grant, debtor rate and scarce seeders must not be negative (0 means the default)"))
 	}
 	if c.BlobQuota < 0 {

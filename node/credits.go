@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/p2p"
+	"github.com/cairn-nostr/cairn/peer"
 )
 
 // The node's credit ledger (package credit): every receipt a peer signed
@@ -214,6 +216,15 @@ type CreditStatus struct {
 	Refusal  string      `json:"last_refusal,omitempty"`
 	Reset    string      `json:"reset,omitempty"` // why a broken ledger was set aside at start
 	Gate     *GateStatus `json:"gate,omitempty"`  // nil when the gate is off
+	// Demand: the roots peers signalled demand for lately (kind 20003),
+	// the most wanted first.
+	Demand []DemandRoot `json:"demand"`
+}
+
+// DemandRoot is a root in demand and how many peers signalled it.
+type DemandRoot struct {
+	Root       string `json:"root"`
+	Requesters int    `json:"requesters"`
 }
 
 // GateStatus is the credit gate in /api/credits: its numbers, what it did,
@@ -251,6 +262,13 @@ func (n *Node) Credits() CreditStatus {
 		rs = rs.Add(n.rtc.ReceiptStats())
 	}
 	st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
+	st.Demand = []DemandRoot{}
+	for i, d := range n.peer.InDemand(1) {
+		if i == maxPeerCredits {
+			break
+		}
+		st.Demand = append(st.Demand, DemandRoot{hex.EncodeToString(d.Root[:]), d.Requesters})
+	}
 	if n.gate != nil {
 		cfg := n.gate.Config()
 		g := &GateStatus{Grant: cfg.Grant, DebtorRate: cfg.DebtorRate, Peers: []PeerCredit{}}
@@ -424,6 +442,28 @@ func (n *Node) scarce(root [32]byte) bool {
 		}
 	}
 	return known <= most
+}
+
+// demandLoop fetches, every DemandEvery, the roots in demand (kind 20003
+// from at least Credit.SeedDemand peers) whose chunk map the node has: a
+// node earns credit by seeding what is wanted.
+func (n *Node) demandLoop() error {
+	every := time.Duration(n.cfg.Credit.DemandEvery)
+	if every <= 0 {
+		every = peer.DemandInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return nil
+		case <-t.C:
+			for _, root := range n.peer.SeedInDemand(n.ctx, n.cfg.Credit.SeedDemand) {
+				n.log.Info("seeding a root in demand", "root", hex.EncodeToString(root[:]))
+			}
+		}
+	}
 }
 
 // onReceipt credits an accepted receipt.

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/peer"
 )
 
 // fetch is a download to start: a node and the file's nevent and root.
@@ -148,4 +152,46 @@ func TestFreeRiderThrottled(t *testing.T) {
 	t.Logf("phase 1 (the seeder fetching 4 x 2 MiB at once) %v; 2 MiB from the seeder, grant 64 KiB, debtor rate 256 KiB/s: contributors %v %v %v %v (mean %v); free rider %s; the seeder served the free rider %d KiB, throttled %d and refused %d of its requests; the contributors held it back %d times",
 		phase1.Round(time.Millisecond), took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), took[2].Round(time.Millisecond), took[3].Round(time.Millisecond),
 		mean.Round(time.Millisecond), freeTook, fa.Served>>10, fa.Throttled, fa.Refused, heldBack)
+}
+
+// TestSeedInDemand: a node with --seed-demand hears a kind 20003 for a root
+// whose chunk map it has (resolved, no chunk fetched) and fetches it, so
+// that it seeds it; /api/credits lists the demand.
+func TestSeedInDemand(t *testing.T) {
+	a := startNode(t, TestingConfig(t))
+	cfg := TestingConfig(t)
+	for _, m := range a.Host().Addrs() {
+		cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, m.String())
+	}
+	cfg.Credit.SeedDemand = 1
+	cfg.Credit.DemandEvery = Duration(50 * time.Millisecond)
+	h := startNode(t, cfg)
+	path, _ := randFile(t, 70, 200_000)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	post(t, h.URL()+"/api/resolve", GetRequest{Ref: sh.Nevent}, &res)
+	root := rootOf(t, sh.Root)
+	if h.peer.DownloadOf(root) != nil {
+		t.Fatal("a download before any demand")
+	}
+	ev := peer.DemandEvent(root, "", time.Now())
+	ev.Sign(nostr.GeneratePrivateKey())
+	if err := h.Relay().Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	st := h.Credits()
+	if len(st.Demand) != 1 || st.Demand[0].Root != sh.Root || st.Demand[0].Requesters != 1 {
+		t.Fatalf("demand %+v", st.Demand)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if dl := h.peer.DownloadOf(root); dl != nil && h.peer.Held(dl.File.Map) == sh.Chunks {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the root in demand was not fetched")
+		}
+	}
 }

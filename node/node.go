@@ -160,8 +160,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	rl.OnEvent = append(rl.OnEvent, func(ev *nostr.Event) {
-		if ev.Kind == peer.KindAnnounce {
+		switch ev.Kind {
+		case peer.KindAnnounce:
 			n.peer.Heard(ev) // a refused announcement names no seeder
+		case peer.KindDemand:
+			n.peer.HeardDemand(ev)
 		}
 		n.publishGroupState(ev)
 	})
@@ -240,6 +243,9 @@ func (n *Node) Start() error {
 	n.group.Go(n.provideLoop)
 	n.group.Go(n.addressingLoop)
 	n.group.Go(n.peerCacheLoop)
+	if n.cfg.Credit.SeedDemand > 0 {
+		n.group.Go(n.demandLoop)
+	}
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs(), "webrtc", n.rtc != nil)
 	return nil

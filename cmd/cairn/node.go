@@ -114,6 +114,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&creditGrant, "credit-grant", "0", "every peer's starting balance with this node, e.g. 100MiB (0 = 100MiB, Entropy's welcome grant)")
 	f.StringVar(&debtorRate, "credit-debtor-rate", "0", "bytes per second a peer past its balance is served at, e.g. 512KiB (0 = 1MiB)")
 	f.IntVar(&cfg.Credit.ScarceSeeders, "credit-scarce-seeders", 0, "content with at most this many known seeders (this node included) is scarce: a peer past its balance is throttled for it, never refused (0 = 2)")
+	f.IntVar(&cfg.Credit.SeedDemand, "seed-demand", 0, "fetch, and so seed, every file whose chunk map this node has and that at least this many peers signalled demand for (kind 20003) in the last 5 minutes (0 = never)")
 	f.StringVar(&cfg.P2P.Reachability, "reachability", "auto", "libp2p reachability: auto (AutoNAT decides), public (a node others can dial: runs --relay-service at once) or private (behind a NAT: reserves a relay slot at once)")
 	f.BoolVar(&cfg.P2P.RelayService, "relay-service", false, "run a circuit relay v2 for peers behind NATs (once reachable): they coordinate hole punches through it, and transfer through it when punching fails")
 	f.StringVar(&relayBytes, "relay-circuit-bytes", "0", "bytes one relayed connection may carry each way before the relay ends it (0 = 32MiB)")

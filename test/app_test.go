@@ -211,7 +211,7 @@ func TestAppScreens(t *testing.T) {
 		{"feed", "/", coreReadyJS},
 		{"profile", "/profile", coreReadyJS + ` && document.body.textContent.includes('npub1')`},
 		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc')`},
-		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null')`},
+		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null') && document.getElementById('tabcredits')?.textContent.includes('entries in this browser')`},
 	} {
 		b.Open(n.URL + screen.path + "?loopback=1")
 		b.WaitFor(45*time.Second, screen.ready)

@@ -4,6 +4,7 @@
 // the ledger file's check (/api/credits/verify) at load and on demand.
 
 import { el, bytes, count, shortKey, npub, errText } from "./util.js";
+import { has, state } from "./core.js";
 
 const PERIOD_MS = 5000;
 const LOCAL_ONLY = "Ledger entries are shown only to a browser on the node's own machine.";
@@ -66,7 +67,42 @@ function summary(s) {
     el("p", { class: "muted" }, "Balance = the 100 MiB welcome grant + bytes uploaded (each backed by a receipt its receiver signed) − bytes downloaded."),
     s.last_refusal ? el("p", {}, `Last receipt refused: ${s.last_refusal}`) : null,
     s.reset ? el("div", { class: "notice error" }, `The ledger found at start did not verify and was set aside: ${s.reset}`) : null,
+    gateSection(s.gate),
   ];
+}
+
+/** gateRows turns the gate's peers into table rows. */
+export function gateRows(peers) {
+  return (Array.isArray(peers) ? peers : []).map((p) => [
+    el("span", { class: "mono", title: p.peer }, String(p.peer || "").startsWith("libp2p:") ? shortKey(p.peer) : shortKey(npub(p.peer)) || "?"),
+    signedBytes(p.balance), bytes(p.served), bytes(p.received), count(p.throttled), count(p.refused),
+  ]);
+}
+
+function gateSection(g) {
+  if (!g) return el("p", { class: "muted" }, "The credit gate is off: every peer is served alike.");
+  return el("div", {},
+    el("p", {}, `Peers past their balance with this node (grant ${bytes(g.grant)}) are served at ${bytes(g.debtor_rate)}/s, or refused while others in credit are being served: ${count(g.throttled)} requests throttled, ${count(g.refused)} refused.`),
+    table("Peers' balances with this node", ["peer", "balance", "served", "received", "throttled", "refused"], gateRows(g.peers), [1, 2, 3, 4, 5]));
+}
+
+/** tabSection shows this tab's own ledger (cairn.status().credits). */
+function tabSection() {
+  let c = null;
+  if (state.phase === "ready" && has("status")) {
+    try { c = globalThis.cairn.status()?.credits || null; } catch { c = null; }
+  }
+  if (!c) return [el("p", { class: "muted" }, "The browser node has not started yet.")];
+  return [
+    el("div", { class: "stats" },
+      stat("balance", signedBytes(c.balance)),
+      stat("earned (uploaded)", bytes(c.up)),
+      stat("spent (downloaded)", bytes(c.down)),
+      stat("receipts accepted", count(c.receipts_accepted)),
+      stat("receipts sent", count(c.receipts_sent))),
+    el("p", { class: "muted" }, `${count(c.entries)} entries in this browser's ledger (IndexedDB).`),
+    c.reset ? el("div", { class: "notice error" }, `This browser's ledger did not verify at start and was reset: ${c.reset}`) : null,
+  ].filter(Boolean);
 }
 
 /** render draws the credits screen and refreshes it until cleanup. */
@@ -77,9 +113,11 @@ export function render(main) {
   const chain = el("p", { id: "chain" }, "not checked yet");
   const checkBtn = el("button", { type: "button" }, "Check the ledger again");
   const entriesBox = el("section", { "aria-label": "Recent receipts" });
-  main.append(el("h1", {}, "Credits"), live, alert, sumBox,
+  const tabBox = el("section", { "aria-label": "This tab", id: "tabcredits" });
+  main.append(el("h1", {}, "Credits"), el("h2", {}, "This node"), live, alert, sumBox,
     el("h2", {}, "Ledger integrity"), chain, checkBtn,
-    el("h2", {}, "Recent receipts"), entriesBox);
+    el("h2", {}, "Recent receipts"), entriesBox,
+    el("h2", {}, "This tab"), tabBox);
   let timer = 0;
   let stopped = false;
 
@@ -111,6 +149,7 @@ export function render(main) {
       const msg = `The node did not answer: ${errText(e)}. Retrying every ${PERIOD_MS / 1000} s.`;
       if (alert.textContent !== msg) alert.replaceChildren(el("div", { class: "notice error" }, msg));
     }
+    tabBox.replaceChildren(...tabSection());
     if (!stopped) timer = setTimeout(tick, PERIOD_MS);
   }
   tick();

@@ -132,6 +132,8 @@ type Node struct {
 	up, down   atomic.Int64
 	rcptOnce   sync.Once
 	rcpt       *tally.Counter
+	rcptQOnce  sync.Once
+	rcptQ      chan pendingReceipt          // receipts waiting for their check (receipts.go)
 	onDupOffer func()                       // tests
 	onOffer    func(*webrtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }

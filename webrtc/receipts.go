@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cairn-nostr/cairn/credit/tally"
@@ -29,6 +30,46 @@ func (n *Node) ReceiptStats() ReceiptStats { return n.receiptBook().Stats() }
 // served records a chunk sent to peer, so its receipt may count.
 func (n *Node) served(peer string, hash [32]byte, size int) {
 	n.receiptBook().Served(peer, hash, size)
+}
+
+// receiptQueue bounds the receipts waiting for their check; past it a
+// receipt is refused unchecked.
+const receiptQueue = 256
+
+type pendingReceipt struct {
+	peer string
+	m    *wire.Receipt
+}
+
+// queueReceipt hands a receipt to the node's checker, off the channel's
+// loop: the next request on the channel is not held up by a signature
+// check.
+func (n *Node) queueReceipt(peer string, m *wire.Receipt) {
+	n.rcptQOnce.Do(func() {
+		n.rcptQ = make(chan pendingReceipt, receiptQueue)
+		if n.ctx.Err() == nil {
+			n.wg.Add(1)
+			go n.checkReceipts()
+		}
+	})
+	select {
+	case n.rcptQ <- pendingReceipt{peer, m}:
+	default:
+		n.receiptBook().Refuse(errors.New("receipt: too many waiting for their check"))
+	}
+}
+
+// checkReceipts checks queued receipts until the node closes.
+func (n *Node) checkReceipts() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case p := <-n.rcptQ:
+			n.takeReceipt(p.peer, p.m)
+		}
+	}
 }
 
 // takeReceipt checks a receipt peer sent for chunk hash: signed by that

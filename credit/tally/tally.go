@@ -76,6 +76,14 @@ func (c *Counter) Take(peer string, m *wire.Receipt) (credit.Receipt, *nostr.Eve
 	return r, ev, nil
 }
 
+// Refuse counts a receipt refused before its check, for err.
+func (c *Counter) Refuse(err error) {
+	c.mu.Lock()
+	c.stats.Refused++
+	c.stats.LastRefusal = err.Error()
+	c.mu.Unlock()
+}
+
 // Sent counts a receipt this node sent.
 func (c *Counter) Sent() {
 	c.mu.Lock()

@@ -272,3 +272,35 @@ func BenchmarkSignatureCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestParseHello: a hello binds its signer to the peer ID it names, and
+// only on a stream from that peer; every other shape is refused.
+func TestParseHello(t *testing.T) {
+	const id = "12D3KooWExample"
+	good, _ := signed(t, receiverSK, HelloEvent(id, now)).MarshalJSON()
+	if pub, err := ParseHello(good, id); err != nil || pub != receiver {
+		t.Fatalf("good: %s %v", pub, err)
+	}
+	forged := *signed(t, receiverSK, HelloEvent(id, now))
+	forged.Sig = strings.Repeat("ab", 64)
+	forgedRaw, _ := forged.MarshalJSON()
+	two, _ := signed(t, receiverSK, &nostr.Event{Kind: KindHello, CreatedAt: 1, Tags: nostr.Tags{{"peer", id}, {"peer", id}}}).MarshalJSON()
+	none, _ := signed(t, receiverSK, &nostr.Event{Kind: KindHello, CreatedAt: 1, Tags: nostr.Tags{}}).MarshalJSON()
+	kind, _ := signed(t, receiverSK, &nostr.Event{Kind: KindReceipt, CreatedAt: 1, Tags: nostr.Tags{{"peer", id}}}).MarshalJSON()
+	for name, c := range map[string]struct {
+		raw    []byte
+		remote string
+	}{
+		"another peer":  {good, "12D3KooWOther"},
+		"forged":        {forgedRaw, id},
+		"two peer tags": {two, id},
+		"no peer tag":   {none, id},
+		"wrong kind":    {kind, id},
+		"not json":      {[]byte("{"), id},
+		"oversized":     {bytes.Repeat([]byte(" "), MaxReceiptJSON+1), id},
+	} {
+		if _, err := ParseHello(c.raw, c.remote); !errors.Is(err, ErrHello) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

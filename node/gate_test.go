@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -193,5 +194,39 @@ func TestSeedInDemand(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the root in demand was not fetched")
 		}
+	}
+}
+
+// TestBansOutliveRestart: a peer banned on the host is still banned after
+// the node restarts on the same data dir; a lifted ban is not brought back,
+// and a broken bans file is ignored.
+func TestBansOutliveRestart(t *testing.T) {
+	cfg := TestingConfig(t)
+	n := startNode(t, cfg)
+	other := startNode(t, TestingConfig(t))
+	n.Host().Ban(other.Host().ID(), time.Now().Add(time.Hour))
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, cfg)
+	if !n2.Host().Banned(other.Host().ID()) {
+		t.Fatal("the ban did not outlive the restart")
+	}
+	n2.Host().Ban(other.Host().ID(), time.Now()) // Ban only extends; write a lifted one by hand
+	if err := n2.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bansFile(cfg.DataDir), []byte(fmt.Sprintf(`{%q: %d}`, other.Host().ID(), time.Now().Add(-time.Minute).Unix())), 0o600)
+	n3 := startNode(t, cfg)
+	if n3.Host().Banned(other.Host().ID()) {
+		t.Fatal("a lifted ban came back")
+	}
+	if err := n3.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bansFile(cfg.DataDir), []byte("{"), 0o600)
+	n4 := startNode(t, cfg)
+	if n4.Host().Banned(other.Host().ID()) {
+		t.Fatal("banned from a broken file")
 	}
 }

@@ -222,6 +222,7 @@ func (n *Node) Start() error {
 		return err
 	}
 	n.libp2p = n.host.SwarmTransport()
+	n.loadBans()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.group, n.ctx = errgroup.WithContext(ctx)
 	n.cancel = cancel
@@ -325,6 +326,9 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.rtc.Close()
 	}
 	if n.host != nil {
+		if err := n.saveBans(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
 		}

@@ -237,6 +237,22 @@ func (h *Host) Ban(p peer.ID, until time.Time) {
 // Banned reports whether p is banned now.
 func (h *Host) Banned(p peer.ID) bool { return h.guard.banned(p) }
 
+// Bans lists the bans in force now, with when each lifts: a node keeps
+// them across restarts (Ban them again at start).
+func (h *Host) Bans() map[peer.ID]time.Time {
+	g := h.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	out := make(map[peer.ID]time.Time, len(g.bans))
+	for p, until := range g.bans {
+		if now.Before(until) {
+			out[p] = until
+		}
+	}
+	return out
+}
+
 // strike counts a protocol violation by p and bans it at MaxStrikes.
 func (h *Host) strike(p peer.ID, why error) {
 	if h.guard.strike(p) {

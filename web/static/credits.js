@@ -3,15 +3,11 @@
 // (/api/credits/entries, shown only to a browser on the node's machine);
 // the ledger file's check (/api/credits/verify) at load and on demand.
 
-import { el, bytes, count, shortKey, npub, errText } from "./util.js";
+import { el, bytes, count, shortKey, npub, errText, stat, table } from "./util.js";
 import { has, state } from "./core.js";
 
 const PERIOD_MS = 5000;
 const LOCAL_ONLY = "Ledger entries are shown only to a browser on the node's own machine.";
-
-function stat(label, value) {
-  return el("div", { class: "stat" }, el("div", { class: "n" }, value), el("div", { class: "l" }, label));
-}
 
 /** signedBytes formats a balance, which may be negative. */
 export function signedBytes(n) {
@@ -37,14 +33,6 @@ export function chainText(ck) {
   if (ck.ok) return `intact: ${count(ck.entries)} entries, each hash follows from the one before, every credit backed by its signed receipt`;
   const at = ck.bad_entry >= 0 ? ` at entry ${ck.bad_entry}` : "";
   return `BROKEN${at}: ${ck.error}`;
-}
-
-function table(caption, head, rows, numeric = []) {
-  if (!rows.length) return el("p", { class: "muted" }, `${caption}: none yet.`);
-  return el("div", { class: "scroll" }, el("table", {},
-    el("caption", { class: "muted", style: "text-align:left" }, caption),
-    el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, h)))),
-    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : "" }, c)))))));
 }
 
 async function getJSON(path) {

@@ -107,7 +107,7 @@ export function render(main) {
         if (d.error?.includes("own machine")) allowDownloads = false;
       } else d = { error: "Transfers are shown only to a browser on the node's own machine." };
       if (stopped) return;
-      nodeBox.replaceChildren(...nodeSection(s, d));
+      nodeBox.replaceChildren(...nodeSection(s, d).filter(Boolean)); // a null (no quota) would print "null"
       live.textContent = `Updated ${new Date().toLocaleTimeString("en")}, every ${PERIOD_MS / 1000} s`;
       alert.replaceChildren();
     } catch (e) {

@@ -244,3 +244,63 @@ func FuzzDecodeReceipt(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReceiptCheck is what a seeder does per chunk for a receipt
+// (decode, verify, count) against one signature check of the same event:
+//
+//	go test -run '^$' -bench 'ReceiptCheck|SignatureCheck' ./credit/
+func BenchmarkReceiptCheck(b *testing.B) {
+	raw, _ := receipt(b, receiverSK, seeder, chunk, 1000, now).MarshalJSON()
+	book := NewBook(seeder)
+	for b.Loop() {
+		book.Served(receiver, chunk, 1000, now)
+		r, _, err := DecodeReceipt(raw)
+		if err == nil {
+			_, err = book.Accept(r, now)
+		}
+		if err != nil && !errors.Is(err, ErrReplay) {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignatureCheck(b *testing.B) {
+	ev := receipt(b, receiverSK, seeder, chunk, 1000, now)
+	for b.Loop() {
+		if ok, err := ev.CheckSignature(); !ok || err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestParseHello: a hello binds its signer to the peer ID it names, and
+// only on a stream from that peer; every other shape is refused.
+func TestParseHello(t *testing.T) {
+	const id = "12D3KooWExample"
+	good, _ := signed(t, receiverSK, HelloEvent(id, now)).MarshalJSON()
+	if pub, err := ParseHello(good, id); err != nil || pub != receiver {
+		t.Fatalf("good: %s %v", pub, err)
+	}
+	forged := *signed(t, receiverSK, HelloEvent(id, now))
+	forged.Sig = strings.Repeat("ab", 64)
+	forgedRaw, _ := forged.MarshalJSON()
+	two, _ := signed(t, receiverSK, &nostr.Event{Kind: KindHello, CreatedAt: 1, Tags: nostr.Tags{{"peer", id}, {"peer", id}}}).MarshalJSON()
+	none, _ := signed(t, receiverSK, &nostr.Event{Kind: KindHello, CreatedAt: 1, Tags: nostr.Tags{}}).MarshalJSON()
+	kind, _ := signed(t, receiverSK, &nostr.Event{Kind: KindReceipt, CreatedAt: 1, Tags: nostr.Tags{{"peer", id}}}).MarshalJSON()
+	for name, c := range map[string]struct {
+		raw    []byte
+		remote string
+	}{
+		"another peer":  {good, "12D3KooWOther"},
+		"forged":        {forgedRaw, id},
+		"two peer tags": {two, id},
+		"no peer tag":   {none, id},
+		"wrong kind":    {kind, id},
+		"not json":      {[]byte("{"), id},
+		"oversized":     {bytes.Repeat([]byte(" "), MaxReceiptJSON+1), id},
+	} {
+		if _, err := ParseHello(c.raw, c.remote); !errors.Is(err, ErrHello) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

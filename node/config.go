@@ -52,6 +52,31 @@ type Config struct {
 	Blossom BlossomConfig
 	// TURN is the node's STUN/TURN server for browsers (node/ice.go).
 	TURN TURNConfig
+	// Credit gates chunk requests over libp2p on the requester's balance.
+	Credit CreditConfig
+}
+
+// CreditConfig sets the credit gate (credits.go, credit.Gate).
+type CreditConfig struct {
+	// Gate decides every chunk request over libp2p on the requester's
+	// balance with this node: debtors are throttled or refused (default
+	// on).
+	Gate bool
+	// Grant is every peer's starting balance in bytes (0: credit.
+	// WelcomeGrant, 100 MiB).
+	Grant int64
+	// DebtorRate is the bytes a second a debtor is served at (0: 1 MiB/s).
+	DebtorRate int64
+	// ScarceSeeders: content whose known seeders, this node included,
+	// number at most this many is scarce, and a debtor asking for it is
+	// throttled, never refused (0: 2).
+	ScarceSeeders int
+	// SeedDemand, when above 0, fetches (and so seeds) every root that at
+	// least this many peers signalled demand for (kind 20003) and whose
+	// chunk map the node has; 0 (the default) seeds nothing unasked.
+	SeedDemand int
+	// DemandEvery is how often the node looks at the demand (0: 30 s).
+	DemandEvery Duration
 }
 
 // BlossomConfig is who may upload blobs (PUT /upload, PUT /mirror) and
@@ -199,6 +224,7 @@ func DefaultConfig() Config {
 		NIP95:            true,
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 		TURN:             defaultTURN(),
+		Credit:           CreditConfig{Gate: true},
 	}
 }
 
@@ -242,6 +268,9 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
 			errs = append(errs, fmt.Errorf("room peer %q: want a relay URL, ws:// or wss://", u))
 		}
+	}
+	if c.Credit.Grant < 0 || c.Credit.DebtorRate < 0 || c.Credit.ScarceSeeders < 0 || c.Credit.SeedDemand < 0 || c.Credit.DemandEvery < 0 {
+		errs = append(errs, errors.New("credit grant, debtor rate and scarce seeders must not be negative (0 means the default)"))
 	}
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))

@@ -3,11 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairn-nostr/cairn/credit"
 )
 
 // waitFor polls cond (bounded): the ledger is written after the receipt
@@ -86,5 +90,123 @@ func TestWebRTCReceiptsCredit(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(ledger + ".broken-*"); len(m) != 1 {
 		t.Fatalf("set aside: %v", m)
+	}
+}
+
+// TestLibp2pReceiptsCredit: B downloads A's file over libp2p; B signs a
+// receipt for every chunk, A credits each once and B debits each, and
+// both ledgers verify.
+func TestLibp2pReceiptsCredit(t *testing.T) {
+	a, b := startPair(t)
+	path, _ := randFile(t, 41, 300_000)
+	sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDownload(t, b, sh.Nevent, "")
+	chunks := int64(sh.Chunks)
+	waitFor(t, "a credit per chunk", func() bool { return a.Credits().Received == chunks })
+	sa, sb := a.Credits(), b.Credits()
+	if sa.Up != 300_000 || sa.Down != 0 || sa.Refused != 0 || sb.Down != 300_000 || sb.Sent != chunks || sb.Up != 0 {
+		t.Fatalf("A %+v\nB %+v", sa, sb)
+	}
+	if sb.Balance != credit.WelcomeGrant-300_000 {
+		t.Fatalf("B's balance %d", sb.Balance)
+	}
+	for _, n := range []*Node{a, b} {
+		n.credits.mu.Lock()
+		es := n.credits.ledger.Entries()
+		n.credits.mu.Unlock()
+		if i, err := credit.Verify(es); err != nil {
+			t.Fatalf("ledger entry %d: %v", i, err)
+		}
+	}
+
+	// A's proof: the receipts behind its credits, checked on their own.
+	var proof CreditProof
+	get(t, a.URL()+"/api/credits/proof", &proof)
+	if p := credit.VerifyProof(a.Key().Public, proof.Receipts); p.Credit != 300_000 || p.Counted != int(chunks) || len(p.Refused) != 0 || proof.Prover != a.Key().Public {
+		t.Fatalf("proof of %d receipts: %+v", len(proof.Receipts), p)
+	}
+	var recent CreditEntries
+	get(t, b.URL()+"/api/credits/entries?limit=2", &recent)
+	if recent.Total != int(chunks) || len(recent.Entries) != 2 || recent.Entries[0].Direction != credit.Down || recent.Entries[0].Peer != a.Key().Public {
+		t.Fatalf("entries %+v", recent)
+	}
+
+	// The file on disk, checked again: intact; a changed byte count; a
+	// credit whose receipt is gone; a truncated tail.
+	var ck CreditCheck
+	get(t, a.URL()+"/api/credits/verify", &ck)
+	if !ck.OK || ck.Entries != int(chunks) || ck.BadEntry != -1 {
+		t.Fatalf("verify: %+v", ck)
+	}
+	path = ledgerFile(a.cfg.DataDir)
+	orig, _ := os.ReadFile(path)
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	noReceipt := bytes.Replace(lines[1], []byte(`,"receipt":`), []byte(`,"x":`), 1)
+	for name, c := range map[string]struct {
+		file []byte
+		bad  int
+		msg  string
+	}{
+		"changed":   {bytes.Replace(orig, []byte(`"bytes":65536`), []byte(`"bytes":65537`), 1), 0, "broken hash chain"},
+		"unbacked":  {bytes.Join(append(append([][]byte{lines[0]}, noReceipt), lines[2:]...), nil), 1, "without its receipt"},
+		"truncated": {bytes.Join(lines[:2], nil), -1, "truncated"},
+	} {
+		os.WriteFile(path, c.file, 0o600)
+		ck := a.VerifyCredits()
+		if ck.OK || ck.BadEntry != c.bad || !strings.Contains(ck.Error, c.msg) {
+			t.Errorf("%s: %+v", name, ck)
+		}
+	}
+	os.WriteFile(path, orig, 0o600)
+}
+
+// TestLedgerGroupCommit: entries added from several goroutines are all on
+// disk, in chain order, after flush and after close; none after close.
+func TestLedgerGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	c, err := openCredits(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				e := credit.Entry{ID: fmt.Sprint(g, "-", i), Peer: strings.Repeat("ab", 32), Direction: credit.Down, Bytes: 1, Chunk: strings.Repeat("cd", 32), Timestamp: 1}
+				if err := c.add(e, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(ledgerFile(dir))
+	es, _, good := readLedger(data)
+	if len(es) != 200 || good != len(data) {
+		t.Fatalf("%d entries on disk after flush", len(es))
+	}
+	if i, err := credit.Verify(es); err != nil {
+		t.Fatalf("entry %d: %v", i, err)
+	}
+	c.add(credit.Entry{ID: "last", Peer: "p", Direction: credit.Up, Bytes: 1}, nil)
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.add(credit.Entry{ID: "late", Peer: "p", Direction: credit.Up, Bytes: 1}, nil); err == nil {
+		t.Fatal("an entry was added after close")
+	}
+	c2, err := openCredits(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.close()
+	if n := len(c2.ledger.Entries()); n != 201 || c2.reset != "" {
+		t.Fatalf("reopened: %d entries, reset %q", n, c2.reset)
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
@@ -75,6 +76,7 @@ type Node struct {
 	rooms   *rooms
 	credits *credits
 	blossom *blossomState
+	gate    *tally.Gate // nil when the credit gate is off
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -168,8 +170,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	rl.OnEvent = append(rl.OnEvent, func(ev *nostr.Event) {
-		if ev.Kind == peer.KindAnnounce {
+		switch ev.Kind {
+		case peer.KindAnnounce:
 			n.peer.Heard(ev) // a refused announcement names no seeder
+		case peer.KindDemand:
+			n.peer.HeardDemand(ev)
 		}
 		n.publishGroupState(ev)
 	})
@@ -184,6 +189,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.routeBlossom(mux)
 	mux.HandleFunc("POST /api/rooms/sync", localOnly(n.serveRoomSync))
 	mux.HandleFunc("GET /api/ice", n.serveICE)
+	mux.HandleFunc("GET /api/credits/entries", localOnly(n.serveCreditEntries))
+	mux.HandleFunc("GET /api/credits/verify", localOnly(n.serveCreditVerify))
+	mux.HandleFunc("GET /api/credits/proof", n.serveCreditProof)
 	n.routeMedia(mux, web.Handler())
 	rl.Next = mux
 	n.srv = &http.Server{
@@ -227,6 +235,7 @@ func (n *Node) Start() error {
 		return err
 	}
 	n.libp2p = n.host.SwarmTransport()
+	n.loadBans()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.group, n.ctx = errgroup.WithContext(ctx)
 	n.cancel = cancel
@@ -250,6 +259,9 @@ func (n *Node) Start() error {
 	n.group.Go(n.provideLoop)
 	n.group.Go(n.addressingLoop)
 	n.group.Go(n.peerCacheLoop)
+	if n.cfg.Credit.SeedDemand > 0 {
+		n.group.Go(n.demandLoop)
+	}
 	n.log.Info("node started", "url", n.URL(), "relay", n.RelayURL(), "data_dir", n.cfg.DataDir, "npub", n.key.Npub(),
 		"peer_id", n.host.ID(), "p2p", n.host.Addrs(), "webrtc", n.rtc != nil)
 	return nil
@@ -270,6 +282,7 @@ func (n *Node) startP2P() error {
 		DHTMode:     mode,
 		Blobs:       n.blobs,
 		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		Credit:      n.p2pCredit(),
 		NAT:         n.cfg.P2P.nat(),
 		Logger:      n.log.With("part", "p2p"),
 	})
@@ -331,6 +344,9 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.turn.Close()
 	}
 	if n.host != nil {
+		if err := n.saveBans(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
 		}

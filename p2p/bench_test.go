@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/swarm"
@@ -241,4 +242,65 @@ func BenchmarkSwarmCapped(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkReceipts is the cost of receipts over libp2p: two pairs of hosts
+// on loopback TCP, one with hellos and receipts (the fetcher signs a kind
+// 7772 for every 5 MiB chunk and the seeder checks it) and one without,
+// fetching in alternation so that both see the same load. It reports each
+// pair's MB/s and their ratio (on/off), and the ratio of MB per CPU-second
+// (cpu-on/off: the process's CPU while each pair fetched):
+//
+//	go test -run '^$' -bench Receipts -benchtime 200x -count 3 ./p2p/
+func BenchmarkReceipts(b *testing.B) {
+	type pair struct {
+		srv, cli *Host
+		hashes   [][32]byte
+		took     time.Duration
+		cpu      time.Duration // the process's CPU while this pair fetched
+	}
+	mk := func(receipts bool) *pair {
+		mut := func(c *Config) {
+			c.DHT = false
+			c.Limits.RequestsPerSecond = -1
+			if receipts {
+				sk := nostr.GeneratePrivateKey()
+				c.Credit = Credit{SecretKey: sk, Receipts: true}
+			}
+		}
+		p := &pair{srv: newHost(b, mut), cli: newHost(b, mut)}
+		connect(b, p.cli, p.srv, TransportTCP)
+		for i := range 4 {
+			data, _ := chunk(uint64(i), benchChunk)
+			p.hashes = append(p.hashes, put(b, p.srv, data))
+		}
+		if _, err := p.cli.Fetch(context.Background(), p.srv.ID(), p.hashes[0], p.hashes[0]); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	off, on := mk(false), mk(true)
+	b.SetBytes(2 * benchChunk)
+	b.ResetTimer()
+	for i := range b.N {
+		for _, p := range []*pair{off, on} {
+			h := p.hashes[i%len(p.hashes)]
+			start, cpu := time.Now(), cpuTime()
+			if _, err := p.cli.Fetch(context.Background(), p.srv.ID(), h, h); err != nil {
+				b.Fatal(err)
+			}
+			p.took += time.Since(start)
+			p.cpu += cpuTime() - cpu
+		}
+	}
+	b.StopTimer()
+	if st := on.cli.ReceiptStats(); st.Sent < int64(b.N) {
+		b.Fatalf("receipts sent %d of %d", st.Sent, b.N)
+	}
+	mbps := func(p *pair) float64 { return float64(b.N) * benchChunk / 1e6 / p.took.Seconds() }
+	b.ReportMetric(mbps(off), "off-MB/s")
+	b.ReportMetric(mbps(on), "on-MB/s")
+	b.ReportMetric(mbps(on)/mbps(off), "on/off")
+	// MB per CPU-second, which load from elsewhere distorts less.
+	b.ReportMetric(off.cpu.Seconds()/on.cpu.Seconds(), "cpu-on/off")
 }

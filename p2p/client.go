@@ -95,6 +95,8 @@ type chunkStream struct {
 	buf    []byte
 	hasher hash.Hash
 	last   time.Time // last answer on s
+	seeder string    // the peer's Nostr pubkey, from its HELLO on s
+	hello  bool      // our HELLO went out on s
 
 	mu   sync.Mutex // guards dead and live against kill
 	dead bool
@@ -242,6 +244,19 @@ func (h *Host) ready(ctx context.Context, f *chunkStream, p peer.ID) (reused boo
 		f.hasher = sha256.New()
 	}
 	f.last = time.Now()
+	f.seeder, f.hello = "", false
+	if h.credit != nil {
+		// Our HELLO goes first; the request follows without waiting.
+		if err := s.SetWriteDeadline(time.Now().Add(h.cfg.Limits.RequestTimeout)); err != nil {
+			f.drop()
+			return false, err
+		}
+		if err := wire.WriteFrame(f.w, h.credit.hello); err != nil {
+			f.drop()
+			return false, fmt.Errorf("sending hello: %w", err)
+		}
+		f.hello = true
+	}
 	return false, nil
 }
 
@@ -346,6 +361,8 @@ func (h *Host) exchange(ctx context.Context, f *chunkStream, p peer.ID, hash, ro
 				return nil, true, ErrHashMismatch
 			}
 			f.c.fetched.Add(1)
+			h.fetched(p, f.seeder, len(m.Data))
+			h.sendReceipt(f, hash, root, len(m.Data))
 			return m.Data, true, nil
 		case *wire.Error:
 			if m.Hash != hash {
@@ -353,6 +370,15 @@ func (h *Host) exchange(ctx context.Context, f *chunkStream, p peer.ID, hash, ro
 			}
 			f.last = time.Now()
 			return nil, true, reasonError(m.Reason)
+		case *wire.Hello:
+			if !f.hello || f.seeder != "" {
+				return nil, true, h.violation(f, p, errors.New("HELLO not answering ours"))
+			}
+			pub, err := h.credit.checkHello(p, m)
+			if err != nil {
+				return nil, true, h.violation(f, p, err)
+			}
+			f.seeder = pub
 		case *wire.Receipt:
 			// Entropy seeders send their own receipt after a chunk;
 			// cairn's receipts go the other way. Skip it.
@@ -369,4 +395,27 @@ func (h *Host) violation(f *chunkStream, p peer.ID, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}
+
+// sendReceipt sends the receipt of a verified chunk on f's stream, when
+// the seeder said hello and receipts are on. It is best effort: a receipt
+// lost costs the seeder its credit, not this download its chunk.
+func (h *Host) sendReceipt(f *chunkStream, hash, root [32]byte, n int) {
+	msg, r := h.receipt(f.seeder, hash, root, n)
+	if msg == nil {
+		return
+	}
+	err := f.s.SetWriteDeadline(time.Now().Add(h.cfg.Limits.RequestTimeout))
+	if err == nil {
+		err = wire.WriteFrame(f.w, msg)
+	}
+	if err != nil {
+		h.log.Debug("sending a receipt", "err", err)
+		f.drop()
+		return
+	}
+	h.credit.book.Sent()
+	if h.cfg.Credit.OnReceiptSent != nil {
+		h.cfg.Credit.OnReceiptSent(r)
+	}
 }

@@ -173,6 +173,9 @@ type Config struct {
 	Blobs blobstore.Blobs
 	// Limits; zero fields take their defaults.
 	Limits Limits
+	// Credit: hellos and receipts on chunk streams (credit.go); the zero
+	// value sends neither.
+	Credit Credit
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of the request-rate windows and bans; nil means

@@ -12,8 +12,9 @@ import (
 var (
 	// ErrNotFound: the peer does not have the chunk (ERROR NOT_FOUND).
 	ErrNotFound = errors.New("p2p: peer does not have the chunk")
-	// ErrInsufficientCredit: the peer refuses us (ERROR INSUFFICIENT_CREDIT);
-	// cairn seeders send it only to peers they ban.
+	// ErrInsufficientCredit: the peer refuses us (ERROR INSUFFICIENT_CREDIT):
+	// we are past our balance with it while it serves others (its credit
+	// gate), or banned.
 	ErrInsufficientCredit = errors.New("p2p: peer refused: insufficient credit")
 	// ErrBusy: the peer is over its request rate (ERROR BUSY); ask again
 	// in a second or ask another peer.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -41,7 +42,10 @@ type Host struct {
 	cancel context.CancelFunc
 
 	counters [numTransports]counters
-	nat      natState // NAT traversal (nat.go)
+	nat      natState     // NAT traversal (nat.go)
+	credit   *creditState // hellos and receipts (credit.go); nil when off
+	inCredit atomic.Int32 // chunks being served to peers in credit (the gate's "busy")
+	gated    gateCounters
 
 	mu       sync.Mutex
 	closed   bool
@@ -94,6 +98,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.host = lh
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if h.credit, err = newCreditState(cfg.Credit, lh.ID(), cfg.Now); err != nil {
+		lh.Close()
+		h.cancel()
+		return nil, err
+	}
 
 	if cfg.DHT {
 		mode := map[DHTMode]dht.ModeOpt{DHTAuto: dht.ModeAuto, DHTServer: dht.ModeServer, DHTClient: dht.ModeClient}[cfg.DHTMode]
@@ -227,6 +236,22 @@ func (h *Host) Ban(p peer.ID, until time.Time) {
 
 // Banned reports whether p is banned now.
 func (h *Host) Banned(p peer.ID) bool { return h.guard.banned(p) }
+
+// Bans lists the bans in force now, with when each lifts: a node keeps
+// them across restarts (Ban them again at start).
+func (h *Host) Bans() map[peer.ID]time.Time {
+	g := h.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	out := make(map[peer.ID]time.Time, len(g.bans))
+	for p, until := range g.bans {
+		if now.Before(until) {
+			out[p] = until
+		}
+	}
+	return out
+}
 
 // strike counts a protocol violation by p and bans it at MaxStrikes.
 func (h *Host) strike(p peer.ID, why error) {

@@ -57,6 +57,7 @@ func isViolation(err error) bool {
 		wire.ErrEmpty, wire.ErrTooLarge, wire.ErrUnknownType, wire.ErrLength,
 		wire.ErrLengthField, wire.ErrDataTooLarge, wire.ErrChunkTooLarge, wire.ErrEmptyChunk,
 		wire.ErrReceiptTooLarge, wire.ErrBadReceipt, wire.ErrUnknownReason,
+		wire.ErrHelloTooLarge, wire.ErrBadHello,
 		wire.ErrHeaderMidChunk, wire.ErrNoHeader, wire.ErrFragmentSize, wire.ErrFragmentOverrun,
 		ErrProtocol,
 	} {
@@ -116,6 +117,11 @@ type server struct {
 	frag []byte // frame header + one fragment
 
 	pending atomic.Int32 // requests read and not yet answered
+
+	// Set by the reader from the client's HELLO, before it hands over any
+	// request (the channel orders it before the answering loop reads it).
+	remote string // the client's Nostr pubkey; "" when it said no hello
+	greet  bool   // our HELLO is still to be sent, before the first answer
 }
 
 // inbound is what the stream's reader hands the answering loop, in order:
@@ -161,7 +167,8 @@ func (sv *server) loop() error {
 			if in.done {
 				return in.end
 			}
-			err := sv.answer(in.req.Hash, sv.serveChunk)
+			root := in.req.Root
+			err := sv.answer(in.req.Hash, func(h [32]byte) error { return sv.serveChunk(h, root) })
 			sv.pending.Add(-1)
 			if err != nil {
 				return err
@@ -186,7 +193,7 @@ func (sv *server) read(reqs chan<- inbound, challenges chan<- *wire.CustodyChall
 		case <-quit:
 		}
 	}
-	for {
+	for first := true; ; first = false {
 		if err := sv.s.SetReadDeadline(time.Now().Add(lim.IdleTimeout)); err != nil {
 			end(err)
 			return
@@ -235,9 +242,21 @@ func (sv *server) read(reqs chan<- inbound, challenges chan<- *wire.CustodyChall
 			case <-quit:
 				return
 			}
+		case *wire.Hello:
+			if !first {
+				end(fmt.Errorf("HELLO after the first frame: %w", ErrProtocol))
+				return
+			}
+			if sv.h.credit != nil {
+				pub, err := sv.h.credit.checkHello(sv.p, m)
+				if err != nil {
+					end(err)
+					return
+				}
+				sv.remote, sv.greet = pub, true
+			}
 		case *wire.Receipt:
-			// Receipts belong to the credit ledger, which is not wired to
-			// the host yet; accept and drop.
+			sv.h.takeReceipt(sv.p, sv.remote, m)
 		default:
 			end(fmt.Errorf("%v from a client: %w", m.Type(), ErrProtocol))
 			return
@@ -248,6 +267,12 @@ func (sv *server) read(reqs chan<- inbound, challenges chan<- *wire.CustodyChall
 // answer applies the request limit, then serve; refusals the peer is told
 // about (not found, busy) go back as ERROR messages.
 func (sv *server) answer(hash [32]byte, serve func([32]byte) error) error {
+	if sv.greet {
+		sv.greet = false
+		if err := sv.write(sv.h.credit.hello); err != nil {
+			return err
+		}
+	}
 	err := ErrBusy
 	if sv.h.limit.allow(sv.p) {
 		err = serve(hash)
@@ -316,7 +341,7 @@ func notFound(hash [32]byte, err error) error {
 // one DATA message up to 64 KiB, else a DATA_HEADER and raw 64 KiB
 // fragments — reading each fragment from the store straight into the frame
 // buffer rather than loading the whole chunk.
-func (sv *server) serveChunk(hash [32]byte) error {
+func (sv *server) serveChunk(hash, root [32]byte) error {
 	readAt, size, done, err := sv.open(hash)
 	if err != nil {
 		return err
@@ -326,8 +351,18 @@ func (sv *server) serveChunk(hash [32]byte) error {
 		sv.h.log.Warn("not serving a chunk of unsendable size", "hash", fmt.Sprintf("%x", hash), "size", size)
 		return ErrNotFound
 	}
+	booked, err := sv.h.gate(sv.p, sv.remote, root, size)
+	if err != nil {
+		return err
+	}
+	defer booked()
 	if sv.frag == nil {
 		sv.frag = make([]byte, wire.FrameHeaderLen+wire.FragmentSize)
+	}
+	if sv.remote != "" {
+		// Before the bytes go out: the receipt may be back before the
+		// last write returns.
+		sv.h.credit.book.Served(sv.remote, hash, int(size))
 	}
 	if size <= wire.MaxDataLen {
 		data := sv.frag[wire.FrameHeaderLen : wire.FrameHeaderLen+int(size)]

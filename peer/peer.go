@@ -68,6 +68,7 @@ type Config struct {
 type Peer struct {
 	cfg     Config
 	seeders *seeders
+	demand  demandState // kind 20003 signals sent and heard (demand.go)
 
 	mu        sync.Mutex
 	ctx       context.Context // Run's; nil before Run, done after
@@ -111,6 +112,7 @@ func New(cfg Config) (*Peer, error) {
 	return &Peer{
 		cfg:       cfg,
 		seeders:   newSeeders(2*cfg.AnnounceInterval, maxAnnouncedRoots, maxAnnouncersPerRoot),
+		demand:    demandState{d: newDemand()},
 		downloads: map[[32]byte]*Download{},
 		lazy:      map[[32]byte]*lazyFetch{},
 		watching:  map[string]bool{},

@@ -50,6 +50,11 @@ type Config struct {
 	// Now is the clock given to the scheduler; nil means time.Now.
 	// Timers always run on the wall clock.
 	Now func() time.Time
+	// OnRefused, when set, is told of every answer BUSY or
+	// INSUFFICIENT_CREDIT (the content is wanted more than it is served:
+	// a demand signal's cue). It runs on the download's loop and must not
+	// block.
+	OnRefused func(PeerID)
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -476,6 +481,9 @@ func (d *Download) handle(r result) {
 				ps.errs = 0
 			}
 			d.s.Failed(f.peer, f.chunk, why, now)
+			if d.cfg.OnRefused != nil && (why == sched.ReasonBusy || why == sched.ReasonInsufficientCredit) {
+				d.cfg.OnRefused(f.peer)
+			}
 			return
 		}
 		d.log.Debug("fetch failed", "peer", f.peer, "chunk", f.chunk, "err", r.err)

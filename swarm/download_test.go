@@ -105,7 +105,10 @@ func TestDownloadFailures(t *testing.T) {
 	blobs := blobstore.NewMemory(0)
 	cfg := fastSched
 	cfg.Backoff, cfg.MaxBackoff = time.Millisecond, 2*time.Millisecond
-	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: cfg})
+	var refusedMu sync.Mutex
+	refused := map[PeerID]int{}
+	onRefused := func(p PeerID) { refusedMu.Lock(); refused[p]++; refusedMu.Unlock() }
+	d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: cfg, OnRefused: onRefused})
 	for _, p := range []PeerID{"liar", "busy", "gone", "empty", "good"} {
 		d.AddPeer(p, net, HasAll)
 	}
@@ -130,6 +133,11 @@ func TestDownloadFailures(t *testing.T) {
 	if !banned {
 		t.Error("the corrupting peer was not banned through its transport")
 	}
+	refusedMu.Lock()
+	if len(refused) != 1 || refused["busy"] == 0 { // BUSY is a refusal; NOT_FOUND, lies and resets are not
+		t.Errorf("OnRefused told of %v", refused)
+	}
+	refusedMu.Unlock()
 	stats := peerStats(d.Progress())
 	if !stats["liar"].Banned || stats["liar"].Corrupt < 3 {
 		t.Errorf("liar %+v", stats["liar"])

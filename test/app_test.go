@@ -211,6 +211,7 @@ func TestAppScreens(t *testing.T) {
 		{"feed", "/", coreReadyJS},
 		{"profile", "/profile", coreReadyJS + ` && document.body.textContent.includes('npub1')`},
 		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to') && document.body.textContent.includes('TURN allocations (browsers)')`},
+		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null') && document.getElementById('tabcredits')?.textContent.includes('entries in this browser')`},
 	} {
 		b.Open(n.URL + screen.path + "?loopback=1")
 		b.WaitFor(45*time.Second, screen.ready)
@@ -219,7 +220,7 @@ func TestAppScreens(t *testing.T) {
 		if hasSigner {
 			t.Fatal("the test browser has a NIP-07 signer: this test wants the browser key")
 		}
-		if screen.name != "dashboard" {
+		if screen.name != "dashboard" && screen.name != "credits" {
 			var key string
 			b.Eval(`cairn.status().pubkey`, &key)
 			keys = append(keys, key)

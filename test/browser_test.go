@@ -159,6 +159,15 @@ type coreStatus struct {
 		BytesUp   int64 `json:"bytes_up"`
 		BytesDown int64 `json:"bytes_down"`
 	} `json:"transports"`
+	Credits struct {
+		Up       int64 `json:"up"`
+		Down     int64 `json:"down"`
+		Balance  int64 `json:"balance"`
+		Entries  int   `json:"entries"`
+		Accepted int64 `json:"receipts_accepted"`
+		Refused  int64 `json:"receipts_refused"`
+		Sent     int64 `json:"receipts_sent"`
+	} `json:"credits"`
 }
 
 func (c *coreTab) status(t testing.TB) coreStatus {
@@ -348,6 +357,24 @@ func TestBrowserFromNodeAndBrowser(t *testing.T) {
 	t.Logf("the node's ledger: %+v", cr)
 	if cr.Accepted == 0 || cr.Up == 0 || cr.Refused != 0 {
 		t.Fatalf("the node credited no receipt from the tabs, or refused some: %+v", cr)
+	}
+	// Tab C seeded to tab D: D signed a receipt per chunk, C's ledger
+	// credits them (bytes up) and D's debits them, with what it fetched
+	// from the node over WebRTC (not over HTTP: no receipt goes there);
+	// bounded wait, the receipts follow the chunks.
+	var sc, sd coreStatus
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		sc, sd = c.status(t), d.status(t)
+		if sc.Credits.Up >= fromC && sd.Credits.Down >= fromC || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("tab C's ledger %+v; tab D's %+v", sc.Credits, sd.Credits)
+	if sc.Credits.Up < fromC || sc.Credits.Refused != 0 || sc.Credits.Balance != 100<<20+sc.Credits.Up-sc.Credits.Down {
+		t.Errorf("tab C credited %d bytes up for the %d it served D: %+v", sc.Credits.Up, fromC, sc.Credits)
+	}
+	if sd.Credits.Down < fromC || sd.Credits.Sent == 0 {
+		t.Errorf("tab D debited %d bytes, less than the %d it fetched from C: %+v", sd.Credits.Down, fromC, sd.Credits)
 	}
 	assertNoConsoleErrors(t, c.Browser, d.Browser)
 }

@@ -502,8 +502,14 @@ func (t *tab) takeSnapshot() *snapshot {
 	if httpDown > 0 {
 		peers = append(peers, map[string]any{"pubkey": t.nodePub, "transport": httpName, "url": t.http.base, "bytes_up": 0, "bytes_down": httpDown, "state": "open"})
 	}
+	credits := t.credits.summary()
+	if rtc != nil {
+		rs := rtc.ReceiptStats()
+		credits["receipts_accepted"], credits["receipts_refused"], credits["receipts_sent"] = rs.Accepted, rs.Refused, rs.Sent
+	}
 	bs := t.store.Stats()
 	s.status = map[string]any{
+		"credits":    credits,
 		"pubkey":     t.pub,
 		"relay":      map[string]any{"url": t.relayURL, "connected": t.home.Connected()},
 		"seeding":    t.seeding.Load(),

@@ -20,6 +20,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/peer"
@@ -76,6 +77,7 @@ type tab struct {
 
 	seeding atomic.Bool
 	snap    atomic.Pointer[snapshot]
+	credits *tabCredits // set by openLocal
 }
 
 func newTab() *tab {
@@ -199,6 +201,13 @@ func (t *tab) openLocal(o startOptions) error {
 		}
 	}
 	lib.Load(evs)
+	credits, broken := loadCredits(recs)
+	for _, k := range broken {
+		st.DeleteFile(k)
+	}
+	t.mu.Lock()
+	t.credits = credits
+	t.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := t.wire(ctx, cancel, k, o, st, lib, shares)
 	if err != nil {
@@ -207,6 +216,7 @@ func (t *tab) openLocal(o startOptions) error {
 	go p.Run(ctx)
 	<-p.Started() // downloads can start once it runs
 	go t.snapshots(ctx)
+	go credits.writer(ctx, st)
 	return nil
 }
 
@@ -282,6 +292,10 @@ func (t *tab) start(o startOptions) (any, error) {
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}
 	cfg.Hasher = t.hasher
+	cfg.OnReceipt = func(r credit.Receipt, _ *nostr.Event) { t.credits.add(credit.Credit(r, r.ID)) }
+	cfg.OnReceiptSent = func(r credit.Receipt) {
+		t.credits.add(credit.Debit(r.ID, r.Seeder, r.Chunk, r.Root, r.Bytes, r.At, r.Sig))
+	}
 	n, err := webrtc.New(cfg)
 	if err != nil {
 		return nil, err

@@ -138,7 +138,7 @@ func TestETagRevalidation(t *testing.T) {
 
 func TestSinglePageFallback(t *testing.T) {
 	s := testServer()
-	for _, p := range []string{"/", "/index.html", "/watch/nevent1abc", "/watch/some.file.mp4", "/upload", "/profile", "/dashboard", "/anything/else", "/img"} {
+	for _, p := range []string{"/", "/index.html", "/watch/nevent1abc", "/watch/some.file.mp4", "/upload", "/profile", "/dashboard", "/credits", "/anything/else", "/img"} {
 		res := do(t, s, "GET", p, nil)
 		if b := body(t, res); res.StatusCode != 200 || !bytes.Equal(b, index) {
 			t.Errorf("%s: %s %.40q, want index.html", p, res.Status, b)

@@ -5,6 +5,7 @@ package webrtc
 import (
 	"context"
 	"crypto/sha256"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,4 +112,66 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkReceiptsRatio is the cost of receipts over a DataChannel: two
+// seeder/leecher pairs on loopback, one signing and checking a receipt per
+// 5 MiB chunk and one not, fetching in alternation so that both see the
+// same load. It reports each pair's MB/s and their ratio (on/off), and the
+// ratio of MB per CPU-second (the process's CPU while each pair fetched):
+//
+//	go test -run '^$' -bench ReceiptsRatio -benchtime 40x -count 3 ./webrtc/
+func BenchmarkReceiptsRatio(b *testing.B) {
+	const chunk = 5 << 20
+	type pair struct {
+		tr        swarm.Transport
+		peer      swarm.PeerID
+		h         [32]byte
+		took, cpu time.Duration
+		leecher   *Node
+	}
+	url := testRelay(b)
+	mk := func(receipts bool, seed uint64) *pair {
+		blobs := blobstore.NewMemory(16 << 20)
+		data := randBytes(seed, chunk)
+		h := sha256.Sum256(data)
+		blobs.Put(h, data)
+		fast := func(c *Config) { c.RequestsPerSecond, c.Receipts = 1<<20, receipts }
+		seeder := testNode(b, url, blobs, fast)
+		leecher := testNode(b, url, nil, fast)
+		p := &pair{tr: leecher.Transport(), peer: swarm.PeerID(seeder.PubKey()), h: h, leecher: leecher}
+		if _, err := p.tr.Fetch(context.Background(), p.peer, h, [32]byte{}, nil); err != nil { // connect
+			b.Fatal(err)
+		}
+		return p
+	}
+	off, on := mk(false, 1), mk(true, 2)
+	b.SetBytes(2 * chunk)
+	b.ResetTimer()
+	for range b.N {
+		for _, p := range []*pair{off, on} {
+			start, cpu := time.Now(), cpuTime()
+			if _, err := p.tr.Fetch(context.Background(), p.peer, p.h, [32]byte{}, nil); err != nil {
+				b.Fatal(err)
+			}
+			p.took += time.Since(start)
+			p.cpu += cpuTime() - cpu
+		}
+	}
+	b.StopTimer()
+	if on.leecher.ReceiptStats().Sent == 0 {
+		b.Fatal("no receipt sent")
+	}
+	mbps := func(p *pair) float64 { return float64(b.N) * chunk / 1e6 / p.took.Seconds() }
+	b.ReportMetric(mbps(off), "off-MB/s")
+	b.ReportMetric(mbps(on), "on-MB/s")
+	b.ReportMetric(mbps(on)/mbps(off), "on/off")
+	b.ReportMetric(off.cpu.Seconds()/on.cpu.Seconds(), "cpu-on/off")
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

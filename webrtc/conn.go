@@ -398,7 +398,7 @@ func (c *Conn) serve(b []byte) error {
 		msg, _ := proof.Encode()
 		return c.sendAll([][]byte{msg})
 	case *wire.Receipt:
-		c.n.takeReceipt(c.peer, m)
+		c.n.queueReceipt(c.peer, m)
 		return nil
 	default:
 		return nil

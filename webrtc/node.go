@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/credit"
+	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/sha"
 )
 
@@ -133,7 +134,9 @@ type Node struct {
 	accepted   chan *Conn
 	up, down   atomic.Int64
 	rcptOnce   sync.Once
-	rcpt       *receipts
+	rcpt       *tally.Counter
+	rcptQOnce  sync.Once
+	rcptQ      chan pendingReceipt          // receipts waiting for their check (receipts.go)
 	onDupOffer func()                       // tests
 	onOffer    func(*webrtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }

@@ -2,78 +2,80 @@ package webrtc
 
 import (
 	"context"
-	"fmt"
-	"sync"
+	"errors"
 	"time"
 
-	"github.com/cairn-nostr/cairn/credit"
+	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/swarm/wire"
 )
 
 // Receipts (kind 7772, wire message 0x07). The receiver of a chunk signs a
 // receipt naming the seeder once the chunk verified and sends it back on
 // the same channel (Config.Receipts); the seeder counts it through a
-// credit.Book (served by this node to that peer, fresh, once) and hands
-// the ones it accepts to Config.OnReceipt. package credit decides; this
-// file moves the bytes.
+// tally.Counter (served by this node to that peer, fresh, once) and hands
+// the ones it accepts to Config.OnReceipt. package credit decides, package
+// tally holds its state (shared with libp2p); this file moves the bytes.
 
 // ReceiptStats counts receipts.
-type ReceiptStats struct {
-	Sent, Accepted, Refused int64
-	LastRefusal             string
-}
+type ReceiptStats = tally.Stats
 
-type receipts struct {
-	mu    sync.Mutex
-	book  *credit.Book
-	stats ReceiptStats
-}
-
-func (n *Node) receiptBook() *receipts {
-	n.rcptOnce.Do(func() { n.rcpt = &receipts{book: credit.NewBook(n.pub)} })
+func (n *Node) receiptBook() *tally.Counter {
+	n.rcptOnce.Do(func() { n.rcpt = tally.New(n.pub, n.cfg.Now) })
 	return n.rcpt
 }
 
 // ReceiptStats reports the receipts sent and received.
-func (n *Node) ReceiptStats() ReceiptStats {
-	r := n.receiptBook()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stats
-}
+func (n *Node) ReceiptStats() ReceiptStats { return n.receiptBook().Stats() }
 
 // served records a chunk sent to peer, so its receipt may count.
 func (n *Node) served(peer string, hash [32]byte, size int) {
-	r := n.receiptBook()
-	r.mu.Lock()
-	r.book.Served(peer, hash, int64(size), n.cfg.Now())
-	r.mu.Unlock()
+	n.receiptBook().Served(peer, hash, size)
+}
+
+// receiptQueue bounds the receipts waiting for their check; past it a
+// receipt is refused unchecked.
+const receiptQueue = 256
+
+type pendingReceipt struct {
+	peer string
+	m    *wire.Receipt
+}
+
+// queueReceipt hands a receipt to the node's checker, off the channel's
+// loop: the next request on the channel is not held up by a signature
+// check.
+func (n *Node) queueReceipt(peer string, m *wire.Receipt) {
+	n.rcptQOnce.Do(func() {
+		n.rcptQ = make(chan pendingReceipt, receiptQueue)
+		if n.ctx.Err() == nil {
+			n.wg.Add(1)
+			go n.checkReceipts()
+		}
+	})
+	select {
+	case n.rcptQ <- pendingReceipt{peer, m}:
+	default:
+		n.receiptBook().Refuse(errors.New("receipt: too many waiting for their check"))
+	}
+}
+
+// checkReceipts checks queued receipts until the node closes.
+func (n *Node) checkReceipts() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case p := <-n.rcptQ:
+			n.takeReceipt(p.peer, p.m)
+		}
+	}
 }
 
 // takeReceipt checks a receipt peer sent for chunk hash: signed by that
 // peer, for that chunk, and accepted by the book.
 func (n *Node) takeReceipt(peer string, m *wire.Receipt) {
-	r := n.receiptBook()
-	rc, ev, err := credit.DecodeReceipt(m.Event)
-	if err == nil && rc.Receiver != peer {
-		err = fmt.Errorf("receipt signed by %.16s, sent by %.16s", rc.Receiver, peer)
-	}
-	if err == nil && rc.Chunk != m.Hash {
-		err = fmt.Errorf("receipt for chunk %x in a message for %x", rc.Chunk[:4], m.Hash[:4])
-	}
-	if err == nil {
-		r.mu.Lock()
-		rc, err = r.book.Accept(rc, n.cfg.Now())
-		r.mu.Unlock()
-	}
-	r.mu.Lock()
-	if err != nil {
-		r.stats.Refused++
-		r.stats.LastRefusal = err.Error()
-	} else {
-		r.stats.Accepted++
-	}
-	r.mu.Unlock()
+	rc, ev, err := n.receiptBook().Take(peer, m)
 	if err != nil {
 		n.log.Debug("receipt refused", "peer", peer, "err", err)
 		return
@@ -94,12 +96,7 @@ func (c *Conn) sendReceipt(hash, root [32]byte, size int) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		ev := credit.ReceiptEvent(c.peer, hash, root, int64(size), n.cfg.Now())
-		if err := ev.Sign(n.cfg.SecretKey); err != nil {
-			return
-		}
-		raw, _ := ev.MarshalJSON()
-		msg, err := (&wire.Receipt{Hash: hash, Event: raw}).Encode()
+		msg, rc, err := tally.Sign(n.cfg.SecretKey, c.peer, hash, root, size, n.cfg.Now())
 		if err != nil {
 			return
 		}
@@ -111,14 +108,9 @@ func (c *Conn) sendReceipt(hash, root [32]byte, size int) {
 		err = c.send(msg)
 		c.release()
 		if err == nil {
-			r := n.receiptBook()
-			r.mu.Lock()
-			r.stats.Sent++
-			r.mu.Unlock()
+			n.receiptBook().Sent()
 			if n.cfg.OnReceiptSent != nil {
-				if rc, err := credit.ParseReceipt(ev); err == nil {
-					n.cfg.OnReceiptSent(rc)
-				}
+				n.cfg.OnReceiptSent(rc)
 			}
 		}
 	}()

@@ -20,7 +20,7 @@ func nodeCmd() *cobra.Command {
 	var common commonFlags
 	cfg := node.DefaultConfig()
 	rc := &cfg.Relay
-	var auth, blobQuota, uploadRate, relayBytes, labNet, blossomMax, blossomQuota, turnRate, proxy string
+	var auth, blobQuota, uploadRate, relayBytes, labNet, blossomMax, blossomQuota, turnRate, proxy, creditGrant, debtorRate string
 	var noDHT bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -70,6 +70,12 @@ On first run it creates a key in the data dir. When it is ready it prints
 			}
 			if cfg.P2P.UploadBytesPerSecond, err = parseBytes(uploadRate); err != nil {
 				return fmt.Errorf("--upload-rate: %w", err)
+			}
+			if cfg.Credit.Grant, err = parseBytes(creditGrant); err != nil {
+				return fmt.Errorf("--credit-grant: %w", err)
+			}
+			if cfg.Credit.DebtorRate, err = parseBytes(debtorRate); err != nil {
+				return fmt.Errorf("--credit-debtor-rate: %w", err)
 			}
 			if cfg.P2P.RelayCircuitBytes, err = parseBytes(relayBytes); err != nil {
 				return fmt.Errorf("--relay-circuit-bytes: %w", err)
@@ -123,6 +129,11 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
 	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
 	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
+	f.BoolVar(&cfg.Credit.Gate, "credit-gate", cfg.Credit.Gate, "serve chunks over libp2p by the requester's balance with this node: a peer past its grant that never uploads to this node is throttled, or refused while others in credit are being served (--credit-gate=false serves everyone alike)")
+	f.StringVar(&creditGrant, "credit-grant", "0", "every peer's starting balance with this node, e.g. 100MiB (0 = 100MiB, Entropy's welcome grant)")
+	f.StringVar(&debtorRate, "credit-debtor-rate", "0", "bytes per second a peer past its balance is served at, e.g. 512KiB (0 = 1MiB)")
+	f.IntVar(&cfg.Credit.ScarceSeeders, "credit-scarce-seeders", 0, "content with at most this many known seeders (this node included) is scarce: a peer past its balance is throttled for it, never refused (0 = 2)")
+	f.IntVar(&cfg.Credit.SeedDemand, "seed-demand", 0, "fetch, and so seed, every file whose chunk map this node has and that at least this many peers signalled demand for (kind 20003) in the last 5 minutes (0 = never)")
 	f.StringVar(&cfg.P2P.Reachability, "reachability", "auto", "libp2p reachability: auto (AutoNAT decides), public (a node others can dial: runs --relay-service at once) or private (behind a NAT: reserves a relay slot at once)")
 	f.BoolVar(&cfg.P2P.RelayService, "relay-service", false, "run a circuit relay v2 for peers behind NATs (once reachable): they coordinate hole punches through it, and transfer through it when punching fails")
 	f.StringVar(&relayBytes, "relay-circuit-bytes", "0", "bytes one relayed connection may carry each way before the relay ends it (0 = 32MiB)")

@@ -63,7 +63,8 @@ func TestLayersUnknownKey(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"node", "--help"}, {"keygen", "--help"}, {"sync", "--help"}, {"version"},
-		{"share", "--help"}, {"get", "--help"}, {"resolve", "--help"}, {"ls", "--help"}, {"pin", "--help"}, {"unpin", "--help"}} {
+		{"share", "--help"}, {"get", "--help"}, {"resolve", "--help"}, {"ls", "--help"}, {"pin", "--help"}, {"unpin", "--help"},
+		{"credits", "--help"}, {"credits", "log", "--help"}, {"credits", "verify", "--help"}, {"credits", "proof", "--help"}, {"credits", "check", "--help"}} {
 		var out bytes.Buffer
 		cmd := rootCmd()
 		cmd.SetOut(&out)

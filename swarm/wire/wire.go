@@ -15,6 +15,7 @@
 //	0x06  CUSTODY_PROOF      hash[32] proof[32]                         65
 //	0x07  RECEIPT            hash[32] len:u32 json[len], len <= 8 KiB   37+len
 //	0x08  TAG_UPDATE         Entropy only; recognised, not decoded
+//	0x09  HELLO              len:u32 json[len], len <= 8 KiB            5+len
 //
 // A chunk of at most 64 KiB travels as one DATA message. A larger chunk
 // travels as a DATA_HEADER followed by total bytes of raw fragments: separate
@@ -27,11 +28,13 @@
 // for the challenge's offset (0 <= offset <= len(chunk)) and nonce; see
 // [CustodyHash].
 //
-// RECEIPT carries a signed kind 7772 Nostr event as JSON. cairn's planned
-// design fixes an Entropy flaw: the receiver of the bytes signs the receipt
-// (naming the seeder) and sends it back; nothing in cairn produces or checks
-// receipts yet. This package only moves the bytes and checks that they are
-// non-empty, valid JSON of at most 8 KiB.
+// RECEIPT carries a signed kind 7772 Nostr event as JSON: the receiver of
+// the bytes signs it (naming the seeder) and sends it back (package credit
+// decides what counts). HELLO is cairn's own, on libp2p streams only: a
+// signed event binding the sender's Nostr pubkey to its libp2p peer ID, so
+// that receipts can name and be checked against the peer at the other end
+// (package credit). This package only moves the bytes of both and checks
+// that they are non-empty, valid JSON of at most 8 KiB.
 //
 // # Decoding is strict
 //
@@ -92,6 +95,7 @@ const (
 	CustodyChallengeLen = 1 + 2*HashSize + 4 // 69
 	CustodyProofLen     = 1 + 2*HashSize     // 65
 	dataPrefixLen       = 1 + HashSize + 4   // 37, DATA and RECEIPT
+	helloPrefixLen      = 1 + 4              // 5, HELLO
 )
 
 // Type is the first byte of a message.
@@ -111,6 +115,9 @@ const (
 	// Decode reports ErrUnsupportedType, which callers should skip rather
 	// than hold against the peer.
 	TypeTagUpdate Type = 0x08
+	// TypeHello is cairn's HELLO (libp2p streams only): the sender's
+	// signed pubkey binding, first frame each way on a chunk stream.
+	TypeHello Type = 0x09
 )
 
 func (t Type) String() string {
@@ -131,6 +138,8 @@ func (t Type) String() string {
 		return "RECEIPT"
 	case TypeTagUpdate:
 		return "TAG_UPDATE"
+	case TypeHello:
+		return "HELLO"
 	}
 	return fmt.Sprintf("type 0x%02x", byte(t))
 }
@@ -173,6 +182,8 @@ var (
 	ErrEmptyChunk      = errors.New("wire: DATA_HEADER announces zero bytes")
 	ErrReceiptTooLarge = errors.New("wire: receipt over 8 KiB")
 	ErrBadReceipt      = errors.New("wire: receipt is not valid JSON")
+	ErrHelloTooLarge   = errors.New("wire: hello over 8 KiB")
+	ErrBadHello        = errors.New("wire: hello is not valid JSON")
 	ErrUnknownReason   = errors.New("wire: unknown ERROR reason")
 	ErrCustodyOffset   = errors.New("wire: custody offset beyond chunk")
 
@@ -241,6 +252,13 @@ type Receipt struct {
 	Event []byte
 }
 
+// Hello carries the sender's signed pubkey binding (JSON of a Nostr event;
+// package credit signs and checks it).
+type Hello struct {
+	Event []byte
+}
+
+func (*Hello) Type() Type            { return TypeHello }
 func (*Request) Type() Type          { return TypeRequest }
 func (*Data) Type() Type             { return TypeData }
 func (*Error) Type() Type            { return TypeError }
@@ -306,6 +324,18 @@ func (m *Receipt) AppendTo(dst []byte) ([]byte, error) {
 	return append(dst, m.Event...), nil
 }
 
+func (m *Hello) AppendTo(dst []byte) ([]byte, error) {
+	if err := checkJSON(m.Event, ErrHelloTooLarge, ErrBadHello); err != nil {
+		return dst, fmt.Errorf("encoding HELLO: %w", err)
+	}
+	dst = append(dst, byte(TypeHello))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.Event)))
+	return append(dst, m.Event...), nil
+}
+
+func (m *Hello) Encode() ([]byte, error) {
+	return m.AppendTo(make([]byte, 0, helloPrefixLen+len(m.Event)))
+}
 func (m *Request) Encode() ([]byte, error) { return m.AppendTo(make([]byte, 0, RequestLen)) }
 func (m *Data) Encode() ([]byte, error) {
 	return m.AppendTo(make([]byte, 0, dataPrefixLen+len(m.Data)))
@@ -335,12 +365,16 @@ func checkTotal(total uint32) error {
 	return nil
 }
 
-func checkReceipt(js []byte) error {
+func checkReceipt(js []byte) error { return checkJSON(js, ErrReceiptTooLarge, ErrBadReceipt) }
+
+// checkJSON checks the JSON of a RECEIPT or HELLO: at most MaxReceiptLen
+// bytes, valid.
+func checkJSON(js []byte, tooLarge, bad error) error {
 	if len(js) > MaxReceiptLen {
-		return fmt.Errorf("%d bytes of JSON: %w", len(js), ErrReceiptTooLarge)
+		return fmt.Errorf("%d bytes of JSON: %w", len(js), tooLarge)
 	}
 	if !json.Valid(js) {
-		return ErrBadReceipt
+		return bad
 	}
 	return nil
 }
@@ -431,6 +465,20 @@ func Decode(b []byte) (Msg, error) {
 		m := &Receipt{Event: append([]byte{}, payload...)}
 		copy(m.Hash[:], b[1:])
 		return m, nil
+
+	case TypeHello:
+		if len(b) < helloPrefixLen {
+			return nil, fmt.Errorf("decoding %v: %d bytes, want at least %d: %w", t, len(b), helloPrefixLen, ErrLength)
+		}
+		n := binary.BigEndian.Uint32(b[1:])
+		if uint64(n) != uint64(len(b)-helloPrefixLen) {
+			return nil, fmt.Errorf("decoding %v: length field %d, %d bytes follow: %w", t, n, len(b)-helloPrefixLen, ErrLengthField)
+		}
+		js := b[helloPrefixLen:]
+		if err := checkJSON(js, ErrHelloTooLarge, ErrBadHello); err != nil {
+			return nil, fmt.Errorf("decoding HELLO: %w", err)
+		}
+		return &Hello{Event: append([]byte{}, js...)}, nil
 
 	case TypeTagUpdate:
 		return nil, fmt.Errorf("decoding %v: %w", t, ErrUnsupportedType)

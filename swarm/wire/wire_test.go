@@ -57,6 +57,7 @@ func TestEncodeLayout(t *testing.T) {
 		{"custody challenge", &CustodyChallenge{Hash: hashA, Offset: 0x01020304, Nonce: hashB}, cat([]byte{0x05}, hashA[:], []byte{1, 2, 3, 4}, hashB[:])},
 		{"custody proof", &CustodyProof{Hash: hashA, Proof: hashB}, cat([]byte{0x06}, hashA[:], hashB[:])},
 		{"receipt", &Receipt{Hash: hashA, Event: receipt}, cat([]byte{0x07}, hashA[:], be32(uint32(len(receipt))), receipt)},
+		{"hello", &Hello{Event: receipt}, cat([]byte{0x09}, be32(uint32(len(receipt))), receipt)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +136,7 @@ func TestDecodeRefusals(t *testing.T) {
 		{"empty", nil, ErrEmpty},
 		{"over 4 MiB", cat([]byte{0x02}, make([]byte, MaxMessageSize)), ErrTooLarge},
 		{"unknown type 0x00", []byte{0x00, 1, 2}, ErrUnknownType},
-		{"unknown type 0x09", cat([]byte{0x09}, hashA[:]), ErrUnknownType},
+		{"unknown type 0x0a", cat([]byte{0x0a}, hashA[:]), ErrUnknownType},
 		{"unknown type 0xff", []byte{0xff}, ErrUnknownType},
 		{"tag update", []byte{0x08, 0, 0}, ErrUnsupportedType},
 		{"request short", cat([]byte{0x01}, hashA[:], hashB[:31]), ErrLength},
@@ -166,6 +167,12 @@ func TestDecodeRefusals(t *testing.T) {
 		{"receipt over 8 KiB", receipt(uint32(len(bigJSON)), bigJSON), ErrReceiptTooLarge},
 		{"receipt empty", receipt(0, nil), ErrBadReceipt},
 		{"receipt not json", receipt(3, []byte(`{x}`)), ErrBadReceipt},
+		{"hello no length", []byte{0x09, 0, 0}, ErrLength},
+		{"hello len field high", cat([]byte{0x09}, be32(10), []byte(`{}`)), ErrLengthField},
+		{"hello len field low", cat([]byte{0x09}, be32(1), []byte(`{}`)), ErrLengthField},
+		{"hello over 8 KiB", cat([]byte{0x09}, be32(uint32(len(bigJSON))), bigJSON), ErrHelloTooLarge},
+		{"hello empty", cat([]byte{0x09}, be32(0)), ErrBadHello},
+		{"hello not json", cat([]byte{0x09}, be32(3), []byte(`{x}`)), ErrBadHello},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +194,7 @@ func TestLimitsAccepted(t *testing.T) {
 		"header 1 byte":   &DataHeader{Hash: hashA, Total: 1},
 		"header 7 MiB":    &DataHeader{Hash: hashA, Total: MaxChunkSize},
 		"receipt 8 KiB":   &Receipt{Hash: hashA, Event: js},
+		"hello 8 KiB":     &Hello{Event: js},
 		"challenge max":   &CustodyChallenge{Hash: hashA, Offset: 0xffffffff},
 		"error reason ok": &Error{Reason: ReasonBusy},
 	} {
@@ -213,6 +221,8 @@ func TestEncodeRefusals(t *testing.T) {
 		{"header over 7 MiB", &DataHeader{Total: MaxChunkSize + 1}, ErrChunkTooLarge},
 		{"receipt over 8 KiB", &Receipt{Event: []byte(`"` + strings.Repeat("x", MaxReceiptLen) + `"`)}, ErrReceiptTooLarge},
 		{"receipt not json", &Receipt{Event: []byte("nope")}, ErrBadReceipt},
+		{"hello over 8 KiB", &Hello{Event: []byte(`"` + strings.Repeat("x", MaxReceiptLen) + `"`)}, ErrHelloTooLarge},
+		{"hello not json", &Hello{Event: []byte("nope")}, ErrBadHello},
 	}
 	for _, tc := range cases {
 		dst := []byte("keep")
@@ -381,6 +391,7 @@ func FuzzDecode(f *testing.F) {
 		&CustodyChallenge{Hash: hashA, Offset: 5, Nonce: hashB},
 		&CustodyProof{Hash: hashA, Proof: hashB},
 		&Receipt{Hash: hashA, Event: []byte(`{"kind":7772,"tags":[]}`)},
+		&Hello{Event: []byte(`{"kind":27772,"tags":[]}`)},
 	} {
 		b, err := m.Encode()
 		if err != nil {

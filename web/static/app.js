@@ -12,6 +12,7 @@ const routes = [
   { re: /^\/rooms\/([^/]+)$/, load: () => import("./rooms.js"), title: "Room" },
   { re: /^\/profile$/, load: () => import("./profile.js"), title: "Profile and settings" },
   { re: /^\/dashboard$/, load: () => import("./dashboard.js"), title: "Node dashboard" },
+  { re: /^\/credits$/, load: () => import("./credits.js"), title: "Credits" },
 ];
 
 // Theme: follow prefers-color-scheme until the user picks one with the toggle.

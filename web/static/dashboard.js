@@ -1,22 +1,10 @@
 // The node dashboard (/dashboard): GET /api/status every 2 s (and
 // /api/downloads when the node allows it), plus this tab's own status.
 
-import { el, bytes, rate, count, duration, shortKey, npub, errText } from "./util.js";
+import { el, bytes, rate, count, duration, shortKey, npub, errText, stat, table } from "./util.js";
 import { nodeStatus, has, state } from "./core.js";
 
 const PERIOD_MS = 2000;
-
-function stat(label, value) {
-  return el("div", { class: "stat" }, el("div", { class: "n" }, value), el("div", { class: "l" }, label));
-}
-
-function table(caption, head, rows, numeric = []) {
-  if (!rows.length) return el("p", { class: "muted" }, `${caption}: none.`);
-  return el("div", { class: "scroll" }, el("table", {},
-    el("caption", { class: "muted", style: "text-align:left" }, caption),
-    el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, h)))),
-    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : "" }, c)))))));
-}
 
 function meter(used, total) {
   const pct = total > 0 ? Math.min(100, (used / total) * 100) : 0;
@@ -140,7 +128,7 @@ export function render(main) {
         if (d.error?.includes("own machine")) allowDownloads = false;
       } else d = { error: "Transfers are shown only to a browser on the node's own machine." };
       if (stopped) return;
-      nodeBox.replaceChildren(...nodeSection(s, d));
+      nodeBox.replaceChildren(...nodeSection(s, d).filter(Boolean)); // a null (no quota) would print "null"
       live.textContent = `Updated ${new Date().toLocaleTimeString("en")}, every ${PERIOD_MS / 1000} s`;
       alert.replaceChildren();
     } catch (e) {

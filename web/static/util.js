@@ -28,6 +28,20 @@ function append(node, children) {
   }
 }
 
+/** stat is a figure with its label, as the dashboard and credits screens show them. */
+export function stat(label, value) {
+  return el("div", { class: "stat" }, el("div", { class: "n" }, value), el("div", { class: "l" }, label));
+}
+
+/** table is a captioned table (numeric columns right-aligned), or a "none" line without rows. */
+export function table(caption, head, rows, numeric = []) {
+  if (!rows.length) return el("p", { class: "muted" }, `${caption}: none.`);
+  return el("div", { class: "scroll" }, el("table", {},
+    el("caption", { class: "muted", style: "text-align:left" }, caption),
+    el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "" }, h)))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : "" }, c)))))));
+}
+
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
 /** bytes formats a byte count: 0 B, 1.5 KiB, 12 MiB. Bad input gives "?". */

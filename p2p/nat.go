@@ -382,17 +382,27 @@ func reachName(r network.Reachability) string {
 // private range that no real network routes, so its nodes need this
 // (cairn node's hidden --lab-public-net). Never for real deployments.
 func TreatAsPublic(cidr string) error {
+	out, err := carvePublic(manet.Private4, cidr)
+	if err != nil {
+		return err
+	}
+	manet.Private4 = out
+	return nil
+}
+
+// carvePublic is private minus cidr, which must lie inside one of them.
+func carvePublic(private []*net.IPNet, cidr string) ([]*net.IPNet, error) {
 	_, lab, err := net.ParseCIDR(cidr)
 	if err != nil {
-		return fmt.Errorf("p2p: lab public net: %w", err)
+		return nil, fmt.Errorf("p2p: lab public net: %w", err)
 	}
 	if lab.IP.To4() == nil {
-		return fmt.Errorf("p2p: lab public net %s: IPv4 only", cidr)
+		return nil, fmt.Errorf("p2p: lab public net %s: IPv4 only", cidr)
 	}
 	ones, _ := lab.Mask.Size()
 	var out []*net.IPNet
 	found := false
-	for _, n := range manet.Private4 {
+	for _, n := range private {
 		pl, _ := n.Mask.Size()
 		if !n.Contains(lab.IP) || pl > ones {
 			out = append(out, n)
@@ -412,8 +422,7 @@ func TreatAsPublic(cidr string) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("p2p: lab public net %s is not inside a private range", cidr)
+		return nil, fmt.Errorf("p2p: lab public net %s is not inside a private range", cidr)
 	}
-	manet.Private4 = out
-	return nil
+	return out, nil
 }

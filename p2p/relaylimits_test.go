@@ -7,7 +7,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // TestRelayServiceLimits: the relay service refuses a reservation beyond
@@ -15,11 +14,6 @@ import (
 // CircuitBytes: a chunk larger than that fails over the relay, a smaller
 // one passes.
 func TestRelayServiceLimits(t *testing.T) {
-	saved := manet.Private4
-	t.Cleanup(func() { manet.Private4 = saved })
-	if err := TreatAsPublic("127.0.0.2/32"); err != nil {
-		t.Fatal(err)
-	}
 	relay := newHost(t, func(c *Config) {
 		c.DHT = false
 		c.ListenAddrs = []string{"/ip4/127.0.0.2/tcp/0"}

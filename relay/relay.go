@@ -403,9 +403,9 @@ func (c *Conn) run() {
 
 func (c *Conn) readLoop() {
 	max := c.r.cfg.MaxMessageBytes
-	// Messages are read into scratch, reused, and copied out at their exact
-	// size (handlers may keep what they are given): one allocation per
-	// message instead of io.ReadAll's growing ones.
+	// Messages are read into scratch, reused from one message to the next:
+	// handlers get args valid during the call only (Handler), and copy what
+	// they keep (decoding copies).
 	var scratch bytes.Buffer
 	for {
 		_, rd, err := c.ws.Reader(c.ctx)
@@ -418,10 +418,7 @@ func (c *Conn) readLoop() {
 		}
 		scratch.Reset()
 		_, err = scratch.ReadFrom(io.LimitReader(rd, int64(max)+1))
-		data := bytes.Clone(scratch.Bytes())
-		if scratch.Cap() > 1<<20 {
-			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
-		}
+		data := scratch.Bytes()
 		if err == nil && len(data) > max {
 			n, derr := io.Copy(io.Discard, rd)
 			if derr != nil {
@@ -437,6 +434,9 @@ func (c *Conn) readLoop() {
 		}
 		c.lastMsg.Store(c.r.now().UnixNano())
 		c.dispatch(data)
+		if scratch.Cap() > 1<<20 {
+			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,8 +62,9 @@ func ingest(ctx context.Context, url string, msgs [][]byte, conns, window int) (
 			}
 		})
 		wg.Go(func() { // reader
+			var buf bytes.Buffer // reused: the client should cost little
 			for range part {
-				if err := readOK(ctx, ws, &accepted, &refused, &refusal); err != nil {
+				if err := readOK(ctx, ws, &buf, &accepted, &refused, &refusal); err != nil {
 					fail(i, err)
 					return
 				}
@@ -83,13 +85,18 @@ func ingest(ctx context.Context, url string, msgs [][]byte, conns, window int) (
 	return res, nil
 }
 
-// readOK reads messages until an OK and counts it.
-func readOK(ctx context.Context, ws *websocket.Conn, accepted, refused *atomic.Int64, refusal *atomic.Value) error {
+// readOK reads messages into buf until an OK and counts it.
+func readOK(ctx context.Context, ws *websocket.Conn, buf *bytes.Buffer, accepted, refused *atomic.Int64, refusal *atomic.Value) error {
 	for {
-		_, msg, err := ws.Read(ctx)
+		_, rd, err := ws.Reader(ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
 		if err != nil {
 			return fmt.Errorf("waiting for OK: %w", err)
 		}
+		msg := buf.Bytes()
 		ok, reason, valid := parseOK(msg)
 		switch {
 		case !valid && verbIs(msg, "NOTICE"):

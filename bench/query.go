@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,6 +122,7 @@ func queries(ctx context.Context, st store.Store, relayURL string, shapes []quer
 	defer relayWS.CloseNow()
 
 	results := make([]queryResult, len(shapes))
+	var buf bytes.Buffer
 	for s, sh := range shapes {
 		r := &results[s]
 		for i, pick := range picks[s] {
@@ -137,7 +139,7 @@ func queries(ctx context.Context, st store.Store, relayURL string, shapes []quer
 			if err := write(ctx, relayWS, []byte(`["REQ","q",`+sh.req(pick)+`]`)); err != nil {
 				return nil, fmt.Errorf("sending REQ: %w", err)
 			}
-			got, err := readUntilEOSE(ctx, relayWS)
+			got, err := readUntilEOSE(ctx, relayWS, &buf)
 			dWS := time.Since(start)
 			if err != nil {
 				return nil, err
@@ -153,7 +155,7 @@ func queries(ctx context.Context, st store.Store, relayURL string, shapes []quer
 			if err := write(ctx, rawWS, []byte(strconv.Itoa(s*replays+i%replays))); err != nil {
 				return nil, fmt.Errorf("asking the raw server: %w", err)
 			}
-			if _, err := readUntilEOSE(ctx, rawWS); err != nil {
+			if _, err := readUntilEOSE(ctx, rawWS, &buf); err != nil {
 				return nil, err
 			}
 			dRaw := time.Since(start)
@@ -171,13 +173,20 @@ func queries(ctx context.Context, st store.Store, relayURL string, shapes []quer
 }
 
 // readUntilEOSE reads EVENT messages until an EOSE and returns how many.
-func readUntilEOSE(ctx context.Context, ws *websocket.Conn) (int, error) {
+// Each message is read into buf, reused from one to the next as a client
+// that counts rather than keeps would.
+func readUntilEOSE(ctx context.Context, ws *websocket.Conn, buf *bytes.Buffer) (int, error) {
 	n := 0
 	for {
-		_, msg, err := ws.Read(ctx)
+		_, rd, err := ws.Reader(ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
 		if err != nil {
 			return n, fmt.Errorf("waiting for EOSE: %w", err)
 		}
+		msg := buf.Bytes()
 		switch {
 		case verbIs(msg, "EVENT"):
 			n++

@@ -46,10 +46,7 @@ func (r *Relay) handleEvent(c *Conn, args []json.RawMessage) {
 		return
 	}
 	c.inflight.Add(1)
-	go func() {
-		defer func() { <-c.pending; c.inflight.Done() }()
-		r.ingest(c, ev)
-	}()
+	go r.ingest(c, ev)
 }
 
 // precheck runs the cheap checks, in the order that costs least: the
@@ -94,8 +91,11 @@ func (r *Relay) policy(ev *nostr.Event, now time.Time) string {
 	return ""
 }
 
-// ingest verifies, stores and broadcasts one event. It runs on its own goroutine.
+// ingest verifies, stores and broadcasts one event, on a goroutine of its
+// own beside the connection's reader, and releases its place in the
+// connection's pending.
 func (r *Relay) ingest(c *Conn, ev *nostr.Event) {
+	defer func() { <-c.pending; c.inflight.Done() }()
 	ok, reason := r.accept(c.ctx, c, ev)
 	if !ok && reason == "" {
 		return // the connection is closing
@@ -107,24 +107,22 @@ func (r *Relay) ingest(c *Conn, ev *nostr.Event) {
 // checks, and runs the OnEvent hooks. c is nil for an event published in
 // process. ok false with no reason: ctx ended.
 func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, reason string) {
-	if !ev.CheckID() {
-		return false, "invalid: " + event.ErrID.Error()
-	}
-	if ok, err := ev.CheckSignature(); !ok || err != nil {
-		return false, "invalid: " + event.ErrSignature.Error()
+	if err := verify(ev); err != nil {
+		return false, "invalid: " + err.Error()
 	}
 	for _, hook := range r.RejectEvent {
 		if reject, msg := hook(c, ev); reject {
 			return false, msg
 		}
 	}
-	raw, err := ev.MarshalJSON()
+	enc, err := store.Encode(ev)
 	if err != nil {
 		return false, "error: could not encode the event; try again"
 	}
+	raw := enc.JSON()
 	if !nostr.IsEphemeralKind(ev.Kind) {
 		start := time.Now()
-		err := store.SaveJSON(ctx, r.store, ev, raw)
+		err := store.SaveEncoded(ctx, r.store, enc)
 		r.m.storeSeconds.WithLabelValues("save").Observe(time.Since(start).Seconds())
 		switch {
 		case errors.Is(err, store.ErrDuplicate):
@@ -220,10 +218,10 @@ func (r *Relay) checkAuth(c *Conn, ev *nostr.Event) string {
 	if ev.Kind != nostr.KindClientAuthentication {
 		return "invalid: AUTH needs a kind 22242 event"
 	}
-	if !ev.CheckID() {
+	switch err := verify(ev); err {
+	case event.ErrID:
 		return "invalid: the id does not match the event"
-	}
-	if ok, err := ev.CheckSignature(); !ok || err != nil {
+	case event.ErrSignature:
 		return "invalid: signature verification failed"
 	}
 	if d := r.now().Sub(ev.CreatedAt.Time()); d > 10*time.Minute || d < -10*time.Minute {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,7 +85,13 @@ func connKey(c *Conn) string { return fmt.Sprintf("%s %p", c.ip, c) }
 func (p *peers) handle(verb string) Handler {
 	return func(c *Conn, args []json.RawMessage) {
 		now := p.r.now()
-		msg, err := superpeer.Parse(verb, args)
+		// args are the reader's buffer, valid during this call only; a
+		// parsed message may keep some of them (a REQ's filter).
+		kept := make([]json.RawMessage, len(args))
+		for i, a := range args {
+			kept[i] = bytes.Clone(a)
+		}
+		msg, err := superpeer.Parse(verb, kept)
 		p.mu.Lock()
 		ok, ban := p.reg.Allow(connKey(c), verb, now)
 		p.mu.Unlock()

@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -379,11 +378,32 @@ func (c *Conn) Notice(text string) {
 	c.enqueue(msgNotice(text))
 }
 
+// closeGrace is how long a write may still take once the connection is
+// closing: the close frame's, or one to a client that stopped reading.
+const closeGrace = 500 * time.Millisecond
+
 func (c *Conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.cancel()
+		if c.cork != nil { // reads and writes run without c.ctx (ioContext)
+			now := time.Now()
+			c.cork.SetReadDeadline(now)
+			c.cork.SetWriteDeadline(now.Add(closeGrace))
+		}
 		go c.ws.Close(code, reason)
 	})
+}
+
+// ioContext is the context the connection's reads and writes run under.
+// The websocket library registers a context.AfterFunc for every read and
+// write under a context that can end (an allocation and a lock each, per
+// message); with the connection in hand (cork), they run under one that
+// cannot, and close ends them with deadlines instead.
+func (c *Conn) ioContext() context.Context {
+	if c.cork != nil {
+		return context.Background()
+	}
+	return c.ctx
 }
 
 func (c *Conn) wait() {
@@ -403,14 +423,15 @@ func (c *Conn) run() {
 
 func (c *Conn) readLoop() {
 	max := c.r.cfg.MaxMessageBytes
-	// Messages are read into scratch, reused, and copied out at their exact
-	// size (handlers may keep what they are given): one allocation per
-	// message instead of io.ReadAll's growing ones.
+	// Messages are read into scratch, reused from one message to the next:
+	// handlers get args valid during the call only (Handler), and copy what
+	// they keep (decoding copies).
 	var scratch bytes.Buffer
+	ctx := c.ioContext()
 	for {
-		_, rd, err := c.ws.Reader(c.ctx)
+		_, rd, err := c.ws.Reader(ctx)
 		if err != nil {
-			if !errors.Is(err, context.Canceled) && websocket.CloseStatus(err) == -1 {
+			if c.ctx.Err() == nil && websocket.CloseStatus(err) == -1 {
 				c.r.log.Debug("read failed", "ip", c.ip, "err", err)
 			}
 			c.close(websocket.StatusNormalClosure, "")
@@ -418,10 +439,7 @@ func (c *Conn) readLoop() {
 		}
 		scratch.Reset()
 		_, err = scratch.ReadFrom(io.LimitReader(rd, int64(max)+1))
-		data := bytes.Clone(scratch.Bytes())
-		if scratch.Cap() > 1<<20 {
-			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
-		}
+		data := scratch.Bytes()
 		if err == nil && len(data) > max {
 			n, derr := io.Copy(io.Discard, rd)
 			if derr != nil {
@@ -437,6 +455,9 @@ func (c *Conn) readLoop() {
 		}
 		c.lastMsg.Store(c.r.now().UnixNano())
 		c.dispatch(data)
+		if scratch.Cap() > 1<<20 {
+			scratch = bytes.Buffer{} // a rare large message leaves no large buffer behind
+		}
 	}
 }
 
@@ -469,6 +490,7 @@ func (c *Conn) writeLoop() {
 		// close frame may be among it).
 		defer c.cork.flush(time.Second)
 	}
+	ctx := c.ioContext()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -477,13 +499,13 @@ func (c *Conn) writeLoop() {
 			// Messages queued behind this one are held and go out with the
 			// last of them in one write (cork.go). No deadline per message: a
 			// client that stops reading fills its queue and is dropped by
-			// enqueue, which cancels c.ctx and so unblocks this write.
+			// enqueue, whose close ends this write (closeGrace).
 			for {
 				more := c.cork != nil && len(c.send) > 0 && c.cork.corked() < maxCorked
 				if c.cork != nil {
 					c.cork.setHold(more)
 				}
-				if err := c.ws.Write(c.ctx, websocket.MessageText, msg); err != nil {
+				if err := c.ws.Write(ctx, websocket.MessageText, msg); err != nil {
 					c.close(websocket.StatusNormalClosure, "")
 					return
 				}

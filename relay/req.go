@@ -90,6 +90,7 @@ func (r *Relay) handleReq(c *Conn, args []json.RawMessage) {
 		seen = map[string]struct{}{}
 	}
 	start := time.Now()
+	var slab slab
 	for _, f := range filters {
 		limit := r.effectiveLimit(f)
 		if limit == 0 {
@@ -104,7 +105,7 @@ func (r *Relay) handleReq(c *Conn, args []json.RawMessage) {
 				seen[id] = struct{}{}
 			}
 			r.m.eventsOut.Inc()
-			return c.sendWait(msgEvent(sub.quotedID, raw))
+			return c.sendWait(slab.msgEvent(sub.quotedID, raw))
 		})
 		if err != nil {
 			if c.ctx.Err() != nil {

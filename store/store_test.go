@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -864,27 +865,51 @@ func TestCloseWhileBusy(t *testing.T) {
 	})
 }
 
-// SaveJSON stores the JSON it is given, as Save would have encoded it.
-func TestSaveJSON(t *testing.T) {
-	s := NewMemory()
-	defer s.Close()
-	ev := mkEvent("A", 1, 100, "hello", nostr.Tag{"t", "x"})
-	raw, err := ev.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
+// Encode writes exactly what ev.MarshalJSON writes, whether the encoder
+// stays in the buffer Encode sized or outgrows it (content that is all
+// escapes, many tags), and SaveEncoded stores that JSON.
+func TestSaveEncoded(t *testing.T) { forEachEngine(t, saveEncoded) }
+
+func saveEncoded(t *testing.T, ec engineCase) {
+	s := ec.open(t, t.TempDir(), Options{})
+	many := nostr.Tags{}
+	for i := range 300 {
+		many = append(many, nostr.Tag{"t", fmt.Sprint("tag", i)})
 	}
-	if err := SaveJSON(context.Background(), s, ev, raw); err != nil {
-		t.Fatal(err)
+	evs := []*nostr.Event{
+		mkEvent("A", 1, 100, "hello", nostr.Tag{"t", "x"}),
+		mkEvent("A", 1, 101, strings.Repeat("\x00\"\n\u2028<>&é", 500)),
+		mkEvent("B", 3, 102, ""),
+		mkEvent("B", 1, 103, "many tags", many...),
 	}
-	var got []byte
-	err = s.Query(context.Background(), nostr.Filter{IDs: []string{ev.ID}}, 0, func(r []byte) error {
-		got = append([]byte(nil), r...)
-		return nil
-	})
-	if err != nil || string(got) != string(raw) {
-		t.Fatalf("stored %s, %v; want %s", got, err, raw)
-	}
-	if err := SaveJSON(context.Background(), s, ev, raw); !errors.Is(err, ErrDuplicate) {
-		t.Fatalf("second save: %v", err)
+	for _, ev := range evs {
+		raw, err := ev.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(enc.JSON(), raw) {
+			t.Fatalf("Encode wrote %.200s\nMarshalJSON %.200s", enc.JSON(), raw)
+		}
+		if err := SaveEncoded(context.Background(), s, enc); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(enc.JSON(), raw) {
+			t.Fatalf("SaveEncoded changed the JSON: %.200s", enc.JSON())
+		}
+		var got []byte
+		err = s.Query(context.Background(), nostr.Filter{IDs: []string{ev.ID}}, 0, func(r []byte) error {
+			got = append([]byte(nil), r...)
+			return nil
+		})
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("stored %.200s, %v; want %.200s", got, err, raw)
+		}
+		if err := SaveEncoded(context.Background(), s, enc); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("second save: %v", err)
+		}
 	}
 }

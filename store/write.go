@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailru/easyjson/jwriter"
 	"github.com/nbd-wtf/go-nostr"
 )
 
@@ -24,20 +25,22 @@ type saveOp struct {
 	delAddrs [][]byte // addresses (see keys.go) of the author's own events
 }
 
-// prepareSave validates and indexes ev and builds its record from raw, the
-// event's compact JSON (ev.MarshalJSON), or encodes it when raw is nil.
-func prepareSave(ev *nostr.Event, raw []byte) (*saveOp, error) {
+// prepareSave validates and indexes ev and builds its record: in rec, if
+// not nil (headerLen bytes of room, then ev's compact JSON: Encode), or
+// else encoding ev.
+func prepareSave(ev *nostr.Event, rec []byte) (*saveOp, error) {
 	ix, err := indexEvent(ev)
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
-		if raw, err = ev.MarshalJSON(); err != nil {
-			return nil, fmt.Errorf("%w: encoding event: %v", ErrInvalid, err)
+	if rec == nil {
+		enc, err := Encode(ev)
+		if err != nil {
+			return nil, err
 		}
+		rec = enc.buf
 	}
-	rec := make([]byte, 0, headerLen+len(raw))
-	rec = append(ix.hdr.appendTo(rec), raw...)
+	ix.hdr.appendTo(rec[:0])
 	op := &saveOp{ev: ev, ix: ix, rec: rec}
 	if ev.Kind == nostr.KindDeletion {
 		op.delIDs, op.delAddrs = deletionTargets(ev.Tags, ix.hdr.pubkey)
@@ -86,26 +89,67 @@ func deletionTargets(tags nostr.Tags, author [32]byte) (ids [][32]byte, addrs []
 }
 
 func (s *eventStore) Save(ctx context.Context, ev *nostr.Event) error {
-	return s.saveJSON(ctx, ev, nil)
+	return s.save(ctx, ev, nil)
 }
 
-func (s *eventStore) saveJSON(ctx context.Context, ev *nostr.Event, raw []byte) error {
-	op, err := prepareSave(ev, raw)
+func (s *eventStore) save(ctx context.Context, ev *nostr.Event, rec []byte) error {
+	op, err := prepareSave(ev, rec)
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, &writeReq{save: op})
 }
 
-// SaveJSON is st.Save(ctx, ev) for a caller that already holds raw, ev's
-// compact JSON exactly as ev.MarshalJSON returns it (the relay encodes each
-// event once, to broadcast it): a Store of this package stores raw instead of
-// encoding the event a second time; it copies raw.
-func SaveJSON(ctx context.Context, st Store, ev *nostr.Event, raw []byte) error {
-	if s, ok := st.(*eventStore); ok {
-		return s.saveJSON(ctx, ev, raw)
+// Encoded is an event encoded once for the store and the wire: its compact
+// JSON, exactly as ev.MarshalJSON writes it, in a buffer that starts with
+// room for the store's record header, so that saving it neither encodes
+// nor copies the event again (the relay encodes each event it accepts once,
+// to broadcast and to store).
+type Encoded struct {
+	ev  *nostr.Event
+	buf []byte // headerLen bytes of room, then the JSON
+}
+
+// Encode encodes ev. It does not validate ev: SaveEncoded does, as Save.
+func Encode(ev *nostr.Event) (*Encoded, error) {
+	w := jwriter.Writer{NoEscapeHTML: true}
+	// Sized so that the encoder, which grows its buffer in chunks, usually
+	// writes into this one: BuildBytes then returns it without a copy.
+	w.Buffer.Buf = make([]byte, headerLen, headerLen+encodedSizeHint(ev))
+	ev.MarshalEasyJSON(&w)
+	if w.Error != nil {
+		return nil, fmt.Errorf("%w: encoding event: %v", ErrInvalid, w.Error)
 	}
-	return st.Save(ctx, ev)
+	return &Encoded{ev: ev, buf: w.Buffer.BuildBytes()}, nil
+}
+
+// encodedSizeHint is about the length of ev's JSON, a little over for
+// the usual content and tags: 64 + 64 + 128 hex digits, the field names and
+// numbers, the content and tags with room for a few escapes.
+func encodedSizeHint(ev *nostr.Event) int {
+	n := 384 + len(ev.Content) + len(ev.Content)/16
+	for _, t := range ev.Tags {
+		n += 4
+		for _, v := range t {
+			n += len(v) + 4
+		}
+	}
+	return n
+}
+
+// JSON is the event's compact JSON. It is not modified by SaveEncoded and
+// may be read while it runs.
+func (e *Encoded) JSON() []byte { return e.buf[headerLen:] }
+
+// SaveEncoded is st.Save(ctx, ev) for an event Encode encoded: a Store of
+// this package writes the record header into enc's room and stores the
+// buffer as it is; another Store gets Save. One enc must not be given to
+// two SaveEncoded calls at once.
+func SaveEncoded(ctx context.Context, st Store, enc *Encoded) error {
+	if s, ok := st.(*eventStore); ok {
+		return s.save(ctx, enc.ev, enc.buf)
+	}
+	return st.Save(ctx, enc.ev)
 }
 
 // expireChunk bounds how many events one DeleteExpired transaction removes.

@@ -40,6 +40,8 @@ type Config struct {
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
+	// Personal makes the node one user's personal server (personal.go).
+	Personal PersonalConfig
 }
 
 // P2PConfig is the node's libp2p side.
@@ -178,6 +180,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))
 	}
 	if err := c.WebRTC.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Personal.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Relay.Validate(); err != nil {

@@ -72,6 +72,8 @@ type Node struct {
 	media   *mediaState
 	rooms   *rooms
 	credits *credits
+	// personal is the personal server's side; nil unless --personal.
+	personal *personalNode
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -120,6 +122,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	rcfg := cfg.Relay
 	rcfg.PubKey = key.Public
 	rcfg.Version = cfg.Version
+	if cfg.Personal.PrivateReads {
+		rcfg.Auth = relay.AuthAll // reads need AUTH as the owner
+	}
 	rl, err := relay.New(rcfg, st, relay.Options{Logger: log.With("part", "relay"), Registry: reg})
 	if err != nil {
 		blobs.Close()
@@ -138,6 +143,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr}
 	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
+	if cfg.Personal.Owner != "" {
+		if err := n.setupPersonal(context.Background()); err != nil {
+			cr.close()
+			blobs.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	n.home = ownRelay{r: rl, st: st}
 	n.peer, err = peer.New(peer.Config{
 		Signer:           peer.KeySigner{Secret: key.Secret, Public: key.Public},
@@ -385,6 +398,8 @@ type Status struct {
 	// NIP95 is the relay's super peer side: registered and promoted
 	// peers, events pushed to them and offered.
 	NIP95 relay.PeerStats `json:"nip95"`
+	// Personal is the personal server's side; absent unless --personal.
+	Personal *PersonalStatus `json:"personal,omitempty"`
 }
 
 type statusP2P struct {
@@ -442,6 +457,9 @@ func (n *Node) Status() Status {
 		Peers:     map[string]int{"libp2p": 0, "webrtc": 0},
 		Downloads: len(n.peer.Downloads()),
 		NIP95:     n.relay.PeerStats(),
+	}
+	if n.personal != nil {
+		st.Personal = n.personal.status()
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

@@ -23,11 +23,38 @@ type Policy struct {
 	// Owner is the node owner's pubkey: the only author a client may
 	// publish as.
 	Owner string
+	// Node is the node's own pubkey (its transport identity): an
+	// ephemeral event p-tagged to it (a browser's WebRTC signaling) is
+	// accepted from anyone, since it is never stored. Empty: none.
+	Node string
+	// PrivateReads serves reads only to a client authenticated (NIP-42)
+	// as the owner.
+	PrivateReads bool
+}
+
+// MayRead decides a read (REQ, COUNT, NEG-OPEN) by a client authenticated
+// as authed (none: not authenticated).
+func (p Policy) MayRead(authed []string) (bool, string) {
+	if !p.PrivateReads || slices.Contains(authed, p.Owner) {
+		return true, ""
+	}
+	if len(authed) == 0 {
+		return false, "auth-required: this personal node serves reads only to its owner: authenticate (NIP-42) as " + p.Owner[:16] + "…"
+	}
+	return false, "restricted: this personal node serves reads only to its owner " + p.Owner[:16] + "…"
 }
 
 // FromClient accepts an event a client publishes only when the owner
-// signed it; the reason carries NIP-01's restricted: prefix.
+// signed it, or when it is ephemeral and addressed (p tag) to the node
+// itself; the reason carries NIP-01's restricted: prefix.
 func (p Policy) FromClient(ev *nostr.Event) (bool, string) {
+	if p.Node != "" && nostr.IsEphemeralKind(ev.Kind) {
+		for _, t := range ev.Tags {
+			if len(t) >= 2 && t[0] == "p" && t[1] == p.Node {
+				return true, ""
+			}
+		}
+	}
 	if ev.PubKey != p.Owner {
 		return false, "restricted: this is a personal node: only its owner " + p.Owner[:16] + "… may publish here"
 	}
@@ -78,22 +105,28 @@ func Follows(prev, next *nostr.Event) (join, leave []string) {
 }
 
 // Cache bounds the events of others a personal node keeps: past max, the
-// oldest by created_at go; the owner's are never counted nor evicted.
+// oldest by created_at go (the lower id first on a tie); the owner's (and
+// those of keys made exempt, such as the node's own) are never counted nor
+// evicted.
 type Cache struct {
-	owner string
-	max   int
-	h     evHeap
-	in    map[string]bool
+	keep map[string]bool
+	max  int
+	h    evHeap
+	in   map[string]bool
 }
 
 // NewCache keeps at most max events of others.
 func NewCache(owner string, max int) *Cache {
-	return &Cache{owner: owner, max: max, in: map[string]bool{}}
+	return &Cache{keep: map[string]bool{owner: true}, max: max, in: map[string]bool{}}
 }
+
+// Exempt never counts nor evicts pubkey's events (the node's own key,
+// whose addressing record must stay).
+func (c *Cache) Exempt(pubkey string) { c.keep[pubkey] = true }
 
 // Add records a stored event and returns the ids to evict.
 func (c *Cache) Add(ev *nostr.Event) []string {
-	if ev.PubKey == c.owner || c.in[ev.ID] {
+	if c.keep[ev.PubKey] || c.in[ev.ID] {
 		return nil
 	}
 	c.in[ev.ID] = true
@@ -106,6 +139,9 @@ func (c *Cache) Add(ev *nostr.Event) []string {
 	}
 	return out
 }
+
+// Max is the most events of others kept.
+func (c *Cache) Max() int { return c.max }
 
 // Len is the number of others' events held.
 func (c *Cache) Len() int { return c.h.Len() }

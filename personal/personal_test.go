@@ -105,3 +105,54 @@ func TestResendSchedule(t *testing.T) {
 		t.Fatal("a delivered send stayed queued")
 	}
 }
+
+func TestPolicyNodeSignaling(t *testing.T) {
+	owner := signed(t, 1, 1, 1, nostr.Tags{})
+	node := signed(t, 9, 1, 1, nostr.Tags{})
+	p := Policy{Owner: owner.PubKey, Node: node.PubKey}
+	toNode := signed(t, 2, 20001, 1, nostr.Tags{{"p", node.PubKey}})
+	if ok, why := p.FromClient(toNode); !ok {
+		t.Fatalf("signaling to the node refused: %s", why)
+	}
+	stored := signed(t, 2, 1, 1, nostr.Tags{{"p", node.PubKey}})
+	if ok, _ := p.FromClient(stored); ok {
+		t.Fatal("a stored kind from another key passed by naming the node")
+	}
+	elsewhere := signed(t, 2, 20001, 1, nostr.Tags{{"p", owner.PubKey}})
+	if ok, _ := p.FromClient(elsewhere); ok {
+		t.Fatal("signaling to someone else passed")
+	}
+}
+
+func TestCacheExempt(t *testing.T) {
+	node := signed(t, 9, 30078, 1, nostr.Tags{})
+	c := NewCache(strings.Repeat("0", 64), 1)
+	c.Exempt(node.PubKey)
+	if c.Add(node) != nil || c.Len() != 0 {
+		t.Fatal("an exempt key's event counted")
+	}
+	a := signed(t, 2, 1, 5, nostr.Tags{})
+	b := signed(t, 3, 1, 4, nostr.Tags{})
+	c.Add(a)
+	if ev := c.Add(b); len(ev) != 1 || ev[0] != b.ID {
+		t.Fatalf("an event older than the rest should go at once: %v", ev)
+	}
+}
+
+func TestMayRead(t *testing.T) {
+	owner := strings.Repeat("a", 64)
+	open := Policy{Owner: owner}
+	if ok, _ := open.MayRead(nil); !ok {
+		t.Fatal("open reads refused")
+	}
+	p := Policy{Owner: owner, PrivateReads: true}
+	if ok, why := p.MayRead(nil); ok || !strings.HasPrefix(why, "auth-required:") {
+		t.Fatalf("unauthenticated: %v %q", ok, why)
+	}
+	if ok, why := p.MayRead([]string{strings.Repeat("b", 64)}); ok || !strings.HasPrefix(why, "restricted:") {
+		t.Fatalf("another key: %v %q", ok, why)
+	}
+	if ok, _ := p.MayRead([]string{strings.Repeat("b", 64), owner}); !ok {
+		t.Fatal("the owner was refused")
+	}
+}

@@ -41,6 +41,10 @@ node over WebRTC DataChannels (--webrtc), signaled through its own relay:
 it serves them its chunks, fetches from the swarm those of known media it
 lacks, and fetches from them what they announce.
 
+With --personal npub1… the node is one user's personal server: only that
+key may publish to its relay, and other people's events are kept up to
+--personal-max-events.
+
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
 		Args: cobra.NoArgs,
@@ -120,6 +124,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
+	f.StringVar(&cfg.Personal.Owner, "personal", "", "run as the personal server of this npub: the relay accepts writes only from it (plus the followed authors' posts the overlay delivers, verified)")
+	f.BoolVar(&cfg.Personal.PrivateReads, "private-reads", false, "with --personal: serve reads only to a client authenticated (NIP-42 AUTH) as the owner")
+	f.IntVar(&cfg.Personal.MaxEvents, "personal-max-events", node.DefaultPersonalMaxEvents, "with --personal: most events of other people kept; past it the oldest go (the owner's never)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")

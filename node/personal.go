@@ -1,0 +1,185 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip19"
+
+	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/personal"
+	"github.com/cairn-nostr/cairn/relay"
+	"github.com/cairn-nostr/cairn/store"
+)
+
+// A personal node (cairn node --personal npub1…) belongs to one user, as a
+// NostrP2P server does: its relay accepts writes from a client only when
+// the owner signed them (the personal core's Policy, a RejectEvent hook);
+// what the node publishes in process (its addressing record, and the
+// followed authors' posts the overlay delivers, verified first) passes.
+// With --private-reads, reads need NIP-42 AUTH as the owner. Other people's
+// events are kept up to --personal-max-events, the oldest evicted first
+// (the core's Cache); the owner's and the node's own are never evicted.
+
+// PersonalConfig makes a node a personal server.
+type PersonalConfig struct {
+	// Owner is the owner's pubkey, npub or hex; empty: not a personal node.
+	Owner string
+	// PrivateReads serves reads only to a client authenticated (NIP-42)
+	// as the owner; it turns the relay's auth to "all".
+	PrivateReads bool
+	// MaxEvents is the most events of others kept (NostrP2P keeps
+	// 100 x 1024); 0 means DefaultPersonalMaxEvents.
+	MaxEvents int
+}
+
+// DefaultPersonalMaxEvents is NostrP2P's bound: 100 x 1024 events.
+const DefaultPersonalMaxEvents = 100 * 1024
+
+// OwnerHex reads an npub or a hex pubkey.
+func OwnerHex(s string) (string, error) {
+	if strings.HasPrefix(s, "npub1") {
+		prefix, v, err := nip19.Decode(s)
+		if err != nil || prefix != "npub" {
+			return "", fmt.Errorf("personal owner %q is not a valid npub: check it was copied whole", s)
+		}
+		return v.(string), nil
+	}
+	if !event.IsHex(s, 64) {
+		return "", fmt.Errorf("personal owner %q: give the owner's npub1… (or 64 lowercase hex digits)", s)
+	}
+	return s, nil
+}
+
+func (c PersonalConfig) validate() error {
+	if c.Owner == "" {
+		if c.PrivateReads {
+			return fmt.Errorf("--private-reads needs --personal <owner npub>")
+		}
+		return nil
+	}
+	if _, err := OwnerHex(c.Owner); err != nil {
+		return err
+	}
+	if c.MaxEvents < 0 {
+		return fmt.Errorf("--personal-max-events must not be negative (0 means %d)", DefaultPersonalMaxEvents)
+	}
+	return nil
+}
+
+// personalNode is the node's personal side.
+type personalNode struct {
+	pol   personal.Policy
+	st    store.Store
+	mu    sync.Mutex
+	cache *personal.Cache
+	// evicted counts others' events removed past the cap; refused counts
+	// client writes refused.
+	evicted, refused atomic.Uint64
+}
+
+// PersonalStatus is the personal side in /api/status.
+type PersonalStatus struct {
+	Owner        string `json:"owner"`
+	PrivateReads bool   `json:"private_reads"`
+	MaxEvents    int    `json:"max_events"`
+	OthersHeld   int    `json:"others_held"`
+	Evicted      uint64 `json:"evicted"`
+	Refused      uint64 `json:"refused"`
+}
+
+// setupPersonal wires a personal node's hooks into the relay, and loads
+// the events of others already stored into the cache (evicting past the
+// cap).
+func (n *Node) setupPersonal(ctx context.Context) error {
+	cfg := n.cfg.Personal
+	owner, _ := OwnerHex(cfg.Owner) // validated
+	max := cfg.MaxEvents
+	if max == 0 {
+		max = DefaultPersonalMaxEvents
+	}
+	p := &personalNode{
+		pol:   personal.Policy{Owner: owner, Node: n.key.Public, PrivateReads: cfg.PrivateReads},
+		st:    n.store,
+		cache: personal.NewCache(owner, max),
+	}
+	p.cache.Exempt(n.key.Public)
+	n.personal = p
+	var held []*nostr.Event
+	err := n.store.Query(ctx, nostr.Filter{}, 0, func(raw []byte) error {
+		var ev nostr.Event
+		if err := ev.UnmarshalJSON(raw); err != nil {
+			return nil
+		}
+		held = append(held, &nostr.Event{ID: ev.ID, PubKey: ev.PubKey, CreatedAt: ev.CreatedAt})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the stored events for the personal cache: %w", err)
+	}
+	var out []string
+	for _, ev := range held {
+		out = append(out, p.cache.Add(ev)...)
+	}
+	if err := p.evict(ctx, out); err != nil {
+		return err
+	}
+	n.relay.RejectEvent = append(n.relay.RejectEvent, p.checkWrite)
+	n.relay.RejectRead = append(n.relay.RejectRead, func(c *relay.Conn) (bool, string) {
+		ok, why := p.pol.MayRead(c.AuthedPubkeys())
+		return !ok, why
+	})
+	n.relay.OnEvent = append(n.relay.OnEvent, func(ev *nostr.Event) {
+		if nostr.IsEphemeralKind(ev.Kind) {
+			return
+		}
+		p.mu.Lock()
+		out := p.cache.Add(ev)
+		p.mu.Unlock()
+		if err := p.evict(context.Background(), out); err != nil {
+			n.log.Warn("evicting others' events past the personal cap", "err", err)
+		}
+	})
+	return nil
+}
+
+// checkWrite is the relay's RejectEvent hook: a client may publish only as
+// the owner; the node's own publications (c nil: its records, and what the
+// overlay delivered, verified there) pass.
+func (p *personalNode) checkWrite(c *relay.Conn, ev *nostr.Event) (bool, string) {
+	if c == nil {
+		return false, ""
+	}
+	if ok, why := p.pol.FromClient(ev); !ok {
+		p.refused.Add(1)
+		return true, why
+	}
+	return false, ""
+}
+
+func (p *personalNode) evict(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	k, err := store.Evict(ctx, p.st, ids)
+	p.evicted.Add(uint64(k))
+	return err
+}
+
+func (p *personalNode) status() *PersonalStatus {
+	p.mu.Lock()
+	held := p.cache.Len()
+	p.mu.Unlock()
+	return &PersonalStatus{
+		Owner:        p.pol.Owner,
+		PrivateReads: p.pol.PrivateReads,
+		MaxEvents:    p.cache.Max(),
+		OthersHeld:   held,
+		Evicted:      p.evicted.Load(),
+		Refused:      p.refused.Load(),
+	}
+}

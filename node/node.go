@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/gossip"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
@@ -74,6 +75,7 @@ type Node struct {
 	credits *credits
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
+	gossip   *gossip.Node // follower multicast of a personal node; set by Start
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -232,6 +234,11 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
+	if n.personal != nil {
+		if err := n.startGossip(); err != nil {
+			return fmt.Errorf("starting follower multicast: %w", err)
+		}
+	}
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -321,6 +328,9 @@ func (n *Node) Stop(ctx context.Context) error {
 		if err := n.group.Wait(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if n.gossip != nil {
+		n.gossip.Close()
 	}
 	if n.rtc != nil {
 		n.rtc.Close()
@@ -459,7 +469,7 @@ func (n *Node) Status() Status {
 		NIP95:     n.relay.PeerStats(),
 	}
 	if n.personal != nil {
-		st.Personal = n.personal.status()
+		st.Personal = n.personal.status(n.gossip)
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

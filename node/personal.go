@@ -6,11 +6,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/gossip"
 	"github.com/cairn-nostr/cairn/personal"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/store"
@@ -35,6 +37,9 @@ type PersonalConfig struct {
 	// MaxEvents is the most events of others kept (NostrP2P keeps
 	// 100 x 1024); 0 means DefaultPersonalMaxEvents.
 	MaxEvents int
+	// Rediscover is how often a followed topic with no peer is looked up
+	// again in the DHT (0: gossip's 30 s); tests shorten it.
+	Rediscover time.Duration `json:"-"`
 }
 
 // DefaultPersonalMaxEvents is NostrP2P's bound: 100 x 1024 events.
@@ -80,6 +85,7 @@ type personalNode struct {
 	// evicted counts others' events removed past the cap; refused counts
 	// client writes refused.
 	evicted, refused atomic.Uint64
+	follows          follows
 }
 
 // PersonalStatus is the personal side in /api/status.
@@ -90,6 +96,8 @@ type PersonalStatus struct {
 	OthersHeld   int    `json:"others_held"`
 	Evicted      uint64 `json:"evicted"`
 	Refused      uint64 `json:"refused"`
+	// Gossip is follower multicast: topics, messages and drops.
+	Gossip *gossip.Stats `json:"gossip,omitempty"`
 }
 
 // setupPersonal wires a personal node's hooks into the relay, and loads
@@ -133,7 +141,7 @@ func (n *Node) setupPersonal(ctx context.Context) error {
 		ok, why := p.pol.MayRead(c.AuthedPubkeys())
 		return !ok, why
 	})
-	n.relay.OnEvent = append(n.relay.OnEvent, func(ev *nostr.Event) {
+	n.relay.OnEvent = append(n.relay.OnEvent, n.gossipEvent, func(ev *nostr.Event) {
 		if nostr.IsEphemeralKind(ev.Kind) {
 			return
 		}
@@ -170,11 +178,17 @@ func (p *personalNode) evict(ctx context.Context, ids []string) error {
 	return err
 }
 
-func (p *personalNode) status() *PersonalStatus {
+func (p *personalNode) status(g *gossip.Node) *PersonalStatus {
 	p.mu.Lock()
 	held := p.cache.Len()
 	p.mu.Unlock()
+	var gs *gossip.Stats
+	if g != nil {
+		s := g.Stats()
+		gs = &s
+	}
 	return &PersonalStatus{
+		Gossip:       gs,
 		Owner:        p.pol.Owner,
 		PrivateReads: p.pol.PrivateReads,
 		MaxEvents:    p.cache.Max(),

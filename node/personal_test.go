@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/identity"
+	"github.com/cairn-nostr/cairn/personal"
 	"github.com/cairn-nostr/cairn/relay/client"
 )
 
@@ -171,4 +173,96 @@ func TestPersonalConfig(t *testing.T) {
 			t.Errorf("%+v was accepted", p)
 		}
 	}
+}
+
+// personalNode starts a personal node of owner bootstrapped to hub.
+func startPersonal(t *testing.T, owner identity.Key, hub *Node) *Node {
+	t.Helper()
+	cfg := TestingConfig(t)
+	cfg.Personal = PersonalConfig{Owner: owner.Public, Rediscover: 300 * time.Millisecond}
+	for _, m := range hub.Host().Addrs() {
+		cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, m.String())
+	}
+	n := startNode(t, cfg)
+	connectedTo(t, n, hub.Host().ID().String())
+	return n
+}
+
+// waitStored waits (bounded) until n stores ev.
+func waitStored(t *testing.T, n *Node, ev *nostr.Event, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !stored(t, n, ev) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; status %+v", what, n.Status().Personal.Gossip)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPersonalFollowers: three personal nodes that know only a hub. A's
+// owner publishes a follow list naming B; A's node finds B's through the
+// DHT and B's owner's post reaches A's relay, live to A's subscribed
+// client. C's node, which follows nobody, receives no message.
+func TestPersonalFollowers(t *testing.T) {
+	hub := startNode(t, TestingConfig(t))
+	ka, kb, kc := identity.Generate(), identity.Generate(), identity.Generate()
+	a, b, c := startPersonal(t, ka, hub), startPersonal(t, kb, hub), startPersonal(t, kc, hub)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	publish := func(n *Node, ev *nostr.Event) {
+		t.Helper()
+		cl, err := client.Dial(ctx, n.RelayURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if err := cl.Publish(ctx, "EVENT", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follow := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"p", kb.Public}}}
+	if err := follow.Sign(ka.Secret); err != nil {
+		t.Fatal(err)
+	}
+	publish(a, follow)
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Contains(a.gossip.Peers(kb.Public), b.Host().ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("A's node never found B's on B's topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A's owner's client, subscribed, sees B's post arrive live.
+	live := make(chan string, 4)
+	sub, err := client.Dial(ctx, a.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ready := make(chan struct{})
+	go sub.Subscribe(ctx, nostr.Filter{Authors: []string{kb.Public}}, func(ev *nostr.Event) { live <- ev.ID }, func() { close(ready) })
+	<-ready
+	post := signedBy(t, kb, 1, nostr.Now(), "to my followers")
+	publish(b, post)
+	waitStored(t, a, post, "B's post on A's node")
+	select {
+	case id := <-live:
+		if id != post.ID {
+			t.Fatalf("live event %s", id)
+		}
+	case <-ctx.Done():
+		t.Fatal("A's subscribed client never saw B's post")
+	}
+	if got := c.Status().Personal.Gossip; got.Received != 0 || stored(t, c, post) {
+		t.Fatalf("C, following nobody, received %d messages", got.Received)
+	}
+	if got := hub.Status().Personal; got != nil {
+		t.Fatal("the hub is not a personal node")
+	}
+	st := a.Status().Personal.Gossip
+	if st.Delivered != 1 || !slices.Contains(st.Topics, personal.Topic(kb.Public)) {
+		t.Fatalf("A's gossip %+v", st)
+	}
+	t.Logf("A %+v; B %+v", st, b.Status().Personal.Gossip)
 }

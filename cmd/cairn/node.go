@@ -43,7 +43,9 @@ lacks, and fetches from them what they announce.
 
 With --personal npub1… the node is one user's personal server: only that
 key may publish to its relay, and other people's events are kept up to
---personal-max-events.
+--personal-max-events. It follows whom the owner follows (the owner's kind
+3): their posts arrive over libp2p GossipSub from their own nodes, and the
+owner's posts go out the same way to the followers' nodes.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,

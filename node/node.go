@@ -76,6 +76,8 @@ type Node struct {
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
 	gossip   *gossip.Node // follower multicast of a personal node; set by Start
+	np2pLn   net.Listener // NostrP2P's client API of a personal node
+	np2pSrv  *http.Server
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -238,6 +240,9 @@ func (n *Node) Start() error {
 		if err := n.startGossip(); err != nil {
 			return fmt.Errorf("starting follower multicast: %w", err)
 		}
+		if err := n.startNP2P(); err != nil {
+			return err
+		}
 	}
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
@@ -322,6 +327,11 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 	} else {
 		n.relay.Close()
+	}
+	if n.np2pSrv != nil {
+		if err := n.np2pSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("NostrP2P API shutdown: %w", err))
+		}
 	}
 	if n.cancel != nil {
 		n.cancel()

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,9 @@ type PersonalConfig struct {
 	// Rediscover is how often a followed topic with no peer is looked up
 	// again in the DHT (0: gossip's 30 s); tests shorten it.
 	Rediscover time.Duration `json:"-"`
+	// NP2PListen is where NostrP2P's client API listens: host:port, "off",
+	// or "" for the HTTP listen address with its port + 1.
+	NP2PListen string
 }
 
 // DefaultPersonalMaxEvents is NostrP2P's bound: 100 x 1024 events.
@@ -69,6 +73,11 @@ func (c PersonalConfig) validate() error {
 	}
 	if _, err := OwnerHex(c.Owner); err != nil {
 		return err
+	}
+	if c.NP2PListen != "" && c.NP2PListen != "off" {
+		if _, _, err := net.SplitHostPort(c.NP2PListen); err != nil {
+			return fmt.Errorf("--np2p-listen %q: want host:port (or off)", c.NP2PListen)
+		}
 	}
 	if c.MaxEvents < 0 {
 		return fmt.Errorf("--personal-max-events must not be negative (0 means %d)", DefaultPersonalMaxEvents)

@@ -1,14 +1,20 @@
 package node
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/personal"
@@ -264,5 +270,105 @@ func TestPersonalFollowers(t *testing.T) {
 	if st.Delivered != 1 || !slices.Contains(st.Topics, personal.Topic(kb.Public)) {
 		t.Fatalf("A's gossip %+v", st)
 	}
+	// A post through B's NostrP2P API reaches A's node the same way.
+	second := signedBy(t, kb, 1, nostr.Now(), "through NostrP2P's API")
+	if code, body := (np2pClient{t, b.NP2PURL()}).publish(second); code != 200 {
+		t.Fatalf("B's API: %d %s", code, body)
+	}
+	waitStored(t, a, second, "B's API post on A's node")
 	t.Logf("A %+v; B %+v", st, b.Status().Personal.Gossip)
+}
+
+// np2pEvent is NostrP2P's Np2pEvent as its documentation and wire show it,
+// declared here apart from package np2p: the test is a client of its own.
+type np2pEvent struct {
+	Id         [32]byte
+	Pubkey     [32]byte
+	Created_at float64
+	Kind       uint16
+	Tags       [][][]byte
+	Content    string
+	Sig        *[64]byte
+}
+
+// np2pClient speaks NostrP2P's REST + MessagePack API.
+type np2pClient struct {
+	t    *testing.T
+	base string
+}
+
+func (c np2pClient) publish(ev *nostr.Event) (int, string) {
+	c.t.Helper()
+	raw, _ := ev.MarshalJSON()
+	resp, err := http.Post(c.base+"/publish", "application/json", bytes.NewReader(raw))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (c np2pClient) req(filter string) []np2pEvent {
+	c.t.Helper()
+	r, _ := http.NewRequest("POST", c.base+"/req", strings.NewReader(filter))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip")
+	tr := &http.Transport{DisableCompression: true} // read the gzip ourselves
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		c.t.Fatalf("/req: %d %v", resp.StatusCode, resp.Header)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out struct{ Evts []np2pEvent }
+	if err := msgpack.NewDecoder(zr).Decode(&out); err != nil {
+		c.t.Fatal(err)
+	}
+	return out.Evts
+}
+
+// TestNostrP2PAPI: a client of NostrP2P's API publishes to a personal node
+// and reads back, MessagePack in gzip; another key's event is refused; the
+// relay's websocket sees what the API took.
+func TestNostrP2PAPI(t *testing.T) {
+	owner, other := identity.Generate(), identity.Generate()
+	cfg := TestingConfig(t)
+	cfg.Personal = PersonalConfig{Owner: owner.Npub(), PrivateReads: true}
+	n := startNode(t, cfg)
+	if n.NP2PURL() == "" || n.NP2PURL() == n.URL() {
+		t.Fatalf("API at %q", n.NP2PURL())
+	}
+	c := np2pClient{t, n.NP2PURL()}
+	post := signedBy(t, owner, 1, nostr.Now(), "posted through NostrP2P's API")
+	if code, body := c.publish(post); code != 200 || !strings.Contains(body, "SUCCESS") {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	if code, body := c.publish(signedBy(t, other, 1, nostr.Now(), "not the owner")); code != 403 || !strings.Contains(body, "restricted:") {
+		t.Fatalf("another key: %d %s", code, body)
+	}
+	if code, _ := c.publish(signedBy(t, owner, 30023, nostr.Now(), "a kind the API does not take")); code != 400 {
+		t.Fatalf("kind 30023: %d", code)
+	}
+	got := c.req(`{"kinds":[40000],"limit":10}`)
+	if len(got) != 1 || got[0].Content != post.Content || got[0].Sig == nil || hex.EncodeToString(got[0].Id[:]) != post.ID {
+		t.Fatalf("share-all: %+v", got)
+	}
+	got = c.req(`{"kinds":[1],"ids":["` + post.ID + `"],"authors":["` + owner.Public + `"]}`)
+	if len(got) != 1 || got[0].Sig != nil || got[0].Kind != 1 {
+		t.Fatalf("post by id: %+v", got)
+	}
+	if !stored(t, n, post) {
+		t.Fatal("the API's post is not in the relay's store")
+	}
+	if st := n.Status().Personal; st.Refused != 1 {
+		t.Fatalf("refused %d", st.Refused)
+	}
 }

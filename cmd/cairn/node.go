@@ -45,7 +45,9 @@ With --personal npub1… the node is one user's personal server: only that
 key may publish to its relay, and other people's events are kept up to
 --personal-max-events. It follows whom the owner follows (the owner's kind
 3): their posts arrive over libp2p GossipSub from their own nodes, and the
-owner's posts go out the same way to the followers' nodes.
+owner's posts go out the same way to the followers' nodes. It also serves
+NostrP2P's client API (--np2p-listen, default port + 1), so NostrP2P's
+clients work against it.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -85,6 +87,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cairn node ready: %s (relay %s)\n", n.URL(), n.RelayURL())
+			if u := n.NP2PURL(); u != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "cairn nostrp2p api: %s (POST /publish, POST /req)\n", u)
+			}
 			if st := n.Status(); st.P2P != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "cairn p2p: peer %s on %s\n", st.P2P.PeerID, strings.Join(st.P2P.Addrs, " "))
 			}
@@ -128,6 +133,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")
 	f.StringVar(&cfg.Personal.Owner, "personal", "", "run as the personal server of this npub: the relay accepts writes only from it (plus the followed authors' posts the overlay delivers, verified)")
 	f.BoolVar(&cfg.Personal.PrivateReads, "private-reads", false, "with --personal: serve reads only to a client authenticated (NIP-42 AUTH) as the owner")
+	f.StringVar(&cfg.Personal.NP2PListen, "np2p-listen", "", "with --personal: host:port of NostrP2P's client API (POST /publish, POST /req), or off (default: the --listen host, its port + 1)")
 	f.IntVar(&cfg.Personal.MaxEvents, "personal-max-events", node.DefaultPersonalMaxEvents, "with --personal: most events of other people kept; past it the oldest go (the owner's never)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")

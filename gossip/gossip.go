@@ -65,8 +65,12 @@ type Config struct {
 	Policy personal.Policy
 	// Deliver stores a verified event from a followed author's topic.
 	Deliver func(ctx context.Context, ev *nostr.Event) error
-	// Finder finds the other nodes of a topic; nil: only peers already
-	// connected are used.
+	// Serve answers a direct request for stored events (nil: none are
+	// served).
+	Serve func(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error)
+	// Finder finds the other nodes of a topic, and the owner's node for a
+	// direct delivery; nil: only peers already connected are used, and
+	// direct requests reach nobody.
 	Finder Finder
 	// Rediscover is how often a topic with no peer is looked up again
 	// (default 30 s); ProvideEvery how often its record is renewed
@@ -93,6 +97,13 @@ type Stats struct {
 	// Dropped counts messages refused by the checks, by reason: decode,
 	// signature (id or signature), topic (an author not the topic's).
 	Dropped map[string]uint64 `json:"dropped"`
+	// Direct requests (DirectProtocol): events delivered to other users'
+	// nodes, received for the owner, refused, and requests for events
+	// served.
+	DirectSent     uint64 `json:"direct_sent"`
+	DirectReceived uint64 `json:"direct_received"`
+	DirectRefused  uint64 `json:"direct_refused"`
+	Served         uint64 `json:"served"`
 }
 
 // Node is a running gossip node.
@@ -110,6 +121,8 @@ type Node struct {
 	received, receivedBytes, sent, sentBytes atomic.Uint64
 	delivered, published                     atomic.Uint64
 	dropDecode, dropSig, dropTopic           atomic.Uint64
+	directIn, directOut, directRefused       atomic.Uint64
+	served                                   atomic.Uint64
 }
 
 type joined struct {
@@ -162,13 +175,37 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("starting gossipsub: %w", err)
 	}
 	g.ps = ps
+	cfg.Host.SetStreamHandler(DirectProtocol, g.serveDirect)
+	if cfg.Finder != nil {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.provideHome() }()
+	}
 	return g, nil
 }
 
 // Close leaves every topic and waits for the node's goroutines.
 func (g *Node) Close() {
+	g.cfg.Host.RemoveStreamHandler(DirectProtocol)
 	g.stop()
 	g.wg.Wait()
+}
+
+// provideHome keeps the owner's home record in the DHT: at once (retried
+// every Rediscover until it succeeds), then every ProvideEvery.
+func (g *Node) provideHome() {
+	key := HomeKey(g.cfg.Policy.Owner)
+	for {
+		wait := g.cfg.ProvideEvery
+		if err := g.cfg.Finder.Provide(g.ctx, key); err != nil {
+			g.log.Debug("providing the owner's home record", "err", err)
+			wait = g.cfg.Rediscover
+		}
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Follow subscribes to the topics of authors: their events reach Deliver.
@@ -244,7 +281,9 @@ func (g *Node) Stats() Stats {
 		Received: g.received.Load(), ReceivedBytes: g.receivedBytes.Load(),
 		Sent: g.sent.Load(), SentBytes: g.sentBytes.Load(),
 		Delivered: g.delivered.Load(), Published: g.published.Load(),
-		Dropped: map[string]uint64{"decode": g.dropDecode.Load(), "signature": g.dropSig.Load(), "topic": g.dropTopic.Load()},
+		Dropped:    map[string]uint64{"decode": g.dropDecode.Load(), "signature": g.dropSig.Load(), "topic": g.dropTopic.Load()},
+		DirectSent: g.directOut.Load(), DirectReceived: g.directIn.Load(), DirectRefused: g.directRefused.Load(),
+		Served: g.served.Load(),
 	}
 }
 

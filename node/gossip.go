@@ -39,6 +39,12 @@ func (n *Node) startGossip() error {
 		Deliver: func(ctx context.Context, ev *nostr.Event) error {
 			return n.relay.Publish(ctx, ev)
 		},
+		Serve: func(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error) {
+			// Only the owner's own events: their profile, follow list and
+			// posts, which the node publishes anyway.
+			f.Authors = []string{p.pol.Owner}
+			return n.queryLimited(ctx, f)
+		},
 		Finder:     finder,
 		Rediscover: n.cfg.Personal.Rediscover,
 		Logger:     n.log.With("part", "gossip"),
@@ -60,6 +66,11 @@ func (n *Node) startGossip() error {
 	if last != nil {
 		n.followList(last)
 	}
+	n.group.Go(n.resendLoop)
+	select { // what the saved queue holds may be due
+	case p.resend.kick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -79,6 +90,7 @@ func (n *Node) gossipEvent(ev *nostr.Event) {
 	if err := g.Publish(ctx, ev); err != nil && n.ctx.Err() == nil {
 		n.log.Warn("publishing the owner's event to followers", "id", ev.ID, "err", err)
 	}
+	n.queueDirect(ev)
 }
 
 // followList joins the topics of authors next follows and leaves those it

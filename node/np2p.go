@@ -67,16 +67,7 @@ func (n *Node) startNP2P() error {
 			}
 			return n.relay.Publish(ctx, ev)
 		},
-		Query: func(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error) {
-			var out []*nostr.Event
-			err := n.store.Query(ctx, f, f.Limit, func(raw []byte) error {
-				if ev, err := event.Decode(raw); err == nil {
-					out = append(out, ev)
-				}
-				return nil
-			})
-			return out, err
-		},
+		Query: n.queryLimited,
 		MayRead: func(r *http.Request) (bool, string) {
 			if !p.pol.PrivateReads {
 				return true, ""
@@ -101,6 +92,19 @@ func (n *Node) startNP2P() error {
 		return nil
 	})
 	return nil
+}
+
+// queryLimited returns the stored events matching f, newest first, at
+// most f.Limit (0: all).
+func (n *Node) queryLimited(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error) {
+	var out []*nostr.Event
+	err := n.store.Query(ctx, f, f.Limit, func(raw []byte) error {
+		if ev, err := event.Decode(raw); err == nil {
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // NP2PURL is the base URL of NostrP2P's API ("" when it is not served).

@@ -44,6 +44,10 @@ type PersonalConfig struct {
 	// NP2PListen is where NostrP2P's client API listens: host:port, "off",
 	// or "" for the HTTP listen address with its port + 1.
 	NP2PListen string
+	// Now is the clock of the resend queue (nil: time.Now); ResendCheck
+	// how often it is looked at (0: DefaultResendCheck). Tests set them.
+	Now         func() time.Time `json:"-"`
+	ResendCheck time.Duration    `json:"-"`
 }
 
 // DefaultPersonalMaxEvents is NostrP2P's bound: 100 x 1024 events.
@@ -95,6 +99,7 @@ type personalNode struct {
 	// client writes refused.
 	evicted, refused atomic.Uint64
 	follows          follows
+	resend           *resender
 }
 
 // PersonalStatus is the personal side in /api/status.
@@ -107,6 +112,8 @@ type PersonalStatus struct {
 	Refused      uint64 `json:"refused"`
 	// Gossip is follower multicast: topics, messages and drops.
 	Gossip *gossip.Stats `json:"gossip,omitempty"`
+	// Resend is the queue of direct deliveries not yet made.
+	Resend ResendStatus `json:"resend"`
 }
 
 // setupPersonal wires a personal node's hooks into the relay, and loads
@@ -125,9 +132,14 @@ func (n *Node) setupPersonal(ctx context.Context) error {
 		cache: personal.NewCache(owner, max),
 	}
 	p.cache.Exempt(n.key.Public)
+	r, err := openResend(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	p.resend = r
 	n.personal = p
 	var held []*nostr.Event
-	err := n.store.Query(ctx, nostr.Filter{}, 0, func(raw []byte) error {
+	err = n.store.Query(ctx, nostr.Filter{}, 0, func(raw []byte) error {
 		var ev nostr.Event
 		if err := ev.UnmarshalJSON(raw); err != nil {
 			return nil
@@ -198,6 +210,7 @@ func (p *personalNode) status(g *gossip.Node) *PersonalStatus {
 	}
 	return &PersonalStatus{
 		Gossip:       gs,
+		Resend:       p.resend.status(),
 		Owner:        p.pol.Owner,
 		PrivateReads: p.pol.PrivateReads,
 		MaxEvents:    p.cache.Max(),

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cairn-nostr/cairn/gossip"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/personal"
 	"github.com/cairn-nostr/cairn/relay/client"
@@ -370,5 +372,108 @@ func TestNostrP2PAPI(t *testing.T) {
 	}
 	if st := n.Status().Personal; st.Refused != 1 {
 		t.Fatalf("refused %d", st.Refused)
+	}
+}
+
+// fakeClock is the resend queue's clock in tests.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPersonalResend: a reply to a user whose node is down waits in the
+// resend queue, which survives the sender's restart; once the user's node
+// is back and the 5 minutes have passed, the reply reaches it directly
+// (the user does not follow the sender).
+func TestPersonalResend(t *testing.T) {
+	hub := startNode(t, TestingConfig(t))
+	ka, kb := identity.Generate(), identity.Generate()
+	clock := &fakeClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	cfgFor := func(owner identity.Key) Config {
+		cfg := TestingConfig(t)
+		cfg.Personal = PersonalConfig{Owner: owner.Public, Rediscover: 300 * time.Millisecond, Now: clock.now, ResendCheck: 50 * time.Millisecond}
+		for _, m := range hub.Host().Addrs() {
+			cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, m.String())
+		}
+		return cfg
+	}
+	cfgA, cfgB := cfgFor(ka), cfgFor(kb)
+	b := startNode(t, cfgB)
+	bPost := signedBy(t, kb, 1, nostr.Now(), "anyone there?")
+	if err := b.Relay().Publish(context.Background(), bPost); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, cfgA)
+	connectedTo(t, a, hub.Host().ID().String())
+	reply := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: "yes", Tags: nostr.Tags{{"e", bPost.ID, "", "root"}, {"p", kb.Public}}}
+	if err := reply.Sign(ka.Secret); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, a.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Publish(ctx, "EVENT", reply); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	waitCond(t, "a failed first send", func() bool { return a.Status().Personal.Resend.Failed >= 1 })
+	if st := a.Status().Personal.Resend; st.Pending != 1 {
+		t.Fatalf("resend %+v", st)
+	}
+	// The queue survives a restart of the sender.
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a = startNode(t, cfgA)
+	if st := a.Status().Personal.Resend; st.Pending != 1 {
+		t.Fatalf("after restart: %+v", st)
+	}
+	b = startNode(t, cfgB)
+	connectedTo(t, b, hub.Host().ID().String())
+	if stored(t, b, reply) {
+		t.Fatal("delivered before its time")
+	}
+	// B's home record of this run is in the DHT before the retry is due.
+	waitCond(t, "B's home record with its new addresses", func() bool {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		found, _ := a.Host().FindProviders(fctx, gossip.HomeKey(kb.Public), 4)
+		for _, ai := range found {
+			for _, m := range ai.Addrs {
+				if ai.ID == b.Host().ID() && slices.ContainsFunc(b.Host().AddrInfo().Addrs, m.Equal) {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	failed := a.Status().Personal.Resend.Failed
+	clock.advance(personal.FirstRetry)
+	waitCond(t, "the retry", func() bool { st := a.Status().Personal.Resend; return st.Pending == 0 || st.Failed > failed })
+	if st := a.Status().Personal.Resend; st.Pending != 0 {
+		t.Fatalf("the retry failed: %+v", st)
+	}
+	waitStored(t, b, reply, "the reply on B's node after the retry")
+	waitCond(t, "an empty queue", func() bool { return a.Status().Personal.Resend.Pending == 0 })
+	if st := b.Status().Personal.Gossip; st.DirectReceived != 1 {
+		t.Fatalf("B %+v", st)
 	}
 }

@@ -1,6 +1,7 @@
 package personal
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"slices"
@@ -71,6 +72,51 @@ func (p Policy) FromOverlay(ev *nostr.Event, topic string) (bool, string) {
 		return false, fmt.Sprintf("invalid: an event of %.16s on the topic %s", ev.PubKey, topic)
 	}
 	return true, ""
+}
+
+// FromDirect accepts an event another node delivered straight to this one
+// (a reply, mention or reaction to the owner): its id and signature must
+// hold and it must p-tag the owner.
+func (p Policy) FromDirect(ev *nostr.Event) (bool, string) {
+	if err := event.Verify(ev); err != nil {
+		return false, "invalid: " + err.Error()
+	}
+	for _, t := range ev.Tags {
+		if len(t) >= 2 && t[0] == "p" && t[1] == p.Owner {
+			return true, ""
+		}
+	}
+	return false, "restricted: a direct delivery must name this node's owner in a p tag"
+}
+
+// Targets are the users an owner's event goes to directly, besides its
+// followers, as NostrP2P sends them: every p-tagged user of a post (a
+// reply or mention; not a quote repost, which has a q tag), the first
+// p-tagged user of a reaction; never the owner. Reposts and other kinds go
+// to followers only.
+func Targets(ev *nostr.Event, owner string) []string {
+	var out []string
+	add := func(pk string) {
+		if pk != owner && event.IsHex(pk, 64) && !slices.Contains(out, pk) {
+			out = append(out, pk)
+		}
+	}
+	switch ev.Kind {
+	case 1:
+		if ev.Tags.Find("q") != nil {
+			return nil
+		}
+		for _, t := range ev.Tags {
+			if len(t) >= 2 && t[0] == "p" {
+				add(t[1])
+			}
+		}
+	case 7:
+		if t := ev.Tags.Find("p"); t != nil {
+			add(t[1])
+		}
+	}
+	return out
 }
 
 // Follows compares two kind 3 follow lists (prev may be nil) and returns
@@ -260,3 +306,38 @@ func (q *Queue) Done(id, target string, delivered bool, now time.Time) (gaveUp b
 
 // Len is the number of sends pending.
 func (q *Queue) Len() int { return len(q.p) }
+
+// Entry is a pending send as it is kept across restarts.
+type Entry struct {
+	ID     string    `json:"id"`
+	Target string    `json:"target"`
+	Try    int       `json:"try"`
+	Next   time.Time `json:"next"`
+}
+
+// Entries lists the pending sends, soonest first, for the edge to save.
+func (q *Queue) Entries() []Entry {
+	out := make([]Entry, 0, len(q.p))
+	for _, p := range q.p {
+		out = append(out, Entry{ID: p.ID, Target: p.Target, Try: p.Try, Next: p.next})
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := a.Next.Compare(b.Next); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID+a.Target, b.ID+b.Target)
+	})
+	return out
+}
+
+// Load puts saved entries back (a duplicate of one pending is skipped, an
+// entry with a try out of range is dropped).
+func (q *Queue) Load(es []Entry) {
+	for _, e := range es {
+		k := [2]string{e.ID, e.Target}
+		if q.p[k] != nil || e.Try < 1 || e.Try > MaxTries {
+			continue
+		}
+		q.p[k] = &pending{Attempt: Attempt{ID: e.ID, Target: e.Target, Try: e.Try}, next: e.Next}
+	}
+}

@@ -156,3 +156,56 @@ func TestMayRead(t *testing.T) {
 		t.Fatal("the owner was refused")
 	}
 }
+
+func TestFromDirectAndTargets(t *testing.T) {
+	owner := signed(t, 1, 1, 1, nostr.Tags{})
+	p := Policy{Owner: owner.PubKey}
+	reply := signed(t, 2, 1, 1, nostr.Tags{{"e", owner.ID}, {"p", owner.PubKey}})
+	if ok, why := p.FromDirect(reply); !ok {
+		t.Fatal(why)
+	}
+	if ok, why := p.FromDirect(signed(t, 2, 1, 1, nostr.Tags{})); ok || !strings.HasPrefix(why, "restricted:") {
+		t.Fatalf("an event not naming the owner: %v %q", ok, why)
+	}
+	bad := *reply
+	bad.Content = "changed"
+	if ok, why := p.FromDirect(&bad); ok || !strings.HasPrefix(why, "invalid:") {
+		t.Fatalf("tampered: %v %q", ok, why)
+	}
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	mk := func(kind int, tags nostr.Tags) *nostr.Event { return &nostr.Event{Kind: kind, Tags: tags} }
+	for _, c := range []struct {
+		ev   *nostr.Event
+		want []string
+	}{
+		{mk(1, nostr.Tags{{"p", a}, {"p", b}, {"p", a}, {"p", owner.PubKey}}), []string{a, b}},
+		{mk(1, nostr.Tags{{"p", a}, {"q", "x"}}), nil},
+		{mk(7, nostr.Tags{{"p", b}, {"p", a}}), []string{b}},
+		{mk(6, nostr.Tags{{"p", a}}), nil},
+		{mk(1, nostr.Tags{{"p", "short"}}), nil},
+	} {
+		if got := Targets(c.ev, owner.PubKey); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("kind %d %v: %v, want %v", c.ev.Kind, c.ev.Tags, got, c.want)
+		}
+	}
+}
+
+func TestQueueEntries(t *testing.T) {
+	q := NewQueue()
+	t0 := time.Unix(100, 0)
+	q.Add("e1", "n1", t0)
+	q.Add("e2", "n1", t0.Add(time.Second))
+	q.Done("e1", "n1", false, t0)
+	es := q.Entries()
+	if len(es) != 2 || es[0].ID != "e2" || es[1].Try != 2 || !es[1].Next.Equal(t0.Add(FirstRetry)) {
+		t.Fatalf("entries %+v", es)
+	}
+	r := NewQueue()
+	r.Load(append(es, Entry{ID: "e3", Target: "n1", Try: 0}, Entry{ID: "e4", Target: "n1", Try: MaxTries + 1}))
+	if fmt.Sprint(r.Entries()) != fmt.Sprint(es) {
+		t.Fatalf("reloaded %+v", r.Entries())
+	}
+	if d := r.Due(t0.Add(FirstRetry)); len(d) != 2 || d[1].Try != 2 {
+		t.Fatalf("due after reload %+v", d)
+	}
+}

@@ -67,7 +67,8 @@ func (n *Node) startNP2P() error {
 			}
 			return n.relay.Publish(ctx, ev)
 		},
-		Query: n.queryLimited,
+		Query:   n.queryLimited,
+		Missing: n.askAuthor,
 		MayRead: func(r *http.Request) (bool, string) {
 			if !p.pol.PrivateReads {
 				return true, ""
@@ -105,6 +106,39 @@ func (n *Node) queryLimited(ctx context.Context, f nostr.Filter) ([]*nostr.Event
 		return nil
 	})
 	return out, err
+}
+
+// askAuthor asks the author's node, in the background, for a profile,
+// follow list or post a NostrP2P client wanted and the node lacks, and
+// stores what comes back (verified) for the client's next request; at
+// most once an hour for the same thing (the core's Asks).
+func (n *Node) askAuthor(f nostr.Filter) {
+	if n.gossip == nil || len(f.Authors) != 1 {
+		return
+	}
+	author := f.Authors[0]
+	key := fmt.Sprint(author, f.Kinds, f.IDs)
+	p := n.personal
+	p.mu.Lock()
+	ok := p.asks.Allow(key, time.Now())
+	p.mu.Unlock()
+	if !ok || author == p.pol.Owner {
+		return
+	}
+	n.spawn(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		evs, err := n.gossip.Get(ctx, author, f)
+		if err != nil {
+			n.log.Debug("asking an author's node", "author", author, "err", err)
+			return
+		}
+		for _, ev := range evs {
+			if err := n.relay.Publish(ctx, ev); err != nil {
+				n.log.Debug("storing what an author's node sent", "id", ev.ID, "err", err)
+			}
+		}
+	})
 }
 
 // NP2PURL is the base URL of NostrP2P's API ("" when it is not served).

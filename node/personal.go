@@ -100,6 +100,7 @@ type personalNode struct {
 	evicted, refused atomic.Uint64
 	follows          follows
 	resend           *resender
+	asks             *personal.Asks // guarded by mu
 }
 
 // PersonalStatus is the personal side in /api/status.
@@ -130,6 +131,7 @@ func (n *Node) setupPersonal(ctx context.Context) error {
 		pol:   personal.Policy{Owner: owner, Node: n.key.Public, PrivateReads: cfg.PrivateReads},
 		st:    n.store,
 		cache: personal.NewCache(owner, max),
+		asks:  personal.NewAsks(),
 	}
 	p.cache.Exempt(n.key.Public)
 	r, err := openResend(n.cfg.DataDir)

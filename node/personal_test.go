@@ -279,6 +279,23 @@ func TestPersonalFollowers(t *testing.T) {
 	}
 	waitStored(t, a, second, "B's API post on A's node")
 	t.Logf("A %+v; B %+v", st, b.Status().Personal.Gossip)
+
+	// C's NostrP2P client asks for B's profile, which C lacks: the answer
+	// is empty (as NostrP2P's), and C's node fetches it from B's node.
+	profile := signedBy(t, kb, 0, nostr.Now(), `{"name":"b"}`)
+	publish(b, profile)
+	cc := np2pClient{t, c.NP2PURL()}
+	if got := cc.req(`{"kinds":[0],"authors":["` + kb.Public + `"]}`); len(got) != 0 {
+		t.Fatalf("C had B's profile already: %+v", got)
+	}
+	waitStored(t, c, profile, "B's profile fetched by C's node")
+	got := cc.req(`{"kinds":[0],"authors":["` + kb.Public + `"]}`)
+	if len(got) != 1 || got[0].Content != profile.Content {
+		t.Fatalf("C's answer: %+v", got)
+	}
+	if st := b.Status().Personal.Gossip; st.Served != 1 {
+		t.Fatalf("B served %d requests", st.Served)
+	}
 }
 
 // np2pEvent is NostrP2P's Np2pEvent as its documentation and wire show it,

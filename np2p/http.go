@@ -24,6 +24,10 @@ type Backend struct {
 	MayRead func(r *http.Request) (bool, string)
 	// MaxRange bounds the answer to a time range (default 5,000).
 	MaxRange int
+	// Missing, when set, is told of a post, profile or follow list asked
+	// for and not stored (NostrP2P answers with nothing and asks the
+	// author's node for later); it must not block.
+	Missing func(f nostr.Filter)
 }
 
 // ErrRestricted marks a publish refused for who signed it.
@@ -131,6 +135,9 @@ func (b Backend) req(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			fail(w, http.StatusInternalServerError, "the store failed: "+err.Error())
 			return
+		}
+		if len(evs) == 0 && !q.WithSig && b.Missing != nil {
+			b.Missing(q.Filter)
 		}
 		if q.Latest > 0 && len(evs) > q.Latest {
 			evs = evs[:q.Latest]

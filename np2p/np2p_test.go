@@ -310,6 +310,14 @@ func TestHandler(t *testing.T) {
 	}
 
 	b := m.backend(opk)
+	var missing []nostr.Filter
+	b.Missing = func(f nostr.Filter) { missing = append(missing, f) }
+	stranger := strings.Repeat("c", 64)
+	events(t, post(t, Handler(b), "/req", `{"kinds":[0],"authors":["`+stranger+`"]}`))
+	events(t, post(t, Handler(b), "/req", `{"kinds":[0],"authors":["`+opk+`"]}`))
+	if len(missing) != 1 || missing[0].Authors[0] != stranger || missing[0].Kinds[0] != 0 {
+		t.Fatalf("missing %v", missing)
+	}
 	b.MayRead = func(*http.Request) (bool, string) { return false, "restricted: private" }
 	if w := post(t, Handler(b), "/req", `{"kinds":[40000]}`); w.Code != 403 {
 		t.Fatalf("a private read: %d", w.Code)

@@ -341,3 +341,31 @@ func (q *Queue) Load(es []Entry) {
 		q.p[k] = &pending{Attempt: Attempt{ID: e.ID, Target: e.Target, Try: e.Try}, next: e.Next}
 	}
 }
+
+// AskInterval is how long a node waits before asking an author's node
+// again for the same missing profile, follow list or post (NostrP2P's one
+// hour).
+const AskInterval = time.Hour
+
+// Asks limits requests to authors' nodes: one per key per AskInterval.
+type Asks struct {
+	last map[string]time.Time
+}
+
+// NewAsks returns an empty limiter.
+func NewAsks() *Asks { return &Asks{last: map[string]time.Time{}} }
+
+// Allow reports whether a request for key may go out at now, and records
+// it if so. Keys older than AskInterval are forgotten.
+func (a *Asks) Allow(key string, now time.Time) bool {
+	if t, ok := a.last[key]; ok && now.Sub(t) < AskInterval {
+		return false
+	}
+	for k, t := range a.last {
+		if now.Sub(t) >= AskInterval {
+			delete(a.last, k)
+		}
+	}
+	a.last[key] = now
+	return true
+}

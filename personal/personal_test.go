@@ -209,3 +209,14 @@ func TestQueueEntries(t *testing.T) {
 		t.Fatalf("due after reload %+v", d)
 	}
 }
+
+func TestAsks(t *testing.T) {
+	a := NewAsks()
+	t0 := time.Unix(1000, 0)
+	if !a.Allow("k", t0) || a.Allow("k", t0.Add(AskInterval-time.Second)) {
+		t.Fatal("a second ask within the interval was allowed")
+	}
+	if !a.Allow("other", t0) || !a.Allow("k", t0.Add(AskInterval)) {
+		t.Fatal("an ask was refused")
+	}
+}

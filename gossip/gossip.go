@@ -77,7 +77,11 @@ type Config struct {
 	// (default 12 h).
 	Rediscover   time.Duration
 	ProvideEvery time.Duration
-	Logger       *slog.Logger
+	// Broadcast is NostrP2P's mode, for small networks: every node is on
+	// one topic (personal.BroadcastTopic), the owner's events go there,
+	// and everything arriving there is delivered; Follow joins nothing.
+	Broadcast bool
+	Logger    *slog.Logger
 }
 
 // Stats are a gossip node's counters.
@@ -87,9 +91,11 @@ type Stats struct {
 	// check, duplicates included); ReceivedBytes their data.
 	Received      uint64 `json:"received"`
 	ReceivedBytes uint64 `json:"received_bytes"`
-	// Sent counts event messages sent to peers (forwarding included).
-	Sent      uint64 `json:"sent"`
-	SentBytes uint64 `json:"sent_bytes"`
+	// Sent counts event messages sent to peers (forwarding included);
+	// SendDropped those GossipSub dropped because a peer's queue was full.
+	Sent        uint64 `json:"sent"`
+	SentBytes   uint64 `json:"sent_bytes"`
+	SendDropped uint64 `json:"send_dropped"`
 	// Delivered counts events handed to Deliver and stored; Published the
 	// owner's events published.
 	Delivered uint64 `json:"delivered"`
@@ -117,12 +123,20 @@ type Node struct {
 
 	mu     sync.Mutex
 	topics map[string]*joined
+	// What the tracer keeps, under tmu (never held across a call into
+	// GossipSub, whose event loop runs the tracer): the topics joined,
+	// event messages received per topic, and GossipSub's mesh per topic
+	// as its grafts and prunes report it.
+	tmu         sync.Mutex
+	joinedSet   map[string]bool
+	recvByTopic map[string]uint64
+	mesh        map[string]map[peer.ID]bool
 
 	received, receivedBytes, sent, sentBytes atomic.Uint64
 	delivered, published                     atomic.Uint64
 	dropDecode, dropSig, dropTopic           atomic.Uint64
 	directIn, directOut, directRefused       atomic.Uint64
-	served                                   atomic.Uint64
+	served, sendDropped                      atomic.Uint64
 }
 
 type joined struct {
@@ -158,7 +172,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Node{cfg: cfg, log: cfg.Logger, topics: map[string]*joined{}}
+	g := &Node{cfg: cfg, log: cfg.Logger, topics: map[string]*joined{},
+		joinedSet: map[string]bool{}, recvByTopic: map[string]uint64{}, mesh: map[string]map[peer.ID]bool{}}
 	g.ctx, g.stop = context.WithCancel(ctx)
 	ps, err := pubsub.NewGossipSub(g.ctx, cfg.Host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -175,6 +190,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("starting gossipsub: %w", err)
 	}
 	g.ps = ps
+	if cfg.Broadcast {
+		if _, err := g.join(personal.BroadcastTopic); err != nil {
+			g.stop()
+			return nil, err
+		}
+	}
 	cfg.Host.SetStreamHandler(DirectProtocol, g.serveDirect)
 	if cfg.Finder != nil {
 		g.wg.Add(1)
@@ -209,8 +230,18 @@ func (g *Node) provideHome() {
 }
 
 // Follow subscribes to the topics of authors: their events reach Deliver.
+// In broadcast mode it only checks the keys: every author's events arrive
+// on the one topic.
 func (g *Node) Follow(authors ...string) error {
 	var errs []error
+	if g.cfg.Broadcast {
+		for _, a := range authors {
+			if !event.IsHex(a, 64) {
+				errs = append(errs, fmt.Errorf("gossip: author %q is not 64 hex digits", a))
+			}
+		}
+		return errors.Join(errs...)
+	}
 	for _, a := range authors {
 		if !event.IsHex(a, 64) {
 			errs = append(errs, fmt.Errorf("gossip: author %q is not 64 hex digits", a))
@@ -247,7 +278,11 @@ func (g *Node) Publish(ctx context.Context, ev *nostr.Event) error {
 	if ev.PubKey != g.cfg.Policy.Owner {
 		return fmt.Errorf("gossip: only the owner's events are published here, not %.16s…'s", ev.PubKey)
 	}
-	j, err := g.join(personal.Topic(ev.PubKey))
+	topic := personal.Topic(ev.PubKey)
+	if g.cfg.Broadcast {
+		topic = personal.BroadcastTopic
+	}
+	j, err := g.join(topic)
 	if err != nil {
 		return err
 	}
@@ -260,6 +295,26 @@ func (g *Node) Publish(ctx context.Context, ev *nostr.Event) error {
 	}
 	g.published.Add(1)
 	return nil
+}
+
+// ReceivedOn counts the event messages received on a topic, duplicates
+// and refused ones included; "" counts those of topics never joined.
+func (g *Node) ReceivedOn(topic string) uint64 {
+	g.tmu.Lock()
+	defer g.tmu.Unlock()
+	return g.recvByTopic[topic]
+}
+
+// Mesh lists this node's GossipSub mesh peers on a topic, the peers it
+// forwards that topic's messages to.
+func (g *Node) Mesh(topic string) []peer.ID {
+	g.tmu.Lock()
+	defer g.tmu.Unlock()
+	var out []peer.ID
+	for p := range g.mesh[topic] {
+		out = append(out, p)
+	}
+	return out
 }
 
 // Peers lists the peers known on author's topic.
@@ -279,7 +334,7 @@ func (g *Node) Stats() Stats {
 	return Stats{
 		Topics:   ts,
 		Received: g.received.Load(), ReceivedBytes: g.receivedBytes.Load(),
-		Sent: g.sent.Load(), SentBytes: g.sentBytes.Load(),
+		Sent: g.sent.Load(), SentBytes: g.sentBytes.Load(), SendDropped: g.sendDropped.Load(),
 		Delivered: g.delivered.Load(), Published: g.published.Load(),
 		Dropped:    map[string]uint64{"decode": g.dropDecode.Load(), "signature": g.dropSig.Load(), "topic": g.dropTopic.Load()},
 		DirectSent: g.directOut.Load(), DirectReceived: g.directIn.Load(), DirectRefused: g.directRefused.Load(),
@@ -301,6 +356,9 @@ func (g *Node) join(name string) (*joined, error) {
 		return nil, fmt.Errorf("gossip: closed: %w", err)
 	}
 	if j == nil {
+		g.tmu.Lock()
+		g.joinedSet[name] = true
+		g.tmu.Unlock()
 		err := g.ps.RegisterTopicValidator(name, g.validate, pubsub.WithValidatorTimeout(2*time.Second), pubsub.WithValidatorConcurrency(64))
 		if err != nil {
 			return nil, fmt.Errorf("gossip: validator for %s: %w", name, err)
@@ -331,7 +389,7 @@ func (g *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 		g.dropDecode.Add(1)
 		return pubsub.ValidationReject
 	}
-	if m.GetTopic() != personal.Topic(ev.PubKey) {
+	if m.GetTopic() != personal.Topic(ev.PubKey) && m.GetTopic() != personal.BroadcastTopic {
 		g.dropTopic.Add(1)
 		return pubsub.ValidationReject
 	}
@@ -368,8 +426,14 @@ func (g *Node) read(ctx context.Context, sub *pubsub.Subscription) {
 	}
 }
 
-// discover provides the topic and, while it has no peer, looks up and
-// dials the nodes that provide it.
+// WantPeers is how many peers on a topic a node looks for: below it, it
+// looks the topic's providers up again.
+const WantPeers = 4
+
+// discover provides the topic and, while it has fewer than WantPeers peers
+// on it, looks up and dials the nodes that provide it: every Rediscover
+// while lookups bring new peers (or it has none), less often (doubling, up
+// to 16 times) while they bring nobody new.
 func (g *Node) discover(ctx context.Context, name string) {
 	f := g.cfg.Finder
 	if f == nil {
@@ -377,6 +441,7 @@ func (g *Node) discover(ctx context.Context, name string) {
 	}
 	key := TopicKey(name)
 	var provided time.Time
+	wait := g.cfg.Rediscover
 	for {
 		if time.Since(provided) >= g.cfg.ProvideEvery {
 			if err := f.Provide(ctx, key); err != nil {
@@ -385,28 +450,36 @@ func (g *Node) discover(ctx context.Context, name string) {
 				provided = time.Now()
 			}
 		}
-		if len(g.ps.ListPeers(name)) == 0 {
+		peers := g.ps.ListPeers(name)
+		if len(peers) < WantPeers {
 			fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			found, err := f.FindProviders(fctx, key, 8)
+			found, err := f.FindProviders(fctx, key, 2*WantPeers)
 			cancel()
 			if err != nil {
 				g.log.Debug("finding a topic's nodes", "topic", name, "err", err)
 			}
+			fresh := 0
 			for _, ai := range found {
-				if ai.ID == g.cfg.Host.ID() || len(ai.Addrs) == 0 {
+				if ai.ID == g.cfg.Host.ID() || len(ai.Addrs) == 0 || slices.Contains(peers, ai.ID) {
 					continue
 				}
+				fresh++
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				if err := g.cfg.Host.Connect(cctx, ai); err != nil {
 					g.log.Debug("dialling a topic's node", "peer", ai.ID, "err", err)
 				}
 				cancel()
 			}
+			if fresh > 0 || len(peers) == 0 {
+				wait = g.cfg.Rediscover
+			} else {
+				wait = min(2*wait, 16*g.cfg.Rediscover)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(g.cfg.Rediscover):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -418,6 +491,13 @@ func (t tracer) RecvRPC(rpc *pubsub.RPC) {
 	for _, m := range rpc.GetPublish() {
 		t.g.received.Add(1)
 		t.g.receivedBytes.Add(uint64(len(m.GetData())))
+		t.g.tmu.Lock()
+		topic := m.GetTopic()
+		if !t.g.joinedSet[topic] {
+			topic = "" // a topic this node never joined: counted together
+		}
+		t.g.recvByTopic[topic]++
+		t.g.tmu.Unlock()
 	}
 }
 

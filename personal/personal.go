@@ -16,6 +16,10 @@ import (
 // author's pubkey in hex. A post costs one message per follower's node.
 const TopicPrefix = "/cairn/author/1/"
 
+// BroadcastTopic carries every node's posts to every node, NostrP2P's
+// way, for small networks (broadcast mode).
+const BroadcastTopic = "/cairn/all/1"
+
 // Topic is the topic of author's posts.
 func Topic(author string) string { return TopicPrefix + author }
 
@@ -63,12 +67,13 @@ func (p Policy) FromClient(ev *nostr.Event) (bool, string) {
 }
 
 // FromOverlay accepts an event that came from the overlay on topic: its id
-// and signature must hold and its author must be the topic's.
+// and signature must hold and its author must be the topic's (any author
+// on BroadcastTopic).
 func (p Policy) FromOverlay(ev *nostr.Event, topic string) (bool, string) {
 	if err := event.Verify(ev); err != nil {
 		return false, "invalid: " + err.Error()
 	}
-	if topic != Topic(ev.PubKey) {
+	if topic != Topic(ev.PubKey) && topic != BroadcastTopic {
 		return false, fmt.Sprintf("invalid: an event of %.16s on the topic %s", ev.PubKey, topic)
 	}
 	return true, ""

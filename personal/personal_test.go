@@ -34,6 +34,9 @@ func TestPolicy(t *testing.T) {
 	if ok, _ := p.FromOverlay(other, Topic(owner.PubKey)); ok {
 		t.Fatal("an event on another author's topic was accepted")
 	}
+	if ok, why := p.FromOverlay(other, BroadcastTopic); !ok {
+		t.Fatalf("any author on the broadcast topic: %s", why)
+	}
 	bad := *other
 	bad.Content = "changed"
 	if ok, why := p.FromOverlay(&bad, Topic(other.PubKey)); ok || !strings.HasPrefix(why, "invalid:") {

@@ -320,6 +320,9 @@ func (g *Node) Mesh(topic string) []peer.ID {
 // Peers lists the peers known on author's topic.
 func (g *Node) Peers(author string) []peer.ID { return g.ps.ListPeers(personal.Topic(author)) }
 
+// TopicPeers lists the peers known on a topic.
+func (g *Node) TopicPeers(topic string) []peer.ID { return g.ps.ListPeers(topic) }
+
 // Stats reports the counters.
 func (g *Node) Stats() Stats {
 	g.mu.Lock()

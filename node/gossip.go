@@ -46,6 +46,7 @@ func (n *Node) startGossip() error {
 			return n.queryLimited(ctx, f)
 		},
 		Finder:     finder,
+		Broadcast:  n.cfg.Personal.Broadcast,
 		Rediscover: n.cfg.Personal.Rediscover,
 		Logger:     n.log.With("part", "gossip"),
 	})

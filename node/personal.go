@@ -44,6 +44,9 @@ type PersonalConfig struct {
 	// NP2PListen is where NostrP2P's client API listens: host:port, "off",
 	// or "" for the HTTP listen address with its port + 1.
 	NP2PListen string
+	// Broadcast is NostrP2P's mode for small networks: one GossipSub topic
+	// for all nodes; every post reaches every node (gossip.Config.Broadcast).
+	Broadcast bool
 	// Now is the clock of the resend queue (nil: time.Now); ResendCheck
 	// how often it is looked at (0: DefaultResendCheck). Tests set them.
 	Now         func() time.Time `json:"-"`

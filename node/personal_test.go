@@ -208,6 +208,38 @@ func waitStored(t *testing.T, n *Node, ev *nostr.Event, what string) {
 	}
 }
 
+// TestPersonalBroadcast: in broadcast mode a post reaches a node whose
+// owner follows nobody.
+func TestPersonalBroadcast(t *testing.T) {
+	hub := startNode(t, TestingConfig(t))
+	ka, kb := identity.Generate(), identity.Generate()
+	start := func(owner identity.Key) *Node {
+		cfg := TestingConfig(t)
+		cfg.Personal = PersonalConfig{Owner: owner.Public, Rediscover: 300 * time.Millisecond, Broadcast: true}
+		for _, m := range hub.Host().Addrs() {
+			cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, m.String())
+		}
+		return startNode(t, cfg)
+	}
+	a, b := start(ka), start(kb)
+	waitCond(t, "A among B's peers on the broadcast topic", func() bool {
+		return slices.Contains(b.gossip.TopicPeers(personal.BroadcastTopic), a.Host().ID())
+	})
+	post := signedBy(t, kb, 1, nostr.Now(), "to everyone")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, b.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Publish(ctx, "EVENT", post); err != nil {
+		t.Fatal(err)
+	}
+	waitStored(t, a, post, "B's post on A's node")
+	t.Logf("A mesh on the broadcast topic: %d peers", len(a.gossip.Mesh(personal.BroadcastTopic)))
+}
+
 // TestPersonalFollowers: three personal nodes that know only a hub. A's
 // owner publishes a follow list naming B; A's node finds B's through the
 // DHT and B's owner's post reaches A's relay, live to A's subscribed

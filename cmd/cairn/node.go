@@ -134,6 +134,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.Personal.Owner, "personal", "", "run as the personal server of this npub: the relay accepts writes only from it (plus the followed authors' posts the overlay delivers, verified)")
 	f.BoolVar(&cfg.Personal.PrivateReads, "private-reads", false, "with --personal: serve reads only to a client authenticated (NIP-42 AUTH) as the owner")
 	f.StringVar(&cfg.Personal.NP2PListen, "np2p-listen", "", "with --personal: host:port of NostrP2P's client API (POST /publish, POST /req), or off (default: the --listen host, its port + 1)")
+	f.BoolVar(&cfg.Personal.Broadcast, "personal-broadcast", false, "with --personal: NostrP2P's mode for small networks: every node's posts go to every node on one topic, not only to followers")
 	f.IntVar(&cfg.Personal.MaxEvents, "personal-max-events", node.DefaultPersonalMaxEvents, "with --personal: most events of other people kept; past it the oldest go (the owner's never)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")

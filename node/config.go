@@ -54,6 +54,8 @@ type Config struct {
 	TURN TURNConfig
 	// Credit gates chunk requests over libp2p on the requester's balance.
 	Credit CreditConfig
+	// Personal makes the node one user's personal server (personal.go).
+	Personal PersonalConfig
 }
 
 // CreditConfig sets the credit gate (credits.go, credit.Gate).
@@ -282,6 +284,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.Blossom.policy(""); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Personal.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Relay.Validate(); err != nil {

@@ -39,6 +39,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/credit/tally"
+	"github.com/cairn-nostr/cairn/gossip"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
@@ -77,6 +78,11 @@ type Node struct {
 	credits *credits
 	blossom *blossomState
 	gate    *tally.Gate // nil when the credit gate is off
+	// personal is the personal server's side; nil unless --personal.
+	personal *personalNode
+	gossip   *gossip.Node // follower multicast of a personal node; set by Start
+	np2pLn   net.Listener // NostrP2P's client API of a personal node
+	np2pSrv  *http.Server
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -125,6 +131,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	rcfg := cfg.Relay
 	rcfg.PubKey = key.Public
 	rcfg.Version = cfg.Version
+	if cfg.Personal.PrivateReads {
+		rcfg.Auth = relay.AuthAll // reads need AUTH as the owner
+	}
 	rl, err := relay.New(rcfg, st, relay.Options{Logger: log.With("part", "relay"), Registry: reg})
 	if err != nil {
 		blobs.Close()
@@ -150,6 +159,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl}
 	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
+	if cfg.Personal.Owner != "" {
+		if err := n.setupPersonal(context.Background()); err != nil {
+			cr.close()
+			blobs.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	n.home = ownRelay{r: rl, st: st}
 	n.peer, err = peer.New(peer.Config{
 		Signer:           peer.KeySigner{Secret: key.Secret, Public: key.Public},
@@ -242,6 +259,14 @@ func (n *Node) Start() error {
 	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
 	n.startTURN()
+	if n.personal != nil {
+		if err := n.startGossip(); err != nil {
+			return fmt.Errorf("starting follower multicast: %w", err)
+		}
+		if err := n.startNP2P(); err != nil {
+			return err
+		}
+	}
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -331,11 +356,19 @@ func (n *Node) Stop(ctx context.Context) error {
 	} else {
 		n.relay.Close()
 	}
+	if n.np2pSrv != nil {
+		if err := n.np2pSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("NostrP2P API shutdown: %w", err))
+		}
+	}
 	if n.cancel != nil {
 		n.cancel()
 		if err := n.group.Wait(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if n.gossip != nil {
+		n.gossip.Close()
 	}
 	if n.rtc != nil {
 		n.rtc.Close()
@@ -425,6 +458,8 @@ type Status struct {
 	Blossom statusBlossom `json:"blossom"`
 	// TURN is the STUN/TURN server for browsers; absent when off.
 	TURN *turn.Stats `json:"turn,omitempty"`
+	// Personal is the personal server's side; absent unless --personal.
+	Personal *PersonalStatus `json:"personal,omitempty"`
 }
 
 type statusP2P struct {
@@ -483,6 +518,9 @@ func (n *Node) Status() Status {
 		Downloads: len(n.peer.Downloads()),
 		NIP95:     n.relay.PeerStats(),
 		Blossom:   n.blossomStatus(),
+	}
+	if n.personal != nil {
+		st.Personal = n.personal.status(n.gossip)
 	}
 	if n.rtc != nil {
 		rs := n.rtc.Stats()

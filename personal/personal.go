@@ -1,6 +1,7 @@
 package personal
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"slices"
@@ -15,6 +16,10 @@ import (
 // author's pubkey in hex. A post costs one message per follower's node.
 const TopicPrefix = "/cairn/author/1/"
 
+// BroadcastTopic carries every node's posts to every node, NostrP2P's
+// way, for small networks (broadcast mode).
+const BroadcastTopic = "/cairn/all/1"
+
 // Topic is the topic of author's posts.
 func Topic(author string) string { return TopicPrefix + author }
 
@@ -23,11 +28,38 @@ type Policy struct {
 	// Owner is the node owner's pubkey: the only author a client may
 	// publish as.
 	Owner string
+	// Node is the node's own pubkey (its transport identity): an
+	// ephemeral event p-tagged to it (a browser's WebRTC signaling) is
+	// accepted from anyone, since it is never stored. Empty: none.
+	Node string
+	// PrivateReads serves reads only to a client authenticated (NIP-42)
+	// as the owner.
+	PrivateReads bool
+}
+
+// MayRead decides a read (REQ, COUNT, NEG-OPEN) by a client authenticated
+// as authed (none: not authenticated).
+func (p Policy) MayRead(authed []string) (bool, string) {
+	if !p.PrivateReads || slices.Contains(authed, p.Owner) {
+		return true, ""
+	}
+	if len(authed) == 0 {
+		return false, "auth-required: this personal node serves reads only to its owner: authenticate (NIP-42) as " + p.Owner[:16] + "…"
+	}
+	return false, "restricted: this personal node serves reads only to its owner " + p.Owner[:16] + "…"
 }
 
 // FromClient accepts an event a client publishes only when the owner
-// signed it; the reason carries NIP-01's restricted: prefix.
+// signed it, or when it is ephemeral and addressed (p tag) to the node
+// itself; the reason carries NIP-01's restricted: prefix.
 func (p Policy) FromClient(ev *nostr.Event) (bool, string) {
+	if p.Node != "" && nostr.IsEphemeralKind(ev.Kind) {
+		for _, t := range ev.Tags {
+			if len(t) >= 2 && t[0] == "p" && t[1] == p.Node {
+				return true, ""
+			}
+		}
+	}
 	if ev.PubKey != p.Owner {
 		return false, "restricted: this is a personal node: only its owner " + p.Owner[:16] + "… may publish here"
 	}
@@ -35,15 +67,61 @@ func (p Policy) FromClient(ev *nostr.Event) (bool, string) {
 }
 
 // FromOverlay accepts an event that came from the overlay on topic: its id
-// and signature must hold and its author must be the topic's.
+// and signature must hold and its author must be the topic's (any author
+// on BroadcastTopic).
 func (p Policy) FromOverlay(ev *nostr.Event, topic string) (bool, string) {
 	if err := event.Verify(ev); err != nil {
 		return false, "invalid: " + err.Error()
 	}
-	if topic != Topic(ev.PubKey) {
+	if topic != Topic(ev.PubKey) && topic != BroadcastTopic {
 		return false, fmt.Sprintf("invalid: an event of %.16s on the topic %s", ev.PubKey, topic)
 	}
 	return true, ""
+}
+
+// FromDirect accepts an event another node delivered straight to this one
+// (a reply, mention or reaction to the owner): its id and signature must
+// hold and it must p-tag the owner.
+func (p Policy) FromDirect(ev *nostr.Event) (bool, string) {
+	if err := event.Verify(ev); err != nil {
+		return false, "invalid: " + err.Error()
+	}
+	for _, t := range ev.Tags {
+		if len(t) >= 2 && t[0] == "p" && t[1] == p.Owner {
+			return true, ""
+		}
+	}
+	return false, "restricted: a direct delivery must name this node's owner in a p tag"
+}
+
+// Targets are the users an owner's event goes to directly, besides its
+// followers, as NostrP2P sends them: every p-tagged user of a post (a
+// reply or mention; not a quote repost, which has a q tag), the first
+// p-tagged user of a reaction; never the owner. Reposts and other kinds go
+// to followers only.
+func Targets(ev *nostr.Event, owner string) []string {
+	var out []string
+	add := func(pk string) {
+		if pk != owner && event.IsHex(pk, 64) && !slices.Contains(out, pk) {
+			out = append(out, pk)
+		}
+	}
+	switch ev.Kind {
+	case 1:
+		if ev.Tags.Find("q") != nil {
+			return nil
+		}
+		for _, t := range ev.Tags {
+			if len(t) >= 2 && t[0] == "p" {
+				add(t[1])
+			}
+		}
+	case 7:
+		if t := ev.Tags.Find("p"); t != nil {
+			add(t[1])
+		}
+	}
+	return out
 }
 
 // Follows compares two kind 3 follow lists (prev may be nil) and returns
@@ -78,22 +156,28 @@ func Follows(prev, next *nostr.Event) (join, leave []string) {
 }
 
 // Cache bounds the events of others a personal node keeps: past max, the
-// oldest by created_at go; the owner's are never counted nor evicted.
+// oldest by created_at go (the lower id first on a tie); the owner's (and
+// those of keys made exempt, such as the node's own) are never counted nor
+// evicted.
 type Cache struct {
-	owner string
-	max   int
-	h     evHeap
-	in    map[string]bool
+	keep map[string]bool
+	max  int
+	h    evHeap
+	in   map[string]bool
 }
 
 // NewCache keeps at most max events of others.
 func NewCache(owner string, max int) *Cache {
-	return &Cache{owner: owner, max: max, in: map[string]bool{}}
+	return &Cache{keep: map[string]bool{owner: true}, max: max, in: map[string]bool{}}
 }
+
+// Exempt never counts nor evicts pubkey's events (the node's own key,
+// whose addressing record must stay).
+func (c *Cache) Exempt(pubkey string) { c.keep[pubkey] = true }
 
 // Add records a stored event and returns the ids to evict.
 func (c *Cache) Add(ev *nostr.Event) []string {
-	if ev.PubKey == c.owner || c.in[ev.ID] {
+	if c.keep[ev.PubKey] || c.in[ev.ID] {
 		return nil
 	}
 	c.in[ev.ID] = true
@@ -106,6 +190,9 @@ func (c *Cache) Add(ev *nostr.Event) []string {
 	}
 	return out
 }
+
+// Max is the most events of others kept.
+func (c *Cache) Max() int { return c.max }
 
 // Len is the number of others' events held.
 func (c *Cache) Len() int { return c.h.Len() }
@@ -224,3 +311,66 @@ func (q *Queue) Done(id, target string, delivered bool, now time.Time) (gaveUp b
 
 // Len is the number of sends pending.
 func (q *Queue) Len() int { return len(q.p) }
+
+// Entry is a pending send as it is kept across restarts.
+type Entry struct {
+	ID     string    `json:"id"`
+	Target string    `json:"target"`
+	Try    int       `json:"try"`
+	Next   time.Time `json:"next"`
+}
+
+// Entries lists the pending sends, soonest first, for the edge to save.
+func (q *Queue) Entries() []Entry {
+	out := make([]Entry, 0, len(q.p))
+	for _, p := range q.p {
+		out = append(out, Entry{ID: p.ID, Target: p.Target, Try: p.Try, Next: p.next})
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := a.Next.Compare(b.Next); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID+a.Target, b.ID+b.Target)
+	})
+	return out
+}
+
+// Load puts saved entries back (a duplicate of one pending is skipped, an
+// entry with a try out of range is dropped).
+func (q *Queue) Load(es []Entry) {
+	for _, e := range es {
+		k := [2]string{e.ID, e.Target}
+		if q.p[k] != nil || e.Try < 1 || e.Try > MaxTries {
+			continue
+		}
+		q.p[k] = &pending{Attempt: Attempt{ID: e.ID, Target: e.Target, Try: e.Try}, next: e.Next}
+	}
+}
+
+// AskInterval is how long a node waits before asking an author's node
+// again for the same missing profile, follow list or post (NostrP2P's one
+// hour).
+const AskInterval = time.Hour
+
+// Asks limits requests to authors' nodes: one per key per AskInterval.
+type Asks struct {
+	last map[string]time.Time
+}
+
+// NewAsks returns an empty limiter.
+func NewAsks() *Asks { return &Asks{last: map[string]time.Time{}} }
+
+// Allow reports whether a request for key may go out at now, and records
+// it if so. Keys older than AskInterval are forgotten.
+func (a *Asks) Allow(key string, now time.Time) bool {
+	if t, ok := a.last[key]; ok && now.Sub(t) < AskInterval {
+		return false
+	}
+	for k, t := range a.last {
+		if now.Sub(t) >= AskInterval {
+			delete(a.last, k)
+		}
+	}
+	a.last[key] = now
+	return true
+}

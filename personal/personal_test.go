@@ -34,6 +34,9 @@ func TestPolicy(t *testing.T) {
 	if ok, _ := p.FromOverlay(other, Topic(owner.PubKey)); ok {
 		t.Fatal("an event on another author's topic was accepted")
 	}
+	if ok, why := p.FromOverlay(other, BroadcastTopic); !ok {
+		t.Fatalf("any author on the broadcast topic: %s", why)
+	}
 	bad := *other
 	bad.Content = "changed"
 	if ok, why := p.FromOverlay(&bad, Topic(other.PubKey)); ok || !strings.HasPrefix(why, "invalid:") {
@@ -103,5 +106,120 @@ func TestResendSchedule(t *testing.T) {
 	q.Done("e2", "n1", true, now)
 	if q.Len() != 0 {
 		t.Fatal("a delivered send stayed queued")
+	}
+}
+
+func TestPolicyNodeSignaling(t *testing.T) {
+	owner := signed(t, 1, 1, 1, nostr.Tags{})
+	node := signed(t, 9, 1, 1, nostr.Tags{})
+	p := Policy{Owner: owner.PubKey, Node: node.PubKey}
+	toNode := signed(t, 2, 20001, 1, nostr.Tags{{"p", node.PubKey}})
+	if ok, why := p.FromClient(toNode); !ok {
+		t.Fatalf("signaling to the node refused: %s", why)
+	}
+	stored := signed(t, 2, 1, 1, nostr.Tags{{"p", node.PubKey}})
+	if ok, _ := p.FromClient(stored); ok {
+		t.Fatal("a stored kind from another key passed by naming the node")
+	}
+	elsewhere := signed(t, 2, 20001, 1, nostr.Tags{{"p", owner.PubKey}})
+	if ok, _ := p.FromClient(elsewhere); ok {
+		t.Fatal("signaling to someone else passed")
+	}
+}
+
+func TestCacheExempt(t *testing.T) {
+	node := signed(t, 9, 30078, 1, nostr.Tags{})
+	c := NewCache(strings.Repeat("0", 64), 1)
+	c.Exempt(node.PubKey)
+	if c.Add(node) != nil || c.Len() != 0 {
+		t.Fatal("an exempt key's event counted")
+	}
+	a := signed(t, 2, 1, 5, nostr.Tags{})
+	b := signed(t, 3, 1, 4, nostr.Tags{})
+	c.Add(a)
+	if ev := c.Add(b); len(ev) != 1 || ev[0] != b.ID {
+		t.Fatalf("an event older than the rest should go at once: %v", ev)
+	}
+}
+
+func TestMayRead(t *testing.T) {
+	owner := strings.Repeat("a", 64)
+	open := Policy{Owner: owner}
+	if ok, _ := open.MayRead(nil); !ok {
+		t.Fatal("open reads refused")
+	}
+	p := Policy{Owner: owner, PrivateReads: true}
+	if ok, why := p.MayRead(nil); ok || !strings.HasPrefix(why, "auth-required:") {
+		t.Fatalf("unauthenticated: %v %q", ok, why)
+	}
+	if ok, why := p.MayRead([]string{strings.Repeat("b", 64)}); ok || !strings.HasPrefix(why, "restricted:") {
+		t.Fatalf("another key: %v %q", ok, why)
+	}
+	if ok, _ := p.MayRead([]string{strings.Repeat("b", 64), owner}); !ok {
+		t.Fatal("the owner was refused")
+	}
+}
+
+func TestFromDirectAndTargets(t *testing.T) {
+	owner := signed(t, 1, 1, 1, nostr.Tags{})
+	p := Policy{Owner: owner.PubKey}
+	reply := signed(t, 2, 1, 1, nostr.Tags{{"e", owner.ID}, {"p", owner.PubKey}})
+	if ok, why := p.FromDirect(reply); !ok {
+		t.Fatal(why)
+	}
+	if ok, why := p.FromDirect(signed(t, 2, 1, 1, nostr.Tags{})); ok || !strings.HasPrefix(why, "restricted:") {
+		t.Fatalf("an event not naming the owner: %v %q", ok, why)
+	}
+	bad := *reply
+	bad.Content = "changed"
+	if ok, why := p.FromDirect(&bad); ok || !strings.HasPrefix(why, "invalid:") {
+		t.Fatalf("tampered: %v %q", ok, why)
+	}
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	mk := func(kind int, tags nostr.Tags) *nostr.Event { return &nostr.Event{Kind: kind, Tags: tags} }
+	for _, c := range []struct {
+		ev   *nostr.Event
+		want []string
+	}{
+		{mk(1, nostr.Tags{{"p", a}, {"p", b}, {"p", a}, {"p", owner.PubKey}}), []string{a, b}},
+		{mk(1, nostr.Tags{{"p", a}, {"q", "x"}}), nil},
+		{mk(7, nostr.Tags{{"p", b}, {"p", a}}), []string{b}},
+		{mk(6, nostr.Tags{{"p", a}}), nil},
+		{mk(1, nostr.Tags{{"p", "short"}}), nil},
+	} {
+		if got := Targets(c.ev, owner.PubKey); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("kind %d %v: %v, want %v", c.ev.Kind, c.ev.Tags, got, c.want)
+		}
+	}
+}
+
+func TestQueueEntries(t *testing.T) {
+	q := NewQueue()
+	t0 := time.Unix(100, 0)
+	q.Add("e1", "n1", t0)
+	q.Add("e2", "n1", t0.Add(time.Second))
+	q.Done("e1", "n1", false, t0)
+	es := q.Entries()
+	if len(es) != 2 || es[0].ID != "e2" || es[1].Try != 2 || !es[1].Next.Equal(t0.Add(FirstRetry)) {
+		t.Fatalf("entries %+v", es)
+	}
+	r := NewQueue()
+	r.Load(append(es, Entry{ID: "e3", Target: "n1", Try: 0}, Entry{ID: "e4", Target: "n1", Try: MaxTries + 1}))
+	if fmt.Sprint(r.Entries()) != fmt.Sprint(es) {
+		t.Fatalf("reloaded %+v", r.Entries())
+	}
+	if d := r.Due(t0.Add(FirstRetry)); len(d) != 2 || d[1].Try != 2 {
+		t.Fatalf("due after reload %+v", d)
+	}
+}
+
+func TestAsks(t *testing.T) {
+	a := NewAsks()
+	t0 := time.Unix(1000, 0)
+	if !a.Allow("k", t0) || a.Allow("k", t0.Add(AskInterval-time.Second)) {
+		t.Fatal("a second ask within the interval was allowed")
+	}
+	if !a.Allow("other", t0) || !a.Allow("k", t0.Add(AskInterval)) {
+		t.Fatal("an ask was refused")
 	}
 }

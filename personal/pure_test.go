@@ -9,7 +9,7 @@ import (
 // TestPure keeps personal a pure core.
 func TestPure(t *testing.T) {
 	archtest.CheckPure(t, ".", []string{
-		"container/heap", "fmt", "slices", "time",
+		"cmp", "container/heap", "fmt", "slices", "time",
 		"github.com/nbd-wtf/go-nostr", "github.com/cairn-nostr/cairn/event",
 	})
 }

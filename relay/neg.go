@@ -46,6 +46,10 @@ func (r *Relay) handleNegOpen(c *Conn, args []json.RawMessage) {
 		negErr("auth-required: answer the AUTH challenge (NIP-42) first")
 		return
 	}
+	if msg := r.rejectRead(c); msg != "" {
+		negErr(msg)
+		return
+	}
 	filter, err := parseFilter(args[1])
 	if err != nil {
 		negErr("invalid: " + err.Error())

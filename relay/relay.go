@@ -70,6 +70,10 @@ type Relay struct {
 	// OnEvent hooks run after an event is accepted (stored, or broadcast if
 	// ephemeral), outside any lock.
 	OnEvent []func(ev *nostr.Event)
+	// RejectRead hooks run before a REQ, COUNT or NEG-OPEN is served, after
+	// the auth check; a hook returning true refuses it with msg (CLOSED or
+	// NEG-ERR, with a NIP-01 prefix).
+	RejectRead []func(c *Conn) (reject bool, msg string)
 
 	handlers  map[string]Handler
 	listeners listeners
@@ -332,6 +336,16 @@ func (c *Conn) AuthedPubkeys() []string {
 	c.authMu.RLock()
 	defer c.authMu.RUnlock()
 	return append([]string(nil), c.authed...)
+}
+
+// rejectRead runs the RejectRead hooks.
+func (r *Relay) rejectRead(c *Conn) string {
+	for _, hook := range r.RejectRead {
+		if reject, msg := hook(c); reject {
+			return msg
+		}
+	}
+	return ""
 }
 
 func (c *Conn) isAuthed() bool {

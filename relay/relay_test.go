@@ -507,3 +507,24 @@ func TestBatchedWrites(t *testing.T) {
 		}
 	}
 }
+
+// RejectRead hooks refuse REQ, COUNT and NEG-OPEN with their message.
+func TestRejectRead(t *testing.T) {
+	r, url := testRelay(t, nil)
+	r.RejectRead = append(r.RejectRead, func(c *Conn) (bool, string) {
+		return true, "restricted: no reads here"
+	})
+	c := dial(t, url)
+	c.send("REQ", "r", nostr.Filter{})
+	if m := c.expect("CLOSED"); str(m[2]) != "restricted: no reads here" {
+		t.Fatal(m)
+	}
+	c.send("COUNT", "c", nostr.Filter{})
+	if m := c.expect("CLOSED"); str(m[2]) != "restricted: no reads here" {
+		t.Fatal(m)
+	}
+	c.send("NEG-OPEN", "n", nostr.Filter{}, "6100")
+	if m := c.expect("NEG-ERR"); str(m[2]) != "restricted: no reads here" {
+		t.Fatal(m)
+	}
+}

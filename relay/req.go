@@ -49,6 +49,10 @@ func (r *Relay) openSub(c *Conn, verb string, args []json.RawMessage) (subID str
 		closed("auth-required: this relay serves only authenticated users; answer the AUTH challenge (NIP-42) first")
 		return "", nil, nil, false
 	}
+	if msg := r.rejectRead(c); msg != "" {
+		closed(msg)
+		return "", nil, nil, false
+	}
 	filters, reason := r.parseFilters(verb, args[1:])
 	if reason != "" {
 		closed(reason)

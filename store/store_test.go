@@ -913,3 +913,38 @@ func saveEncoded(t *testing.T, ec engineCase) {
 		}
 	}
 }
+
+// Evict removes events and their index entries with no deletion marker:
+// gone from every query, counted out, and storable again.
+func TestEvict(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, ec engineCase) {
+		s := ec.open(t, t.TempDir(), Options{})
+		a := mkEvent("A", 1, 100, "one", nostr.Tag{"t", "x"})
+		b := mkEvent("B", 1, 101, "two")
+		r := mkEvent("A", 30000, 102, "addr", nostr.Tag{"d", "k"})
+		mustSave(t, s, a, b, r)
+		ctx := context.Background()
+		n, err := Evict(ctx, s, []string{a.ID, r.ID, strings.Repeat("0", 64)})
+		if err != nil || n != 2 {
+			t.Fatalf("Evict: %d, %v", n, err)
+		}
+		if has(t, s, a) || has(t, s, r) || !has(t, s, b) {
+			t.Fatal("wrong events left")
+		}
+		if got := queryIDs(t, s, nostr.Filter{Tags: nostr.TagMap{"t": {"x"}}}, 0); len(got) != 0 {
+			t.Fatalf("tag index kept %v", got)
+		}
+		if st := s.Stats(); st.Events != 1 {
+			t.Fatalf("count %d after eviction", st.Events)
+		}
+		mustSave(t, s, a, r) // no tombstone: both may come back
+		if _, err := Evict(ctx, s, []string{"zz"}); err == nil {
+			t.Fatal("a malformed id was accepted")
+		}
+		if _, err := Evict(ctx, notOurs{s}, []string{a.ID}); err == nil {
+			t.Fatal("a foreign Store was accepted")
+		}
+	})
+}
+
+type notOurs struct{ Store }

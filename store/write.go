@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -430,3 +431,53 @@ func decodeRecord(rec []byte) (indexed, error) {
 }
 
 const kindDeletion = uint32(nostr.KindDeletion)
+
+// Evict removes the stored events with the given ids (64 hex digits each)
+// in one durable transaction, leaving no deletion marker: an evicted event
+// may be stored again later. It is a cache's eviction (a personal node
+// keeping a bounded number of other people's events), not NIP-09, and works
+// on a Store of this package only. Ids not stored are skipped; it returns
+// how many it removed.
+func Evict(ctx context.Context, st Store, ids []string) (int, error) {
+	s, ok := st.(*eventStore)
+	if !ok {
+		return 0, fmt.Errorf("evicting events: %T is not a store of package store", st)
+	}
+	keys := make([][32]byte, 0, len(ids))
+	for _, id := range ids {
+		var k [32]byte
+		if len(id) != 64 {
+			return 0, fmt.Errorf("evicting events: id %q is not 64 hex digits", id)
+		}
+		if _, err := hex.Decode(k[:], []byte(id)); err != nil {
+			return 0, fmt.Errorf("evicting events: id %q is not 64 hex digits", id)
+		}
+		keys = append(keys, k)
+	}
+	var n int
+	job := func(w *writeTxn) error {
+		n = 0
+		for _, k := range keys {
+			v, err := w.tx.Get(idKey(k))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				continue
+			}
+			serial, err := decodeU64(v, "id index")
+			if err != nil {
+				return err
+			}
+			if err := w.deleteEvent(serial); err != nil {
+				return fmt.Errorf("evicting event %x: %w", k, err)
+			}
+			n++
+		}
+		return nil
+	}
+	if err := s.write(ctx, &writeReq{job: job}); err != nil {
+		return 0, err
+	}
+	return n, nil
+}

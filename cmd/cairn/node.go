@@ -48,6 +48,14 @@ lacks, and fetches from them what they announce. A STUN/TURN server on UDP
 find their public address and relay through the node when no direct path
 works; open that UDP port (and the relay ports, any) to the internet.
 
+With --personal npub1… the node is one user's personal server: only that
+key may publish to its relay, and other people's events are kept up to
+--personal-max-events. It follows whom the owner follows (the owner's kind
+3): their posts arrive over libp2p GossipSub from their own nodes, and the
+owner's posts go out the same way to the followers' nodes. It also serves
+NostrP2P's client API (--np2p-listen, default port + 1), so NostrP2P's
+clients work against it.
+
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
 		Args: cobra.NoArgs,
@@ -104,6 +112,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cairn node ready: %s (relay %s)\n", n.URL(), n.RelayURL())
+			if u := n.NP2PURL(); u != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "cairn nostrp2p api: %s (POST /publish, POST /req)\n", u)
+			}
 			if st := n.Status(); st.P2P != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "cairn p2p: peer %s on %s\n", st.P2P.PeerID, strings.Join(st.P2P.Addrs, " "))
 			}
@@ -172,6 +183,11 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&blossomQuota, "blossom-quota", "0", "most bytes of Blossom blobs one pubkey may keep, e.g. 2GiB (0 = no limit)")
 	f.BoolVar(&cfg.Blossom.MirrorLocal, "blossom-mirror-local", false, "let PUT /mirror fetch from loopback, private and link-local addresses (off: a public node cannot be made to reach into its own network)")
 	f.StringSliceVar(&cfg.Blossom.Types, "blossom-types", nil, "MIME types accepted for upload, e.g. image/*,video/mp4 (default: any)")
+	f.StringVar(&cfg.Personal.Owner, "personal", "", "run as the personal server of this npub: the relay accepts writes only from it (plus the followed authors' posts the overlay delivers, verified)")
+	f.BoolVar(&cfg.Personal.PrivateReads, "private-reads", false, "with --personal: serve reads only to a client authenticated (NIP-42 AUTH) as the owner")
+	f.StringVar(&cfg.Personal.NP2PListen, "np2p-listen", "", "with --personal: host:port of NostrP2P's client API (POST /publish, POST /req), or off (default: the --listen host, its port + 1)")
+	f.BoolVar(&cfg.Personal.Broadcast, "personal-broadcast", false, "with --personal: NostrP2P's mode for small networks: every node's posts go to every node on one topic, not only to followers")
+	f.IntVar(&cfg.Personal.MaxEvents, "personal-max-events", node.DefaultPersonalMaxEvents, "with --personal: most events of other people kept; past it the oldest go (the owner's never)")
 	f.StringVar(&rc.Name, "name", rc.Name, "relay name in the NIP-11 document")
 	f.StringVar(&rc.Description, "description", rc.Description, "relay description in the NIP-11 document")
 	f.StringVar(&rc.Contact, "contact", "", "operator contact in the NIP-11 document")

@@ -17,7 +17,7 @@ import (
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // testTab is the tab behind cairn, the API as a page sees it.

@@ -16,8 +16,8 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-	pion "github.com/pion/webrtc/v4"
+	"github.com/cairn-nostr/cairn/nostr"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/event"
@@ -103,15 +103,15 @@ type shareRec struct {
 
 // startOptions are start's options.
 type startOptions struct {
-	Relay      string           `json:"relay"`
-	SecretKey  string           `json:"secretKey"`
-	NodePubkey string           `json:"nodePubkey"`
-	ICEServers []pion.ICEServer `json:"iceServers"`
-	Loopback   bool             `json:"loopback"`
-	Quota      *int64           `json:"quota"`
-	DB         string           `json:"db"`
-	Seed       *bool            `json:"seed"`
-	HTTP       *bool            `json:"http"`
+	Relay      string          `json:"relay"`
+	SecretKey  string          `json:"secretKey"`
+	NodePubkey string          `json:"nodePubkey"`
+	ICEServers []rtc.ICEServer `json:"iceServers"`
+	Loopback   bool            `json:"loopback"`
+	Quota      *int64          `json:"quota"`
+	DB         string          `json:"db"`
+	Seed       *bool           `json:"seed"`
+	HTTP       *bool           `json:"http"`
 }
 
 func (t *tab) running() (*peer.Peer, error) {

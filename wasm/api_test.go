@@ -376,3 +376,26 @@ func TestStartNeedsRelay(t *testing.T) {
 		t.Error("open of a bad reference accepted")
 	}
 }
+
+// TestOpenLocalKey: without a secret key the core makes one (start returns
+// it for the page to save); a malformed one is refused and leaves the tab
+// startable, its IndexedDB (opened meanwhile) closed.
+func TestOpenLocalKey(t *testing.T) {
+	bad := newTab()
+	if err := bad.openLocal(startOptions{Relay: "ws://127.0.0.1:1", SecretKey: "zz", DB: "cairn-key-test"}); err == nil || !strings.Contains(err.Error(), "secret key") {
+		t.Fatalf("openLocal with a malformed key: %v", err)
+	}
+	if bad.started || bad.store != nil {
+		t.Fatal("a refused key left the tab started")
+	}
+	if err := bad.openLocal(startOptions{Relay: "ws://127.0.0.1:1", DB: "cairn-key-test"}); err != nil {
+		t.Fatalf("openLocal after a refused key: %v", err)
+	}
+	defer bad.cancel()
+	if !nostr.IsValid32ByteHex(bad.sk) || !nostr.IsValidPublicKey(bad.pub) {
+		t.Fatalf("made key %q / %q", bad.sk, bad.pub)
+	}
+	if pub, _ := nostr.GetPublicKey(bad.sk); pub != bad.pub {
+		t.Errorf("pubkey %s is not the made key's (%s)", bad.pub, pub)
+	}
+}

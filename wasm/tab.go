@@ -4,29 +4,30 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"time"
 
-	"github.com/cairn-nostr/cairn/nostr"
-	"github.com/cairn-nostr/cairn/webrtc/rtc"
-
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/sha"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/wasm/idb"
 	"github.com/cairn-nostr/cairn/webrtc"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 )
 
 // The tab wires the application core (package peer) to the browser:
@@ -148,10 +149,6 @@ func (p idbPersist) Delete(id string) error   { return p.st.DeleteFile(recEvent 
 // openLocal opens the key and storage: the part of start that needs no
 // network.
 func (t *tab) openLocal(o startOptions) error {
-	k, err := keyInfo(o.SecretKey)
-	if err != nil {
-		return err
-	}
 	quota := defaultQuota
 	if o.Quota != nil {
 		quota = *o.Quota
@@ -171,11 +168,31 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
-	go warmCurve() // runs while IndexedDB opens
-	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
-	if err != nil {
-		return err
+	// IndexedDB opens (the browser's work, on its own threads) while the
+	// key is derived here: deriving the public key decompresses
+	// secp256k1's precomputed tables, ~100 ms of the page's one thread.
+	type opened struct {
+		st  *idb.Store
+		err error
 	}
+	dbc := make(chan opened, 1)
+	go func() {
+		st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
+		dbc <- opened{st, err}
+	}()
+	runtime.Gosched() // let the request go out before the key work
+	if o.SecretKey == "" {
+		o.SecretKey = nostr.GeneratePrivateKey()
+	}
+	k, kerr := keyInfo(o.SecretKey)
+	db := <-dbc
+	if kerr != nil || db.err != nil {
+		if db.st != nil {
+			db.st.Close()
+		}
+		return cmp.Or(kerr, db.err)
+	}
+	st := db.st
 	mark("idb-open")
 	recs, err := st.Files()
 	if err != nil {
@@ -251,7 +268,8 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 	return p, nil
 }
 
-// start(opts) -> Promise<{pubkey}>
+// start(opts) -> Promise<{pubkey, secretKey}>; without opts.secretKey a
+// new key is made (the page saves the one returned).
 func (t *tab) start(o startOptions) (any, error) {
 	if o.Relay == "" {
 		return nil, errors.New("opts.relay is required (the relay's ws:// or wss:// URL)")
@@ -286,15 +304,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.rtc = n
 	t.mu.Unlock()
 	mark("signaling")
-	return map[string]any{"pubkey": t.pub}, nil
-}
-
-// warmCurve loads secp256k1's precomputed tables, which the first
-// signature check or signature decompresses (~100 ms of the page's one
-// thread under wasm). Called as start begins, it runs while start waits
-// for IndexedDB and the relay, instead of when open checks the chunk map.
-func warmCurve() {
-	nostr.GetPublicKey("0000000000000000000000000000000000000000000000000000000000000001")
+	return map[string]any{"pubkey": t.pub, "secretKey": t.sk}, nil
 }
 
 // reach is the core's Config.Reach: every peer of a tab is a WebRTC peer.

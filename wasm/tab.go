@@ -168,9 +168,10 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
-	// IndexedDB opens (the browser's work, on its own threads) while the
-	// key is derived here: deriving the public key decompresses
-	// secp256k1's precomputed tables, ~100 ms of the page's one thread.
+	// IndexedDB opens (the browser's work, on its own threads) while this
+	// thread derives the key and decompresses secp256k1's precomputed
+	// tables (warmCurve: ~100 ms here, far more on a loaded machine), which
+	// the first signature check (open's chunk map) would otherwise pay.
 	type opened struct {
 		st  *idb.Store
 		err error
@@ -185,6 +186,9 @@ func (t *tab) openLocal(o startOptions) error {
 		o.SecretKey = nostr.GeneratePrivateKey()
 	}
 	k, kerr := keyInfo(o.SecretKey)
+	if kerr == nil {
+		warmCurve()
+	}
 	db := <-dbc
 	if kerr != nil || db.err != nil {
 		if db.st != nil {
@@ -305,6 +309,13 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.mu.Unlock()
 	mark("signaling")
 	return map[string]any{"pubkey": t.pub, "secretKey": t.sk}, nil
+}
+
+// warmCurve loads secp256k1's precomputed tables, which the first
+// signature check or signature decompresses (~100 ms of the page's one
+// thread under wasm). openLocal calls it while IndexedDB opens.
+func warmCurve() {
+	nostr.GetPublicKey("0000000000000000000000000000000000000000000000000000000000000001")
 }
 
 // reach is the core's Config.Reach: every peer of a tab is a WebRTC peer.

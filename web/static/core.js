@@ -186,8 +186,7 @@ async function boot() {
   let pubkey;
   try {
     // The saved key goes to start as it is, or none and start makes one:
-    // the core derives the public key while IndexedDB opens, instead of
-    // before it (keyInfo or generateKey here would, ~100 ms of this thread).
+    // one call into the core instead of two before it can start.
     const saved = settings.get("key", "");
     const secretKey = isHex64(saved) ? saved : "";
     mark("key");

@@ -3,7 +3,7 @@ package credit
 import (
 	"fmt"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // Proof is what VerifyProof makes of another peer's balance proof (the

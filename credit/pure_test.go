@@ -10,6 +10,6 @@ import (
 func TestPure(t *testing.T) {
 	archtest.CheckPure(t, ".", []string{
 		"crypto/sha256", "encoding/hex", "errors", "fmt", "strconv", "strings", "time",
-		"github.com/nbd-wtf/go-nostr", "github.com/cairn-nostr/cairn/event",
+		"github.com/cairn-nostr/cairn/nostr", "github.com/cairn-nostr/cairn/event",
 	})
 }

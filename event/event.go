@@ -22,8 +22,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/mailru/easyjson"
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // Errors of Decode and Verify. Their text reaches Nostr clients after an
@@ -42,13 +41,12 @@ var (
 )
 
 // Decode decodes an event object and checks its shape, not its id or
-// signature. The common case takes go-nostr's generated decoder (one pass);
-// anything it cannot vouch for goes through the strict decoder, which is
-// slower and names exactly what is wrong.
+// signature. Natively the common case takes go-nostr's generated decoder
+// (one pass; decode_native.go); anything it cannot vouch for, and
+// everything in the browser build, goes through the strict decoder, which
+// is slower and names exactly what is wrong.
 func Decode(raw []byte) (*nostr.Event, error) {
-	ev := &nostr.Event{}
-	// easyjson's Unmarshal refuses data after the object (Lexer.Consumed).
-	if easyjson.Unmarshal(raw, ev) == nil && WellFormed(ev) {
+	if ev := decodeFast(raw); ev != nil && WellFormed(ev) {
 		return ev, nil
 	}
 	return DecodeStrict(raw)

@@ -11,6 +11,6 @@ import (
 func TestPure(t *testing.T) {
 	archtest.CheckPure(t, ".", []string{
 		"bytes", "encoding/hex", "encoding/json", "errors", "fmt", "strconv",
-		"github.com/mailru/easyjson", "github.com/nbd-wtf/go-nostr",
+		"github.com/mailru/easyjson", "github.com/cairn-nostr/cairn/nostr",
 	})
 }

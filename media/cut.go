@@ -41,13 +41,20 @@ type span struct {
 	key    bool
 }
 
+// FirstTargetSize is the target of the first media chunk (chunk 1, after
+// the init segment) when the chunk target is larger: a player can start
+// after fetching about one keyframe interval, not a whole 5 MiB chunk.
+const FirstTargetSize = 1 << 20
+
 // cutMedia places chunk boundaries over a media layout. It is pure: the
 // whole rule is here.
 //
 // Chunk 0 is the init segment. Then units are added to the current chunk one
 // by one; before adding unit u to a non-empty chunk of length L:
 //
-//   - natural cut: u starts with a keyframe and L >= 0.8 x target;
+//   - natural cut: u starts with a keyframe and L >= 0.8 x target, or, for
+//     the first media chunk, L >= 0.8 x first (first <= target: callers
+//     pass min(target, FirstTargetSize));
 //   - forced cut: L + len(u) > 1.2 x target. If u starts with a keyframe the
 //     cut is still keyframe-aligned; if not, the next chunk starts mid-GOP
 //     and its Keyframe is false, so a player knows it cannot start there
@@ -56,9 +63,9 @@ type span struct {
 // So a chunk never exceeds 1.2 x target unless one unit alone does; a unit
 // longer than chunkmap.MaxChunkLen is an ErrTooLarge error (no peer would
 // accept the chunk).
-func cutMedia(l *layout, size, target int64) ([]span, error) {
-	if target < 1 {
-		return nil, fmt.Errorf("target size %d: %w", target, ErrConfig)
+func cutMedia(l *layout, size, target, first int64) ([]span, error) {
+	if target < 1 || first < 1 || first > target {
+		return nil, fmt.Errorf("target size %d, first chunk target %d: %w", target, first, ErrConfig)
 	}
 	if l.initLen < 1 || l.initLen > size {
 		return nil, fmt.Errorf("init segment of %d bytes in a %d-byte file: %w", l.initLen, size, ErrMalformed)
@@ -73,7 +80,7 @@ func cutMedia(l *layout, size, target int64) ([]span, error) {
 		}
 		return spans, nil
 	}
-	lo, hi := 4*target, 6*target // compared against 5 x lengths: no rounding
+	lo, hi := 4*first, 6*target // compared against 5 x lengths: no rounding
 	var (
 		cur   = span{off: l.initLen, key: l.units[0].key}
 		start = 0 // index of cur's first unit
@@ -96,6 +103,7 @@ func cutMedia(l *layout, size, target int64) ([]span, error) {
 		if cur.n > 0 && ((u.key && 5*cur.n >= lo) || 5*(cur.n+u.n) > hi) {
 			finish(u.time)
 			cur, start = span{off: u.off, key: u.key}, i
+			lo = 4 * target
 		}
 		cur.n += u.n
 	}

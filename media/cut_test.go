@@ -63,7 +63,7 @@ func TestCutMedia(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, size := units(7, tt.units)
-			spans, err := cutMedia(l, size, 100)
+			spans, err := cutMedia(l, size, 100, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,6 +87,35 @@ func TestCutMedia(t *testing.T) {
 	}
 }
 
+// TestCutMediaFirstChunk: the first media chunk ends at the first keyframe
+// past 0.8 x first; later chunks follow the target, and the forced cut stays
+// at 1.2 x target.
+func TestCutMediaFirstChunk(t *testing.T) {
+	for _, tt := range []struct{ name, units, want string }{
+		{"first GOP alone", "K40 K40 K40 K40 K40", "K40 K80 K80"},
+		{"small fragments gather to 0.8 x first", "K10 K10 K10 K10 K10 K60 K60", "K40 K70 K60"},
+		{"a long first GOP is cut at 1.2 x target", "K50 d50 d50 K10", "K100 d60"},
+		{"no keyframe after the first: one chunk", "K30 d30 d30", "K90"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, size := units(7, tt.units)
+			spans, err := cutMedia(l, size, 100, 40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := describe(spans); got != tt.want {
+				t.Errorf("chunks %q, want %q", got, tt.want)
+			}
+		})
+	}
+	l, size := units(7, "K10")
+	for _, first := range []int64{0, 101} {
+		if _, err := cutMedia(l, size, 100, first); !errors.Is(err, ErrConfig) {
+			t.Errorf("first target %d: err %v, want ErrConfig", first, err)
+		}
+	}
+}
+
 func TestCutMediaDurations(t *testing.T) {
 	// Units of 1/3 s at timescale 3: rounded positions make the durations
 	// add up to the rounded total (0, 333, 667, 1000 ms...).
@@ -94,7 +123,7 @@ func TestCutMediaDurations(t *testing.T) {
 	for i := range 7 {
 		l.units = append(l.units, unit{off: 1 + int64(i)*10, n: 10, key: true, time: int64(i)})
 	}
-	spans, err := cutMedia(l, 71, 10)
+	spans, err := cutMedia(l, 71, 10, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +160,7 @@ func TestCutMediaErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := cutMedia(tt.l, tt.size, 100); !errors.Is(err, tt.want) {
+			if _, err := cutMedia(tt.l, tt.size, 100, 100); !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 		})

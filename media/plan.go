@@ -54,7 +54,8 @@ var (
 type Chunker struct {
 	// TargetSize is the target chunk length in bytes; 0 means
 	// DefaultTargetSize. Media chunks end at the first keyframe at or past
-	// 0.8 x TargetSize and never grow past 1.2 x TargetSize unless a single
+	// 0.8 x TargetSize (0.8 x min(TargetSize, FirstTargetSize) for the first
+	// media chunk) and never grow past 1.2 x TargetSize unless a single
 	// fragment or cluster is larger; other files are cut into chunks of
 	// exactly TargetSize (the last one shorter).
 	TargetSize int64

@@ -81,7 +81,7 @@ func Split(r io.ReaderAt, size int64, c Chunker) (Plan, error) {
 	default:
 		return splitFixed(r, size, target)
 	}
-	spans, err := cutMedia(l, size, target)
+	spans, err := cutMedia(l, size, target, min(target, FirstTargetSize))
 	if err != nil {
 		return Plan{}, fmt.Errorf("splitting %s: %w", l.container, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/event"
 )

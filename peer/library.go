@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/event"
 )

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/event"

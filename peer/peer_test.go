@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/event"

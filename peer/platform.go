@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/swarm"
 )

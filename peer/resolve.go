@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nbd-wtf/go-nostr"
-	"github.com/nbd-wtf/go-nostr/nip19"
+	"github.com/cairn-nostr/cairn/nostr"
+	"github.com/cairn-nostr/cairn/nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"

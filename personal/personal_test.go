@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 func signed(t *testing.T, n byte, kind int, at nostr.Timestamp, tags nostr.Tags) *nostr.Event {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // The chain language (after tailscale's chaintest). A chain is lines (or

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 func msg(t *testing.T, room, who string, kind int, tags ...nostr.Tag) *nostr.Event {

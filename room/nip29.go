@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // NIP-29's relay-signed group state: addressable events, d = the room id,

@@ -11,6 +11,6 @@ func TestPure(t *testing.T) {
 	archtest.CheckPure(t, ".", []string{
 		"container/heap", "crypto/sha256", "encoding/binary", "encoding/hex", "errors", "fmt",
 		"sort", "strconv", "strings", "time",
-		"github.com/nbd-wtf/go-nostr", "github.com/cairn-nostr/cairn/event",
+		"github.com/cairn-nostr/cairn/nostr", "github.com/cairn-nostr/cairn/event",
 	})
 }

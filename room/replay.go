@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // Rejection is an event Replay refused, with the reason (one of the

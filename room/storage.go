@@ -3,7 +3,7 @@ package room
 import (
 	"fmt"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/event"
 )

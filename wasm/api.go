@@ -13,8 +13,8 @@ import (
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
+	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/sha"
-	"github.com/nbd-wtf/go-nostr"
 )
 
 func errResult(err error) any { return map[string]any{"error": err.Error()} }

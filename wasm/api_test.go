@@ -17,7 +17,7 @@ import (
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/merkle"
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // testTab is the tab behind cairn, the API as a page sees it.
@@ -378,5 +378,28 @@ func TestStartNeedsRelay(t *testing.T) {
 	bad := map[string]any{"relay": "ws://127.0.0.1:1", "secretKey": nostr.GeneratePrivateKey(), "iceTransportPolicy": "direct"}
 	if _, err := await(call("start", bad)); err == nil || !strings.Contains(err.Error(), "iceTransportPolicy") {
 		t.Errorf("start with iceTransportPolicy direct: %v", err)
+	}
+}
+
+// TestOpenLocalKey: without a secret key the core makes one (start returns
+// it for the page to save); a malformed one is refused and leaves the tab
+// startable, its IndexedDB (opened meanwhile) closed.
+func TestOpenLocalKey(t *testing.T) {
+	bad := newTab()
+	if err := bad.openLocal(startOptions{Relay: "ws://127.0.0.1:1", SecretKey: "zz", DB: "cairn-key-test"}); err == nil || !strings.Contains(err.Error(), "secret key") {
+		t.Fatalf("openLocal with a malformed key: %v", err)
+	}
+	if bad.started || bad.store != nil {
+		t.Fatal("a refused key left the tab started")
+	}
+	if err := bad.openLocal(startOptions{Relay: "ws://127.0.0.1:1", DB: "cairn-key-test"}); err != nil {
+		t.Fatalf("openLocal after a refused key: %v", err)
+	}
+	defer bad.cancel()
+	if !nostr.IsValid32ByteHex(bad.sk) || !nostr.IsValidPublicKey(bad.pub) {
+		t.Fatalf("made key %q / %q", bad.sk, bad.pub)
+	}
+	if pub, _ := nostr.GetPublicKey(bad.sk); pub != bad.pub {
+		t.Errorf("pubkey %s is not the made key's (%s)", bad.pub, pub)
 	}
 }

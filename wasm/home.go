@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/relay/client"
 )

@@ -10,8 +10,8 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-	"github.com/nbd-wtf/go-nostr/nip19"
+	"github.com/cairn-nostr/cairn/nostr"
+	"github.com/cairn-nostr/cairn/nostr/nip19"
 
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/webrtc"

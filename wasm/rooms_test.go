@@ -8,7 +8,7 @@ import (
 	"syscall/js"
 	"testing"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // TestRoomCalls: the page makes a genesis and an entry with the core,

@@ -4,30 +4,31 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-	pion "github.com/pion/webrtc/v4"
-
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/sha"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/wasm/idb"
 	"github.com/cairn-nostr/cairn/webrtc"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 )
 
 // The tab wires the application core (package peer) to the browser:
@@ -105,10 +106,10 @@ type shareRec struct {
 
 // startOptions are start's options.
 type startOptions struct {
-	Relay      string           `json:"relay"`
-	SecretKey  string           `json:"secretKey"`
-	NodePubkey string           `json:"nodePubkey"`
-	ICEServers []pion.ICEServer `json:"iceServers"`
+	Relay      string          `json:"relay"`
+	SecretKey  string          `json:"secretKey"`
+	NodePubkey string          `json:"nodePubkey"`
+	ICEServers []rtc.ICEServer `json:"iceServers"`
 	// ICETransportPolicy is "all" (default) or "relay" (TURN only).
 	ICETransportPolicy string `json:"iceTransportPolicy"`
 	Loopback           bool   `json:"loopback"`
@@ -152,10 +153,6 @@ func (p idbPersist) Delete(id string) error   { return p.st.DeleteFile(recEvent 
 // openLocal opens the key and storage: the part of start that needs no
 // network.
 func (t *tab) openLocal(o startOptions) error {
-	k, err := keyInfo(o.SecretKey)
-	if err != nil {
-		return err
-	}
 	quota := defaultQuota
 	if o.Quota != nil {
 		quota = *o.Quota
@@ -175,11 +172,35 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
-	go warmCurve() // runs while IndexedDB opens
-	st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
-	if err != nil {
-		return err
+	// IndexedDB opens (the browser's work, on its own threads) while this
+	// thread derives the key and decompresses secp256k1's precomputed
+	// tables (warmCurve: ~100 ms here, far more on a loaded machine), which
+	// the first signature check (open's chunk map) would otherwise pay.
+	type opened struct {
+		st  *idb.Store
+		err error
 	}
+	dbc := make(chan opened, 1)
+	go func() {
+		st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
+		dbc <- opened{st, err}
+	}()
+	runtime.Gosched() // let the request go out before the key work
+	if o.SecretKey == "" {
+		o.SecretKey = nostr.GeneratePrivateKey()
+	}
+	k, kerr := keyInfo(o.SecretKey)
+	if kerr == nil {
+		warmCurve()
+	}
+	db := <-dbc
+	if kerr != nil || db.err != nil {
+		if db.st != nil {
+			db.st.Close()
+		}
+		return cmp.Or(kerr, db.err)
+	}
+	st := db.st
 	mark("idb-open")
 	recs, err := st.Files()
 	if err != nil {
@@ -263,7 +284,8 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 	return p, nil
 }
 
-// start(opts) -> Promise<{pubkey}>
+// start(opts) -> Promise<{pubkey, secretKey}>; without opts.secretKey a
+// new key is made (the page saves the one returned).
 func (t *tab) start(o startOptions) (any, error) {
 	if o.Relay == "" {
 		return nil, errors.New("opts.relay is required (the relay's ws:// or wss:// URL)")
@@ -287,7 +309,7 @@ func (t *tab) start(o startOptions) (any, error) {
 	cfg.Signal = t.home
 	cfg.ICEServers = o.ICEServers
 	if o.ICETransportPolicy == "relay" {
-		cfg.ICETransportPolicy = pion.ICETransportPolicyRelay
+		cfg.ICETransportPolicy = rtc.ICETransportPolicyRelay
 	}
 	cfg.Loopback = o.Loopback
 	cfg.Blobs = seedGate{t.store, &t.seeding}
@@ -310,13 +332,12 @@ func (t *tab) start(o startOptions) (any, error) {
 	t.rtc = n
 	t.mu.Unlock()
 	mark("signaling")
-	return map[string]any{"pubkey": t.pub}, nil
+	return map[string]any{"pubkey": t.pub, "secretKey": t.sk}, nil
 }
 
 // warmCurve loads secp256k1's precomputed tables, which the first
 // signature check or signature decompresses (~100 ms of the page's one
-// thread under wasm). Called as start begins, it runs while start waits
-// for IndexedDB and the relay, instead of when open checks the chunk map.
+// thread under wasm). openLocal calls it while IndexedDB opens.
 func warmCurve() {
 	nostr.GetPublicKey("0000000000000000000000000000000000000000000000000000000000000001")
 }

@@ -6,7 +6,10 @@
 // ETag (a hash of their content) and "Cache-Control: no-cache", so a browser
 // revalidates each load and gets a 304 while the binary is unchanged; they
 // are gzip-compressed for clients that accept it, once, on first request,
-// and kept in memory. The WebAssembly core is served as application/wasm,
+// and kept in memory. A file shipped with its gzip encoding beside it
+// (`make build-wasm` writes cairn.wasm.gz, at the best compression) is
+// served from that encoding once it is checked to decompress to the file,
+// so the first load of the 10 MB core does not wait for compression. The WebAssembly core is served as application/wasm,
 // which WebAssembly.instantiateStreaming requires.
 package web
 
@@ -16,6 +19,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -68,10 +72,15 @@ type asset struct {
 const minGzip = 512
 
 // gzipped returns the gzip encoding of a, or nil when it would not be
-// smaller.
-func (a *asset) gzipped() []byte {
+// smaller: the first time, what pre returns when it decompresses to a's
+// bytes, else a's bytes compressed now.
+func (a *asset) gzipped(pre func() []byte) []byte {
 	a.gzOnce.Do(func() {
 		if len(a.data) < minGzip {
+			return
+		}
+		if p := pre(); p != nil && len(p) < len(a.data) && gunzipsTo(p, a.data) {
+			a.gz = p
 			return
 		}
 		var b bytes.Buffer
@@ -83,6 +92,16 @@ func (a *asset) gzipped() []byte {
 		}
 	})
 	return a.gz
+}
+
+// gunzipsTo reports whether gz is a gzip stream of exactly want.
+func gunzipsTo(gz, want []byte) bool {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return false
+	}
+	got, err := io.ReadAll(io.LimitReader(zr, int64(len(want))+1))
+	return err == nil && bytes.Equal(got, want)
 }
 
 // ServeHTTP implements http.Handler.
@@ -107,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	body, etag := a.data, a.etag
-	if gz := a.gzipped(); gz != nil {
+	if gz := a.gzipped(func() []byte { return s.pregzipped(name) }); gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			body, etag = gz, strings.TrimSuffix(a.etag, `"`)+`-gzip"`
@@ -152,6 +171,15 @@ func isAppRoute(p string) bool {
 		return true
 	}
 	return path.Ext(p) == ""
+}
+
+// pregzipped is the file name.gz shipped beside name, or nil.
+func (s *Server) pregzipped(name string) []byte {
+	b, err := fs.ReadFile(s.fsys, name+".gz")
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // asset loads (once) the file name.

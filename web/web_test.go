@@ -169,3 +169,39 @@ func TestEmbedded(t *testing.T) {
 		t.Fatalf("%s: %.80q", res.Status, b)
 	}
 }
+
+// TestPregzipped: a file's .gz beside it is served as its gzip encoding
+// when it decompresses to the file; a stale or corrupt one is ignored and
+// the file compressed as usual.
+func TestPregzipped(t *testing.T) {
+	core := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("cairn"), 2000)...)
+	gz := func(b []byte) []byte {
+		var out bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+		zw.Write(b)
+		zw.Close()
+		return out.Bytes()
+	}
+	good := gz(core)
+	for name, pre := range map[string][]byte{
+		"fresh":   good,
+		"stale":   gz(append(bytes.Clone(core), '!')),
+		"corrupt": good[:len(good)/2],
+	} {
+		s := New(fstest.MapFS{"index.html": {Data: index}, "core.wasm": {Data: core}, "core.wasm.gz": {Data: pre}})
+		res := do(t, s, "GET", "/core.wasm", map[string]string{"Accept-Encoding": "gzip"})
+		b := body(t, res)
+		if res.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%s: not gzip-encoded: %v", name, res.Header)
+		}
+		if !gunzipsTo(b, core) {
+			t.Fatalf("%s: the body does not decompress to the file", name)
+		}
+		if shipped := bytes.Equal(b, pre); shipped != (name == "fresh") {
+			t.Errorf("%s: shipped encoding served = %v", name, shipped)
+		}
+		if plain := body(t, do(t, s, "GET", "/core.wasm", nil)); !bytes.Equal(plain, core) {
+			t.Errorf("%s: identity body differs", name)
+		}
+	}
+}

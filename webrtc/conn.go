@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/swarm"
@@ -36,8 +36,8 @@ var ErrProtocol = errors.New("webrtc: protocol violation")
 type Conn struct {
 	n        *Node
 	peer     string
-	pc       *webrtc.PeerConnection
-	dc       *webrtc.DataChannel
+	pc       *rtc.PeerConnection
+	dc       *rtc.DataChannel
 	outbound bool // this node dialled it
 
 	opened    chan struct{}
@@ -75,7 +75,7 @@ type progressNote struct {
 	got, total int
 }
 
-func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.DataChannel, outbound bool) *Conn {
+func (n *Node) newConn(remote string, pc *rtc.PeerConnection, dc *rtc.DataChannel, outbound bool) *Conn {
 	c := &Conn{
 		n: n, peer: remote, pc: pc, dc: dc, outbound: outbound,
 		opened: make(chan struct{}), closed: make(chan struct{}),
@@ -84,10 +84,10 @@ func (n *Node) newConn(remote string, pc *webrtc.PeerConnection, dc *webrtc.Data
 	prepareChannel(dc)
 	dc.SetBufferedAmountLowThreshold(LowThreshold)
 	dc.OnBufferedAmountLow(func() { signal(c.low) })
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { c.enqueue(m.Data) })
+	dc.OnMessage(func(m rtc.DataChannelMessage) { c.enqueue(m.Data) })
 	dc.OnClose(func() { c.Close() })
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+	pc.OnConnectionStateChange(func(s rtc.PeerConnectionState) {
+		if s == rtc.PeerConnectionStateFailed || s == rtc.PeerConnectionStateClosed {
 			c.Close()
 		}
 	})

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-	"github.com/pion/webrtc/v4"
+	"github.com/cairn-nostr/cairn/nostr"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/credit"
@@ -31,10 +31,10 @@ type Config struct {
 	// Signal carries kind 20001 events (a RelayClient).
 	Signal SignalChannel
 	// ICEServers are the STUN/TURN servers; none on loopback.
-	ICEServers []webrtc.ICEServer
+	ICEServers []rtc.ICEServer
 	// ICETransportPolicy "relay" uses only relay (TURN) candidates: the
 	// path a peer behind a symmetric NAT takes; the zero value is "all".
-	ICETransportPolicy webrtc.ICETransportPolicy
+	ICETransportPolicy rtc.ICETransportPolicy
 	// Loopback restricts ICE to loopback (tests on one machine): natively,
 	// 127.0.0.1 host candidates only, without mDNS; in the browser, where
 	// gathering depends on Chromium's flags, the descriptions this side
@@ -114,7 +114,7 @@ var (
 type Node struct {
 	cfg Config
 	pub string
-	api *webrtc.API
+	api *rtc.API
 	log *slog.Logger
 
 	ctx     context.Context
@@ -136,16 +136,16 @@ type Node struct {
 	rcptOnce   sync.Once
 	rcpt       *tally.Counter
 	rcptQOnce  sync.Once
-	rcptQ      chan pendingReceipt          // receipts waiting for their check (receipts.go)
-	onDupOffer func()                       // tests
-	onOffer    func(*webrtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
+	rcptQ      chan pendingReceipt       // receipts waiting for their check (receipts.go)
+	onDupOffer func()                    // tests
+	onOffer    func(*rtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }
 
 type peerState struct {
-	pc        *webrtc.PeerConnection // nil while Dial creates it
-	answer    chan webrtc.SessionDescription
+	pc        *rtc.PeerConnection // nil while Dial creates it
+	answer    chan rtc.SessionDescription
 	remoteSet bool
-	cands     []webrtc.ICECandidateInit
+	cands     []rtc.ICECandidateInit
 }
 
 type window struct {
@@ -249,7 +249,7 @@ func (n *Node) Close() {
 	for _, c := range n.conns {
 		conns = append(conns, c)
 	}
-	pcs := make([]*webrtc.PeerConnection, 0, len(n.peers))
+	pcs := make([]*rtc.PeerConnection, 0, len(n.peers))
 	for _, p := range n.peers {
 		if p.pc != nil {
 			pcs = append(pcs, p.pc)
@@ -355,7 +355,7 @@ func (n *Node) handle(ev *nostr.Event) {
 	k := sigKey{s.From, s.Root}
 	switch s.Type {
 	case TypeOffer:
-		sd, ok := parseSDP(s.Payload, webrtc.SDPTypeOffer)
+		sd, ok := parseSDP(s.Payload, rtc.SDPTypeOffer)
 		if !ok {
 			return
 		}
@@ -389,7 +389,7 @@ func (n *Node) handle(ev *nostr.Event) {
 			}
 		}()
 	case TypeAnswer:
-		sd, ok := parseSDP(s.Payload, webrtc.SDPTypeAnswer)
+		sd, ok := parseSDP(s.Payload, rtc.SDPTypeAnswer)
 		if !ok {
 			return
 		}
@@ -400,7 +400,7 @@ func (n *Node) handle(ev *nostr.Event) {
 			}
 		}
 	case TypeCandidate:
-		var c webrtc.ICECandidateInit
+		var c rtc.ICECandidateInit
 		if json.Unmarshal([]byte(s.Payload), &c) != nil {
 			return
 		}
@@ -429,20 +429,20 @@ const maxNegotiations = 32
 // parseSDP reads a signal's session description: the JSON of an
 // RTCSessionDescription ({"type":...,"sdp":...}), or, tolerated, the bare
 // SDP text, whose type is then the signal's.
-func parseSDP(payload string, typ webrtc.SDPType) (webrtc.SessionDescription, bool) {
-	var sd webrtc.SessionDescription
+func parseSDP(payload string, typ rtc.SDPType) (rtc.SessionDescription, bool) {
+	var sd rtc.SessionDescription
 	if err := json.Unmarshal([]byte(payload), &sd); err != nil {
 		if !strings.HasPrefix(payload, "v=0") {
 			return sd, false
 		}
-		sd = webrtc.SessionDescription{Type: typ, SDP: payload}
+		sd = rtc.SessionDescription{Type: typ, SDP: payload}
 	}
 	return sd, sd.Type == typ && sd.SDP != ""
 }
 
 // setRemote sets the remote description of k's negotiation and adds the
 // candidates that came before it.
-func (n *Node) setRemote(k sigKey, p *peerState, sd webrtc.SessionDescription) error {
+func (n *Node) setRemote(k sigKey, p *peerState, sd rtc.SessionDescription) error {
 	if err := p.pc.SetRemoteDescription(sd); err != nil {
 		return fmt.Errorf("setting remote description: %w", err)
 	}
@@ -457,8 +457,8 @@ func (n *Node) setRemote(k sigKey, p *peerState, sd webrtc.SessionDescription) e
 	return nil
 }
 
-func (n *Node) newPC() (*webrtc.PeerConnection, error) {
-	return n.api.NewPeerConnection(webrtc.Configuration{ICEServers: n.cfg.ICEServers, ICETransportPolicy: n.cfg.ICETransportPolicy})
+func (n *Node) newPC() (*rtc.PeerConnection, error) {
+	return n.api.NewPeerConnection(rtc.Configuration{ICEServers: n.cfg.ICEServers, ICETransportPolicy: n.cfg.ICETransportPolicy})
 }
 
 // candidates is what a PeerConnection gathers after its local
@@ -467,7 +467,7 @@ func (n *Node) newPC() (*webrtc.PeerConnection, error) {
 // description, trickle sends the rest as "ice-candidate" signals.
 type candidates struct {
 	mu    sync.Mutex
-	queue []webrtc.ICECandidateInit
+	queue []rtc.ICECandidateInit
 	wake  chan struct{} // a candidate was queued, or gathering completed
 	ended bool          // gathering completed
 	done  chan struct{} // trickle has sent everything (or gave up)
@@ -479,9 +479,9 @@ type candidates struct {
 // gather makes pc report its candidates to the returned queue; call it
 // before setting the local description. pion calls the handler from its
 // own goroutines; it never blocks.
-func (n *Node) gather(pc *webrtc.PeerConnection) *candidates {
+func (n *Node) gather(pc *rtc.PeerConnection) *candidates {
 	tr := &candidates{wake: make(chan struct{}, 1), done: make(chan struct{}), loop: n.cfg.Loopback}
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+	pc.OnICECandidate(func(c *rtc.ICECandidate) {
 		tr.mu.Lock()
 		if c == nil {
 			tr.ended = true
@@ -502,7 +502,7 @@ func (tr *candidates) noLoopback() bool { return tr.loop && tr.sent.Load() == 0 
 // candidates gathered so far (trickle ICE: the rest follow as signals, so
 // the offer or answer does not wait for gathering to complete, which with
 // STUN or TURN servers can take seconds).
-func (n *Node) describe(pc *webrtc.PeerConnection, sd webrtc.SessionDescription, tr *candidates) (string, error) {
+func (n *Node) describe(pc *rtc.PeerConnection, sd rtc.SessionDescription, tr *candidates) (string, error) {
 	if err := pc.SetLocalDescription(sd); err != nil {
 		return "", fmt.Errorf("setting local description: %w", err)
 	}
@@ -600,10 +600,10 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 		return nil, fmt.Errorf("webrtc: already negotiating with %s", remote)
 	}
 	// Reserve the negotiation; its PeerConnection is made outside n.mu.
-	p := &peerState{answer: make(chan webrtc.SessionDescription, 1)}
+	p := &peerState{answer: make(chan rtc.SessionDescription, 1)}
 	n.peers[k] = p
 	n.mu.Unlock()
-	var pc *webrtc.PeerConnection
+	var pc *rtc.PeerConnection
 	done := false
 	defer func() {
 		n.mu.Lock()
@@ -623,13 +623,13 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 	p.pc = pc
 	n.mu.Unlock()
 	// This side opens the only channel; one the peer opens is closed.
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+	pc.OnDataChannel(func(dc *rtc.DataChannel) {
 		n.log.Debug("closing a DataChannel opened by the answering peer", "peer", remote, "label", dc.Label())
 		dc.Close()
 	})
 
 	ordered := true
-	dc, err := pc.CreateDataChannel(Label, &webrtc.DataChannelInit{Ordered: &ordered})
+	dc, err := pc.CreateDataChannel(Label, &rtc.DataChannelInit{Ordered: &ordered})
 	if err != nil {
 		return nil, err
 	}
@@ -689,7 +689,7 @@ func (n *Node) openConn(peer string) *Conn {
 // such an offer, with new ICE credentials, to restart ICE on a connection
 // that failed; a peer that starts over (a reloaded tab) has a new
 // certificate.
-func sameSession(pc *webrtc.PeerConnection, offer webrtc.SessionDescription) bool {
+func sameSession(pc *rtc.PeerConnection, offer rtc.SessionDescription) bool {
 	cur := pc.RemoteDescription()
 	if cur == nil {
 		return false
@@ -718,7 +718,7 @@ const restartGrace = 3 * time.Second
 // renegotiate answers an offer made within a live connection (an ICE
 // restart) on that connection's PeerConnection: its channel and DTLS
 // session stay; ICE gathers and checks again.
-func (n *Node) renegotiate(k sigKey, p *peerState, offer webrtc.SessionDescription) error {
+func (n *Node) renegotiate(k sigKey, p *peerState, offer rtc.SessionDescription) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
 	defer cancel()
 	defer func() {
@@ -755,7 +755,7 @@ func (n *Node) renegotiate(k sigKey, p *peerState, offer webrtc.SessionDescripti
 }
 
 // answer answers an offer; the channel becomes a Conn when it opens.
-func (n *Node) answer(k sigKey, p *peerState, offer webrtc.SessionDescription) error {
+func (n *Node) answer(k sigKey, p *peerState, offer rtc.SessionDescription) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
 	defer cancel()
 	remote, root := k.peer, k.root
@@ -784,7 +784,7 @@ func (n *Node) answer(k sigKey, p *peerState, offer webrtc.SessionDescription) e
 	// 1) is sent to once and never blocks pion's callback.
 	chans := make(chan *Conn, 1)
 	var taken atomic.Bool
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+	pc.OnDataChannel(func(dc *rtc.DataChannel) {
 		if dc.Label() != Label || !taken.CompareAndSwap(false, true) {
 			n.log.Debug("closing an extra DataChannel", "peer", remote, "label", dc.Label())
 			dc.Close()

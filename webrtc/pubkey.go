@@ -3,8 +3,8 @@ package webrtc
 import (
 	"encoding/hex"
 
+	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	"github.com/nbd-wtf/go-nostr"
 )
 
 // PublicKey returns the Nostr public key (x-only, lowercase hex) of a hex

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // PublicKey agrees with nostr.GetPublicKey on random keys, keys at the

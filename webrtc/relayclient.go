@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/relay/client"
 )

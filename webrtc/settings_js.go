@@ -2,18 +2,15 @@
 
 package webrtc
 
-import "github.com/pion/webrtc/v4"
+import "github.com/cairn-nostr/cairn/webrtc/rtc"
 
-// newAPI returns the pion API. In the browser the SettingEngine has no
-// network knobs: loopback depends on the browser's flags, and on
-// describe trimming the candidates this side sends.
-func newAPI(cfg *Config) *webrtc.API {
-	return webrtc.NewAPI()
+// newAPI returns the browser's WebRTC API (package rtc). It has no network
+// knobs: loopback depends on the browser's flags, and on describe trimming
+// the candidates this side sends.
+func newAPI(cfg *Config) *rtc.API {
+	return rtc.NewAPI()
 }
 
-// prepareChannel makes the browser deliver binary messages as ArrayBuffers:
-// pion's js build reads a Blob asynchronously, in the message's own
-// goroutine, which could reorder messages.
-func prepareChannel(dc *webrtc.DataChannel) {
-	dc.JSValue().Set("binaryType", "arraybuffer")
-}
+// prepareChannel has nothing to do: package rtc already makes the browser
+// deliver binary messages as ArrayBuffers, read in order.
+func prepareChannel(dc *rtc.DataChannel) {}

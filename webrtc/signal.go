@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/nbd-wtf/go-nostr/nip44"
 )
 

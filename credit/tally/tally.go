@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 
 	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/swarm/wire"

@@ -27,7 +27,8 @@ var clockReads = map[string]map[string]bool{
 		"Now": true, "Since": true, "Until": true, "After": true, "AfterFunc": true,
 		"NewTimer": true, "NewTicker": true, "Sleep": true, "Tick": true,
 	},
-	"github.com/nbd-wtf/go-nostr": {"Now": true},
+	"github.com/nbd-wtf/go-nostr":        {"Now": true},
+	"github.com/cairn-nostr/cairn/nostr": {"Now": true},
 }
 
 // defaultNames are the package names of clockReads' paths, where the last
@@ -38,7 +39,7 @@ var defaultNames = map[string]string{"github.com/nbd-wtf/go-nostr": "nostr"}
 // _test.go, whatever its build constraints) of the package in dir: each
 // import is one of allowed; no dot imports; no go statements; no clock
 // reads (time.Now, Since, Until, After, AfterFunc, NewTimer, NewTicker,
-// Sleep, Tick, and go-nostr's Now), under whatever name the package was
+// Sleep, Tick, and the Now of go-nostr and of package nostr), under whatever name the package was
 // imported; and the package has a doc comment starting "Package <name> ".
 // Each finding is reported with its file and line through t.Errorf.
 func CheckPure(t testing.TB, dir string, allowed []string) {

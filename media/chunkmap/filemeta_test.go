@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 func baseFile() *FileMetadata {

@@ -14,6 +14,6 @@ func TestPure(t *testing.T) {
 	archtest.CheckPure(t, ".", []string{
 		"encoding/hex", "errors", "fmt", "mime", "net/url", "strconv", "strings",
 		"github.com/cairn-nostr/cairn/merkle",
-		"github.com/nbd-wtf/go-nostr",
+		"github.com/cairn-nostr/cairn/nostr",
 	})
 }

@@ -32,8 +32,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coder/websocket"
-	"github.com/nbd-wtf/go-nostr"
+	websocket "github.com/cairn-nostr/cairn/internal/ws"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // MaxMessage bounds one message read from a relay.

@@ -2,7 +2,7 @@
 
 package client
 
-import "github.com/coder/websocket"
+import websocket "github.com/cairn-nostr/cairn/internal/ws"
 
 // waitIO: Close waits for the connection goroutines (they end as soon as
 // the socket is closed).

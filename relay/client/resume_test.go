@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 func TestBackoff(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/nbd-wtf/go-nostr"
+	websocket "github.com/cairn-nostr/cairn/internal/ws"
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 var (

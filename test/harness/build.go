@@ -18,6 +18,7 @@ package harness
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -160,6 +161,9 @@ func buildWasm(root string) ([]byte, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return out, err
 	}
+	if err := gzipBeside(filepath.Join(root, "web", "static", "cairn.wasm")); err != nil {
+		return nil, err
+	}
 	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
 	if err != nil {
 		return nil, err
@@ -172,4 +176,23 @@ func buildWasm(root string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("wasm_exec.js not found under %s", dir)
+}
+
+// gzipBeside writes name.gz at the best compression, as `make build-wasm`
+// does with gzip -9, so the node serves the core's encoding as built.
+func gzipBeside(name string) error {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(name+".gz", b.Bytes(), 0o644)
 }

@@ -90,7 +90,12 @@ let making = null; // the key being made: concurrent first calls share it
 
 /** localKey returns the tab's key info, creating and saving a key when there is none. */
 export async function localKey() {
-  const saved = settings.get("key", "");
+  let saved = settings.get("key", "");
+  if (!isHex64(saved) && started) {
+    // start is making the key; wait for it rather than make another.
+    await started.catch(() => {});
+    saved = settings.get("key", "");
+  }
   if (isHex64(saved)) {
     if (has("keyInfo")) {
       const info = await call("keyInfo", saved);
@@ -199,19 +204,27 @@ async function boot() {
   }
   const relay = relayURL(status);
   setState({ node: status, relay });
-  let key;
+  let pubkey;
   try {
-    key = await localKey();
+    // The saved key goes to start as it is, or none and start makes one:
+    // one call into the core instead of two before it can start.
+    const saved = settings.get("key", "");
+    const secretKey = isHex64(saved) ? saved : "";
     mark("key");
-    await call("start", { relay, secretKey: key.secretKey, nodePubkey: status.pubkey, loopback: loopback(), iceServers: await ice,
+    const out = await call("start", { relay, secretKey, nodePubkey: status.pubkey, loopback: loopback(), iceServers: await ice,
       iceTransportPolicy: relayOnly() ? "relay" : "all",
       quota: settings.get("quota", undefined), seed: settings.get("seeding", true), http: settings.get("http", true) !== false });
+    if (!secretKey) {
+      if (!isHex64(out?.secretKey)) throw new Error("the browser core returned a malformed key");
+      settings.set("key", out.secretKey);
+    }
+    pubkey = out?.pubkey || "";
   } catch (e) {
     setState({ phase: "failed", message: `The browser node did not start: ${errText(e)}` });
     throw e;
   }
   mark("started");
-  setState({ phase: "ready", message: "Browser node running", pubkey: key.pubkey });
+  setState({ phase: "ready", message: "Browser node running", pubkey });
   return globalThis.cairn;
 }
 

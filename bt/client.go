@@ -58,6 +58,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	tc := torrent.NewDefaultClientConfig()
 	tc.ListenHost = func(network string) string { return host }
 	tc.ListenPort = port
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		tc.DisableIPv6 = true // an IPv4 address has no tcp6 socket
+	}
 	tc.Seed = true
 	tc.DisableUTP = true
 	tc.DisableWebtorrent = true
@@ -238,11 +241,23 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 		return info, err
 	}
 	t.DownloadAll()
+	// A torrent added by magnet sometimes requests nothing once its info
+	// arrives (anacrolix/torrent v1.61.0, peers connected before the
+	// info): when nothing verified for stallAfter, its requests are
+	// recomputed.
+	lastDone, lastChange := int64(-1), time.Now()
 	for !t.Complete().Bool() {
 		select {
 		case <-t.Complete().On():
 		case <-tick.C:
 			report()
+			if done := verified(t); done != lastDone {
+				lastDone, lastChange = done, time.Now()
+			} else if time.Since(lastChange) > stallAfter {
+				t.DisallowDataDownload()
+				t.AllowDataDownload()
+				lastChange = time.Now()
+			}
 		case <-ctx.Done():
 			report()
 			return info, fmt.Errorf("fetching %s: %d of %d bytes verified: %w", info.Name, verified(t), info.Length, ctx.Err())
@@ -251,6 +266,10 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 	report()
 	return info, nil
 }
+
+// stallAfter is how long a fetch may verify nothing before its requests
+// are recomputed.
+const stallAfter = 2 * time.Second
 
 // verified is the bytes of t's pieces that passed their hash check.
 func verified(t *torrent.Torrent) int64 {

@@ -40,6 +40,8 @@ type Config struct {
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
+	// BT is the BitTorrent side (every share also a v1 torrent, seeded).
+	BT BTConfig
 }
 
 // P2PConfig is the node's libp2p side.
@@ -138,6 +140,7 @@ func DefaultConfig() Config {
 		AnnounceInterval: Duration(peer.DefaultAnnounceInterval),
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
+		BT:               BTConfig{Enabled: true, Listen: DefaultBTListen},
 	}
 }
 
@@ -177,6 +180,9 @@ func (c *Config) Validate() error {
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))
 	}
+	if _, _, err := net.SplitHostPort(c.BT.Listen); c.BT.Enabled && err != nil {
+		errs = append(errs, fmt.Errorf("bittorrent listen address %q: want host:port, e.g. 0.0.0.0:6881", c.BT.Listen))
+	}
 	if err := c.WebRTC.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -214,5 +220,6 @@ func TestingConfig(t testing.TB) Config {
 	c.Version = "test"
 	c.P2P.PublicBootstrap = false
 	c.WebRTC.Loopback = true
+	c.BT.Listen = "127.0.0.1:0"
 	return c
 }

@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/bt"
 	"github.com/cairn-nostr/cairn/identity"
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
@@ -68,6 +69,7 @@ type Node struct {
 	started time.Time
 	host    *p2p.Host
 	rtc     *webrtc.Node // nil when disabled or failed to start
+	bt      *bt.Client   // nil when disabled
 	libp2p  swarm.Transport
 	media   *mediaState
 	rooms   *rooms
@@ -219,6 +221,9 @@ func (n *Node) Start() error {
 	n.cancel = cancel
 	n.srv.BaseContext = func(net.Listener) context.Context { return n.ctx }
 	n.started = time.Now()
+	if err := n.startBT(); err != nil {
+		return err
+	}
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -312,6 +317,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.rtc != nil {
 		n.rtc.Close()
 	}
+	if n.bt != nil {
+		n.bt.Close()
+	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing p2p host: %w", err))
@@ -385,6 +393,9 @@ type Status struct {
 	// NIP95 is the relay's super peer side: registered and promoted
 	// peers, events pushed to them and offered.
 	NIP95 relay.PeerStats `json:"nip95"`
+	// BitTorrent is the client's side: torrents, seeding, port, data
+	// bytes each way; absent when disabled.
+	BitTorrent *bt.Stats `json:"bittorrent,omitempty"`
 }
 
 type statusP2P struct {
@@ -448,6 +459,11 @@ func (n *Node) Status() Status {
 		st.Transfer[webrtc.TransportName] = statusTransfer{BytesUp: uint64(rs.BytesUp), BytesDown: uint64(rs.BytesDown)}
 		st.Peers[webrtc.TransportName] = rs.Conns
 		st.WebRTC = &statusWebRTC{PubKey: n.rtc.PubKey(), ICEServers: append([]string{}, n.cfg.WebRTC.ICEServers...), Loopback: n.cfg.WebRTC.Loopback}
+	}
+	if n.bt != nil {
+		bs := n.bt.Stats()
+		st.BitTorrent = &bs
+		st.Transfer["bittorrent"] = statusTransfer{BytesUp: uint64(bs.BytesWritten), BytesDown: uint64(bs.BytesRead)}
 	}
 	bs := n.blobs.Stats()
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
+	"github.com/cairn-nostr/cairn/bt"
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/swarm"
 )
@@ -42,6 +42,8 @@ type ShareResult struct {
 	Chunks     int    `json:"chunks"`
 	Size       int64  `json:"size"`
 	Path       string `json:"path"` // the file that was cut (a remuxed copy for a progressive MP4)
+	// Magnet is the file's BitTorrent v1 magnet (empty for an empty file).
+	Magnet string `json:"magnet,omitempty"`
 }
 
 func (n *Node) serveShare(w http.ResponseWriter, r *http.Request) {
@@ -77,9 +79,21 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	if err != nil {
 		return nil, err
 	}
-	sum, err := fileSHA256(ctx, sharedPath)
+	sum, mi, err := hashAndTorrent(ctx, sharedPath)
 	if err != nil {
 		return nil, err
+	}
+	shaHex := hex.EncodeToString(sum[:])
+	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
+	var magnet string
+	if mi != nil {
+		mi.UrlList = []string{fileURL}
+		if magnet, err = bt.Magnet(mi, n.torrentURL(shaHex)); err != nil {
+			return nil, err
+		}
+		if err := n.saveTorrent(shaHex, mi); err != nil {
+			return nil, fmt.Errorf("saving the torrent: %w", err)
+		}
 	}
 	m := plan.Map()
 	m.Title, m.Description = req.Title, req.Description
@@ -87,6 +101,7 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		m.MIME = mimeOf(req.Path)
 	}
 	m.Gatekeepers = []string{n.key.Public}
+	m.Magnet = magnet
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("chunk map: %w", err)
 	}
@@ -95,8 +110,6 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	if err := n.peer.PublishOwn(ctx, &mapEv); err != nil {
 		return nil, err
 	}
-	shaHex := hex.EncodeToString(sum[:])
-	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
 	fm := m.FileMetadata(fileURL, sum)
 	fm.MIME = baseMIME(fm.MIME)
 	fileEv := fm.Event()
@@ -105,6 +118,13 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		return nil, err
 	}
 	n.provide(m.Root)
+	if mi != nil {
+		if f := n.fileBySHA256(ctx, shaHex); f == nil {
+			n.log.Warn("not seeding the share's torrent: its file event is not found", "sha256", shaHex)
+		} else if err := n.seed(mi, f); err != nil {
+			n.log.Warn("not seeding the share's torrent", "sha256", shaHex, "err", err)
+		}
+	}
 	hint := []string{n.publicRelayURL()}
 	nevent, _ := nip19.EncodeEvent(mapEv.ID, hint, n.key.Public)
 	fileNevent, _ := nip19.EncodeEvent(fileEv.ID, hint, n.key.Public)
@@ -121,22 +141,8 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		Chunks:     len(m.Chunks),
 		Size:       m.Size,
 		Path:       sharedPath,
+		Magnet:     magnet,
 	}, nil
-}
-
-func fileSHA256(ctx context.Context, path string) ([32]byte, error) {
-	var sum [32]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return sum, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	h.Sum(sum[:0])
-	return sum, nil
 }
 
 type ctxReader struct {

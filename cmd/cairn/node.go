@@ -39,7 +39,10 @@ Beside it a libp2p host (--p2p-listen, TCP and QUIC) serves and fetches
 media chunks; its identity is derived from the node key. Browsers reach the
 node over WebRTC DataChannels (--webrtc), signaled through its own relay:
 it serves them its chunks, fetches from the swarm those of known media it
-lacks, and fetches from them what they announce.
+lacks, and fetches from them what they announce. Every shared file is also
+a BitTorrent v1 torrent (GET /bt/<sha256>.torrent; magnet in its events)
+that a BitTorrent client seeds from the chunk store (--bt, --bt-listen);
+with --public-bootstrap=false it joins no public DHT.
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -117,6 +120,8 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringSliceVar(&cfg.WebRTC.ICEServers, "ice-server", nil, "STUN or TURN server for WebRTC, stun:host:port or turn:host:port[?transport=tcp]; repeat or comma-separate for several (default none: direct host candidates only, enough on a LAN)")
 	f.StringVar(&cfg.WebRTC.ICEUsername, "ice-username", "", "username for the TURN servers of --ice-server")
 	f.StringVar(&cfg.WebRTC.ICECredential, "ice-credential", "", "credential (password) for the TURN servers of --ice-server")
+	f.BoolVar(&cfg.BT.Enabled, "bt", cfg.BT.Enabled, "seed every shared file as a BitTorrent v1 torrent (its magnet is in the share's events either way, its web seed this node); --bt=false turns the client off")
+	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one)")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.DurationVar((*time.Duration)(&cfg.AnnounceInterval), "announce-interval", time.Duration(cfg.AnnounceInterval), "how often to announce (kind 20002) the media this node seeds")

@@ -189,7 +189,7 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 		TorrentDirMaker: func(baseDir string, _ *metainfo.Info, _ metainfo.Hash) string {
 			return baseDir
 		},
-		PieceCompletion: storage.NewMapPieceCompletion(),
+		PieceCompletion: freshCompletion{storage.NewMapPieceCompletion()},
 		UsePartFiles:    g.Some(false),
 	})
 	defer st.Close()
@@ -241,23 +241,11 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 		return info, err
 	}
 	t.DownloadAll()
-	// A torrent added by magnet sometimes requests nothing once its info
-	// arrives (anacrolix/torrent v1.61.0, peers connected before the
-	// info): when nothing verified for stallAfter, its requests are
-	// recomputed.
-	lastDone, lastChange := int64(-1), time.Now()
 	for !t.Complete().Bool() {
 		select {
 		case <-t.Complete().On():
 		case <-tick.C:
 			report()
-			if done := verified(t); done != lastDone {
-				lastDone, lastChange = done, time.Now()
-			} else if time.Since(lastChange) > stallAfter {
-				t.DisallowDataDownload()
-				t.AllowDataDownload()
-				lastChange = time.Now()
-			}
 		case <-ctx.Done():
 			report()
 			return info, fmt.Errorf("fetching %s: %d of %d bytes verified: %w", info.Name, verified(t), info.Length, ctx.Err())
@@ -267,9 +255,20 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 	return info, nil
 }
 
-// stallAfter is how long a fetch may verify nothing before its requests
-// are recomputed.
-const stallAfter = 2 * time.Second
+// freshCompletion is the piece completion of a fetch: a piece not yet
+// verified in this fetch is known incomplete, so the engine requests it at
+// once instead of hashing what the file holds first (a fetch starts from
+// nothing; with that initial check, pieces of a torrent added by magnet
+// sometimes stayed unrequested in anacrolix/torrent v1.61.0).
+type freshCompletion struct{ storage.PieceCompletion }
+
+func (f freshCompletion) Get(pk metainfo.PieceKey) (storage.Completion, error) {
+	c, err := f.PieceCompletion.Get(pk)
+	if err != nil || !c.Ok {
+		return storage.Completion{Ok: true, Complete: false}, nil
+	}
+	return c, nil
+}
 
 // verified is the bytes of t's pieces that passed their hash check.
 func verified(t *torrent.Torrent) int64 {

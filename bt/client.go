@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,6 +197,7 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 	defer st.Close()
 	s := *spec
 	s.Storage = st
+	resolveSources(ctx, &s)
 	t, isNew, err := c.c.AddTorrentSpec(&s)
 	if err != nil {
 		return metainfo.Info{}, fmt.Errorf("%w: %v", ErrTorrent, err)
@@ -205,7 +208,7 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 	defer t.Drop()
 	var peers []torrent.PeerInfo
 	for _, p := range opt.Peers {
-		a, err := net.ResolveTCPAddr("tcp", p)
+		a, err := resolveTCP(p)
 		if err != nil {
 			return metainfo.Info{}, fmt.Errorf("peer %q: want host:port: %w", p, err)
 		}
@@ -303,6 +306,42 @@ func MagnetSpec(uri string) (*torrent.TorrentSpec, error) {
 	return spec, nil
 }
 
+// resolveSources fetches the .torrent a magnet's xs names (at most
+// MaxTorrentBytes, 10 s each) and takes its info when its infohash is the
+// magnet's; the engine is not given the sources itself (fetching them
+// races its web seeds' setup in anacrolix/torrent v1.61.0). A source that
+// fails or does not match is skipped: peers give the metadata then.
+func resolveSources(ctx context.Context, spec *torrent.TorrentSpec) {
+	srcs := spec.Sources
+	spec.Sources = nil
+	if len(spec.InfoBytes) > 0 {
+		return
+	}
+	for _, u := range srcs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
+		if err != nil {
+			cancel()
+			continue
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			continue
+		}
+		mi, _, err := LoadTorrent(res.Body)
+		res.Body.Close()
+		cancel()
+		if err == nil && mi.HashInfoBytes() == spec.InfoHash {
+			spec.InfoBytes = mi.InfoBytes
+			return
+		}
+	}
+}
+
 // MetaInfoSpec is what Fetch takes for a loaded .torrent.
 func MetaInfoSpec(mi *metainfo.MetaInfo) (*torrent.TorrentSpec, error) {
 	if _, err := SingleFile(mi); err != nil {
@@ -314,3 +353,5 @@ func MetaInfoSpec(mi *metainfo.MetaInfo) (*torrent.TorrentSpec, error) {
 	}
 	return spec, nil
 }
+
+func resolveTCP(hostport string) (*net.TCPAddr, error) { return net.ResolveTCPAddr("tcp", hostport) }

@@ -80,9 +80,9 @@ func SingleFile(mi *metainfo.MetaInfo) (metainfo.Info, error) {
 }
 
 // Magnet is the BEP-9 magnet of mi: xt (the v1 infohash), dn (the file
-// name), xl (its length), ws (its web seeds, BEP-19) and xs (where its
-// .torrent is served, when torrentURL is given).
-func Magnet(mi *metainfo.MetaInfo, torrentURL string) (string, error) {
+// name), xl (its length), ws (its web seeds, BEP-19), xs (where its
+// .torrent is served, when torrentURL is given) and x.pe (peers, host:port).
+func Magnet(mi *metainfo.MetaInfo, torrentURL string, peers ...string) (string, error) {
 	info, err := SingleFile(mi)
 	if err != nil {
 		return "", err
@@ -94,6 +94,9 @@ func Magnet(mi *metainfo.MetaInfo, torrentURL string) (string, error) {
 	}
 	if torrentURL != "" {
 		m.Params.Set("xs", torrentURL)
+	}
+	for _, p := range peers {
+		m.Params.Add("x.pe", p)
 	}
 	return m.String(), nil
 }

@@ -7,14 +7,19 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/cairn-nostr/cairn/bt"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/swarm"
 )
@@ -133,6 +138,97 @@ func hashAndTorrent(ctx context.Context, path string) ([32]byte, *metainfo.MetaI
 	}
 	h.Sum(sum[:0])
 	return sum, mi, nil
+}
+
+// btPeerAddrs is the x.pe of this node's magnets: the host of its public
+// HTTP URL (the web seed's) and the client's port; none when the client
+// is off.
+func (n *Node) btPeerAddrs() []string {
+	if n.bt == nil {
+		return nil
+	}
+	u, err := url.Parse(n.publicHTTPURL())
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	return []string{net.JoinHostPort(u.Hostname(), strconv.Itoa(n.bt.Port()))}
+}
+
+// btCacheDir holds the pieces of torrents read as a download's transport,
+// for the node's run (removed at stop).
+func btCacheDir(dataDir string) string { return filepath.Join(dataDir, "bt-cache") }
+
+// btFallbackAfter is how long a download runs with no cairn peer before
+// the torrent of its map joins it.
+const btFallbackAfter = 4 * time.Second
+
+// btProvider is a download's BitTorrent fallback: when the chunk map of
+// root carries a magnet, the client runs, and the download has found no
+// cairn peer for btFallbackAfter, the torrent itself becomes one more peer
+// (its pieces checked by the engine, then each chunk against its SHA-256
+// by the download). Once added, a torrent stays a peer of the root's
+// downloads for the node's run.
+func (n *Node) btProvider(ctx context.Context, root [32]byte) []peer.Contact {
+	if n.bt == nil {
+		return nil
+	}
+	n.btMu.Lock()
+	defer n.btMu.Unlock()
+	ch := n.btChunks[root]
+	if ch == nil {
+		var dl *peer.Download
+		for _, d := range n.peer.Downloads() {
+			if d.File.Map.Root == root {
+				dl = d
+			}
+		}
+		if dl == nil || dl.File.Map.Magnet == "" {
+			return nil
+		}
+		if p := dl.Progress(); p.Peers > 0 || p.Elapsed < btFallbackAfter {
+			return nil
+		}
+		f := dl.File
+		spans, err := chunkSpans(f.Map)
+		if err != nil {
+			return nil
+		}
+		mg, err := chunkmap.ParseMagnet(f.Map.Magnet)
+		if err != nil {
+			return nil
+		}
+		peers := mg.Peers
+		if ch, err = n.bt.Chunks(ctx, f.Map.Magnet, btCacheDir(n.cfg.DataDir), f.Map.Size, spans, peers); err != nil {
+			n.log.Debug("bittorrent transport", "root", hex.EncodeToString(root[:8]), "err", err)
+			return nil
+		}
+		if n.btChunks == nil {
+			n.btChunks = map[[32]byte]*bt.Chunks{}
+		}
+		n.btChunks[root] = ch
+	}
+	return []peer.Contact{{Transport: ch, ID: ch.PeerID()}}
+}
+
+// chunkSpans places a map's chunks in the file: from its chunk-info, or
+// every chunk but the last of chunk-size bytes.
+func chunkSpans(m *chunkmap.Map) ([]bt.Span, error) {
+	spans := make([]bt.Span, len(m.Chunks))
+	var off int64
+	for i, h := range m.Chunks {
+		l := m.ChunkSize
+		if m.ChunkInfo != nil {
+			off, l = m.ChunkInfo[i].Offset, m.ChunkInfo[i].Length
+		} else if i == len(m.Chunks)-1 {
+			l = m.Size - off
+		}
+		if l <= 0 || off+l > m.Size {
+			return nil, fmt.Errorf("chunk %d does not fit the file", i)
+		}
+		spans[i] = bt.Span{Hash: h, Offset: off, Length: l}
+		off += l
+	}
+	return spans, nil
 }
 
 // torrentURL is where the node serves the .torrent of the file sha.

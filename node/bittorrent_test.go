@@ -130,3 +130,46 @@ func TestShareIsATorrent(t *testing.T) {
 		t.Fatalf("after restart: %s", res.Status)
 	}
 }
+
+// TestDownloadOverBitTorrent: B holds A's chunk map and file event but
+// knows no cairn peer of it (no libp2p bootstrap, no relay of A's, no
+// addressing record): the map's magnet makes the torrent one more peer,
+// reached at the magnet's x.pe (A's BitTorrent client). The download
+// completes, every chunk verified, all of it over BitTorrent.
+func TestDownloadOverBitTorrent(t *testing.T) {
+	a := startNode(t, TestingConfig(t))
+	b := startNode(t, TestingConfig(t))
+	data := make([]byte, 1<<20+4567)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(path, data, 0o600)
+	var sh ShareResult
+	post(t, a.URL()+"/api/share", ShareRequest{Path: path, ChunkSize: 128 << 10}, &sh)
+	mg, err := chunkmap.ParseMagnet(sh.Magnet)
+	if err != nil || len(mg.Peers) != 1 || mg.Peers[0] != "127.0.0.1:"+strconv.Itoa(a.Status().BitTorrent.Port) {
+		t.Fatalf("magnet %+v: %v", mg, err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{sh.MapID, sh.FileID} {
+		a.Store().Query(ctx, nostr.Filter{IDs: []string{id}}, 1, func(raw []byte) error {
+			ev := &nostr.Event{}
+			if err := json.Unmarshal(raw, ev); err != nil {
+				return err
+			}
+			return b.Store().Save(ctx, ev)
+		})
+	}
+	out := filepath.Join(t.TempDir(), "out.bin")
+	waitDownload(t, b, sh.Root, out)
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	var st DownloadStatus
+	get(t, b.URL()+"/api/downloads/"+sh.Root, &st)
+	if st.Transports[bt.TransportName] != int64(len(data)) {
+		t.Fatalf("transports %v, want all %d bytes over bittorrent", st.Transports, len(data))
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,10 +71,13 @@ type Node struct {
 	host    *p2p.Host
 	rtc     *webrtc.Node // nil when disabled or failed to start
 	bt      *bt.Client   // nil when disabled
-	libp2p  swarm.Transport
-	media   *mediaState
-	rooms   *rooms
-	credits *credits
+	// btChunks are the torrents read as download transports, by root.
+	btMu     sync.Mutex
+	btChunks map[[32]byte]*bt.Chunks
+	libp2p   swarm.Transport
+	media    *mediaState
+	rooms    *rooms
+	credits  *credits
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -319,6 +323,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.bt != nil {
 		n.bt.Close()
+		os.RemoveAll(btCacheDir(n.cfg.DataDir))
 	}
 	if n.host != nil {
 		if err := n.host.Close(); err != nil {

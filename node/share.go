@@ -88,7 +88,7 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	var magnet string
 	if mi != nil {
 		mi.UrlList = []string{fileURL}
-		if magnet, err = bt.Magnet(mi, n.torrentURL(shaHex)); err != nil {
+		if magnet, err = bt.Magnet(mi, n.torrentURL(shaHex), n.btPeerAddrs()...); err != nil {
 			return nil, err
 		}
 		if err := n.saveTorrent(shaHex, mi); err != nil {

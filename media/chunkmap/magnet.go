@@ -27,12 +27,14 @@ type Magnet struct {
 	WebSeeds []string
 	// Source is xs, where the .torrent is served, or empty.
 	Source string
+	// Peers are the x.pe parameters (BEP-9), host:port, as given.
+	Peers []string
 }
 
 // ParseMagnet parses a magnet strictly: the magnet: scheme with only a
 // query, exactly one xt with a v1 infohash in lowercase hex, at most one
-// dn, xl (canonical decimal) and xs, ws and xs absolute http(s) URLs. Other
-// parameters (tr, x.pe, ...) are allowed and not read.
+// dn, xl (canonical decimal) and xs, ws and xs absolute http(s) URLs, x.pe
+// read as given. Other parameters (tr, ...) are allowed and not read.
 func ParseMagnet(s string) (*Magnet, error) {
 	if len(s) > MaxMagnetLen {
 		return nil, fmt.Errorf("%d characters (max %d): %w", len(s), MaxMagnetLen, ErrMagnet)
@@ -54,7 +56,7 @@ func ParseMagnet(s string) (*Magnet, error) {
 	if !ok {
 		return nil, fmt.Errorf("xt %q is not urn:btih:<infohash>: %w", trunc(q.Get("xt")), ErrMagnet)
 	}
-	m := &Magnet{Name: q.Get("dn"), Length: -1, WebSeeds: q["ws"], Source: q.Get("xs")}
+	m := &Magnet{Name: q.Get("dn"), Length: -1, WebSeeds: q["ws"], Source: q.Get("xs"), Peers: q["x.pe"]}
 	if len(xt) != 40 || strings.ToLower(xt) != xt {
 		return nil, fmt.Errorf("infohash %q: want 40 lowercase hex digits (BitTorrent v1): %w", trunc(xt), ErrMagnet)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -171,5 +172,79 @@ func TestDownloadOverBitTorrent(t *testing.T) {
 	get(t, b.URL()+"/api/downloads/"+sh.Root, &st)
 	if st.Transports[bt.TransportName] != int64(len(data)) {
 		t.Fatalf("transports %v, want all %d bytes over bittorrent", st.Transports, len(data))
+	}
+}
+
+// TestDownloadOverBitTorrentRefusesOtherBytes: a chunk map (signed by
+// someone else) whose magnet names the torrent of another file of the same
+// size: the torrent's bytes fail the chunks' SHA-256, the torrent is
+// banned from the download and dropped, and no chunk is stored.
+func TestDownloadOverBitTorrentRefusesOtherBytes(t *testing.T) {
+	a := startNode(t, TestingConfig(t))
+	b := startNode(t, TestingConfig(t))
+	const size, cs = 300_000, 128 << 10
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "x.bin")
+	os.WriteFile(path, data, 0o600)
+	var sh ShareResult
+	post(t, a.URL()+"/api/share", ShareRequest{Path: path, ChunkSize: cs}, &sh)
+
+	// Another file of the same size, its map carrying X's magnet.
+	var chunks [][32]byte
+	for off := 0; off < size; off += cs {
+		other := make([]byte, min(cs, size-off))
+		other[0] = byte(off)
+		chunks = append(chunks, sha256.Sum256(other))
+	}
+	m := chunkmap.New(chunks, size)
+	m.ChunkSize = cs
+	m.Magnet = sh.Magnet
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ev := m.Event()
+	ev.CreatedAt = nostr.Now()
+	if err := ev.Sign(nostr.GeneratePrivateKey()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Store().Save(ctx, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var st DownloadStatus
+	post(t, b.URL()+"/api/get", GetRequest{Ref: ev.ID}, &st)
+	waitForIn(t, 30*time.Second, "the torrent banned from the download", func() bool {
+		for _, dl := range b.Peer().Downloads() {
+			if dl.File.Map.Root == m.Root && dl.Progress().Banned > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	for i, h := range chunks {
+		if b.Blobs().Has(h) {
+			t.Fatalf("chunk %d stored", i)
+		}
+	}
+	for _, dl := range b.Peer().Downloads() {
+		if p := dl.Progress(); dl.File.Map.Root == m.Root && (p.ChunksDone != 0 || p.Transports[bt.TransportName] != 0) {
+			t.Fatalf("progress %+v", p)
+		}
+	}
+}
+
+func waitForIn(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("no %s within %v", what, d)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

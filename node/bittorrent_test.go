@@ -29,13 +29,7 @@ import (
 func TestShareIsATorrent(t *testing.T) {
 	cfg := TestingConfig(t)
 	a := startNode(t, cfg)
-	data := make([]byte, 2<<20+999)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "clip.bin")
-	os.WriteFile(path, data, 0o600)
+	path, data := testFile(t, "clip.bin", 2<<20+999, 3)
 	var sh ShareResult
 	post(t, a.URL()+"/api/share", ShareRequest{Path: path, ChunkSize: 256 << 10}, &sh)
 	mg, err := chunkmap.ParseMagnet(sh.Magnet)
@@ -140,13 +134,7 @@ func TestShareIsATorrent(t *testing.T) {
 func TestDownloadOverBitTorrent(t *testing.T) {
 	a := startNode(t, TestingConfig(t))
 	b := startNode(t, TestingConfig(t))
-	data := make([]byte, 1<<20+4567)
-	rng := rand.New(rand.NewPCG(5, 6))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "f.bin")
-	os.WriteFile(path, data, 0o600)
+	path, data := testFile(t, "f.bin", 1<<20+4567, 5)
 	var sh ShareResult
 	post(t, a.URL()+"/api/share", ShareRequest{Path: path, ChunkSize: 128 << 10}, &sh)
 	mg, err := chunkmap.ParseMagnet(sh.Magnet)
@@ -183,13 +171,7 @@ func TestDownloadOverBitTorrentRefusesOtherBytes(t *testing.T) {
 	a := startNode(t, TestingConfig(t))
 	b := startNode(t, TestingConfig(t))
 	const size, cs = 300_000, 128 << 10
-	data := make([]byte, size)
-	rng := rand.New(rand.NewPCG(7, 8))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "x.bin")
-	os.WriteFile(path, data, 0o600)
+	path, _ := testFile(t, "x.bin", size, 7)
 	var sh ShareResult
 	post(t, a.URL()+"/api/share", ShareRequest{Path: path, ChunkSize: cs}, &sh)
 
@@ -247,4 +229,20 @@ func waitForIn(t *testing.T, d time.Duration, what string, cond func() bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// testFile writes size pseudo-random bytes (from seed) to a file named
+// name in a temporary directory.
+func testFile(t *testing.T, name string, size int, seed uint64) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
 }

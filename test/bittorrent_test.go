@@ -138,7 +138,8 @@ print('done', flush=True)
 // fetched, byte-identical, by aria2c (peers from a test tracker: the node's
 // BitTorrent port) and by libtorrent (dialling the node), over the peer
 // wire only (the web seed taken out of the .torrent); and by aria2c from
-// the web seed alone. curl of /<sha256> is the ceiling for the figures.
+// the web seed alone; and by `cairn get` of the share's magnet. aria2c
+// fetching from aria2c, and curl of /<sha256>, are the ceilings.
 func TestBitTorrentClientsFetchShare(t *testing.T) {
 	aria2, _ := needBT(t)
 	size := 64 << 20
@@ -230,6 +231,14 @@ func TestBitTorrentClientsFetchShare(t *testing.T) {
 	}
 	ltTime := time.Since(t0)
 	sameFile(t, filepath.Join(ltDir, "shared.bin"), data, "libtorrent")
+
+	// cairn's own client, given only the share's magnet (its x.pe, xs and
+	// web seed name the node).
+	cairnOut := filepath.Join(dir, "cairn-get.bin")
+	if stdout, stderr, code := harness.RunTimeout(t, 3*time.Minute, "get", "--public-bootstrap=false", "--bt-listen", "127.0.0.1:0", "-q", sh.Magnet, "-o", cairnOut); code != 0 {
+		t.Fatalf("cairn get magnet: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	sameFile(t, cairnOut, data, "cairn get of the share's magnet")
 
 	apiJSON(t, "GET", n.URL+"/api/status", nil, &st)
 	t.Logf("%d MiB, each figure a whole client run (process start and aria2c's connect wait included): aria2c from cairn's peer %.1f MiB/s vs aria2c from aria2c %.1f MiB/s: ratio %.2f; aria2c from cairn's web seed %.1f MiB/s vs curl of the same URL %.0f MiB/s: %.2f; libtorrent from cairn's peer %.1f MiB/s",

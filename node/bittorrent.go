@@ -56,6 +56,7 @@ func (n *Node) startBT() error {
 		return err
 	}
 	n.bt = c
+	os.RemoveAll(btCacheDir(n.cfg.DataDir)) // pieces left by a run that did not stop
 	ents, _ := os.ReadDir(TorrentsDir(n.cfg.DataDir))
 	for _, e := range ents {
 		sha, ok := strings.CutSuffix(e.Name(), ".torrent")
@@ -155,7 +156,7 @@ func (n *Node) btPeerAddrs() []string {
 }
 
 // btCacheDir holds the pieces of torrents read as a download's transport,
-// for the node's run (removed at stop).
+// for the node's run (removed at stop, and at start after a crash).
 func btCacheDir(dataDir string) string { return filepath.Join(dataDir, "bt-cache") }
 
 // btFallbackAfter is how long a download runs with no cairn peer before

@@ -3,9 +3,12 @@
 #
 # libsecp256k1 switches signature checks to the bundled C library (about 4x
 # faster than pure Go); the build needs gcc, which `make deps` checks for.
+# nosqlite leaves out the SQLite piece-completion store anacrolix/torrent
+# would compile in (cairn never uses it; a build without the tag works too,
+# it only compiles SQLite's C for nothing).
 
 GO       ?= go
-TAGS     ?= libsecp256k1
+TAGS     ?= libsecp256k1,nosqlite
 BIN      := bin/cairn
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
@@ -74,11 +77,18 @@ deps: deps-apt deps-npm
 
 # Debian packages the tests need, installed only when their command is
 # missing: command:package pairs.
-APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium ip:iproute2 nft:nftables microsocks:microsocks
+APT_NEEDS := gcc:gcc node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium ip:iproute2 nft:nftables aria2c:aria2 mktorrent:mktorrent microsocks:microsocks
+# Python modules from Debian, checked by importing them under /usr/bin/python3:
+# module:package pairs.
+PY_NEEDS := libtorrent:python3-libtorrent
 deps-apt:
 	@pkgs=""; for pair in $(APT_NEEDS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
 		command -v $$cmd >/dev/null || pkgs="$$pkgs $$pkg"; \
+	done; \
+	for pair in $(PY_NEEDS); do \
+		mod=$${pair%%:*}; pkg=$${pair#*:}; \
+		/usr/bin/python3 -c "import $$mod" 2>/dev/null || pkgs="$$pkgs $$pkg"; \
 	done; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing Debian packages:$$pkgs"; \

@@ -1,6 +1,19 @@
-// Package bt is cairn's bridge to BitTorrent, the first part: the identity
-// a user has on the Mainline DHT and the feed pointer that lets anyone find
-// the user's feed from the pubkey alone, in nostr-over-bt's formats.
+// Package bt is cairn's bridge to BitTorrent, over anacrolix/torrent and
+// anacrolix/dht (the engines; this package is the bridge):
+//
+//   - Torrents: MakeTorrent makes the v1 single-file torrent of a shared
+//     file (BitTorrent v2 is not usable with this engine version), Magnet
+//     its magnet, LoadTorrent reads one strictly. A Client seeds a torrent
+//     from bytes read in place (Seed: a read-only storage over an
+//     io.ReaderAt, the node's chunk store), fetches one to a file (Fetch),
+//     and reads a chunk map's chunks out of the same file's torrent
+//     (Chunks, a swarm.Transport). With ClientConfig.Public off
+//     (--public-bootstrap=false, every test) it joins no public DHT and
+//     does no PEX or UPnP: only the peers, trackers and web seeds named.
+//
+// And the identity a user has on the Mainline DHT and the feed pointer that
+// lets anyone find the user's feed from the pubkey alone, in
+// nostr-over-bt's formats:
 //
 //   - The BEP-44 key is derived from the Nostr secret with HKDF
 //     (identity.LabelBitTorrent), never the raw secret reused as nostr-over-bt
@@ -18,6 +31,6 @@
 //     routers; Config.Public = false (and every test) uses only the nodes
 //     given.
 //
-// Torrents for media and feed bundles, `cairn get magnet:`, the
-// web-of-trust crawl and the relay's seeding bridge come next.
+// Feed bundles and their publication in the DHT (not yet wired into the
+// node), the web-of-trust crawl and the relay's seeding bridge come next.
 package bt

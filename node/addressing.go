@@ -137,10 +137,11 @@ func (n *Node) dial(ctx context.Context, ai peer.AddrInfo) (cpeer.Contact, error
 }
 
 // providers is the core's Config.Providers: the DHT's provider records of
-// root, dialled.
+// root, dialled, and the torrent of its map when the map has a magnet.
 func (n *Node) providers(ctx context.Context, root [32]byte) []cpeer.Contact {
+	bt := n.btProvider(ctx, root)
 	if n.host.DHT() == nil {
-		return nil
+		return bt
 	}
 	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	provs, err := n.host.FindProviders(fctx, root, 20)
@@ -148,7 +149,7 @@ func (n *Node) providers(ctx context.Context, root [32]byte) []cpeer.Contact {
 	if err != nil {
 		n.log.Debug("DHT find providers", "err", err)
 	}
-	var out []cpeer.Contact
+	out := bt
 	for _, ai := range provs {
 		if c, err := n.dial(ctx, ai); err == nil {
 			out = append(out, c)

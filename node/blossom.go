@@ -461,7 +461,11 @@ func (n *Node) shareBlob(ctx context.Context, path, sha string, typ string) erro
 		m.MIME = typ
 	}
 	fileURL := n.publicHTTPURL() + "/" + sha + blossom.Ext(typ)
-	if _, _, err := n.publishFile(ctx, m, fileURL, sum); err != nil {
+	_, mi, err := hashAndTorrent(ctx, path, sha+blossom.Ext(typ))
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := n.publishFile(ctx, m, fileURL, sum, mi); err != nil {
 		return err
 	}
 	n.dropCached(sha)

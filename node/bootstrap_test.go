@@ -107,6 +107,7 @@ func TestBootstrapLayers(t *testing.T) {
 	}
 	cfg = TestingConfig(t)
 	cfg.P2P.PublicBootstrap = true
+	cfg.BT.Enabled = false // its client would join the public Mainline DHT
 	on := startNode(t, cfg)
 	connectedTo(t, on, aID)
 	if layer(on, "builtin") != 1 {

@@ -56,6 +56,8 @@ type Config struct {
 	Credit CreditConfig
 	// Personal makes the node one user's personal server (personal.go).
 	Personal PersonalConfig
+	// BT is the BitTorrent side (every share also a v1 torrent, seeded).
+	BT BTConfig
 }
 
 // CreditConfig sets the credit gate (credits.go, credit.Gate).
@@ -227,6 +229,7 @@ func DefaultConfig() Config {
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 		TURN:             defaultTURN(),
 		Credit:           CreditConfig{Gate: true},
+		BT:               BTConfig{Enabled: true, Listen: DefaultBTListen},
 	}
 }
 
@@ -280,6 +283,9 @@ func (c *Config) Validate() error {
 	if err := c.TURN.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, _, err := net.SplitHostPort(c.BT.Listen); c.BT.Enabled && err != nil {
+		errs = append(errs, fmt.Errorf("bittorrent listen address %q: want host:port, e.g. 0.0.0.0:6881", c.BT.Listen))
+	}
 	if err := c.WebRTC.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -328,5 +334,6 @@ func TestingConfig(t testing.TB) Config {
 	c.P2P.PublicBootstrap = false
 	c.WebRTC.Loopback = true
 	c.TURN.Listen = "127.0.0.1:0"
+	c.BT.Listen = "127.0.0.1:0"
 	return c
 }

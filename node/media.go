@@ -43,6 +43,7 @@ func (n *Node) routeMedia(mux *http.ServeMux, web http.Handler) {
 	mux.HandleFunc("POST /api/pin", localOnly(func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, true) }))
 	mux.HandleFunc("POST /api/unpin", localOnly(func(w http.ResponseWriter, r *http.Request) { n.servePin(w, r, false) }))
 	mux.HandleFunc("GET /api/seeders/{root}", n.serveSeeders) // public: browsers ask it
+	mux.HandleFunc("GET /bt/{name}", n.serveTorrent)          // public: the xs of shares' magnets
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && fileRoute.MatchString(r.URL.Path) {
 			n.serveFile(w, r)

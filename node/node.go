@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/bt"
 	"github.com/cairn-nostr/cairn/credit/tally"
 	"github.com/cairn-nostr/cairn/gossip"
 	"github.com/cairn-nostr/cairn/identity"
@@ -83,6 +85,10 @@ type Node struct {
 	gossip   *gossip.Node // follower multicast of a personal node; set by Start
 	np2pLn   net.Listener // NostrP2P's client API of a personal node
 	np2pSrv  *http.Server
+	bt       *bt.Client // nil when disabled
+	// btChunks are the torrents read as download transports, by root.
+	btMu     sync.Mutex
+	btChunks map[[32]byte]*bt.Chunks
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -267,6 +273,9 @@ func (n *Node) Start() error {
 			return err
 		}
 	}
+	if err := n.startBT(); err != nil {
+		return err
+	}
 	n.startWebRTC()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
@@ -376,6 +385,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.turn != nil {
 		n.turn.Close()
 	}
+	if n.bt != nil {
+		n.bt.Close()
+		os.RemoveAll(btCacheDir(n.cfg.DataDir))
+	}
 	if n.host != nil {
 		if err := n.saveBans(); err != nil {
 			errs = append(errs, err)
@@ -460,6 +473,9 @@ type Status struct {
 	TURN *turn.Stats `json:"turn,omitempty"`
 	// Personal is the personal server's side; absent unless --personal.
 	Personal *PersonalStatus `json:"personal,omitempty"`
+	// BitTorrent is the client's side: torrents, seeding, port, data
+	// bytes each way; absent when disabled.
+	BitTorrent *bt.Stats `json:"bittorrent,omitempty"`
 }
 
 type statusP2P struct {
@@ -531,6 +547,11 @@ func (n *Node) Status() Status {
 	if n.turn != nil {
 		ts := n.turn.Stats()
 		st.TURN = &ts
+	}
+	if n.bt != nil {
+		bs := n.bt.Stats()
+		st.BitTorrent = &bs
+		st.Transfer["bittorrent"] = statusTransfer{BytesUp: uint64(bs.BytesWritten), BytesDown: uint64(bs.BytesRead)}
 	}
 	bs := n.blobs.Stats()
 	st.Blobs = statusBlobs{Count: bs.Count, Bytes: bs.Bytes, Quota: bs.Quota, Pinned: bs.Pinned, PinnedBytes: bs.PinnedBytes, Evicted: bs.Evicted}

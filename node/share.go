@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
+	"github.com/cairn-nostr/cairn/bt"
 	"github.com/cairn-nostr/cairn/media"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/store"
@@ -45,6 +46,8 @@ type ShareResult struct {
 	Chunks     int    `json:"chunks"`
 	Size       int64  `json:"size"`
 	Path       string `json:"path"` // the file that was cut (a remuxed copy for a progressive MP4)
+	// Magnet is the file's BitTorrent v1 magnet (empty for an empty file).
+	Magnet string `json:"magnet,omitempty"`
 }
 
 func (n *Node) serveShare(w http.ResponseWriter, r *http.Request) {
@@ -80,18 +83,18 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 	if err != nil {
 		return nil, err
 	}
-	sum, err := fileSHA256(ctx, sharedPath)
+	sum, mi, err := hashAndTorrent(ctx, sharedPath, filepath.Base(sharedPath))
 	if err != nil {
 		return nil, err
 	}
+	shaHex := hex.EncodeToString(sum[:])
+	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
 	m := plan.Map()
 	m.Title, m.Description = req.Title, req.Description
 	if m.MIME == "" {
 		m.MIME = mimeOf(req.Path)
 	}
-	shaHex := hex.EncodeToString(sum[:])
-	fileURL := n.publicHTTPURL() + "/" + shaHex + filepath.Ext(sharedPath)
-	mapEv, fileEv, err := n.publishFile(ctx, m, fileURL, sum)
+	mapEv, fileEv, magnet, err := n.publishFile(ctx, m, fileURL, sum, mi)
 	if err != nil {
 		return nil, err
 	}
@@ -111,31 +114,53 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 		Chunks:     len(m.Chunks),
 		Size:       m.Size,
 		Path:       sharedPath,
+		Magnet:     magnet,
 	}, nil
 }
 
 // publishFile signs and publishes the chunk map m (this node its
 // gatekeeper) and the kind 1063 of the file it cuts, served at fileURL
 // with sha256 sum, through the core (which announces the root, held in
-// full), and provides the root on the DHT. It is the one publishing step
-// of every share: `cairn share` and Blossom uploads.
-func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string, sum [32]byte) (mapEv, fileEv nostr.Event, err error) {
+// full), and provides the root on the DHT. With mi, the file's v1 torrent
+// (nil for an empty file), both events carry its magnet (web seed
+// fileURL), the torrent is kept and the BitTorrent client seeds it. It is
+// the one publishing step of every share: `cairn share` and Blossom
+// uploads.
+func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string, sum [32]byte, mi *metainfo.MetaInfo) (mapEv, fileEv nostr.Event, magnet string, err error) {
+	shaHex := hex.EncodeToString(sum[:])
+	if mi != nil {
+		mi.UrlList = []string{fileURL}
+		if magnet, err = bt.Magnet(mi, n.torrentURL(shaHex), n.btPeerAddrs()...); err != nil {
+			return mapEv, fileEv, "", err
+		}
+		if err := n.saveTorrent(shaHex, mi); err != nil {
+			return mapEv, fileEv, "", fmt.Errorf("saving the torrent: %w", err)
+		}
+	}
 	m.Gatekeepers = []string{n.key.Public}
+	m.Magnet = magnet
 	if err := m.Validate(); err != nil {
-		return mapEv, fileEv, fmt.Errorf("chunk map: %w", err)
+		return mapEv, fileEv, "", fmt.Errorf("chunk map: %w", err)
 	}
 	mapEv = m.Event()
 	if err := n.publishNew(ctx, &mapEv); err != nil {
-		return mapEv, fileEv, err
+		return mapEv, fileEv, "", err
 	}
 	fm := m.FileMetadata(fileURL, sum)
 	fm.MIME = baseMIME(fm.MIME)
 	fileEv = fm.Event()
 	if err := n.publishNew(ctx, &fileEv); err != nil {
-		return mapEv, fileEv, err
+		return mapEv, fileEv, "", err
 	}
 	n.provide(m.Root)
-	return mapEv, fileEv, nil
+	if mi != nil {
+		if f := n.fileBySHA256(ctx, shaHex); f == nil {
+			n.log.Warn("not seeding the share's torrent: its file event is not found", "sha256", shaHex)
+		} else if err := n.seed(mi, f); err != nil {
+			n.log.Warn("not seeding the share's torrent", "sha256", shaHex, "err", err)
+		}
+	}
+	return mapEv, fileEv, magnet, nil
 }
 
 // publishNew signs and publishes ev created now. The same file shared
@@ -150,21 +175,6 @@ func (n *Node) publishNew(ctx context.Context, ev *nostr.Event) error {
 		}
 		ev.CreatedAt++
 	}
-}
-
-func fileSHA256(ctx context.Context, path string) ([32]byte, error) {
-	var sum [32]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return sum, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	h.Sum(sum[:0])
-	return sum, nil
 }
 
 type ctxReader struct {

@@ -20,6 +20,7 @@ import (
 func getCmd() *cobra.Command {
 	var nodeURL, output string
 	var quiet bool
+	tg := torrentGet{publicBootstrap: true}
 	cmd := &cobra.Command{
 		Use:   "get REF",
 		Short: "Fetch a shared file from the swarm through the running node",
@@ -32,9 +33,26 @@ records, and the DHT), downloads every chunk verified, and writes the file.
 
 While it runs a progress line shows bytes, rate, peers and time left. The
 node keeps every verified chunk: if the get is interrupted (or the node
-stops), running it again resumes where it was.`,
+stops), running it again resumes where it was.
+
+REF may also be a BitTorrent magnet (magnet:?xt=urn:btih:…, v1) or a
+.torrent file of one file: then cairn itself is a BitTorrent client, with
+no node needed. It finds peers through the magnet's or torrent's trackers,
+x.pe peers, web seeds (ws, url-list), --peer, and (unless
+--public-bootstrap=false or CAIRN_PUBLIC_BOOTSTRAP=false) the public
+Mainline DHT; every piece is checked against the torrent's SHA-1 hashes
+before it counts. The file is written to -o, or named as the torrent
+names it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isTorrentRef(args[0]) {
+				if err := envBool(cmd.Flags().Changed("public-bootstrap"), "public-bootstrap", &tg.publicBootstrap); err != nil {
+					return err
+				}
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return tg.run(ctx, args[0], output, cmd.OutOrStdout(), cmd.ErrOrStderr(), quiet)
+			}
 			c := newClient(cmd, nodeURL)
 			out := output
 			if out != "" {
@@ -69,6 +87,9 @@ stops), running it again resumes where it was.`,
 	registerNode(f, &nodeURL)
 	f.StringVarP(&output, "output", "o", "", "file to write (default: the title, or the root, in the current directory)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
+	f.StringSliceVar(&tg.peers, "peer", nil, "for a magnet or .torrent: BitTorrent peers to dial, host:port, comma-separated or repeated")
+	f.StringVar(&tg.listen, "bt-listen", ":0", "for a magnet or .torrent: host:port this client takes peers on")
+	f.BoolVar(&tg.publicBootstrap, "public-bootstrap", true, "for a magnet: look for peers on the public Mainline DHT too; --public-bootstrap=false (CAIRN_PUBLIC_BOOTSTRAP=false) contacts only the peers, trackers and web seeds named")
 	return cmd
 }
 

@@ -56,6 +56,10 @@ owner's posts go out the same way to the followers' nodes. It also serves
 NostrP2P's client API (--np2p-listen, default port + 1), so NostrP2P's
 clients work against it.
 
+Every shared file is also a BitTorrent v1 torrent (GET /bt/<sha256>.torrent;
+magnet in its events) that a BitTorrent client seeds from the chunk store
+(--bt, --bt-listen); with --public-bootstrap=false it joins no public DHT.
+
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
 		Args: cobra.NoArgs,
@@ -172,6 +176,8 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.IntVar(&cfg.TURN.Total, "turn-allocations", 0, "live TURN allocations on the node (0 = 512)")
 	f.BoolVar(&cfg.TURN.AllowPrivate, "turn-allow-private", false, "let TURN relay to private, link-local and CGNAT addresses: for a lab or tests only; on a public node it lets anyone with credentials reach your network (loopback and the node's own services stay refused)")
 	registerProxy(f, &proxy)
+	f.BoolVar(&cfg.BT.Enabled, "bt", cfg.BT.Enabled, "seed every shared file as a BitTorrent v1 torrent (its magnet is in the share's events either way, its web seed this node); --bt=false turns the client off")
+	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one)")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")

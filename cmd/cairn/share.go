@@ -44,6 +44,9 @@ and the root.`,
 			fmt.Fprintf(w, "root:   %s\n", res.Root)
 			fmt.Fprintf(w, "sha256: %s\n", res.SHA256)
 			fmt.Fprintf(w, "url:    %s\n", res.URL)
+			if res.Magnet != "" {
+				fmt.Fprintf(w, "magnet: %s\n", res.Magnet)
+			}
 			fmt.Fprintf(w, "%s in %d chunks, %s\n", formatBytes(float64(res.Size)), res.Chunks, res.MIME)
 			return nil
 		},

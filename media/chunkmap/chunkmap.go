@@ -31,6 +31,14 @@
 //	                                  its length, and its play time in
 //	                                  milliseconds (0 = unknown or not media)
 //
+// and one more, the same file as a BitTorrent v1 torrent:
+//
+//	["magnet", "magnet:?xt=urn:btih:<40 hex>&dn=…&xl=N&ws=…&xs=…"]
+//	                                  at most one; xl required and equal to
+//	                                  size; ws (BEP-19 web seeds) and xs (the
+//	                                  .torrent's URL) absolute http(s) URLs
+//	                                  (see ParseMagnet)
+//
 // Chunk-info is all or nothing: one tag per chunk or none. With it, chunks
 // are contiguous (offset 0 first, each starting where the previous ended) and
 // their lengths sum to size, so a player can seek by time or byte without
@@ -73,7 +81,13 @@
 //	                    fetch the file peer to peer. Like Entropy's, this tag
 //	                    has a multi-letter name, so relays do not index it.
 //
-// Other NIP-94 tags (ox, magnet, thumb, ...) are ignored by the parser.
+//	["magnet", uri]     optional (NIP-94): the file's BitTorrent v1 magnet,
+//	                    parsed as in the chunk map; its xl, when given,
+//	                    equal to size
+//	["i", infohashHex]  optional (NIP-94): the magnet's infohash, 40
+//	                    lowercase hex digits, equal to the magnet's
+//
+// Other NIP-94 tags (ox, thumb, ...) are ignored by the parser.
 package chunkmap
 
 import (
@@ -154,6 +168,9 @@ type Map struct {
 	Init *ByteRange
 	// ChunkInfo is nil or has one entry per chunk.
 	ChunkInfo []ChunkInfo
+	// Magnet is the BitTorrent v1 magnet of the same file (its xl equal
+	// to Size), or empty.
+	Magnet string
 }
 
 // ByteRange is a range of bytes in the file.
@@ -217,6 +234,9 @@ func (m *Map) Event() nostr.Event {
 	for i, ci := range m.ChunkInfo {
 		tags = append(tags, nostr.Tag{"chunk-info", strconv.Itoa(i), itoa(ci.Offset), itoa(ci.Length), itoa(ci.DurationMs)})
 	}
+	if m.Magnet != "" {
+		tags = append(tags, nostr.Tag{"magnet", m.Magnet})
+	}
 	return nostr.Event{Kind: KindChunkMap, Tags: tags, Content: m.Description}
 }
 
@@ -258,7 +278,7 @@ func Parse(ev *nostr.Event) (*Map, error) {
 		seenInfo = make([]bool, nInfo)
 	}
 
-	var haveRoot, haveSize, haveChunkSize, haveMIME, haveTitle bool
+	var haveRoot, haveSize, haveChunkSize, haveMIME, haveTitle, haveMagnet bool
 	for _, tag := range ev.Tags {
 		if len(tag) == 0 {
 			continue
@@ -299,6 +319,10 @@ func Parse(ev *nostr.Event) (*Map, error) {
 			var i int
 			if i, err = parseIndex(tag[2], seen); err == nil {
 				m.Chunks[i], err = parseHash(tag[1])
+			}
+		case "magnet":
+			if err = once(&haveMagnet, name); err == nil {
+				m.Magnet = tag[1] // checked by Validate
 			}
 		case "gatekeeper":
 			m.Gatekeepers = append(m.Gatekeepers, tag[1]) // checked by Validate
@@ -354,6 +378,7 @@ var chunkMapArity = map[string]int{
 	"gatekeeper": 2,
 	"init":       3,
 	"chunk-info": 5,
+	"magnet":     2,
 }
 
 func (m *Map) addNet(n string) error {
@@ -425,6 +450,11 @@ func (m *Map) Validate() error {
 	}
 	if m.MIME != "" && !validMIME(m.MIME) {
 		return fmt.Errorf("mime %q: %w", m.MIME, ErrMIME)
+	}
+	if m.Magnet != "" {
+		if _, err := checkMagnet(m.Magnet, m.Size); err != nil {
+			return err
+		}
 	}
 	return nil
 }

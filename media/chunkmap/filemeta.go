@@ -25,6 +25,11 @@ type FileMetadata struct {
 	// Root links to the kind 7001 chunk map with this Merkle root; the zero
 	// value means no link.
 	Root [32]byte
+	// Magnet is the file's BitTorrent v1 magnet (NIP-94's magnet tag,
+	// written with its i tag, the infohash), or empty. InfoHash is the
+	// i tag as parsed (lowercase hex), empty when absent.
+	Magnet   string
+	InfoHash string
 }
 
 // FileMetadata returns the NIP-94 event fields describing the same file as m,
@@ -43,6 +48,7 @@ func (m *Map) FileMetadata(fileURL string, fileHash [32]byte) *FileMetadata {
 		Alt:         m.Title,
 		Description: m.Description,
 		Root:        m.Root,
+		Magnet:      m.Magnet,
 	}
 }
 
@@ -67,6 +73,12 @@ func (f *FileMetadata) Event() nostr.Event {
 	if f.Root != ([32]byte{}) {
 		tags = append(tags, nostr.Tag{"x-hash", hex.EncodeToString(f.Root[:])})
 	}
+	if f.Magnet != "" {
+		tags = append(tags, nostr.Tag{"magnet", f.Magnet})
+		if mg, err := ParseMagnet(f.Magnet); err == nil {
+			tags = append(tags, nostr.Tag{"i", mg.InfoHashHex()})
+		}
+	}
 	return nostr.Event{Kind: KindFileMetadata, Tags: tags, Content: f.Description}
 }
 
@@ -78,6 +90,8 @@ var fileMetaArity = map[string]int{
 	"dim":    2,
 	"alt":    2,
 	"x-hash": 2,
+	"magnet": 2,
+	"i":      2,
 }
 
 // ParseFileMetadata decodes and validates a kind 1063 event. It does not check
@@ -124,6 +138,10 @@ func ParseFileMetadata(ev *nostr.Event) (*FileMetadata, error) {
 			f.Alt = v
 		case "x-hash":
 			f.Root, err = parseHash(v)
+		case "magnet":
+			f.Magnet = v
+		case "i":
+			f.InfoHash = v
 		}
 		if err != nil {
 			return nil, fmt.Errorf("parsing file metadata %q tag: %w", name, err)
@@ -155,7 +173,27 @@ func (f *FileMetadata) Validate() error {
 	if f.Dim != "" && !validDim(f.Dim) {
 		return fmt.Errorf("dim %q: %w", f.Dim, ErrDim)
 	}
+	if f.InfoHash != "" && (len(f.InfoHash) != 40 || strings.ToLower(f.InfoHash) != f.InfoHash || !isHex(f.InfoHash)) {
+		return fmt.Errorf("i %q: want a v1 infohash, 40 lowercase hex digits: %w", trunc(f.InfoHash), ErrMagnet)
+	}
+	if f.Magnet != "" {
+		mg, err := ParseMagnet(f.Magnet)
+		if err != nil {
+			return err
+		}
+		if f.Size > 0 && mg.Length >= 0 && mg.Length != f.Size {
+			return fmt.Errorf("magnet's xl %d, size %d: %w", mg.Length, f.Size, ErrMagnet)
+		}
+		if f.InfoHash != "" && f.InfoHash != mg.InfoHashHex() {
+			return fmt.Errorf("i %s is not the magnet's infohash %s: %w", f.InfoHash, mg.InfoHashHex(), ErrMagnet)
+		}
+	}
 	return nil
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func validURL(s string) bool {

@@ -117,18 +117,18 @@ func build() (string, error) {
 	// an error, never a quiet fallback to a binary CI would not test.
 	if os.Getenv(pureGoEnv) == "1" {
 		// -tags= overrides a GOFLAGS that asks for the tag.
-		if output, err := goBuild(root, out, "-tags="); err != nil {
+		if output, err := goBuild(root, out, "-tags=nosqlite"); err != nil {
 			return "", fmt.Errorf("go build -tags= ./cmd/cairn (%s=1): %w\n%s", pureGoEnv, err, output)
 		}
 		buildNote = "built without libsecp256k1 (" + pureGoEnv + "=1)"
 		return out, nil
 	}
-	if output, err := goBuild(root, out, "-tags=libsecp256k1"); err != nil {
-		return "", fmt.Errorf("go build -tags=libsecp256k1 ./cmd/cairn: %w (the libsecp256k1 "+
+	if output, err := goBuild(root, out, "-tags=libsecp256k1,nosqlite"); err != nil {
+		return "", fmt.Errorf("go build -tags=libsecp256k1,nosqlite ./cmd/cairn: %w (the libsecp256k1 "+
 			"backend is C built through cgo: install gcc with `make deps` or apt-get install gcc, "+
 			"and leave CGO_ENABLED on; or set %s=1 to test a pure-Go build instead)\n%s", err, pureGoEnv, output)
 	}
-	buildNote = "built with -tags libsecp256k1"
+	buildNote = "built with -tags libsecp256k1,nosqlite"
 	return out, nil
 }
 

@@ -40,7 +40,8 @@ type Node struct {
 
 // Start runs `cairn node` with args. Unless args name them, it adds
 // --data-dir with a fresh t.TempDir(), --listen 127.0.0.1:0, --p2p-listen on
-// loopback free ports and --dht-mode server. It returns once the node has
+// loopback free ports, --bt-listen 127.0.0.1:0, --public-bootstrap=false
+// and --dht-mode server. It returns once the node has
 // printed its ready line.
 func Start(t testing.TB, args ...string) *Node {
 	t.Helper()
@@ -55,6 +56,12 @@ func Start(t testing.TB, args ...string) *Node {
 	}
 	if _, ok := flagValue(args, "--p2p-listen"); !ok {
 		args = append(args, "--p2p-listen", "/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1")
+	}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--public-bootstrap") }) {
+		args = append(args, "--public-bootstrap=false") // loopback only: no public DHT, no public node
+	}
+	if _, ok := flagValue(args, "--bt-listen"); !ok {
+		args = append(args, "--bt-listen", "127.0.0.1:0")
 	}
 	if _, ok := flagValue(args, "--dht-mode"); !ok {
 		args = append(args, "--dht-mode", "server") // auto stays a client on loopback

@@ -56,13 +56,14 @@ var Env = func() []string {
 }()
 
 // StartNode runs `cairn node args...` in namespace role and waits for its
-// ready line. It adds --data-dir, --webrtc=false, --no-dht and
-// --lab-public-net 10.77.0.0/24; --listen defaults to 127.0.0.1:0 (inside
+// ready line. It adds --data-dir, --webrtc=false, --no-dht, --bt=false (the
+// lab measures libp2p's NAT traversal; a download's BitTorrent fallback
+// would blur it) and --lab-public-net 10.77.0.0/24; --listen defaults to 127.0.0.1:0 (inside
 // the namespace). The node is killed at the end of the test.
 func (l *Lab) StartNode(t testing.TB, role string, args ...string) *Node {
 	t.Helper()
 	n := &Node{Name: role, NS: l.NS(role), DataDir: t.TempDir(), t: t, done: make(chan struct{}), output: &syncBuffer{}}
-	args = append([]string{"node", "--data-dir", n.DataDir, "--webrtc=false", "--no-dht", "--lab-public-net", "10.77.0.0/24"}, args...)
+	args = append([]string{"node", "--data-dir", n.DataDir, "--webrtc=false", "--no-dht", "--bt=false", "--lab-public-net", "10.77.0.0/24"}, args...)
 	if !hasFlag(args, "--listen") {
 		args = append(args, "--listen", "127.0.0.1:0")
 	}

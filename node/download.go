@@ -43,6 +43,7 @@ type DownloadStatus struct {
 	Received      int64            `json:"received"`
 	Chunks        int              `json:"chunks"`
 	ChunksDone    int              `json:"chunks_done"`
+	ChunksStored  int              `json:"chunks_stored"`
 	ChunksResumed int              `json:"chunks_resumed"`
 	Peers         int              `json:"peers"`
 	Active        int              `json:"active"`
@@ -71,6 +72,7 @@ func (g *download) status() DownloadStatus {
 		Received:      p.Received,
 		Chunks:        p.Chunks,
 		ChunksDone:    p.ChunksDone,
+		ChunksStored:  p.ChunksStored,
 		ChunksResumed: p.ChunksResumed,
 		Peers:         p.Peers,
 		Active:        p.Active,

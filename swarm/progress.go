@@ -9,9 +9,12 @@ import (
 // Progress is a snapshot of a Download, for a progress bar and
 // /api/status.
 type Progress struct {
-	// Chunks and Bytes are the content's; the Done ones are verified and
-	// stored, Resumed of them found in the store at the start.
-	Chunks, ChunksDone, ChunksResumed int
+	// Chunks and Bytes are the content's; the Done ones are verified (a
+	// chunk a transport hashed as it arrived counts before the blob store
+	// has made it durable: see "Durability" in the package doc), Stored
+	// those durable in the blob store, Resumed those found there at the
+	// start.
+	Chunks, ChunksDone, ChunksStored, ChunksResumed int
 	Bytes, BytesDone                  int64
 	// Received counts the bytes peers sent this download as they
 	// arrived, including chunks still in flight, duplicates and corrupt
@@ -88,6 +91,7 @@ func (d *Download) snapshot() Progress {
 	p := Progress{
 		Chunks:        sp.Chunks,
 		ChunksDone:    sp.ChunksDone,
+		ChunksStored:  d.stored.Count(),
 		ChunksResumed: d.resumed,
 		Bytes:         sp.Bytes,
 		BytesDone:     sp.BytesDone,

@@ -180,7 +180,10 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		p.mu.Unlock()
 		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
 		if m.SubID != "" {
+			// cairn adds the ids the filter matched, offered or not, so a
+			// client knows what to take from the relay itself.
 			body["subscription"] = m.SubID
+			body["event_ids"] = append([]string{}, ids...)
 		}
 		c.Send(peerMsg(superpeer.VerbOffer, body))
 	}

@@ -1,0 +1,423 @@
+package peer
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/superpeer"
+)
+
+// CasualConfig configures a Casual client.
+type CasualConfig struct {
+	URL      string          // the NIP-95 relay
+	PubKey   string          // sent in PEER_REGISTER ("" for none)
+	Channels NewPeerChannels // DataChannels through the relay
+	// Wait is how long the client waits for super peers before taking
+	// what is missing from the relay (superpeer.FallbackAfter, the spec's
+	// 5 s).
+	Wait time.Duration
+	// SpotCheck is the share of peer answers compared with the relay's
+	// answer for the same filter (0.1); Seed seeds the draws.
+	SpotCheck float64
+	Seed      uint64
+	Logger    *slog.Logger
+}
+
+// Casual is a NIP-95 casual client of one relay: Recent gets the recent
+// events of a filter from the super peers the relay offers, verifies each
+// (shape, id, signature, and that it is the event asked for), takes
+// whatever a peer did not deliver from the relay, spot-checks peers
+// against the relay's own answer (superpeer.Client decides when), and
+// stops using a peer caught omitting or forging (Reports lists them).
+//
+//	c, err := peer.DialCasual(ctx, cfg)
+//	defer c.Close()
+//	res, err := c.Recent(ctx, nostr.Filter{Kinds: []int{1}, Limit: 20})
+type Casual struct {
+	cfg  CasualConfig
+	log  *slog.Logger
+	link *relayLink
+	chs  PeerChannels
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex // one Recent at a time; guards the rest
+	core     *superpeer.Client
+	omu      sync.Mutex             // guards open (fetches run in parallel)
+	open     map[string]PeerChannel // by peer id
+	reports  []Report
+	seq      int
+	regErr   error
+	register chan struct{}
+}
+
+// Report is a peer caught by a check.
+type Report struct {
+	Peer    string
+	Reason  string
+	Missing []string // ids the relay holds that the peer left out
+}
+
+// RecentResult is what Recent got and from where.
+type RecentResult struct {
+	// Events are the verified events, newest first, each as the JSON
+	// received.
+	Events []json.RawMessage
+	// FromPeers and FromRelay count the events by source; PeerBytes and
+	// RelayBytes are the bytes of the messages that carried them (the
+	// relay's PEER_OFFER and spot checks included in RelayBytes).
+	FromPeers, FromRelay  int
+	PeerBytes, RelayBytes int64
+	Offered               int // ids the relay offered peers for
+	Checked               []string
+	Reports               []Report
+}
+
+// DialCasual connects to the relay and registers (a casual client
+// registers too, to be reachable for signaling; with no bandwidth and
+// storage offered it is never promoted).
+func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
+	if cfg.URL == "" || cfg.Channels == nil {
+		return nil, errors.New("casual client: a relay URL and DataChannels (Channels) are needed")
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = superpeer.FallbackAfter
+	}
+	if cfg.SpotCheck == 0 {
+		cfg.SpotCheck = 0.1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	link, err := dialRelayLink(ctx, cfg.URL, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	c := &Casual{cfg: cfg, log: cfg.Logger, link: link, done: make(chan struct{}),
+		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.chs = cfg.Channels(link.signalSender())
+	go c.read()
+	if err := link.register(ctx, cfg.PubKey, 0, 0); err != nil {
+		c.Close()
+		return nil, err
+	}
+	select {
+	case <-c.register:
+	case <-c.done:
+		return nil, fmt.Errorf("relay %s closed the connection before PEER_REGISTERED", cfg.URL)
+	case <-ctx.Done():
+		c.Close()
+		return nil, ctx.Err()
+	}
+	if c.regErr != nil {
+		c.Close()
+		return nil, c.regErr
+	}
+	return c, nil
+}
+
+// Close closes the channels and the relay connection.
+func (c *Casual) Close() {
+	c.cancel()
+	c.omu.Lock()
+	for id, ch := range c.open {
+		ch.Close()
+		delete(c.open, id)
+	}
+	c.omu.Unlock()
+	c.chs.Close()
+	c.link.conn.Close()
+	<-c.done
+}
+
+// RelayBytesRead is every byte read from the relay so far.
+func (c *Casual) RelayBytesRead() int64 { return c.link.read.Load() }
+
+func (c *Casual) read() {
+	defer close(c.done)
+	var once sync.Once
+	err := c.link.readLoop(c.ctx, func(verb string, msg []json.RawMessage) {
+		switch verb {
+		case superpeer.VerbRegistered:
+			once.Do(func() {
+				_, _, c.regErr = registered(msg)
+				close(c.register)
+			})
+		case superpeer.VerbSignalFwd:
+			if from, data, ok := signalRelay(msg); ok {
+				c.chs.Signal(from, data)
+			}
+		case superpeer.VerbError:
+			c.log.Debug("relay says", "body", string(msg[min(1, len(msg)-1)]))
+		}
+	})
+	c.log.Debug("relay connection ended", "err", err)
+}
+
+// offer is a PEER_OFFER answering a filter.
+type offer struct {
+	Offers   map[string][]string `json:"offers"`
+	EventIDs []string            `json:"event_ids"`
+}
+
+func (c *Casual) nextSub(prefix string) string {
+	c.seq++
+	return prefix + strconv.Itoa(c.seq)
+}
+
+// Recent returns the recent events matching f: from super peers where the
+// relay offers them, from the relay for the rest and for anything a peer
+// did not deliver within Wait or delivered wrong.
+func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var res RecentResult
+	sub := c.nextSub("p")
+	ch := c.link.route(sub)
+	defer c.link.unroute(sub)
+	if err := c.link.send(ctx, superpeer.VerbRequest, sub, f); err != nil {
+		return res, err
+	}
+	var o offer
+	select {
+	case msg := <-ch:
+		res.RelayBytes += size(msg)
+		if client.Str(msg[0]) != superpeer.VerbOffer || json.Unmarshal(msg[1], &o) != nil {
+			return res, fmt.Errorf("relay answered PEER_REQUEST with %s", msg[0])
+		}
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-c.done:
+		return res, errors.New("relay connection closed")
+	}
+	// Which peer for which id: the first usable one offered, spreading ids
+	// over peers.
+	load := map[string]int{}
+	byPeer := map[string][]string{}
+	for _, id := range o.EventIDs {
+		peers := c.core.Usable(o.Offers[id])
+		if len(peers) == 0 {
+			continue
+		}
+		best := slices.MinFunc(peers, func(a, b string) int { return cmp.Compare(load[a], load[b]) })
+		load[best]++
+		byPeer[best] = append(byPeer[best], id)
+		res.Offered++
+	}
+	got := map[string]json.RawMessage{}
+	served := map[string][]string{} // by peer: ids it delivered, verified
+	forged := map[string]string{}   // by peer: what it served that failed the checks
+	var gmu sync.Mutex
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
+	for p, ids := range byPeer {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			evs, bytes, bad, err := c.fetchPeer(wctx, p, ids)
+			gmu.Lock()
+			defer gmu.Unlock()
+			res.PeerBytes += bytes
+			for id, raw := range evs {
+				got[id] = raw
+				served[p] = append(served[p], id)
+			}
+			if bad != "" {
+				forged[p] = bad
+			}
+			if err != nil {
+				c.log.Debug("super peer", "peer", p, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	for p, id := range forged {
+		v := c.core.Forged(p, id)
+		res.Reports = append(res.Reports, Report{Peer: p, Reason: v.Reason})
+	}
+	res.FromPeers = len(got)
+	// The rest from the relay, by id.
+	var missing []string
+	for _, id := range o.EventIDs {
+		if got[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		evs, n, err := c.query(ctx, nostr.Filter{IDs: missing})
+		res.RelayBytes += n
+		if err != nil {
+			return res, err
+		}
+		for _, id := range missing {
+			if raw, ok := evs[id]; ok {
+				got[id] = raw
+				res.FromRelay++
+			}
+		}
+	}
+	// Spot checks: the relay's own answer for the same filter.
+	for p, ids := range byPeer {
+		if forged[p] != "" || !c.core.ShouldCheck() {
+			continue
+		}
+		res.Checked = append(res.Checked, p)
+		evs, n, err := c.query(ctx, f)
+		res.RelayBytes += n
+		if err != nil {
+			return res, err
+		}
+		var relayHas []string
+		for _, id := range ids {
+			if _, ok := evs[id]; ok {
+				relayHas = append(relayHas, id)
+			}
+		}
+		if v := c.core.Compare(p, served[p], relayHas); v.Report {
+			res.Reports = append(res.Reports, Report{Peer: p, Reason: v.Reason, Missing: v.Missing})
+		}
+	}
+	for _, id := range o.EventIDs {
+		if raw, ok := got[id]; ok {
+			res.Events = append(res.Events, raw)
+		}
+	}
+	if len(res.Reports) > 0 {
+		c.reports = append(c.reports, res.Reports...)
+		for _, r := range res.Reports {
+			c.drop(r.Peer)
+		}
+	}
+	return res, nil
+}
+
+// Reports lists every peer caught so far.
+func (c *Casual) Reports() []Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.reports)
+}
+
+// query runs a REQ to EOSE and returns the events that pass the checks, by
+// id, and the bytes read.
+func (c *Casual) query(ctx context.Context, f nostr.Filter) (map[string]json.RawMessage, int64, error) {
+	sub := c.nextSub("q")
+	ch := c.link.route(sub)
+	defer c.link.unroute(sub)
+	if err := c.link.send(ctx, "REQ", sub, f); err != nil {
+		return nil, 0, err
+	}
+	out := map[string]json.RawMessage{}
+	var n int64
+	for {
+		select {
+		case msg := <-ch:
+			n += size(msg)
+			switch client.Str(msg[0]) {
+			case "EVENT":
+				if len(msg) > 2 {
+					if ev, err := decodeChecked(msg[2], ""); err == nil {
+						out[ev.ID] = msg[2]
+					}
+				}
+			case "EOSE":
+				c.link.send(ctx, "CLOSE", sub)
+				return out, n, nil
+			case "CLOSED":
+				return out, n, fmt.Errorf("relay closed the query: %s", msg[min(2, len(msg)-1)])
+			}
+		case <-ctx.Done():
+			return out, n, ctx.Err()
+		case <-c.done:
+			return out, n, errors.New("relay connection closed")
+		}
+	}
+}
+
+func (c *Casual) channel(peerID string) PeerChannel {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.open[peerID]
+}
+
+// drop closes and forgets the channel to peerID.
+func (c *Casual) drop(peerID string) {
+	c.omu.Lock()
+	ch := c.open[peerID]
+	delete(c.open, peerID)
+	c.omu.Unlock()
+	if ch != nil {
+		ch.Close()
+	}
+}
+
+// fetchPeer asks peer for ids over its channel (opened now if need be) and
+// takes answers until every id came or ctx ends. Every event is checked;
+// one that fails the checks, or was not asked for, ends the exchange and
+// is returned as bad (its id, or "(unreadable)").
+func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (out map[string]json.RawMessage, n int64, bad string, err error) {
+	out = map[string]json.RawMessage{}
+	ch := c.channel(peerID)
+	if ch == nil {
+		if ch, err = c.chs.Dial(ctx, peerID); err != nil {
+			return out, 0, "", err
+		}
+		c.omu.Lock()
+		c.open[peerID] = ch
+		c.omu.Unlock()
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+		if err := ch.Send(p2pRequest(id)); err != nil {
+			c.drop(peerID)
+			return out, 0, "", err
+		}
+	}
+	for len(want) > 0 {
+		b, err := ch.Recv(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.drop(peerID)
+			}
+			return out, n, "", err
+		}
+		n += int64(len(b))
+		m, err := parseP2P(b)
+		if err == nil && m.Type != P2PEvents {
+			err = fmt.Errorf("a %s from a super peer", m.Type)
+		}
+		if err != nil {
+			return out, n, "(unreadable)", fmt.Errorf("peer %s: %w", peerID, err)
+		}
+		ev, err := decodeChecked(m.Event, "")
+		if err == nil && !want[ev.ID] {
+			err = fmt.Errorf("event %s was not asked for", ev.ID)
+		}
+		if err != nil {
+			id := "(unreadable)"
+			if ev != nil {
+				id = ev.ID
+			}
+			return out, n, id, fmt.Errorf("peer %s: %w", peerID, err)
+		}
+		delete(want, ev.ID)
+		out[ev.ID] = m.Event
+	}
+	return out, n, "", nil
+}

@@ -3,7 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -68,6 +70,14 @@ func publishNotes(t *testing.T, ctx context.Context, url string, n int, tag stri
 // relayRaw is the relay's own answer to f: each event's JSON as sent.
 func relayRaw(t *testing.T, ctx context.Context, url string, f nostr.Filter) []json.RawMessage {
 	t.Helper()
+	out, _ := relayQuery(t, ctx, url, f)
+	return out
+}
+
+// relayQuery is relayRaw and the bytes of every message the relay sent
+// for it (as compact JSON arrays).
+func relayQuery(t *testing.T, ctx context.Context, url string, f nostr.Filter) ([]json.RawMessage, int64) {
+	t.Helper()
 	c, err := client.Dial(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -77,16 +87,21 @@ func relayRaw(t *testing.T, ctx context.Context, url string, f nostr.Filter) []j
 		t.Fatal(err)
 	}
 	var out []json.RawMessage
+	var n int64
 	for {
 		verb, msg, err := c.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		n++
+		for _, e := range msg {
+			n += int64(len(e)) + 1
+		}
 		switch verb {
 		case "EVENT":
 			out = append(out, msg[2])
 		case "EOSE":
-			return out
+			return out, n
 		}
 	}
 }
@@ -182,7 +197,7 @@ func TestNIP95LyingPeers(t *testing.T) {
 		reason string
 	}{
 		{"omits", func(raw []byte) []byte {
-			if raw[len(raw)/2]%2 == 0 { // about half
+			if sha256.Sum256(raw)[0]%2 == 0 { // about half, by content
 				return nil
 			}
 			return raw
@@ -215,7 +230,7 @@ func TestNIP95LyingPeers(t *testing.T) {
 				switch round {
 				case 0:
 					if len(res.Reports) != 1 || !strings.Contains(res.Reports[0].Reason, tc.reason) {
-						t.Fatalf("reports %+v", res.Reports)
+						t.Fatalf("reports %+v (result %d %d %d %v)", res.Reports, res.FromPeers, res.FromRelay, res.Offered, res.Checked)
 					}
 					if res.FromRelay == 0 {
 						t.Fatal("nothing came from the relay")
@@ -228,4 +243,125 @@ func TestNIP95LyingPeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNIP95Offload measures what super peers take off the relay: 30 casual
+// clients, each loading 3 times the feed of 3 of 10 authors (kinds 1,
+// limit 20), with 3 super peers registered and with none. The ceiling is
+// the relay's bytes for the same loads as plain REQs, in the same run.
+// Every load must bring the whole feed, byte for byte the relay's. Figures
+// are logged (go test -run TestNIP95Offload -v ./node/), never asserted.
+func TestNIP95Offload(t *testing.T) {
+	const clients, loads, supers, authors, perAuthor = 30, 3, 3, 10, 20
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	r, url := nip95Relay(t, func(c *superpeer.Config) {
+		// Each new client costs a super peer 2-4 PEER_SIGNALs; Nexus's 20
+		// per 10 s would bar a super peer after about 6 clients.
+		c.Limits[superpeer.VerbSignal] = 10_000
+	})
+	var pubs []string
+	for a := range authors {
+		evs := publishNotes(t, ctx, url, perAuthor, "author "+string(rune('A'+a)))
+		pubs = append(pubs, evs[0].PubKey)
+	}
+	feeds := make([]nostr.Filter, clients)
+	want := make([][]json.RawMessage, clients)
+	var ceiling int64
+	start := time.Now()
+	for i := range feeds {
+		feeds[i] = nostr.Filter{Kinds: []int{1}, Authors: []string{pubs[i%authors], pubs[(i+3)%authors], pubs[(i+7)%authors]}, Limit: 20}
+		for range loads {
+			var n int64
+			want[i], n = relayQuery(t, ctx, url, feeds[i])
+			ceiling += n
+		}
+	}
+	relayOnly := time.Since(start)
+
+	type figures struct {
+		relay, answers, peer int64 // all relay bytes; of them offers, gaps, spot checks
+		fromPeers, fromRelay   int
+		unreached              int
+		took                   time.Duration
+	}
+	run := func(name string) (f figures) {
+		cs := make([]*peer.Casual, clients)
+		before := make([]int64, clients)
+		for i := range cs {
+			c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), SpotCheck: 0.1, Seed: uint64(i + 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			cs[i], before[i] = c, c.RelayBytesRead()
+		}
+		out := make([][]peer.RecentResult, clients)
+		errs := make(chan error, clients)
+		start := time.Now()
+		for i, c := range cs {
+			go func() {
+				for range loads {
+					res, err := c.Recent(ctx, feeds[i])
+					if err != nil {
+						errs <- fmt.Errorf("%s: client %d: %w", name, i, err)
+						return
+					}
+					out[i] = append(out[i], res)
+				}
+				errs <- nil
+			}()
+		}
+		for range cs {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.took = time.Since(start)
+		for i, rs := range out {
+			for _, res := range rs {
+				if len(res.Events) != len(want[i]) {
+					t.Fatalf("%s: client %d got %d events, want %d", name, i, len(res.Events), len(want[i]))
+				}
+				for j := range want[i] {
+					if !bytes.Equal(res.Events[j], want[i][j]) {
+						t.Fatalf("%s: client %d event %d is not the relay's", name, i, j)
+					}
+				}
+				if len(res.Reports) != 0 {
+					t.Fatalf("%s: honest peers reported: %+v", name, res.Reports)
+				}
+				f.answers += res.RelayBytes
+				f.peer += res.PeerBytes
+				f.fromPeers += res.FromPeers
+				f.fromRelay += res.FromRelay
+				f.unreached += len(res.Unreached)
+			}
+			f.relay += cs[i].RelayBytesRead() - before[i]
+		}
+		return f
+	}
+
+	absent := run("absent")
+	var sps []*peer.SuperPeer
+	for range supers {
+		sps = append(sps, startSuperPeer(t, ctx, r, url, nil))
+	}
+	var spBefore int64
+	for _, sp := range sps {
+		spBefore += sp.Stats().RelayBytes
+	}
+	present := run("present")
+	var spAfter int64
+	for _, sp := range sps {
+		spAfter += sp.Stats().RelayBytes
+	}
+	ratio := func(n int64) float64 { return float64(n) / float64(ceiling) }
+	t.Logf("ceiling: %d feed loads (%d clients x %d) as plain REQs: the relay sent %d bytes, in %v", clients*loads, clients, loads, ceiling, relayOnly.Round(time.Millisecond))
+	t.Logf("no super peers: the relay sent %d bytes (%.2f of the ceiling), %d events from the relay, in %v",
+		absent.relay, ratio(absent.relay), absent.fromRelay, absent.took.Round(time.Millisecond))
+	t.Logf("%d super peers: the relay sent %d bytes (%.2f of the ceiling): %d in offers, gaps and spot checks (%.2f), %d in signaling and registration (%.2f); %d events from peers (%d bytes over DataChannels), %d from the relay, %d super peers unreached; in %v",
+		supers, present.relay, ratio(present.relay), present.answers, ratio(present.answers), present.relay-present.answers, ratio(present.relay-present.answers),
+		present.fromPeers, present.peer, present.fromRelay, present.unreached, present.took.Round(time.Millisecond))
+	t.Logf("the super peers read %d bytes from the relay to warm up (once per super peer, not per load) and %d during the loads", spBefore, spAfter-spBefore)
 }

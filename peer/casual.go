@@ -82,8 +82,11 @@ type RecentResult struct {
 	FromPeers, FromRelay  int
 	PeerBytes, RelayBytes int64
 	Offered               int // ids the relay offered peers for
-	Checked               []string
-	Reports               []Report
+	// Unreached lists the offered peers no channel could be opened to,
+	// with why: they are not asked to account for anything.
+	Unreached []string
+	Checked   []string
+	Reports   []Report
 }
 
 // DialCasual connects to the relay and registers (a casual client
@@ -170,8 +173,19 @@ func (c *Casual) read() {
 
 // offer is a PEER_OFFER answering a filter.
 type offer struct {
-	Offers   map[string][]string `json:"offers"`
-	EventIDs []string            `json:"event_ids"`
+	Offers    map[string][]string `json:"offers"`
+	Unoffered []string            `json:"unoffered"` // cairn's: matched, no peer offered
+}
+
+// ids are every id the filter matched, offered ones first (sorted, so the
+// draws are reproducible).
+func (o offer) ids() []string {
+	out := make([]string, 0, len(o.Offers)+len(o.Unoffered))
+	for id := range o.Offers {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return append(out, o.Unoffered...)
 }
 
 func (c *Casual) nextSub(prefix string) string {
@@ -206,9 +220,10 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 	}
 	// Which peer for which id: the first usable one offered, spreading ids
 	// over peers.
+	all := o.ids()
 	load := map[string]int{}
 	byPeer := map[string][]string{}
-	for _, id := range o.EventIDs {
+	for _, id := range all {
 		peers := c.core.Usable(o.Offers[id])
 		if len(peers) == 0 {
 			continue
@@ -221,6 +236,7 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 	got := map[string]json.RawMessage{}
 	served := map[string][]string{} // by peer: ids it delivered, verified
 	forged := map[string]string{}   // by peer: what it served that failed the checks
+	unreached := map[string]bool{}  // no channel: nothing to hold against the peer
 	var gmu sync.Mutex
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
@@ -228,7 +244,7 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs, bytes, bad, err := c.fetchPeer(wctx, p, ids)
+			evs, bytes, reached, bad, err := c.fetchPeer(wctx, p, ids)
 			gmu.Lock()
 			defer gmu.Unlock()
 			res.PeerBytes += bytes
@@ -238,6 +254,10 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 			}
 			if bad != "" {
 				forged[p] = bad
+			}
+			if !reached {
+				unreached[p] = true
+				res.Unreached = append(res.Unreached, fmt.Sprintf("%s: %v", p, err))
 			}
 			if err != nil {
 				c.log.Debug("super peer", "peer", p, "err", err)
@@ -253,7 +273,7 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 	res.FromPeers = len(got)
 	// The rest from the relay, by id.
 	var missing []string
-	for _, id := range o.EventIDs {
+	for _, id := range all {
 		if got[id] == nil {
 			missing = append(missing, id)
 		}
@@ -271,31 +291,57 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 			}
 		}
 	}
-	// Spot checks: the relay's own answer for the same filter.
-	for p, ids := range byPeer {
-		if forged[p] != "" || !c.core.ShouldCheck() {
-			continue
+	// Spot checks: the relay's own answer for the same filter, one query
+	// for every peer drawn.
+	var check []string
+	if len(byPeer) > 0 && c.core.ShouldCheck() { // one draw per answer set
+		for p := range byPeer {
+			if forged[p] == "" && !unreached[p] {
+				check = append(check, p)
+			}
 		}
-		res.Checked = append(res.Checked, p)
+	}
+	if len(check) > 0 {
+		slices.Sort(check)
+		res.Checked = check
 		evs, n, err := c.query(ctx, f)
 		res.RelayBytes += n
 		if err != nil {
 			return res, err
 		}
-		var relayHas []string
-		for _, id := range ids {
-			if _, ok := evs[id]; ok {
-				relayHas = append(relayHas, id)
+		for _, p := range check {
+			var relayHas []string
+			for _, id := range byPeer[p] {
+				if _, ok := evs[id]; ok {
+					relayHas = append(relayHas, id)
+				}
+			}
+			if v := c.core.Compare(p, served[p], relayHas); v.Report {
+				res.Reports = append(res.Reports, Report{Peer: p, Reason: v.Reason, Missing: v.Missing})
 			}
 		}
-		if v := c.core.Compare(p, served[p], relayHas); v.Report {
-			res.Reports = append(res.Reports, Report{Peer: p, Reason: v.Reason, Missing: v.Missing})
-		}
 	}
-	for _, id := range o.EventIDs {
-		if raw, ok := got[id]; ok {
-			res.Events = append(res.Events, raw)
+	// NIP-01's order: newest first, the lowest id first on a tie.
+	type item struct {
+		id      string
+		created nostr.Timestamp
+	}
+	items := make([]item, 0, len(got))
+	for id, raw := range got {
+		var ts struct {
+			CreatedAt nostr.Timestamp `json:"created_at"`
 		}
+		json.Unmarshal(raw, &ts) // checked already
+		items = append(items, item{id, ts.CreatedAt})
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := cmp.Compare(b.created, a.created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for _, it := range items {
+		res.Events = append(res.Events, got[it.id])
 	}
 	if len(res.Reports) > 0 {
 		c.reports = append(c.reports, res.Reports...)
@@ -369,13 +415,14 @@ func (c *Casual) drop(peerID string) {
 // fetchPeer asks peer for ids over its channel (opened now if need be) and
 // takes answers until every id came or ctx ends. Every event is checked;
 // one that fails the checks, or was not asked for, ends the exchange and
-// is returned as bad (its id, or "(unreadable)").
-func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (out map[string]json.RawMessage, n int64, bad string, err error) {
+// is returned as bad (its id, or "(unreadable)"). reached: the requests
+// went out on an open channel.
+func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (out map[string]json.RawMessage, n int64, reached bool, bad string, err error) {
 	out = map[string]json.RawMessage{}
 	ch := c.channel(peerID)
 	if ch == nil {
 		if ch, err = c.chs.Dial(ctx, peerID); err != nil {
-			return out, 0, "", err
+			return out, 0, false, "", err
 		}
 		c.omu.Lock()
 		c.open[peerID] = ch
@@ -386,7 +433,7 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 		want[id] = true
 		if err := ch.Send(p2pRequest(id)); err != nil {
 			c.drop(peerID)
-			return out, 0, "", err
+			return out, 0, false, "", err
 		}
 	}
 	for len(want) > 0 {
@@ -395,7 +442,7 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 			if ctx.Err() == nil {
 				c.drop(peerID)
 			}
-			return out, n, "", err
+			return out, n, true, "", err
 		}
 		n += int64(len(b))
 		m, err := parseP2P(b)
@@ -403,7 +450,7 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 			err = fmt.Errorf("a %s from a super peer", m.Type)
 		}
 		if err != nil {
-			return out, n, "(unreadable)", fmt.Errorf("peer %s: %w", peerID, err)
+			return out, n, true, "(unreadable)", fmt.Errorf("peer %s: %w", peerID, err)
 		}
 		ev, err := decodeChecked(m.Event, "")
 		if err == nil && !want[ev.ID] {
@@ -414,10 +461,10 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 			if ev != nil {
 				id = ev.ID
 			}
-			return out, n, id, fmt.Errorf("peer %s: %w", peerID, err)
+			return out, n, true, id, fmt.Errorf("peer %s: %w", peerID, err)
 		}
 		delete(want, ev.ID)
 		out[ev.ID] = m.Event
 	}
-	return out, n, "", nil
+	return out, n, true, "", nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -46,6 +47,9 @@ type SuperPeerStats struct {
 	Served    int64  `json:"events_served"`
 	BytesSent int64  `json:"bytes_transferred"`
 	Channels  int    `json:"peers_connected"`
+	// RelayBytes is every byte read from the relay (as JSON arrays of
+	// the elements received): the warm-up REQ, pushes, acknowledgements.
+	RelayBytes int64 `json:"relay_bytes"`
 }
 
 // SuperPeer is a NIP-95 super peer of one relay: it registers, warms its
@@ -58,8 +62,9 @@ type SuperPeerStats struct {
 //	sp, err := peer.NewSuperPeer(cfg)
 //	err = sp.Run(ctx)        // until ctx ends or the relay drops it
 type SuperPeer struct {
-	cfg SuperPeerConfig
-	log *slog.Logger
+	cfg  SuperPeerConfig
+	log  *slog.Logger
+	link atomic.Pointer[relayLink]
 
 	mu       sync.Mutex
 	cache    *RecentCache
@@ -98,6 +103,9 @@ func (s *SuperPeer) Stats() SuperPeerStats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Cached = s.cache.Len()
+	if l := s.link.Load(); l != nil {
+		st.RelayBytes = l.read.Load()
+	}
 	return st
 }
 
@@ -117,6 +125,9 @@ func (s *SuperPeer) Run(ctx context.Context) error {
 		return err
 	}
 	defer link.conn.Close()
+	if old := s.link.Swap(link); old != nil {
+		link.read.Add(old.read.Load()) // counted across reconnects
+	}
 	chs := s.cfg.Channels(link.signalSender())
 	defer chs.Close()
 	var wg sync.WaitGroup

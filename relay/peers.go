@@ -180,10 +180,16 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		p.mu.Unlock()
 		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
 		if m.SubID != "" {
-			// cairn adds the ids the filter matched, offered or not, so a
-			// client knows what to take from the relay itself.
+			// cairn adds the ids the filter matched that no peer is
+			// offered for, so a client knows what to take from the relay.
 			body["subscription"] = m.SubID
-			body["event_ids"] = append([]string{}, ids...)
+			unoffered := []string{}
+			for _, id := range ids {
+				if _, ok := offers[id]; !ok {
+					unoffered = append(unoffered, id)
+				}
+			}
+			body["unoffered"] = unoffered
 		}
 		c.Send(peerMsg(superpeer.VerbOffer, body))
 	}

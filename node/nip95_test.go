@@ -281,9 +281,9 @@ func TestNIP95Offload(t *testing.T) {
 
 	type figures struct {
 		relay, answers, peer int64 // all relay bytes; of them offers, gaps, spot checks
-		fromPeers, fromRelay   int
-		unreached              int
-		took                   time.Duration
+		fromPeers, fromRelay int
+		unreached            int
+		took                 time.Duration
 	}
 	run := func(name string) (f figures) {
 		cs := make([]*peer.Casual, clients)

@@ -365,3 +365,59 @@ func TestNIP95Offload(t *testing.T) {
 		present.fromPeers, present.peer, present.fromRelay, present.unreached, present.took.Round(time.Millisecond))
 	t.Logf("the super peers read %d bytes from the relay to warm up (once per super peer, not per load) and %d during the loads", spBefore, spAfter-spBefore)
 }
+
+// TestNIP95PeersGone: every super peer leaves in the middle of a request
+// (the one asked stops as the request comes in, the others are offered
+// too); the client still gets every event, from the relay, before its
+// wait for peers is up, and holds nothing against the peers that left.
+func TestNIP95PeersGone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := nip95Relay(t, nil)
+	publishNotes(t, ctx, url, 20, "gone")
+	var stops []context.CancelFunc
+	for range 2 {
+		sctx, stop := context.WithCancel(ctx)
+		stops = append(stops, stop)
+		sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000,
+			Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
+			Serve: func([]byte) []byte {
+				for _, s := range stops {
+					s() // every super peer goes
+				}
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- sp.Run(sctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		<-sp.Ready()
+		waitFor(t, "promotion", func() bool { return sp.Stats().Promoted })
+	}
+	c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), SpotCheck: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	res, err := c.Recent(ctx, feed)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := relayRaw(t, ctx, url, feed)
+	if len(res.Events) != len(want) || res.FromRelay != len(want) || res.Offered == 0 {
+		t.Fatalf("%d events (%d from the relay, %d offered), want %d", len(res.Events), res.FromRelay, res.Offered, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(res.Events[i], want[i]) {
+			t.Fatalf("event %d is not the relay's", i)
+		}
+	}
+	if len(res.Reports) != 0 {
+		t.Fatalf("peers that left were reported: %+v", res.Reports)
+	}
+	t.Logf("every event from the relay %v after the request (the wait for peers is %v)", took.Round(time.Millisecond), superpeer.FallbackAfter)
+}

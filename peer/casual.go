@@ -416,7 +416,9 @@ func (c *Casual) drop(peerID string) {
 // takes answers until every id came or ctx ends. Every event is checked;
 // one that fails the checks, or was not asked for, ends the exchange and
 // is returned as bad (its id, or "(unreadable)"). reached: the requests
-// went out on an open channel.
+// went out and the channel stayed open until every answer came or ctx
+// ended (a peer that is gone is not held to account, only one that stays
+// and leaves requests unanswered).
 func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (out map[string]json.RawMessage, n int64, reached bool, bad string, err error) {
 	out = map[string]json.RawMessage{}
 	ch := c.channel(peerID)
@@ -439,8 +441,9 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 	for len(want) > 0 {
 		b, err := ch.Recv(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil { // the channel is gone: the peer left, it did not omit
 				c.drop(peerID)
+				return out, n, false, "", err
 			}
 			return out, n, true, "", err
 		}

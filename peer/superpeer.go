@@ -259,6 +259,7 @@ func (s *SuperPeer) warm(ctx context.Context, link *relayLink, in chan []json.Ra
 			if err := s.sendCacheHave(ctx, link); err != nil {
 				s.log.Debug("cache have", "err", err)
 			}
+			s.log.Info("cache warm", "events", s.Stats().Cached)
 			s.readyOne.Do(func() { close(s.ready) })
 			return
 		case <-ctx.Done():

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,9 +28,9 @@ func TestSuperPeerCommand(t *testing.T) {
 			t.Fatal(why)
 		}
 	}
-	var out, errOut syncBuffer
+	out, errOut := harness.NewOutput(), harness.NewOutput()
 	cmd := exec.Command(harness.Binary(t), "superpeer", n.WSURL, "--data-dir", t.TempDir(), "--webrtc-loopback")
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,22 +78,4 @@ func TestSuperPeerCommand(t *testing.T) {
 	if code == 0 || !strings.Contains(errText, "ws:// or wss://") {
 		t.Fatalf("a non-websocket URL: exit %d, %q", code, errText)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -420,4 +421,106 @@ func TestNIP95PeersGone(t *testing.T) {
 		t.Fatalf("peers that left were reported: %+v", res.Reports)
 	}
 	t.Logf("every event from the relay %v after the request (the wait for peers is %v)", took.Round(time.Millisecond), superpeer.FallbackAfter)
+}
+
+// TestNIP95OmissionDetection: a super peer that silently drops a fifth of
+// the events it is asked for. Ten casual clients (spot-check share 0.1,
+// each its own seed) load the feed until a spot check catches it; every
+// load is complete all the same (the relay fills the gaps). The number of
+// loads each client needed is logged (go test -run
+// TestNIP95OmissionDetection -v ./node/); each must catch it within 100.
+func TestNIP95OmissionDetection(t *testing.T) {
+	const clients, maxLoads = 10, 100
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
+	defer cancel()
+	r, url := nip95Relay(t, nil)
+	publishNotes(t, ctx, url, 40, "omission")
+	startSuperPeer(t, ctx, r, url, func(raw []byte) []byte {
+		if sha256.Sum256(raw)[0] < 51 { // 51/256: a fifth, by content
+			return nil
+		}
+		return raw
+	})
+	want := relayRaw(t, ctx, url, feed)
+	loads := make([]int, clients)
+	errs := make(chan error, clients)
+	for i := range clients {
+		c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
+			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			for n := 1; n <= maxLoads; n++ {
+				res, err := c.Recent(ctx, feed)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(res.Events) != len(want) {
+					errs <- fmt.Errorf("client %d load %d: %d events, want %d", i, n, len(res.Events), len(want))
+					return
+				}
+				for j := range want {
+					if !bytes.Equal(res.Events[j], want[j]) {
+						errs <- fmt.Errorf("client %d load %d: event %d is not the relay's", i, n, j)
+						return
+					}
+				}
+				if len(res.Reports) > 0 {
+					if !strings.Contains(res.Reports[0].Reason, "omitted") || len(res.Reports[0].Missing) == 0 {
+						errs <- fmt.Errorf("client %d: report %+v", i, res.Reports[0])
+						return
+					}
+					loads[i] = n
+					errs <- nil
+					return
+				}
+			}
+			errs <- fmt.Errorf("client %d: not caught in %d loads", i, maxLoads)
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sorted := slices.Clone(loads)
+	slices.Sort(sorted)
+	t.Logf("loads until a spot check caught a peer dropping 1/5 of events (share 0.1, %d clients): %v; median %d, max %d", clients, sorted, sorted[clients/2], sorted[clients-1])
+}
+
+// TestNIP95Refused: a relay that refuses PEER_REQUEST (here: its limit is
+// 2 per 10 s, and past it the connection is barred) costs the client
+// nothing but the peers: every load still brings the whole feed, from the
+// relay alone.
+func TestNIP95Refused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, url := nip95Relay(t, func(c *superpeer.Config) { c.Limits[superpeer.VerbRequest] = 2 })
+	publishNotes(t, ctx, url, 20, "refused")
+	startSuperPeer(t, ctx, r, url, nil)
+	want := relayRaw(t, ctx, url, feed)
+	c := dialCasual(t, ctx, url, 0)
+	for n := range 4 {
+		res, err := c.Recent(ctx, feed)
+		if err != nil {
+			t.Fatalf("load %d: %v", n, err)
+		}
+		if len(res.Events) != len(want) {
+			t.Fatalf("load %d: %d events, want %d", n, len(res.Events), len(want))
+		}
+		for j := range want {
+			if !bytes.Equal(res.Events[j], want[j]) {
+				t.Fatalf("load %d: event %d is not the relay's", n, j)
+			}
+		}
+		switch {
+		case n < 2 && res.FromPeers != len(want):
+			t.Fatalf("load %d within the limit: %d from peers", n, res.FromPeers)
+		case n >= 2 && res.FromRelay != len(want):
+			t.Fatalf("load %d past the limit: %d from the relay", n, res.FromRelay)
+		}
+	}
 }

@@ -60,6 +60,8 @@ type Casual struct {
 	open     map[string]PeerChannel // by peer id
 	reports  []Report
 	seq      int
+	asked    []time.Time // PEER_REQUESTs sent in the relay's window
+	perr     chan string // PEER_ERRORs, for the PEER_REQUEST waiting
 	regErr   error
 	register chan struct{}
 }
@@ -110,7 +112,7 @@ func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
 		return nil, err
 	}
 	c := &Casual{cfg: cfg, log: cfg.Logger, link: link, done: make(chan struct{}),
-		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{})}
+		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{}), perr: make(chan string, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.chs = cfg.Channels(link.signalSender())
 	go c.read()
@@ -165,7 +167,12 @@ func (c *Casual) read() {
 				c.chs.Signal(from, data)
 			}
 		case superpeer.VerbError:
-			c.log.Debug("relay says", "body", string(msg[min(1, len(msg)-1)]))
+			body := string(msg[min(1, len(msg)-1)])
+			c.log.Debug("relay says", "body", body)
+			select {
+			case c.perr <- body:
+			default:
+			}
 		}
 	})
 	c.log.Debug("relay connection ended", "err", err)
@@ -200,23 +207,21 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var res RecentResult
-	sub := c.nextSub("p")
-	ch := c.link.route(sub)
-	defer c.link.unroute(sub)
-	if err := c.link.send(ctx, superpeer.VerbRequest, sub, f); err != nil {
-		return res, err
-	}
-	var o offer
-	select {
-	case msg := <-ch:
-		res.RelayBytes += size(msg)
-		if client.Str(msg[0]) != superpeer.VerbOffer || json.Unmarshal(msg[1], &o) != nil {
-			return res, fmt.Errorf("relay answered PEER_REQUEST with %s", msg[0])
+	o, n, err := c.offer(ctx, f)
+	res.RelayBytes += n
+	if errors.Is(err, errNoOffer) {
+		// No PEER_* today (paced, or refused): a plain REQ, as any client.
+		c.log.Debug("no offer; asking the relay alone", "err", err)
+		evs, n, err := c.query(ctx, f)
+		res.RelayBytes += n
+		if err != nil {
+			return res, err
 		}
-	case <-ctx.Done():
-		return res, ctx.Err()
-	case <-c.done:
-		return res, errors.New("relay connection closed")
+		res.Events, res.FromRelay = ordered(evs), len(evs)
+		return res, nil
+	}
+	if err != nil {
+		return res, err
 	}
 	// Which peer for which id: the first usable one offered, spreading ids
 	// over peers.
@@ -321,13 +326,66 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 			}
 		}
 	}
-	// NIP-01's order: newest first, the lowest id first on a tie.
+	res.Events = ordered(got)
+	if len(res.Reports) > 0 {
+		c.reports = append(c.reports, res.Reports...)
+		for _, r := range res.Reports {
+			c.drop(r.Peer)
+		}
+	}
+	return res, nil
+}
+
+// errNoOffer: the relay gave no offer (the client paced itself, or the
+// relay refused the PEER_REQUEST); the relay is asked alone.
+var errNoOffer = errors.New("no offer")
+
+// offer sends PEER_REQUEST for f and waits for the relay's PEER_OFFER. It
+// keeps under the relay's limit on PEER_REQUESTs (superpeer.DefaultConfig's
+// per window) rather than be barred, and a PEER_ERROR in answer is
+// errNoOffer.
+func (c *Casual) offer(ctx context.Context, f nostr.Filter) (offer, int64, error) {
+	var o offer
+	lim := superpeer.DefaultConfig()
+	now := time.Now()
+	c.asked = slices.DeleteFunc(c.asked, func(t time.Time) bool { return now.Sub(t) >= lim.Window })
+	if len(c.asked) >= lim.Limits[superpeer.VerbRequest] {
+		return o, 0, fmt.Errorf("%w: %d PEER_REQUESTs in %v already", errNoOffer, len(c.asked), lim.Window)
+	}
+	c.asked = append(c.asked, now)
+	sub := c.nextSub("p")
+	ch := c.link.route(sub)
+	defer c.link.unroute(sub)
+	for len(c.perr) > 0 { // stale refusals
+		<-c.perr
+	}
+	if err := c.link.send(ctx, superpeer.VerbRequest, sub, f); err != nil {
+		return o, 0, err
+	}
+	select {
+	case msg := <-ch:
+		if client.Str(msg[0]) != superpeer.VerbOffer || json.Unmarshal(msg[1], &o) != nil {
+			return o, size(msg), fmt.Errorf("relay answered PEER_REQUEST with %s", msg[0])
+		}
+		return o, size(msg), nil
+	case reason := <-c.perr:
+		return o, 0, fmt.Errorf("%w: the relay says %s", errNoOffer, reason)
+	case <-ctx.Done():
+		return o, 0, ctx.Err()
+	case <-c.done:
+		return o, 0, errors.New("relay connection closed")
+	}
+}
+
+// ordered lists events in NIP-01's order: newest first, the lowest id
+// first on a tie.
+func ordered(evs map[string]json.RawMessage) []json.RawMessage {
 	type item struct {
 		id      string
 		created nostr.Timestamp
 	}
-	items := make([]item, 0, len(got))
-	for id, raw := range got {
+	items := make([]item, 0, len(evs))
+	for id, raw := range evs {
 		var ts struct {
 			CreatedAt nostr.Timestamp `json:"created_at"`
 		}
@@ -340,16 +398,11 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		}
 		return cmp.Compare(a.id, b.id)
 	})
+	out := make([]json.RawMessage, 0, len(items))
 	for _, it := range items {
-		res.Events = append(res.Events, got[it.id])
+		out = append(out, evs[it.id])
 	}
-	if len(res.Reports) > 0 {
-		c.reports = append(c.reports, res.Reports...)
-		for _, r := range res.Reports {
-			c.drop(r.Peer)
-		}
-	}
-	return res, nil
+	return out
 }
 
 // Reports lists every peer caught so far.

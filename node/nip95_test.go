@@ -423,9 +423,10 @@ func TestNIP95PeersGone(t *testing.T) {
 	t.Logf("every event from the relay %v after the request (the wait for peers is %v)", took.Round(time.Millisecond), superpeer.FallbackAfter)
 }
 
-// TestNIP95OmissionDetection: a super peer that silently drops a fifth of
-// the events it is asked for. Ten casual clients (spot-check share 0.1,
-// each its own seed) load the feed until a spot check catches it; every
+// TestNIP95OmissionDetection: a super peer that silently drops a quarter
+// of the events it is asked for (5 of the feed's 20). Ten casual clients
+// (spot-check share 0.1, each its own seed) load the feed until a spot
+// check catches it; every
 // load is complete all the same (the relay fills the gaps). The number of
 // loads each client needed is logged (go test -run
 // TestNIP95OmissionDetection -v ./node/); each must catch it within 100.
@@ -433,11 +434,17 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	const clients, maxLoads = 10, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
-	r, url := nip95Relay(t, nil)
+	r, url := nip95Relay(t, func(c *superpeer.Config) {
+		c.Limits[superpeer.VerbRequest] = 10_000
+		c.Limits[superpeer.VerbSignal] = 10_000 // 10 clients at once: past Nexus's 20 per 10 s
+		c.Demote = -1                           // each client must catch it itself, not learn it from the others' reports
+	})
 	publishNotes(t, ctx, url, 40, "omission")
 	startSuperPeer(t, ctx, r, url, func(raw []byte) []byte {
-		if sha256.Sum256(raw)[0] < 51 { // 51/256: a fifth, by content
-			return nil
+		for _, l := range "afkpuz" { // every fifth letter: 5 of the feed's 20 notes
+			if bytes.Contains(raw, []byte(`note `+string(l)+`"`)) {
+				return nil
+			}
 		}
 		return raw
 	})
@@ -446,14 +453,16 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	errs := make(chan error, clients)
 	for i := range clients {
 		c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
-			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i)})
+			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i), MaxRequests: 10_000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		go func() {
+			var last peer.RecentResult
 			for n := 1; n <= maxLoads; n++ {
 				res, err := c.Recent(ctx, feed)
+				last = res
 				if err != nil {
 					errs <- err
 					return
@@ -478,7 +487,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 					return
 				}
 			}
-			errs <- fmt.Errorf("client %d: not caught in %d loads", i, maxLoads)
+			errs <- fmt.Errorf("client %d: not caught in %d loads (last: %d offered, %d from peers, %d from the relay, unreached %v, checked %v)", i, maxLoads, last.Offered, last.FromPeers, last.FromRelay, last.Unreached, last.Checked)
 		}()
 	}
 	for range clients {
@@ -488,7 +497,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	}
 	sorted := slices.Clone(loads)
 	slices.Sort(sorted)
-	t.Logf("loads until a spot check caught a peer dropping 1/5 of events (share 0.1, %d clients): %v; median %d, max %d", clients, sorted, sorted[clients/2], sorted[clients-1])
+	t.Logf("loads until a spot check caught a peer dropping 5 of 20 events (share 0.1, %d clients): %v; median %d, max %d", clients, sorted, sorted[clients/2], sorted[clients-1])
 }
 
 // TestNIP95Refused: a relay that refuses PEER_REQUEST (here: its limit is
@@ -522,5 +531,55 @@ func TestNIP95Refused(t *testing.T) {
 		case n >= 2 && res.FromRelay != len(want):
 			t.Fatalf("load %d past the limit: %d from the relay", n, res.FromRelay)
 		}
+	}
+}
+
+// TestNIP95Demotion: clients that catch a super peer (one forging events,
+// one omitting them) report it to the relay (PEER_REPORT); once three
+// have, its reputation is below the line and the relay demotes it
+// (PEER_DEMOTED) and offers it no more.
+func TestNIP95Demotion(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func([]byte) []byte
+	}{
+		{"forges", func(raw []byte) []byte {
+			return bytes.Replace(raw, []byte(`"content":"`), []byte(`"content":"altered `), 1)
+		}},
+		{"omits", func(raw []byte) []byte {
+			if sha256.Sum256(raw)[0]%2 == 0 {
+				return nil
+			}
+			return raw
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r, url := nip95Relay(t, nil)
+			publishNotes(t, ctx, url, 20, "demotion "+tc.name)
+			sp := startSuperPeer(t, ctx, r, url, tc.serve)
+			for i := range 3 {
+				if !sp.Stats().Promoted {
+					t.Fatalf("demoted after %d reports", i)
+				}
+				c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
+					Wait: 500 * time.Millisecond, SpotCheck: 1, Seed: uint64(i + 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				res, err := c.Recent(ctx, feed)
+				if err != nil || len(res.Reports) != 1 {
+					t.Fatalf("client %d: reports %+v, %v", i, res.Reports, err)
+				}
+			}
+			waitFor(t, "the relay to demote the peer", func() bool { return !sp.Stats().Promoted })
+			c := dialCasual(t, ctx, url, 0)
+			res, err := c.Recent(ctx, feed)
+			if err != nil || res.Offered != 0 || res.FromRelay != 20 {
+				t.Fatalf("after demotion: %d offered, %d from the relay, %v", res.Offered, res.FromRelay, err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -31,7 +32,11 @@ type CasualConfig struct {
 	// answer for the same filter (0.1); Seed seeds the draws.
 	SpotCheck float64
 	Seed      uint64
-	Logger    *slog.Logger
+	// MaxRequests is the PEER_REQUESTs sent per 10 s at most (20, the
+	// relay's default limit, past which it bars the connection); loads
+	// beyond it go to the relay alone.
+	MaxRequests int
+	Logger      *slog.Logger
 }
 
 // Casual is a NIP-95 casual client of one relay: Recent gets the recent
@@ -60,6 +65,7 @@ type Casual struct {
 	open     map[string]PeerChannel // by peer id
 	reports  []Report
 	seq      int
+	rng      *rand.Rand
 	asked    []time.Time // PEER_REQUESTs sent in the relay's window
 	perr     chan string // PEER_ERRORs, for the PEER_REQUEST waiting
 	regErr   error
@@ -104,6 +110,9 @@ func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
 	if cfg.SpotCheck == 0 {
 		cfg.SpotCheck = 0.1
 	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = superpeer.DefaultConfig().Limits[superpeer.VerbRequest]
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,7 +121,8 @@ func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
 		return nil, err
 	}
 	c := &Casual{cfg: cfg, log: cfg.Logger, link: link, done: make(chan struct{}),
-		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{}), perr: make(chan string, 1)}
+		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{}), perr: make(chan string, 1),
+		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x95))}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.chs = cfg.Channels(link.signalSender())
 	go c.read()
@@ -239,17 +249,30 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		res.Offered++
 	}
 	got := map[string]json.RawMessage{}
-	served := map[string][]string{} // by peer: ids it delivered, verified
-	forged := map[string]string{}   // by peer: what it served that failed the checks
-	unreached := map[string]bool{}  // no channel: nothing to hold against the peer
+	served := map[string][]string{}      // by peer: ids it delivered, verified
+	forged := map[string]string{}        // by peer: what it served that failed the checks
+	unreached := map[string]bool{}       // no channel: nothing to hold against the peer
+	accountable := map[string][]string{} // by peer: ids asked before its last answer
 	var gmu sync.Mutex
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
 	for p, ids := range byPeer {
+		// In a random order each time: a peer that stops answering to hide
+		// an event loses every id after it, whichever they are.
+		c.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			evs, bytes, reached, bad, err := c.fetchPeer(wctx, p, ids)
+			// The channel is ordered and a super peer answers in order: an
+			// id asked before the last one answered was left out; those
+			// after it may only be slow, and are not held against it.
+			last := -1
+			for i, id := range ids {
+				if evs[id] != nil {
+					last = i
+				}
+			}
 			gmu.Lock()
 			defer gmu.Unlock()
 			res.PeerBytes += bytes
@@ -257,6 +280,7 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 				got[id] = raw
 				served[p] = append(served[p], id)
 			}
+			accountable[p] = ids[:last+1]
 			if bad != "" {
 				forged[p] = bad
 			}
@@ -316,7 +340,7 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		}
 		for _, p := range check {
 			var relayHas []string
-			for _, id := range byPeer[p] {
+			for _, id := range accountable[p] {
 				if _, ok := evs[id]; ok {
 					relayHas = append(relayHas, id)
 				}
@@ -331,6 +355,12 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		c.reports = append(c.reports, res.Reports...)
 		for _, r := range res.Reports {
 			c.drop(r.Peer)
+			// Tell the relay (cairn's PEER_REPORT): it checks what it can
+			// and demotes a peer enough clients report.
+			ids := r.Missing[:min(len(r.Missing), superpeer.MaxStatsIDs)]
+			if err := c.link.send(ctx, superpeer.VerbReport, superpeer.Report{Peer: r.Peer, Reason: r.Reason[:min(len(r.Reason), 200)], EventIDs: ids}); err != nil {
+				c.log.Debug("reporting", "peer", r.Peer, "err", err)
+			}
 		}
 	}
 	return res, nil
@@ -341,16 +371,15 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 var errNoOffer = errors.New("no offer")
 
 // offer sends PEER_REQUEST for f and waits for the relay's PEER_OFFER. It
-// keeps under the relay's limit on PEER_REQUESTs (superpeer.DefaultConfig's
-// per window) rather than be barred, and a PEER_ERROR in answer is
-// errNoOffer.
+// keeps under the relay's limit on PEER_REQUESTs (MaxRequests per 10 s)
+// rather than be barred, and a PEER_ERROR in answer is errNoOffer.
 func (c *Casual) offer(ctx context.Context, f nostr.Filter) (offer, int64, error) {
 	var o offer
-	lim := superpeer.DefaultConfig()
+	window := superpeer.DefaultConfig().Window
 	now := time.Now()
-	c.asked = slices.DeleteFunc(c.asked, func(t time.Time) bool { return now.Sub(t) >= lim.Window })
-	if len(c.asked) >= lim.Limits[superpeer.VerbRequest] {
-		return o, 0, fmt.Errorf("%w: %d PEER_REQUESTs in %v already", errNoOffer, len(c.asked), lim.Window)
+	c.asked = slices.DeleteFunc(c.asked, func(t time.Time) bool { return now.Sub(t) >= window })
+	if len(c.asked) >= c.cfg.MaxRequests {
+		return o, 0, fmt.Errorf("%w: %d PEER_REQUESTs in %v already", errNoOffer, len(c.asked), window)
 	}
 	c.asked = append(c.asked, now)
 	sub := c.nextSub("p")
@@ -467,8 +496,8 @@ func (c *Casual) drop(peerID string) {
 
 // fetchPeer asks peer for ids over its channel (opened now if need be) and
 // takes answers until every id came or ctx ends. Every event is checked;
-// one that fails the checks, or was not asked for, ends the exchange and
-// is returned as bad (its id, or "(unreadable)"). reached: the requests
+// one that fails the checks ends the exchange and is returned as bad (its
+// id, or "(unreadable)"); a genuine event not asked for now is ignored. reached: the requests
 // went out and the channel stayed open until every answer came or ctx
 // ended (a peer that is gone is not held to account, only one that stays
 // and leaves requests unanswered).
@@ -510,7 +539,9 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 		}
 		ev, err := decodeChecked(m.Event, "")
 		if err == nil && !want[ev.ID] {
-			err = fmt.Errorf("event %s was not asked for", ev.ID)
+			// A genuine event not asked for now: a late answer to an
+			// earlier load on this channel, or a repeat. Not used.
+			continue
 		}
 		if err != nil {
 			id := "(unreadable)"

@@ -52,7 +52,7 @@ func (r *Relay) EnablePeers(cfg superpeer.Config) {
 	p := &peers{r: r, cfg: cfg, reg: superpeer.NewRegistry(cfg), conns: map[string]*Conn{}}
 	r.peers = p
 	for _, verb := range []string{superpeer.VerbRegister, superpeer.VerbHeartbeat, superpeer.VerbRequest,
-		superpeer.VerbSignal, superpeer.VerbCacheHave, superpeer.VerbStats} {
+		superpeer.VerbSignal, superpeer.VerbCacheHave, superpeer.VerbStats, superpeer.VerbReport} {
 		r.Handle(verb, p.handle(verb))
 	}
 	r.OnEvent = append(r.OnEvent, p.push)
@@ -166,6 +166,16 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		}
 		c.Send(peerMsg(superpeer.VerbStatsOK, map[string]any{"peer_id": id, "reputation": score}))
 		p.evaluate(now)
+	case *superpeer.Report:
+		holds := func(eid string) bool { return p.r.has(c, eid) }
+		p.mu.Lock()
+		_, err := p.reg.Report(connKey(c), *m, holds)
+		p.mu.Unlock()
+		if err != nil {
+			peerError(c, "invalid: "+err.Error())
+			return
+		}
+		p.evaluate(now)
 	case *superpeer.Signal:
 		p.mu.Lock()
 		target := p.conns[m.Target]
@@ -187,7 +197,16 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		p.mu.Unlock()
 		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
 		if m.SubID != "" {
+			// cairn adds the ids the filter matched that no peer is
+			// offered for, so a client knows what to take from the relay.
 			body["subscription"] = m.SubID
+			unoffered := []string{}
+			for _, id := range ids {
+				if _, ok := offers[id]; !ok {
+					unoffered = append(unoffered, id)
+				}
+			}
+			body["unoffered"] = unoffered
 		}
 		c.Send(peerMsg(superpeer.VerbOffer, body))
 	}

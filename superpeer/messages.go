@@ -17,6 +17,7 @@ const (
 	VerbSignal     = "PEER_SIGNAL"
 	VerbCacheHave  = "PEER_CACHE_HAVE"
 	VerbStats      = "PEER_STATS"
+	VerbReport     = "PEER_REPORT" // cairn's: a client caught a super peer
 	VerbRegistered = "PEER_REGISTERED"
 	VerbAck        = "PEER_HEARTBEAT_ACK"
 	VerbOffer      = "PEER_OFFER"
@@ -74,6 +75,15 @@ type CacheHave struct {
 	EventIDs []string `json:"event_ids"`
 }
 
+// Report is PEER_REPORT, cairn's addition: a casual client caught a super
+// peer leaving out events the relay holds (EventIDs: those it omitted, at
+// most MaxStatsIDs) or serving a forged one (EventIDs empty).
+type Report struct {
+	Peer     string   `json:"peer_id"`
+	Reason   string   `json:"reason"`
+	EventIDs []string `json:"event_ids"`
+}
+
 // Stats is PEER_STATS.
 type Stats struct {
 	EventsServed     int64    `json:"events_served"`
@@ -88,6 +98,7 @@ func (*Request) Verb() string   { return VerbRequest }
 func (*Signal) Verb() string    { return VerbSignal }
 func (*CacheHave) Verb() string { return VerbCacheHave }
 func (*Stats) Verb() string     { return VerbStats }
+func (*Report) Verb() string    { return VerbReport }
 
 func malformed(verb, format string, a ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrMalformed, verb, fmt.Sprintf(format, a...))
@@ -208,6 +219,21 @@ func Parse(verb string, args []json.RawMessage) (Message, error) {
 			m.EventIDsServed = m.EventIDsServed[:MaxStatsIDs] // only these count
 		}
 		if err := checkIDs(verb, m.EventIDsServed, MaxStatsIDs); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	case VerbReport:
+		if len(args) != 1 || !isObject(args[0]) {
+			return nil, malformed(verb, "want one object {peer_id, reason, event_ids}")
+		}
+		var m Report
+		if err := strictObject(args[0], &m); err != nil {
+			return nil, malformed(verb, "%v", err)
+		}
+		if m.Peer == "" || len(m.Peer) > 64 || len(m.Reason) > 200 {
+			return nil, malformed(verb, "peer_id is needed (at most 64 characters), reason at most 200")
+		}
+		if err := checkIDs(verb, m.EventIDs, MaxStatsIDs); err != nil {
 			return nil, err
 		}
 		return &m, nil

@@ -37,7 +37,7 @@ func DefaultConfig() Config {
 		CacheWindow: 24 * time.Hour,
 		Limits: map[string]int{
 			VerbRegister: 3, VerbHeartbeat: 3, VerbStats: 10, VerbCacheHave: 5,
-			VerbSignal: 20, VerbRequest: 20,
+			VerbSignal: 20, VerbRequest: 20, VerbReport: 5,
 		},
 		Window: 10 * time.Second,
 		Bans:   []time.Duration{time.Hour, 24 * time.Hour, 0}, // 0: for good
@@ -60,6 +60,7 @@ type peerState struct {
 	load      int // offers given since the last heartbeat
 	served    int64
 	evaluated bool
+	reporters map[string]bool // connections whose report counted
 }
 
 // repState is what is kept per pubkey across registrations and restarts.
@@ -233,6 +234,40 @@ func (r *Registry) Stats(id string, m Stats, known func(string) bool, now time.T
 		}
 	}
 	s.Score = min(100, s.Score+gain)
+	return s.Score, nil
+}
+
+// ReportPenalty is what one client's report costs a peer: three reporters
+// take a peer from the baseline (70) below the demotion line (30).
+const ReportPenalty = 15.0
+
+// Report takes a client's report (from the connection reporter) against
+// peer id. An omission counts only if the relay holds every id named and
+// had the peer down as caching it (holds reports whether the relay stores
+// an id); a report of forgery cannot be checked by the relay and counts
+// like one. Each reporter counts once per peer, so one client cannot
+// demote a peer alone. It returns the peer's new reputation.
+func (r *Registry) Report(reporter string, m Report, holds func(string) bool) (float64, error) {
+	p := r.peers[m.Peer]
+	if p == nil {
+		return 0, fmt.Errorf("no registered peer %q", m.Peer)
+	}
+	if p.conn == reporter {
+		return 0, fmt.Errorf("a peer cannot report itself")
+	}
+	for _, e := range m.EventIDs {
+		if !p.cached[e] || !holds(e) {
+			return 0, fmt.Errorf("event %s was not offered from %s: nothing to report", e, m.Peer)
+		}
+	}
+	if p.reporters == nil {
+		p.reporters = map[string]bool{}
+	}
+	s := r.repOf(p)
+	if !p.reporters[reporter] {
+		p.reporters[reporter] = true
+		s.Score = max(0, s.Score-ReportPenalty)
+	}
 	return s.Score, nil
 }
 

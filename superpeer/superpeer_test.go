@@ -56,6 +56,10 @@ func TestParseBothStyles(t *testing.T) {
 		"signal no target":       {VerbSignal, `[{"signal_data":{}}]`, "target_peer"},
 		"cache wrong type":       {VerbCacheHave, `[{"event_ids":"x"}]`, "cannot unmarshal"},
 		"stats negative":         {VerbStats, `[{"events_served":-1}]`, "negative"},
+		"report no peer":         {VerbReport, `[{"reason":"x"}]`, "peer_id"},
+		"report bad id":          {VerbReport, `[{"peer_id":"peer_1","event_ids":["x"]}]`, "64 lowercase hex"},
+		"report positional":      {VerbReport, `["peer_1"]`, "want one object"},
+		"report unknown field":   {VerbReport, `[{"peer_id":"peer_1","why":"x"}]`, "unknown field"},
 		"unknown":                {"PEER_DANCE", `[]`, "unknown verb"},
 	}
 	for name, c := range bad {
@@ -268,5 +272,52 @@ func TestSpotCheckCatchesOmission(t *testing.T) {
 	c := NewClient(share, 1)
 	if v := c.Forged("liar", id1); !v.Report || len(c.Usable([]string{"liar", "honest"})) != 1 {
 		t.Fatal("a forging peer was not dropped at once")
+	}
+}
+
+// TestReport: a client's report costs a peer ReportPenalty once per
+// reporter; three reporters demote a peer from the baseline; a report of
+// omission naming an id the peer was not down for, or the relay lacks, is
+// refused, as is a peer reporting itself.
+func TestReport(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MinUptime = 0
+	r := NewRegistry(cfg)
+	now := time.Unix(1_000_000, 0)
+	p := r.Register("sp", Register{Bandwidth: 10, Storage: 500}, now)
+	r.CacheHave(p, []string{id1})
+	if acts := r.Evaluate(now); len(acts) != 1 || !acts[0].Promoted {
+		t.Fatalf("not promoted: %+v", acts)
+	}
+	id2 := strings.Repeat("b", 64)
+	holds := func(id string) bool { return id == id1 || id == id2 }
+	bad := []struct {
+		name     string
+		reporter string
+		m        Report
+	}{
+		{"unknown peer", "c1", Report{Peer: "peer_99"}},
+		{"self", "sp", Report{Peer: p}},
+		{"id not cached by the peer", "c1", Report{Peer: p, EventIDs: []string{id2}}},
+		{"id the relay lacks", "c1", Report{Peer: p, EventIDs: []string{strings.Repeat("cd", 32)}}},
+	}
+	for _, b := range bad {
+		if _, err := r.Report(b.reporter, b.m, holds); err == nil {
+			t.Errorf("%s: accepted", b.name)
+		}
+	}
+	if r.Reputation(p) != Baseline {
+		t.Fatalf("refused reports cost %v", Baseline-r.Reputation(p))
+	}
+	for _, reporter := range []string{"c1", "c1", "c2", "c3"} {
+		if _, err := r.Report(reporter, Report{Peer: p, Reason: "omitted", EventIDs: []string{id1}}, holds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.Reputation(p); got != Baseline-3*ReportPenalty {
+		t.Fatalf("after 3 reporters (one twice): %v", got)
+	}
+	if acts := r.Evaluate(now); len(acts) != 1 || acts[0].Promoted {
+		t.Fatalf("not demoted: %+v", acts)
 	}
 }

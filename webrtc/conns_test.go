@@ -342,12 +342,12 @@ func TestICERestartKeepsConn(t *testing.T) {
 	leecher.mu.Lock()
 	leecher.peers[k] = p
 	leecher.mu.Unlock()
-	tr := leecher.gather(c.pc)
+	tr := gather(c.pc, leecher.cfg.Loopback)
 	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := leecher.describe(c.pc, offer, tr)
+	payload, err := describe(c.pc, offer, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestICERestartKeepsConn(t *testing.T) {
 	if got := sdpAttr(ans.SDP, "ice-ufrag"); got == ufrag {
 		t.Fatalf("the answer kept the ICE credentials %s: ICE did not restart", got)
 	}
-	if err := leecher.setRemote(k, p, ans); err != nil {
+	if err := setRemote(&leecher.mu, p, ans); err != nil {
 		t.Fatal(err)
 	}
 	// ICE checks again: the channel carries a chunk once it has.

@@ -440,17 +440,17 @@ func parseSDP(payload string, typ rtc.SDPType) (rtc.SessionDescription, bool) {
 	return sd, sd.Type == typ && sd.SDP != ""
 }
 
-// setRemote sets the remote description of k's negotiation and adds the
-// candidates that came before it.
-func (n *Node) setRemote(k sigKey, p *peerState, sd rtc.SessionDescription) error {
+// setRemote sets the remote description of p's negotiation and adds the
+// candidates that came before it; mu guards p's fields.
+func setRemote(mu *sync.Mutex, p *peerState, sd rtc.SessionDescription) error {
 	if err := p.pc.SetRemoteDescription(sd); err != nil {
 		return fmt.Errorf("setting remote description: %w", err)
 	}
-	n.mu.Lock()
+	mu.Lock()
 	p.remoteSet = true
 	cands := p.cands
 	p.cands = nil
-	n.mu.Unlock()
+	mu.Unlock()
 	for _, c := range cands {
 		p.pc.AddICECandidate(c)
 	}
@@ -477,10 +477,11 @@ type candidates struct {
 }
 
 // gather makes pc report its candidates to the returned queue; call it
-// before setting the local description. pion calls the handler from its
-// own goroutines; it never blocks.
-func (n *Node) gather(pc *rtc.PeerConnection) *candidates {
-	tr := &candidates{wake: make(chan struct{}, 1), done: make(chan struct{}), loop: n.cfg.Loopback}
+// before setting the local description. loop: only 127.0.0.1 candidates go
+// out (Config.Loopback). pion calls the handler from its own goroutines; it
+// never blocks.
+func gather(pc *rtc.PeerConnection, loop bool) *candidates {
+	tr := &candidates{wake: make(chan struct{}, 1), done: make(chan struct{}), loop: loop}
 	pc.OnICECandidate(func(c *rtc.ICECandidate) {
 		tr.mu.Lock()
 		if c == nil {
@@ -501,8 +502,9 @@ func (tr *candidates) noLoopback() bool { return tr.loop && tr.sent.Load() == 0 
 // describe sets the local description and returns it at once, with the
 // candidates gathered so far (trickle ICE: the rest follow as signals, so
 // the offer or answer does not wait for gathering to complete, which with
-// STUN or TURN servers can take seconds).
-func (n *Node) describe(pc *rtc.PeerConnection, sd rtc.SessionDescription, tr *candidates) (string, error) {
+// STUN or TURN servers can take seconds). With tr.loop only its 127.0.0.1
+// candidates are kept.
+func describe(pc *rtc.PeerConnection, sd rtc.SessionDescription, tr *candidates) (string, error) {
 	if err := pc.SetLocalDescription(sd); err != nil {
 		return "", fmt.Errorf("setting local description: %w", err)
 	}
@@ -512,7 +514,7 @@ func (n *Node) describe(pc *rtc.PeerConnection, sd rtc.SessionDescription, tr *c
 	}
 	out := *local
 	kept := strings.Count(out.SDP, "a=candidate:")
-	if n.cfg.Loopback {
+	if tr.loop {
 		out.SDP, kept = KeepLoopbackCandidates(out.SDP)
 	}
 	tr.sent.Add(int32(kept))
@@ -525,13 +527,14 @@ func (n *Node) describe(pc *rtc.PeerConnection, sd rtc.SessionDescription, tr *c
 }
 
 // trickle sends, in the background, the candidates pc gathers after its
-// description was sent, each as an "ice-candidate" signal to peer, until
-// gathering completes or ctx (the negotiation) ends. A candidate already
-// inside the description may go again; the peer ignores the repeat.
-func (n *Node) trickle(ctx context.Context, peer string, root [32]byte, tr *candidates) {
-	n.wg.Add(1)
+// description was sent, each with send (the JSON of an ICE candidate),
+// until gathering completes or ctx (the negotiation) ends. A candidate
+// already inside the description may go again; the peer ignores the
+// repeat. wg counts the goroutine.
+func trickle(ctx context.Context, wg *sync.WaitGroup, tr *candidates, log *slog.Logger, send func(context.Context, string) error) {
+	wg.Add(1)
 	go func() {
-		defer n.wg.Done()
+		defer wg.Done()
 		defer close(tr.done)
 		for {
 			tr.mu.Lock()
@@ -550,8 +553,8 @@ func (n *Node) trickle(ctx context.Context, peer string, root [32]byte, tr *cand
 				if err != nil {
 					continue
 				}
-				if err := n.publish(ctx, peer, root, TypeCandidate, string(b)); err != nil {
-					n.log.Debug("sending a candidate", "peer", peer, "err", err)
+				if err := send(ctx, string(b)); err != nil {
+					log.Debug("sending a candidate", "err", err)
 					return
 				}
 				tr.sent.Add(1)
@@ -566,6 +569,13 @@ func (n *Node) trickle(ctx context.Context, peer string, root [32]byte, tr *cand
 			}
 		}
 	}()
+}
+
+// trickle trickles to peer as kind 20001 "ice-candidate" signals.
+func (n *Node) trickle(ctx context.Context, peer string, root [32]byte, tr *candidates) {
+	trickle(ctx, &n.wg, tr, n.log.With("peer", peer), func(ctx context.Context, c string) error {
+		return n.publish(ctx, peer, root, TypeCandidate, c)
+	})
 }
 
 // loopbackCandidate tells whether an ICE candidate line ("candidate:
@@ -637,12 +647,12 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 	if n.onOffer != nil {
 		n.onOffer(pc)
 	}
-	tr := n.gather(pc)
+	tr := gather(pc, n.cfg.Loopback)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := n.describe(pc, offer, tr)
+	payload, err := describe(pc, offer, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -652,7 +662,7 @@ func (n *Node) Dial(ctx context.Context, remote string, root [32]byte) (*Conn, e
 	n.trickle(ctx, remote, root, tr)
 	select {
 	case sd := <-p.answer:
-		if err := n.setRemote(k, p, sd); err != nil {
+		if err := setRemote(&n.mu, p, sd); err != nil {
 			return nil, err
 		}
 	case <-ctx.Done():
@@ -728,15 +738,15 @@ func (n *Node) renegotiate(k sigKey, p *peerState, offer rtc.SessionDescription)
 		}
 		n.mu.Unlock()
 	}()
-	if err := n.setRemote(k, p, offer); err != nil {
+	if err := setRemote(&n.mu, p, offer); err != nil {
 		return err
 	}
-	tr := n.gather(p.pc)
+	tr := gather(p.pc, n.cfg.Loopback)
 	ans, err := p.pc.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
-	payload, err := n.describe(p.pc, ans, tr)
+	payload, err := describe(p.pc, ans, tr)
 	if err != nil {
 		return err
 	}
@@ -803,15 +813,15 @@ func (n *Node) answer(k sigKey, p *peerState, offer rtc.SessionDescription) erro
 			pc.Close()
 		}
 	}()
-	if err := n.setRemote(k, p, offer); err != nil {
+	if err := setRemote(&n.mu, p, offer); err != nil {
 		return err
 	}
-	tr := n.gather(pc)
+	tr := gather(pc, n.cfg.Loopback)
 	ans, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
-	payload, err := n.describe(pc, ans, tr)
+	payload, err := describe(pc, ans, tr)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ line wins over the environment, which wins over the file.`,
 	}
 	root.AddCommand(nodeCmd(), keygenCmd(), versionCmd(), syncCmd(), benchCmd(),
 		shareCmd(), getCmd(), resolveCmd(), lsCmd(), pinCmd(true), pinCmd(false),
-		roomCmd(), creditsCmd())
+		roomCmd(), creditsCmd(), superpeerCmd())
 	return root
 }
 

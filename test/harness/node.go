@@ -239,6 +239,13 @@ const tailSize = 64 << 10
 
 func newTail() *tail { return &tail{} }
 
+// Output is what a process writes, kept (its last 64 KiB) for a test to
+// read while the process runs: give it as cmd.Stdout or cmd.Stderr.
+type Output = tail
+
+// NewOutput returns an empty Output.
+func NewOutput() *Output { return newTail() }
+
 func (w *tail) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -428,6 +428,13 @@ func (dc *DataChannel) Send(b []byte) (err error) {
 	return nil
 }
 
+// SendText queues s on the channel as a text message.
+func (dc *DataChannel) SendText(s string) (err error) {
+	defer catch(&err)
+	dc.v.Call("send", s)
+	return nil
+}
+
 // BufferedAmount is the number of bytes queued and not yet sent.
 func (dc *DataChannel) BufferedAmount() uint64 { return uint64(dc.v.Get("bufferedAmount").Float()) }
 

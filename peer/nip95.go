@@ -1,0 +1,243 @@
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairn-nostr/cairn/nostr"
+
+	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/superpeer"
+)
+
+// NIP-95 (the hybrid peer-to-peer relay) as a peer does it: a super peer
+// (SuperPeer: registers with a NIP-95 relay, caches the recent events the
+// relay pushes, serves them over DataChannels) and a casual client
+// (Casual: asks the relay which super peers hold the recent events of a
+// filter, fetches them from those peers, checks every one and falls back
+// to the relay). The DataChannels are a seam (PeerChannels: pion natively,
+// the browser's RTCPeerConnection in the tab), negotiated through the
+// relay with PEER_SIGNAL / PEER_SIGNAL_RELAY.
+
+// The DataChannel messages (the Nexus relay's, one JSON object per text
+// message): a request for one event by id, and one event in answer. A
+// super peer that does not hold the event sends nothing.
+const (
+	P2PRequest = "P2P_REQUEST" // {"type":"P2P_REQUEST","event_id":<hex>}
+	P2PEvents  = "P2P_EVENTS"  // {"type":"P2P_EVENTS","event":<event>}
+)
+
+// p2pMsg is a DataChannel message.
+type p2pMsg struct {
+	Type    string          `json:"type"`
+	EventID string          `json:"event_id,omitempty"`
+	Event   json.RawMessage `json:"event,omitempty"`
+}
+
+// maxP2PMessage bounds one DataChannel message read.
+const maxP2PMessage = 512 << 10
+
+// PeerChannel is one DataChannel of text messages to a NIP-95 peer.
+type PeerChannel interface {
+	Peer() string // the remote peer id
+	Send(msg []byte) error
+	Recv(ctx context.Context) ([]byte, error)
+	Close()
+}
+
+// PeerChannels opens and accepts PeerChannels; Signal takes each
+// PEER_SIGNAL_RELAY's signal_data.
+type PeerChannels interface {
+	Dial(ctx context.Context, peerID string) (PeerChannel, error)
+	Accept(ctx context.Context) (PeerChannel, error)
+	Signal(from string, data json.RawMessage)
+	Close()
+}
+
+// NewPeerChannels makes the platform's PeerChannels, sending signal_data to
+// a peer id with send (a PEER_SIGNAL through the relay).
+type NewPeerChannels func(send func(ctx context.Context, to string, data json.RawMessage) error) PeerChannels
+
+// relayLink is one websocket to a NIP-95 relay: one goroutine reads and
+// routes, any goroutine sends. It counts the bytes it read (as JSON
+// arrays of the elements received).
+type relayLink struct {
+	conn   *client.Conn
+	log    *slog.Logger
+	peerID atomic.Pointer[string]
+	read   atomic.Int64
+
+	mu     sync.Mutex
+	routes map[string]chan []json.RawMessage // by subscription id
+}
+
+func dialRelayLink(ctx context.Context, url string, log *slog.Logger) (*relayLink, error) {
+	c, err := client.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return &relayLink{conn: c, log: log, routes: map[string]chan []json.RawMessage{}}, nil
+}
+
+func (l *relayLink) send(ctx context.Context, msg ...any) error { return l.conn.Send(ctx, msg...) }
+
+// route sends the messages about sub (EVENT, EOSE, CLOSED, PEER_OFFER) to
+// the returned channel until unroute.
+func (l *relayLink) route(sub string) chan []json.RawMessage {
+	ch := make(chan []json.RawMessage, 256)
+	l.mu.Lock()
+	l.routes[sub] = ch
+	l.mu.Unlock()
+	return ch
+}
+
+func (l *relayLink) unroute(sub string) {
+	l.mu.Lock()
+	delete(l.routes, sub)
+	l.mu.Unlock()
+}
+
+// deliver hands msg to sub's route; it never blocks (a subscriber that
+// fell 256 messages behind loses the rest and times out).
+func (l *relayLink) deliver(sub string, msg []json.RawMessage) bool {
+	l.mu.Lock()
+	ch := l.routes[sub]
+	l.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	select {
+	case ch <- msg:
+	default:
+		l.log.Debug("dropping a message for a slow subscription", "sub", sub)
+	}
+	return true
+}
+
+// size is the length of msg as a compact JSON array.
+func size(msg []json.RawMessage) int64 {
+	n := int64(1)
+	for _, e := range msg {
+		n += int64(len(e)) + 1
+	}
+	return n
+}
+
+// readLoop reads until the connection ends, routing subscriptions and
+// handing every other message to other.
+func (l *relayLink) readLoop(ctx context.Context, other func(verb string, msg []json.RawMessage)) error {
+	for {
+		verb, msg, err := l.conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		l.read.Add(size(msg))
+		switch verb {
+		case "EVENT", "EOSE", "CLOSED":
+			if len(msg) > 1 && l.deliver(client.Str(msg[1]), msg) {
+				continue
+			}
+		case superpeer.VerbOffer:
+			var o struct {
+				Subscription string `json:"subscription"`
+			}
+			if len(msg) > 1 && json.Unmarshal(msg[1], &o) == nil && o.Subscription != "" && l.deliver(o.Subscription, msg) {
+				continue
+			}
+		}
+		other(verb, msg)
+	}
+}
+
+// signalSender sends signal_data to a peer id as PEER_SIGNAL.
+func (l *relayLink) signalSender() func(ctx context.Context, to string, data json.RawMessage) error {
+	return func(ctx context.Context, to string, data json.RawMessage) error {
+		return l.send(ctx, superpeer.VerbSignal, map[string]any{"target_peer": to, "signal_data": data})
+	}
+}
+
+// signalRelay reads a PEER_SIGNAL_RELAY's sender and signal_data.
+func signalRelay(msg []json.RawMessage) (string, json.RawMessage, bool) {
+	var o struct {
+		From string          `json:"from_peer"`
+		Data json.RawMessage `json:"signal_data"`
+	}
+	if len(msg) < 2 || json.Unmarshal(msg[1], &o) != nil || o.From == "" || len(o.Data) == 0 {
+		return "", nil, false
+	}
+	return o.From, o.Data, true
+}
+
+// register sends PEER_REGISTER; the relay's PEER_REGISTERED comes through
+// the read loop (registered).
+func (l *relayLink) register(ctx context.Context, pubkey string, bandwidth, storage float64) error {
+	body := map[string]any{"bandwidth": bandwidth, "storage": storage}
+	if pubkey != "" {
+		body["publicKey"] = pubkey
+	}
+	return l.send(ctx, superpeer.VerbRegister, body)
+}
+
+// registered reads a PEER_REGISTERED: the peer id and the heartbeat
+// interval (ms) the relay asks for.
+func registered(msg []json.RawMessage) (string, int64, error) {
+	var o struct {
+		PeerID   string `json:"peer_id"`
+		Interval int64  `json:"heartbeat_interval"`
+	}
+	if len(msg) < 2 || json.Unmarshal(msg[1], &o) != nil || o.PeerID == "" {
+		return "", 0, errors.New("PEER_REGISTERED without a peer_id")
+	}
+	return o.PeerID, o.Interval, nil
+}
+
+// decodeChecked decodes raw as an event and checks it is event wantID
+// (shape, id, signature); wantID "" takes the event's own id.
+func decodeChecked(raw []byte, wantID string) (*nostr.Event, error) {
+	ev, err := event.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if wantID == "" {
+		wantID = ev.ID
+	}
+	if err := event.Check(ev, wantID); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+func p2pRequest(id string) []byte {
+	b, _ := json.Marshal(p2pMsg{Type: P2PRequest, EventID: id})
+	return b
+}
+
+// parseP2P reads a DataChannel message.
+func parseP2P(b []byte) (p2pMsg, error) {
+	var m p2pMsg
+	if len(b) > maxP2PMessage {
+		return m, fmt.Errorf("a DataChannel message of %d bytes (at most %d)", len(b), maxP2PMessage)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("a DataChannel message that is not a JSON object: %w", err)
+	}
+	switch m.Type {
+	case P2PRequest:
+		if !event.IsHex(m.EventID, 64) {
+			return m, errors.New("P2P_REQUEST: event_id is not 64 lowercase hex digits")
+		}
+	case P2PEvents:
+		if len(m.Event) == 0 {
+			return m, errors.New("P2P_EVENTS without an event")
+		}
+	default:
+		return m, fmt.Errorf("unknown DataChannel message type %q", m.Type)
+	}
+	return m, nil
+}

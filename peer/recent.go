@@ -1,0 +1,120 @@
+package peer
+
+import (
+	"container/heap"
+	"time"
+)
+
+// RecentCache is a super peer's cache of recent events (NIP-95): at most
+// Max events, none older than Window by created_at, the oldest evicted
+// first. It keeps each event's JSON as the relay sent it, to serve the
+// same bytes. Not safe for concurrent use.
+type RecentCache struct {
+	Max     int
+	Window  time.Duration
+	byID    map[string]*recentEntry
+	order   recentHeap
+	evicted bool // an event left since the last Evicted call
+}
+
+type recentEntry struct {
+	id      string
+	raw     []byte
+	created int64
+	index   int
+}
+
+// NewRecentCache returns a cache of at most max events of the last window.
+func NewRecentCache(max int, window time.Duration) *RecentCache {
+	return &RecentCache{Max: max, Window: window, byID: map[string]*recentEntry{}}
+}
+
+// Put stores an event (already verified) by id, with its created_at (unix
+// seconds) and JSON. An event older than the window is refused (false).
+func (c *RecentCache) Put(id string, created int64, raw []byte, now time.Time) bool {
+	c.expire(now)
+	if created < now.Add(-c.Window).Unix() {
+		return false
+	}
+	if _, ok := c.byID[id]; ok {
+		return true
+	}
+	if len(c.byID) >= c.Max {
+		if c.order[0].created > created {
+			return false // older than everything kept
+		}
+		c.remove(c.order[0])
+	}
+	e := &recentEntry{id: id, raw: raw, created: created}
+	c.byID[id] = e
+	heap.Push(&c.order, e)
+	return true
+}
+
+// Get returns the JSON of event id, if cached and within the window.
+func (c *RecentCache) Get(id string, now time.Time) ([]byte, bool) {
+	e, ok := c.byID[id]
+	if !ok || e.created < now.Add(-c.Window).Unix() {
+		return nil, false
+	}
+	return e.raw, true
+}
+
+// Len is the number of events cached.
+func (c *RecentCache) Len() int { return len(c.byID) }
+
+// IDs lists the cached ids (for PEER_CACHE_HAVE), at most max.
+func (c *RecentCache) IDs(max int) []string {
+	out := make([]string, 0, min(max, len(c.byID)))
+	for id := range c.byID {
+		if len(out) == max {
+			break
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// Evicted reports whether an event left the cache since the last call (the
+// relay's idea of what this peer caches is then stale).
+func (c *RecentCache) Evicted(now time.Time) bool {
+	c.expire(now)
+	e := c.evicted
+	c.evicted = false
+	return e
+}
+
+func (c *RecentCache) expire(now time.Time) {
+	cut := now.Add(-c.Window).Unix()
+	for len(c.order) > 0 && c.order[0].created < cut {
+		c.remove(c.order[0])
+	}
+}
+
+func (c *RecentCache) remove(e *recentEntry) {
+	heap.Remove(&c.order, e.index)
+	delete(c.byID, e.id)
+	c.evicted = true
+}
+
+// recentHeap orders entries oldest first.
+type recentHeap []*recentEntry
+
+func (h recentHeap) Len() int           { return len(h) }
+func (h recentHeap) Less(i, j int) bool { return h[i].created < h[j].created }
+func (h recentHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *recentHeap) Push(x any) {
+	e := x.(*recentEntry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *recentHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}

@@ -15,7 +15,7 @@ type Progress struct {
 	// those durable in the blob store, Resumed those found there at the
 	// start.
 	Chunks, ChunksDone, ChunksStored, ChunksResumed int
-	Bytes, BytesDone                  int64
+	Bytes, BytesDone                                int64
 	// Received counts the bytes peers sent this download as they
 	// arrived, including chunks still in flight, duplicates and corrupt
 	// data; Wasted the bytes received but not used.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -47,11 +49,20 @@ func (n *Node) startBT() error {
 	if !n.cfg.BT.Enabled {
 		return nil
 	}
-	c, err := bt.NewClient(bt.ClientConfig{
+	cc := bt.ClientConfig{
 		Listen: n.cfg.BT.Listen,
 		Public: n.cfg.P2P.PublicBootstrap,
 		Logger: n.log.With("part", "bittorrent"),
-	})
+	}
+	c, err := bt.NewClient(cc)
+	if err != nil && n.cfg.BT.Listen == DefaultBTListen && errors.Is(err, syscall.EADDRINUSE) {
+		// The default port is taken (another node or BitTorrent client on
+		// this machine): any free port serves as well, the magnets name it.
+		host, _, _ := net.SplitHostPort(DefaultBTListen)
+		cc.Listen = net.JoinHostPort(host, "0")
+		n.log.Warn("the default BitTorrent port is taken; using a free one (set --bt-listen to choose)", "default", DefaultBTListen)
+		c, err = bt.NewClient(cc)
+	}
 	if err != nil {
 		return err
 	}

@@ -177,7 +177,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.BoolVar(&cfg.TURN.AllowPrivate, "turn-allow-private", false, "let TURN relay to private, link-local and CGNAT addresses: for a lab or tests only; on a public node it lets anyone with credentials reach your network (loopback and the node's own services stay refused)")
 	registerProxy(f, &proxy)
 	f.BoolVar(&cfg.BT.Enabled, "bt", cfg.BT.Enabled, "seed every shared file as a BitTorrent v1 torrent (its magnet is in the share's events either way, its web seed this node); --bt=false turns the client off")
-	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one)")
+	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one; when the default port is taken, a free one is used)")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")

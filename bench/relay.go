@@ -239,6 +239,7 @@ func startNode(dir, engine string) (*node.Node, error) {
 	// the default 4848 a real node on this machine may hold), no DHT.
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.P2P.DHT = false
+	benchLocal(&cfg)
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("creating the benchmark node: %w", err)

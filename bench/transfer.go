@@ -415,6 +415,15 @@ func workDir(dir, name string) (root string, cleanup func(), err error) {
 // no benchmark spends.
 func startTransferNode(dir string) (*node.Node, error) { return startBenchNode(dir, nil) }
 
+// benchLocal keeps a benchmark node on loopback and away from every
+// public contact: no built-in bootstrap, DNS seeds or public DHT, its
+// BitTorrent client and TURN server on free loopback ports.
+func benchLocal(cfg *node.Config) {
+	cfg.P2P.PublicBootstrap = false
+	cfg.BT.Listen = "127.0.0.1:0"
+	cfg.TURN.Listen = "127.0.0.1:0"
+}
+
 // startBenchNode is startTransferNode with edit applied to the config.
 func startBenchNode(dir string, edit func(*node.Config)) (*node.Node, error) {
 	cfg := node.DefaultConfig()
@@ -425,6 +434,7 @@ func startBenchNode(dir string, edit func(*node.Config)) (*node.Node, error) {
 	cfg.Relay.EventsPerSecondIP = 0
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.P2P.DHT = false
+	benchLocal(&cfg)
 	cfg.WebRTC.Enabled = false
 	cfg.BlobQuota = 8 << 30
 	// Receipts and the credit gate run as in any node, with a grant no

@@ -90,6 +90,25 @@ func (s *roomSession) publish(ev *nostr.Event) error {
 	return nil
 }
 
+// showLog reads the log of the room arg names and prints it with show.
+func (f *roomFlags) showLog(cmd *cobra.Command, arg string, show func(io.Writer, *room.Log)) error {
+	id, err := roomID(arg)
+	if err != nil {
+		return err
+	}
+	s, done, err := f.open(cmd, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	l, err := s.log(id)
+	if err != nil {
+		return err
+	}
+	show(cmd.OutOrStdout(), l)
+	return nil
+}
+
 // log fetches and replays the room's authority log.
 func (s *roomSession) log(id string) (*room.Log, error) {
 	evs, err := s.c.Query(s.ctx, nostr.Filter{
@@ -269,21 +288,7 @@ their roles, banned users, user-defined roles, and how many entries took
 effect or were refused (see ` + "`cairn room log`" + ` for each).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := roomID(args[0])
-			if err != nil {
-				return err
-			}
-			s, done, err := f.open(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			l, err := s.log(id)
-			if err != nil {
-				return err
-			}
-			printInfo(cmd.OutOrStdout(), l)
-			return nil
+			return f.showLog(cmd, args[0], printInfo)
 		},
 	}
 }
@@ -348,21 +353,7 @@ before they found a place in the chain (forged, orphaned, of another room)
 follow at the end.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := roomID(args[0])
-			if err != nil {
-				return err
-			}
-			s, done, err := f.open(cmd, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			l, err := s.log(id)
-			if err != nil {
-				return err
-			}
-			printLog(cmd.OutOrStdout(), l)
-			return nil
+			return f.showLog(cmd, args[0], printLog)
 		},
 	}
 }

@@ -185,6 +185,22 @@ func (n *Node) authorize(r *http.Request, req blossom.Request) (*blossom.Auth, e
 	return blossom.CheckAuth(ev, req, time.Now())
 }
 
+// mayGet checks a GET or HEAD of /<sha256> on a node with private blobs
+// (--blossom-private-get): a t=get token naming this server or the blob
+// (401 otherwise), from a pubkey the policy lets read (403). Without the
+// flag anything may be read.
+func (n *Node) mayGet(r *http.Request, sha string) error {
+	p := n.blossom.policy
+	if !p.PrivateGet {
+		return nil
+	}
+	a, err := n.authorize(r, blossom.Request{Verb: blossom.VerbGet, SHA256: sha})
+	if err != nil {
+		return err
+	}
+	return p.MayRead(a.PubKey)
+}
+
 // headerSHA reads an optional sha256 header (X-SHA-256).
 func headerSHA(r *http.Request) (string, error) {
 	x := strings.ToLower(strings.TrimSpace(r.Header.Get("X-SHA-256")))
@@ -840,6 +856,8 @@ type blossomInfo struct {
 	Quota     int64    `json:"quota"`    // per pubkey; 0: no limit
 	Types     []string `json:"types"`    // empty: any
 	Endpoints []string `json:"endpoints"`
+	// PrivateGet: GET and HEAD of blobs need a t=get token.
+	PrivateGet bool `json:"private_get"`
 }
 
 func (n *Node) serveBlossomInfo(w http.ResponseWriter, _ *http.Request) {
@@ -847,7 +865,7 @@ func (n *Node) serveBlossomInfo(w http.ResponseWriter, _ *http.Request) {
 	cors(w)
 	writeJSON(w, http.StatusOK, blossomInfo{
 		Upload: string(p.Mode), Owner: p.Owner, Allowlist: len(p.Allow), MaxSize: p.MaxSize, Quota: p.Quota,
-		Types:     append([]string{}, p.Types...),
+		Types: append([]string{}, p.Types...), PrivateGet: p.PrivateGet,
 		Endpoints: []string{"GET /<sha256>", "HEAD /<sha256>", "PUT /upload", "HEAD /upload", "GET /list/<pubkey>", "DELETE /<sha256>", "PUT /mirror"},
 	})
 }

@@ -76,20 +76,8 @@ func missingTool(t *testing.T, why string) {
 // TestShareRemux: a progressive MP4 is remuxed next to the original (or
 // where asked) and the fragmented file is what is cut and stored.
 func TestShareRemux(t *testing.T) {
-	if runtime.GOOS == "js" {
-		t.Skip("skipping: no ffmpeg under js/wasm")
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
-	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "clip.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput()
-	if err != nil {
-		missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here (Debian's ffmpeg has libx264): %v: %s", err, out))
-	}
+	src := progressiveClip(t, dir)
 	blobs := blobstore.NewMemory(0)
 	for _, want := range []string{filepath.Join(dir, "clip.frag.mp4"), filepath.Join(t.TempDir(), "elsewhere.mp4")} {
 		remuxTo := ""
@@ -167,19 +155,8 @@ func TestShareExact(t *testing.T) {
 // group) and pinned for the reason given; the original is left as it is.
 // A file that is not a progressive MP4 has none, and nothing is written.
 func TestShareRendition(t *testing.T) {
-	if runtime.GOOS == "js" {
-		t.Skip("skipping: no ffmpeg under js/wasm")
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
-	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "clip.mp4")
-	if out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
-		missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here: %v: %s", err, out))
-	}
+	src := progressiveClip(t, dir)
 	orig, _ := os.ReadFile(src)
 	blobs := blobstore.NewMemory(0)
 	out := filepath.Join(dir, "rendition.mp4")
@@ -212,4 +189,23 @@ func TestShareRendition(t *testing.T) {
 	if _, err := os.Stat(none); err == nil || len(blobs.List()) != before {
 		t.Fatal("a file with no rendition had something written")
 	}
+}
+
+// progressiveClip makes dir/clip.mp4 with ffmpeg: 4 s of H.264, a
+// keyframe a second, moov at the end (no -movflags).
+func progressiveClip(t *testing.T, dir string) string {
+	t.Helper()
+	if runtime.GOOS == "js" {
+		t.Skip("skipping: no ffmpeg under js/wasm")
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
+	}
+	src := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+		missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here (Debian's ffmpeg has libx264): %v: %s", err, out))
+	}
+	return src
 }

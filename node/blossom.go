@@ -685,11 +685,14 @@ func (n *Node) serveDelete(w http.ResponseWriter, r *http.Request) {
 // node's chunk map and kind 1063 of it (NIP-09 deletion, signed by the
 // node).
 func (n *Node) dropBlob(ctx context.Context, sha string) error {
+	// The blob's file is found before its rendition goes: the rendition's
+	// deletion takes the blob's kind 1063 too (it names the rendition's
+	// root).
+	f := n.fileBySHA256(ctx, sha)
 	var rendErr error
 	if s := streamOf(n.ownFileEvent(ctx, sha)); s != "" && s != sha {
 		rendErr = n.dropBlob(ctx, s)
 	}
-	f := n.fileBySHA256(ctx, sha)
 	defer n.dropCached(sha)
 	if f == nil {
 		return rendErr

@@ -234,4 +234,15 @@ func TestBlossomWatchProgressive(t *testing.T) {
 		t.Fatalf("playback started only once the whole rendition had arrived (%d of %d chunks): the test shows nothing", first.Have, first.Total)
 	}
 	assertNoConsoleErrors(t, br)
+
+	// A's feed (A's relay has the blob's events and the rendition's) shows
+	// the upload once, linked to the rendition.
+	feed := harness.NewBrowser(t)
+	feed.Open(a.URL + "/?loopback=1")
+	feed.WaitFor(60*time.Second, `document.querySelectorAll('a.media-link').length > 0`)
+	var links []string
+	feed.Eval(`[...document.querySelectorAll('a.media-link')].map((a) => a.getAttribute('href'))`, &links)
+	if len(links) != 1 || links[0] != "/watch/"+root {
+		t.Errorf("A's feed links %v, want the one upload at /watch/%s", links, root)
+	}
 }

@@ -479,7 +479,13 @@ func (n *Node) shareBlob(ctx context.Context, path, sha string, typ string) (err
 	defer os.Remove(rendPath)
 	rplan, ok, err := swarm.ShareRendition(ctx, path, n.blobs, media.Chunker{}, rendPath, PinBlossom)
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		// Any bytes are a blob: one that looks like an MP4 and does not
+		// remux is kept as it is, with no rendition.
+		n.log.Warn("blossom: no streaming rendition, the blob is kept as it is", "sha256", sha, "err", err)
+		ok, err = false, nil
 	}
 	if ok {
 		rsum, rmi, err := hashAndTorrent(ctx, rendPath, sha+".stream.mp4")

@@ -104,15 +104,16 @@ func ShareExact(ctx context.Context, path string, blobs blobstore.Blobs, c media
 // it is remuxed to a fragmented MP4 at remuxPath, cut at keyframes, and
 // its chunks stored and pinned for reason. ok is false, with nothing
 // written, when the file is not a progressive MP4 (it streams as it is,
-// or is no media); a progressive MP4 that does not remux is an error.
+// or is no media, or its headers do not parse: media.Detect reads only
+// those); a progressive MP4 that does not remux is an error.
 func ShareRendition(ctx context.Context, path string, blobs blobstore.Blobs, c media.Chunker, remuxPath, reason string) (plan media.Plan, ok bool, err error) {
 	f, size, err := openSized(path)
 	if err != nil {
 		return media.Plan{}, false, err
 	}
 	r := ctxReaderAt{ctx, f}
-	_, err = media.Split(r, size, c)
-	if !errors.Is(err, media.ErrNeedsRemux) {
+	// Headers only: a blob of another kind costs no pass over its bytes.
+	if ct, err := media.Detect(r, size); err != nil || ct != media.ProgressiveMP4 {
 		f.Close()
 		return media.Plan{}, false, ctx.Err()
 	}

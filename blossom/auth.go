@@ -100,8 +100,9 @@ func (a *Auth) Allows(sha string) bool {
 // CheckAuth applies BUD-11's checks to a verified token at now: kind
 // 24242, created_at not in the future (ClockSkew allowed), an expiration
 // tag in the future, the t tag req.Verb, server tags naming req.Host if
-// any, and an x tag equal to req.SHA256 when req.NeedX. Each failure is a
-// 401 naming the check.
+// any, and an x tag equal to req.SHA256 when req.NeedX. A get token
+// (BUD-01) must have a server tag or an x tag: it is scoped to this server
+// or to the blob. Each failure is a 401 naming the check.
 func CheckAuth(ev *nostr.Event, req Request, now time.Time) (*Auth, error) {
 	if ev.Kind != KindAuth {
 		return nil, refuse(StatusUnauthorized, "authorization event has kind %d, want %d", ev.Kind, KindAuth)
@@ -158,6 +159,9 @@ func CheckAuth(ev *nostr.Event, req Request, now time.Time) (*Auth, error) {
 		if !ok {
 			return nil, refuse(StatusUnauthorized, "authorization event is scoped to other servers (%s), not %s", strings.Join(servers, ", "), host)
 		}
+	}
+	if req.Verb == VerbGet && len(servers) == 0 && len(a.X) == 0 {
+		return nil, refuse(StatusUnauthorized, "a get authorization event must name this server in a server tag or the blob in an x tag")
 	}
 	if req.SHA256 != "" && (req.NeedX || len(a.X) > 0) && !a.Allows(req.SHA256) {
 		if len(a.X) == 0 {

@@ -139,11 +139,8 @@ func TestCheckAuth(t *testing.T) {
 	if _, err := CheckAuth(list, Request{Verb: VerbList}, now); err != nil {
 		t.Errorf("list token: %v", err)
 	}
-	// A get token without x fits any blob; with x, only those.
-	get := token(t, func(e *nostr.Event) { e.Tags = nostr.Tags{{"t", "get"}, {"expiration", "1800000600"}} })
-	if _, err := CheckAuth(get, Request{Verb: VerbGet, SHA256: other}, now); err != nil {
-		t.Errorf("get token without x: %v", err)
-	}
+	// A get token with x fits only those blobs (TestCheckAuthGet: the rest
+	// of BUD-01's get rules).
 	getX := token(t, func(e *nostr.Event) { e.Tags[0] = nostr.Tag{"t", "get"} })
 	if _, err := CheckAuth(getX, Request{Verb: VerbGet, SHA256: other}, now); status(err) != StatusUnauthorized {
 		t.Errorf("get token for another blob: %v", err)
@@ -268,5 +265,59 @@ func TestDescriptor(t *testing.T) {
 	}
 	if Ext("image/jpeg") != ".jpg" || Ext("text/plain; charset=utf-8") != ".txt" {
 		t.Error("Ext")
+	}
+}
+
+// TestCheckAuthGet: a get token (BUD-01) is scoped by a server tag naming
+// this server or an x tag naming the blob; one with neither, or scoped
+// elsewhere, is a 401.
+func TestCheckAuthGet(t *testing.T) {
+	other := strings.Repeat("cd", 32)
+	get := func(tags ...nostr.Tag) *nostr.Event {
+		return token(t, func(ev *nostr.Event) {
+			ev.Tags = append(nostr.Tags{{"t", "get"}, {"expiration", "1800000600"}}, tags...)
+		})
+	}
+	req := Request{Verb: VerbGet, SHA256: blob, Host: "cdn.example.com:7447"}
+	for name, c := range map[string]struct {
+		ev   *nostr.Event
+		want int
+	}{
+		"x names the blob":       {get(nostr.Tag{"x", blob}), 0},
+		"server names this host": {get(nostr.Tag{"server", "https://cdn.example.com/"}), 0},
+		"neither server nor x":   {get(), StatusUnauthorized},
+		"x names another blob":   {get(nostr.Tag{"x", other}), StatusUnauthorized},
+		"server names another":   {get(nostr.Tag{"server", "https://elsewhere.example/"}), StatusUnauthorized},
+		"an upload token":        {token(t, nil), StatusUnauthorized},
+		"server ok, x another":   {get(nostr.Tag{"server", "cdn.example.com"}, nostr.Tag{"x", other}), StatusUnauthorized},
+		"expired":                {token(t, func(ev *nostr.Event) { ev.Tags = nostr.Tags{{"t", "get"}, {"expiration", "1799999999"}, {"x", blob}} }), StatusUnauthorized},
+	} {
+		_, err := CheckAuth(c.ev, req, now)
+		if got := status(err); got != c.want || (c.want == 0) != (err == nil) {
+			t.Errorf("%s: %v (status %d, want %d)", name, err, got, c.want)
+		}
+	}
+}
+
+// TestMayRead: with PrivateGet, who may read is who may upload; without
+// it, anyone.
+func TestMayRead(t *testing.T) {
+	stranger := strings.Repeat("ef", 32)
+	friend := strings.Repeat("12", 32)
+	for _, c := range []struct {
+		p    Policy
+		who  string
+		want int
+	}{
+		{Policy{Mode: Owner, Owner: pk}, stranger, 0},
+		{Policy{Mode: Owner, Owner: pk, PrivateGet: true}, pk, 0},
+		{Policy{Mode: Owner, Owner: pk, PrivateGet: true}, stranger, StatusForbidden},
+		{Policy{Mode: Allowlist, Owner: pk, Allow: []string{friend}, PrivateGet: true}, friend, 0},
+		{Policy{Mode: Allowlist, Owner: pk, Allow: []string{friend}, PrivateGet: true}, stranger, StatusForbidden},
+		{Policy{Mode: Everyone, Owner: pk, PrivateGet: true}, stranger, 0},
+	} {
+		if got := status(c.p.MayRead(c.who)); got != c.want {
+			t.Errorf("%+v reading as %s: status %d, want %d", c.p, c.who[:4], got, c.want)
+		}
 	}
 }

@@ -35,6 +35,9 @@ type Policy struct {
 	// Types are the MIME types accepted, exact ("video/mp4") or by
 	// major type ("image/*"); empty accepts any.
 	Types []string
+	// PrivateGet: reading a blob (GET, HEAD) needs a t=get token
+	// (BUD-01's optional get authorization) whose pubkey MayRead admits.
+	PrivateGet bool
 }
 
 // Validate names what is wrong with p.
@@ -88,6 +91,19 @@ func (p Policy) MayUpload(pubkey string) error {
 		return refuse(StatusForbidden, "pubkey %s is not on this server's upload allowlist", pubkey)
 	}
 	return refuse(StatusForbidden, "only this server's owner may upload here")
+}
+
+// MayRead refuses (403) a reader the mode does not admit when PrivateGet
+// is on: who may read is who may upload (everyone, the owner, or the
+// owner and the allowlist).
+func (p Policy) MayRead(pubkey string) error {
+	if !p.PrivateGet || p.MayUpload(pubkey) == nil {
+		return nil
+	}
+	if p.Mode == Allowlist {
+		return refuse(StatusForbidden, "blobs here are private: pubkey %s is not on this server's allowlist", pubkey)
+	}
+	return refuse(StatusForbidden, "blobs here are private: only this server's owner may read them")
 }
 
 // CheckUpload applies the whole policy: who (403), the type (415), the

@@ -185,6 +185,22 @@ func (n *Node) authorize(r *http.Request, req blossom.Request) (*blossom.Auth, e
 	return blossom.CheckAuth(ev, req, time.Now())
 }
 
+// mayGet checks a GET or HEAD of /<sha256> on a node with private blobs
+// (--blossom-private-get): a t=get token naming this server or the blob
+// (401 otherwise), from a pubkey the policy lets read (403). Without the
+// flag anything may be read.
+func (n *Node) mayGet(r *http.Request, sha string) error {
+	p := n.blossom.policy
+	if !p.PrivateGet {
+		return nil
+	}
+	a, err := n.authorize(r, blossom.Request{Verb: blossom.VerbGet, SHA256: sha})
+	if err != nil {
+		return err
+	}
+	return p.MayRead(a.PubKey)
+}
+
 // headerSHA reads an optional sha256 header (X-SHA-256).
 func headerSHA(r *http.Request) (string, error) {
 	x := strings.ToLower(strings.TrimSpace(r.Header.Get("X-SHA-256")))
@@ -449,7 +465,52 @@ func sniff(path string) string {
 // shareBlob cuts the blob at path as it is (keyframe-aligned for
 // fragmented MP4 and WebM, fixed-size otherwise), pins its chunks
 // PinBlossom and publishes its chunk map and kind 1063 (publishFile).
-func (n *Node) shareBlob(ctx context.Context, path, sha string, typ string) error {
+//
+// A progressive MP4 (moov at the end, the usual phone video) cannot play
+// while it downloads as it is, and its bytes must stay as uploaded: its
+// fragmented remux is shared first as the blob's streaming rendition
+// (chunks pinned PinBlossom, its own chunk map and kind 1063, both tagged
+// ["remux-of", <blob sha256>]), then the blob, whose events carry
+// ["stream", <rendition root>, <rendition sha256>]. The blob descriptor's
+// nevent names the rendition's kind 1063 (descriptor).
+func (n *Node) shareBlob(ctx context.Context, path, sha string, typ string) (err error) {
+	var extra []nostr.Tag
+	rendPath := filepath.Join(n.blossom.tmpDir(), sha+".stream.mp4")
+	defer os.Remove(rendPath)
+	rplan, ok, err := swarm.ShareRendition(ctx, path, n.blobs, media.Chunker{}, rendPath, PinBlossom)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		// Any bytes are a blob: one that looks like an MP4 and does not
+		// remux is kept as it is, with no rendition.
+		n.log.Warn("blossom: no streaming rendition, the blob is kept as it is", "sha256", sha, "err", err)
+		ok, err = false, nil
+	}
+	if ok {
+		rsum, rmi, err := hashAndTorrent(ctx, rendPath, sha+".stream.mp4")
+		if err != nil {
+			return err
+		}
+		rsha := hex.EncodeToString(rsum[:])
+		// A blob that fails to share takes its rendition with it.
+		defer func() {
+			if err != nil {
+				if derr := n.dropBlob(context.WithoutCancel(ctx), rsha); derr != nil {
+					n.log.Warn("blossom: the rendition of a refused blob stays in part", "sha256", rsha, "err", derr)
+				}
+			}
+		}()
+		rm := rplan.Map()
+		if rm.MIME == "" {
+			rm.MIME = "video/mp4"
+		}
+		if _, _, _, err := n.publishFile(ctx, rm, n.publicHTTPURL()+"/"+rsha+".mp4", rsum, rmi, nostr.Tag{"remux-of", sha}); err != nil {
+			return err
+		}
+		n.dropCached(rsha)
+		extra = append(extra, nostr.Tag{"stream", hex.EncodeToString(rm.Root[:]), rsha})
+	}
 	plan, err := swarm.ShareExact(ctx, path, n.blobs, media.Chunker{}, PinBlossom)
 	if err != nil {
 		return err
@@ -465,11 +526,36 @@ func (n *Node) shareBlob(ctx context.Context, path, sha string, typ string) erro
 	if err != nil {
 		return err
 	}
-	if _, _, _, err := n.publishFile(ctx, m, fileURL, sum, mi); err != nil {
+	if _, _, _, err := n.publishFile(ctx, m, fileURL, sum, mi, extra...); err != nil {
 		return err
 	}
 	n.dropCached(sha)
 	return nil
+}
+
+// ownFileEvent is the node's newest kind 1063 of the file with this
+// sha256, or nil.
+func (n *Node) ownFileEvent(ctx context.Context, sha string) *nostr.Event {
+	var fileEv *nostr.Event
+	n.home.st.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata}, Authors: []string{n.key.Public}, Tags: nostr.TagMap{"x": {sha}}}, 1, func(raw []byte) error {
+		if ev, err := event.Decode(raw); err == nil {
+			fileEv = ev
+		}
+		return nil
+	})
+	return fileEv
+}
+
+// streamOf is the sha256 of the streaming rendition a blob's kind 1063
+// names (its ["stream", root, sha256] tag), or "".
+func streamOf(fileEv *nostr.Event) string {
+	if fileEv == nil {
+		return ""
+	}
+	if t := fileEv.Tags.GetFirst([]string{"stream", ""}); t != nil && len(*t) >= 3 && event.IsHex((*t)[2], 64) {
+		return (*t)[2]
+	}
+	return ""
 }
 
 // dropCached forgets the cached file of sha.
@@ -482,20 +568,21 @@ func (n *Node) dropCached(sha string) {
 // descriptor is rec's blob descriptor with the tags and nevent of the
 // node's kind 1063 for it.
 func (n *Node) descriptor(ctx context.Context, rec blossom.Record) blossom.Descriptor {
-	var fileEv *nostr.Event
-	n.home.st.Query(ctx, nostr.Filter{Kinds: []int{chunkmap.KindFileMetadata}, Authors: []string{n.key.Public}, Tags: nostr.TagMap{"x": {rec.SHA256}}}, 1, func(raw []byte) error {
-		if ev, err := event.Decode(raw); err == nil {
-			fileEv = ev
-		}
-		return nil
-	})
+	fileEv := n.ownFileEvent(ctx, rec.SHA256)
 	var tags [][]string
 	nevent := ""
 	if fileEv != nil {
 		for _, t := range fileEv.Tags {
 			tags = append(tags, []string(t))
 		}
-		nevent, _ = nip19.EncodeEvent(fileEv.ID, []string{n.publicRelayURL()}, n.key.Public)
+		// What /watch plays: the streaming rendition when the blob has one.
+		watch := fileEv
+		if s := streamOf(fileEv); s != "" {
+			if ev := n.ownFileEvent(ctx, s); ev != nil {
+				watch = ev
+			}
+		}
+		nevent, _ = nip19.EncodeEvent(watch.ID, []string{n.publicRelayURL()}, n.key.Public)
 	}
 	d := blossom.NewDescriptor(n.publicHTTPURL(), rec, tags)
 	d.Nevent = nevent
@@ -604,13 +691,20 @@ func (n *Node) serveDelete(w http.ResponseWriter, r *http.Request) {
 // node's chunk map and kind 1063 of it (NIP-09 deletion, signed by the
 // node).
 func (n *Node) dropBlob(ctx context.Context, sha string) error {
+	// The blob's file is found before its rendition goes: the rendition's
+	// deletion takes the blob's kind 1063 too (it names the rendition's
+	// root).
 	f := n.fileBySHA256(ctx, sha)
+	var rendErr error
+	if s := streamOf(n.ownFileEvent(ctx, sha)); s != "" && s != sha {
+		rendErr = n.dropBlob(ctx, s)
+	}
 	defer n.dropCached(sha)
 	if f == nil {
-		return nil
+		return rendErr
 	}
 	stillUsed := false
-	var errs []error
+	errs := []error{rendErr}
 	for _, h := range f.Map.Chunks {
 		if err := n.blobs.Unpin(h, PinBlossom); err != nil {
 			errs = append(errs, err)
@@ -771,6 +865,8 @@ type blossomInfo struct {
 	Quota     int64    `json:"quota"`    // per pubkey; 0: no limit
 	Types     []string `json:"types"`    // empty: any
 	Endpoints []string `json:"endpoints"`
+	// PrivateGet: GET and HEAD of blobs need a t=get token.
+	PrivateGet bool `json:"private_get"`
 }
 
 func (n *Node) serveBlossomInfo(w http.ResponseWriter, _ *http.Request) {
@@ -778,7 +874,7 @@ func (n *Node) serveBlossomInfo(w http.ResponseWriter, _ *http.Request) {
 	cors(w)
 	writeJSON(w, http.StatusOK, blossomInfo{
 		Upload: string(p.Mode), Owner: p.Owner, Allowlist: len(p.Allow), MaxSize: p.MaxSize, Quota: p.Quota,
-		Types:     append([]string{}, p.Types...),
+		Types: append([]string{}, p.Types...), PrivateGet: p.PrivateGet,
 		Endpoints: []string{"GET /<sha256>", "HEAD /<sha256>", "PUT /upload", "HEAD /upload", "GET /list/<pubkey>", "DELETE /<sha256>", "PUT /mirror"},
 	})
 }

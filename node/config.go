@@ -102,11 +102,14 @@ type BlossomConfig struct {
 	// link-local addresses; off, a public node cannot be made to reach
 	// into its own network.
 	MirrorLocal bool
+	// PrivateGet makes GET and HEAD /<sha256> need a t=get token (BUD-01)
+	// from a pubkey that may upload (Upload's mode).
+	PrivateGet bool
 }
 
 // policy is the blossom.Policy of c for a node whose key is owner.
 func (c BlossomConfig) policy(owner string) (blossom.Policy, error) {
-	p := blossom.Policy{Mode: blossom.Mode(c.Upload), Owner: owner, MaxSize: c.MaxSize, Quota: c.Quota}
+	p := blossom.Policy{Mode: blossom.Mode(c.Upload), Owner: owner, MaxSize: c.MaxSize, Quota: c.Quota, PrivateGet: c.PrivateGet}
 	for _, t := range c.Types {
 		p.Types = append(p.Types, strings.ToLower(strings.TrimSpace(t)))
 	}

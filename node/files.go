@@ -42,6 +42,10 @@ func (n *Node) fileBySHA256(ctx context.Context, sha string) *peer.File {
 func (n *Node) serveFile(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/")
 	sha := name[:64]
+	if err := n.mayGet(r, sha); err != nil {
+		blossomError(w, err)
+		return
+	}
 	it := n.fileBySHA256(r.Context(), sha)
 	if it == nil {
 		if n.serveChunk(w, r, sha) {

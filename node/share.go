@@ -125,8 +125,9 @@ func (n *Node) Share(ctx context.Context, req ShareRequest) (*ShareResult, error
 // (nil for an empty file), both events carry its magnet (web seed
 // fileURL), the torrent is kept and the BitTorrent client seeds it. It is
 // the one publishing step of every share: `cairn share` and Blossom
-// uploads.
-func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string, sum [32]byte, mi *metainfo.MetaInfo) (mapEv, fileEv nostr.Event, magnet string, err error) {
+// uploads. The extra tags are added to both events (a Blossom blob's
+// streaming rendition and the blob name each other so).
+func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string, sum [32]byte, mi *metainfo.MetaInfo, extra ...nostr.Tag) (mapEv, fileEv nostr.Event, magnet string, err error) {
 	shaHex := hex.EncodeToString(sum[:])
 	if mi != nil {
 		mi.UrlList = []string{fileURL}
@@ -143,12 +144,14 @@ func (n *Node) publishFile(ctx context.Context, m *chunkmap.Map, fileURL string,
 		return mapEv, fileEv, "", fmt.Errorf("chunk map: %w", err)
 	}
 	mapEv = m.Event()
+	mapEv.Tags = append(mapEv.Tags, extra...)
 	if err := n.publishNew(ctx, &mapEv); err != nil {
 		return mapEv, fileEv, "", err
 	}
 	fm := m.FileMetadata(fileURL, sum)
 	fm.MIME = baseMIME(fm.MIME)
 	fileEv = fm.Event()
+	fileEv.Tags = append(fileEv.Tags, extra...)
 	if err := n.publishNew(ctx, &fileEv); err != nil {
 		return mapEv, fileEv, "", err
 	}

@@ -99,6 +99,42 @@ func ShareExact(ctx context.Context, path string, blobs blobstore.Blobs, c media
 	return plan, nil
 }
 
+// ShareRendition makes the streaming rendition of a progressive MP4 (the
+// file ShareExact cuts into fixed-size chunks, as it must keep its bytes):
+// it is remuxed to a fragmented MP4 at remuxPath, cut at keyframes, and
+// its chunks stored and pinned for reason. ok is false, with nothing
+// written, when the file is not a progressive MP4 (it streams as it is,
+// or is no media, or its headers do not parse: media.Detect reads only
+// those); a progressive MP4 that does not remux is an error.
+func ShareRendition(ctx context.Context, path string, blobs blobstore.Blobs, c media.Chunker, remuxPath, reason string) (plan media.Plan, ok bool, err error) {
+	f, size, err := openSized(path)
+	if err != nil {
+		return media.Plan{}, false, err
+	}
+	r := ctxReaderAt{ctx, f}
+	// Headers only: a blob of another kind costs no pass over its bytes.
+	if ct, err := media.Detect(r, size); err != nil || ct != media.ProgressiveMP4 {
+		f.Close()
+		return media.Plan{}, false, ctx.Err()
+	}
+	err = remux(r, size, remuxPath)
+	f.Close()
+	if err != nil {
+		return media.Plan{}, false, err
+	}
+	if f, size, err = openSized(remuxPath); err != nil {
+		return media.Plan{}, false, err
+	}
+	defer f.Close()
+	if plan, err = media.Split(ctxReaderAt{ctx, f}, size, c); err == nil {
+		err = store(ctx, f, plan, blobs, reason)
+	}
+	if err != nil {
+		return media.Plan{}, false, fmt.Errorf("swarm: sharing the remux of %s: %w", path, err)
+	}
+	return plan, true, nil
+}
+
 func openSized(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {

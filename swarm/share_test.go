@@ -76,20 +76,8 @@ func missingTool(t *testing.T, why string) {
 // TestShareRemux: a progressive MP4 is remuxed next to the original (or
 // where asked) and the fragmented file is what is cut and stored.
 func TestShareRemux(t *testing.T) {
-	if runtime.GOOS == "js" {
-		t.Skip("skipping: no ffmpeg under js/wasm")
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
-	}
 	dir := t.TempDir()
-	src := filepath.Join(dir, "clip.mp4")
-	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput()
-	if err != nil {
-		missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here (Debian's ffmpeg has libx264): %v: %s", err, out))
-	}
+	src := progressiveClip(t, dir)
 	blobs := blobstore.NewMemory(0)
 	for _, want := range []string{filepath.Join(dir, "clip.frag.mp4"), filepath.Join(t.TempDir(), "elsewhere.mp4")} {
 		remuxTo := ""
@@ -160,4 +148,64 @@ func TestShareExact(t *testing.T) {
 			t.Fatalf("%s: remuxed copies written: %v", name, left)
 		}
 	}
+}
+
+// TestShareRendition: a progressive MP4's rendition is its fragmented
+// remux, cut at keyframes (an init segment, then one chunk per fragment
+// group) and pinned for the reason given; the original is left as it is.
+// A file that is not a progressive MP4 has none, and nothing is written.
+func TestShareRendition(t *testing.T) {
+	dir := t.TempDir()
+	src := progressiveClip(t, dir)
+	orig, _ := os.ReadFile(src)
+	blobs := blobstore.NewMemory(0)
+	out := filepath.Join(dir, "rendition.mp4")
+	plan, ok, err := ShareRendition(context.Background(), src, blobs, media.Chunker{TargetSize: 8 << 10}, out, "blossom")
+	if err != nil || !ok {
+		t.Fatalf("ShareRendition: ok=%v err=%v", ok, err)
+	}
+	m := plan.Map()
+	if plan.Container != media.FragmentedMP4 || m.Init == nil || len(m.Chunks) < 2 || len(m.ChunkInfo) != len(m.Chunks) {
+		t.Fatalf("rendition: %v, init %v, %d chunks, %d chunk infos: want a keyframe-cut fragmented MP4", plan.Container, m.Init, len(m.Chunks), len(m.ChunkInfo))
+	}
+	frag, _ := os.ReadFile(out)
+	if got := assembled(t, m, blobs); !bytes.Equal(got, frag) {
+		t.Fatal("the rendition's chunks do not assemble to the remuxed file")
+	}
+	if pins := blobs.Pins(plan.Chunks[0].Hash); len(pins) != 1 || pins[0] != "blossom" {
+		t.Fatalf("pins %v", pins)
+	}
+	if now, _ := os.ReadFile(src); !bytes.Equal(now, orig) {
+		t.Fatal("the original changed")
+	}
+
+	fake := filepath.Join(dir, "fake.mp4")
+	os.WriteFile(fake, append([]byte{0, 0, 0, 0x20, 'f', 't', 'y', 'p'}, randomBytes(31, 70_000)...), 0o600)
+	none := filepath.Join(dir, "none.mp4")
+	before := len(blobs.List())
+	if _, ok, err := ShareRendition(context.Background(), fake, blobs, media.Chunker{TargetSize: 8 << 10}, none, "blossom"); ok || err != nil {
+		t.Fatalf("a file that is not a progressive MP4: ok=%v err=%v", ok, err)
+	}
+	if _, err := os.Stat(none); err == nil || len(blobs.List()) != before {
+		t.Fatal("a file with no rendition had something written")
+	}
+}
+
+// progressiveClip makes dir/clip.mp4 with ffmpeg: 4 s of H.264, a
+// keyframe a second, moov at the end (no -movflags).
+func progressiveClip(t *testing.T, dir string) string {
+	t.Helper()
+	if runtime.GOOS == "js" {
+		t.Skip("skipping: no ffmpeg under js/wasm")
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		missingTool(t, "ffmpeg not installed (apt-get install -y ffmpeg)")
+	}
+	src := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+		missingTool(t, fmt.Sprintf("ffmpeg cannot make an H.264 MP4 here (Debian's ffmpeg has libx264): %v: %s", err, out))
+	}
+	return src
 }

@@ -188,6 +188,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&blossomMax, "blossom-max-size", "0", "largest Blossom blob accepted, e.g. 500MiB (0 = no limit)")
 	f.StringVar(&blossomQuota, "blossom-quota", "0", "most bytes of Blossom blobs one pubkey may keep, e.g. 2GiB (0 = no limit)")
 	f.BoolVar(&cfg.Blossom.MirrorLocal, "blossom-mirror-local", false, "let PUT /mirror fetch from loopback, private and link-local addresses (off: a public node cannot be made to reach into its own network)")
+	f.BoolVar(&cfg.Blossom.PrivateGet, "blossom-private-get", false, "make blobs private: GET and HEAD /<sha256> need a kind 24242 t=get token (naming this server or the blob) from a pubkey --blossom-upload admits; the swarm still carries the chunks of what is shared")
 	f.StringSliceVar(&cfg.Blossom.Types, "blossom-types", nil, "MIME types accepted for upload, e.g. image/*,video/mp4 (default: any)")
 	f.StringVar(&cfg.Personal.Owner, "personal", "", "run as the personal server of this npub: the relay accepts writes only from it (plus the followed authors' posts the overlay delivers, verified)")
 	f.BoolVar(&cfg.Personal.PrivateReads, "private-reads", false, "with --personal: serve reads only to a client authenticated (NIP-42 AUTH) as the owner")

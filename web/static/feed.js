@@ -12,7 +12,10 @@ const KINDS = [1, 1063, 7001];
 /** mediaOf describes a kind 7001 or 1063 event: root, title, mime, size, link; null for other kinds. */
 export function mediaOf(ev) {
   if (ev.kind !== 7001 && ev.kind !== 1063) return null;
-  const root = tag(ev, "x-hash");
+  // A Blossom blob with a streaming rendition (PROTOCOL.md) is shown, and
+  // played, as that rendition: one feed item for both.
+  const stream = tag(ev, "stream");
+  const root = isHex64(stream) ? stream : tag(ev, "x-hash");
   const title = tag(ev, "title") || tag(ev, "alt") || tag(ev, "summary") || (ev.kind === 1063 ? ev.content.split("\n")[0] : "") || "Untitled file";
   const size = Number(tag(ev, "size"));
   const mime = (ev.kind === 1063 ? tag(ev, "m") : tag(ev, "mime")).split(";")[0].trim().toLowerCase();

@@ -31,6 +31,16 @@
 //     routers; Config.Public = false (and every test) uses only the nodes
 //     given.
 //
-// Feed bundles and their publication in the DHT (not yet wired into the
-// node), the web-of-trust crawl and the relay's seeding bridge come next.
+//   - The locator (LocatorKey, PutLocator, GetLocator) lets a reader with
+//     the npub alone find the derived BEP-44 key: a mutable item at a key
+//     anyone derives from the npub, holding the Nostr-signed attestation
+//     in compact form; the reader checks the Nostr signature.
+//   - Feeds (BuildFeed, DHT.Publish, DHT.Follow): the newest FeedItems
+//     events in bundles per UTC day (each a torrent), an index.json in
+//     nostr-over-bt's format (a torrent, named by the pointer), seeders
+//     found through BEP-5 announces (the DHT's own peer store, since
+//     anacrolix/dht v2.24.0's is broken). Every event read is checked
+//     (signature, author) before it is returned.
+//
+// The web-of-trust crawl and the relay's seeding bridge come next.
 package bt

@@ -85,7 +85,7 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 	}
 	fw.Pointer, fw.Seq = p, seq
 	say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
-	peers, _ := d.Peers(ctx, p.IH)
+	peers, _ := d.peers(ctx, p.IH)
 	say("%d seeder(s) of the index in the DHT", len(peers))
 	dir := opt.Dir
 	if dir == "" {
@@ -111,8 +111,8 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 			return nil, fmt.Errorf("%w: item %.16s: magnet: %v", ErrFeed, it.ID, err)
 		}
 		hint := append(append([]string(nil), m.Params["x.pe"]...), peers...)
-		if more, _ := d.Peers(ctx, m.InfoHash); len(more) > 0 {
-			hint = append(hint, more...)
+		if len(hint) == 0 {
+			hint, _ = d.peers(ctx, m.InfoHash)
 		}
 		b, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
 		if err != nil {
@@ -151,8 +151,50 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 	return fw, nil
 }
 
-// fetchBytes fetches one small torrent into path, reads it and removes it.
+// peers is Peers bounded to stepTimeout.
+func (d *DHT) peers(ctx context.Context, ih [20]byte) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	return d.Peers(ctx, ih)
+}
+
+// stepTimeout bounds one DHT lookup, and how long a fetch attempt of a feed
+// file may go without progress: a fetch from a seeder on loopback
+// sometimes stalls for a minute in anacrolix/torrent v1.61.0 (seen in about
+// one small fetch in 100), and a fresh attempt then completes at once.
+const stepTimeout = 10 * time.Second
+
+// fetchAttempts bounds the attempts of fetchBytes.
+const fetchAttempts = 3
+
+// fetchBytes fetches one small torrent into path, reads it and removes
+// it. An attempt that makes no progress (metadata, then verified bytes)
+// for stepTimeout is dropped and started again, at most fetchAttempts.
 func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
+	var err error
+	for range fetchAttempts {
+		actx, cancel := context.WithCancel(ctx)
+		last, lastAt := Progress{}, time.Now()
+		stalled := false
+		watch := func(p Progress) {
+			if p.GotInfo != last.GotInfo || p.Completed != last.Completed {
+				last, lastAt = p, time.Now()
+			} else if time.Since(lastAt) > stepTimeout {
+				stalled = true
+				cancel()
+			}
+		}
+		var b []byte
+		b, err = fetchOnce(actx, c, m, uri, peers, path, limit, watch)
+		cancel()
+		if err == nil || !stalled || ctx.Err() != nil {
+			return b, err
+		}
+	}
+	return nil, fmt.Errorf("%w (no progress for %s, %d times)", err, stepTimeout, fetchAttempts)
+}
+
+func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64, watch func(Progress)) ([]byte, error) {
 	if uri == "" {
 		uri = m.String()
 	}
@@ -164,7 +206,7 @@ func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, 
 		return nil, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
 	}
 	defer os.Remove(path)
-	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers})
+	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Progress: watch, Every: time.Second})
 	if err != nil {
 		return nil, err
 	}

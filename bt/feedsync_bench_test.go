@@ -71,7 +71,13 @@ func BenchmarkFeedFollow(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		got, err := nodes[(i+10)%20].Follow(ctx, cb, k.Public, FollowOptions{Dir: b.TempDir()})
+		var steps []string
+		got, err := nodes[(i+10)%20].Follow(ctx, cb, k.Public, FollowOptions{Dir: b.TempDir(), Progress: func(s string) {
+			steps = append(steps, fmt.Sprintf("%s %s", time.Since(t1).Round(time.Millisecond), s))
+		}})
+		if time.Since(t1) > 5*time.Second {
+			b.Logf("slow follow: %q", steps)
+		}
 		if err != nil || len(got.Events) != len(evs) {
 			b.Fatalf("follow: %v", err)
 		}

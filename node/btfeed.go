@@ -138,11 +138,13 @@ func (n *Node) feedLoop() {
 	}
 }
 
-// ownEvents are the owner's newest events, the attestation aside.
+// ownEvents are the owner's newest events, the attestation and the feed
+// fallback (nostr-over-bt's kind 30078 records) aside.
 func (n *Node) ownEvents(limit int) []*nostr.Event {
 	var evs []*nostr.Event
 	library{n.store}.Query(n.ctx, nostr.Filter{Authors: []string{n.key.Public}, Limit: limit + 1}, "", func(ev *nostr.Event) error {
-		if !(ev.Kind == bt.KindAppData && ev.Tags.GetD() == bt.IdentityTag) && len(evs) < limit {
+		nobt := ev.Kind == bt.KindAppData && (ev.Tags.GetD() == bt.IdentityTag || ev.Tags.GetD() == bt.FeedFallbackTag)
+		if !nobt && len(evs) < limit {
 			evs = append(evs, ev)
 		}
 		return nil
@@ -163,6 +165,16 @@ func (n *Node) publishFeed(att *nostr.Event, evs []*nostr.Event) error {
 	seq, err := n.btFeed.dht.Publish(ctx, n.bt, bt.Key(n.key), att, feed, time.Now())
 	if err != nil {
 		return err
+	}
+	// nostr-over-bt's relay fallback: kind 30078, d nostr-over-bt-feed,
+	// content = the index's magnet.
+	if m, err := bt.Magnet(feed.Index.MI, ""); err == nil {
+		fb := &nostr.Event{Kind: bt.KindAppData, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"d", bt.FeedFallbackTag}}, Content: m}
+		if err := fb.Sign(n.key.Secret); err == nil {
+			if err := n.relay.Publish(ctx, fb); err != nil {
+				n.log.Debug("feed fallback not published", "err", err)
+			}
+		}
 	}
 	f := n.btFeed
 	f.mu.Lock()

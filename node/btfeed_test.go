@@ -99,6 +99,26 @@ func TestNodeFeedFollow(t *testing.T) {
 		t.Fatalf("B stored %s, want %s (steps %q)", got, want, res.Steps)
 	}
 	t.Logf("followed: seq %d, %d stored; steps %q", res.Seq, res.Stored, res.Steps)
+	// nostr-over-bt's fallback on A's relay: kind 30078, d
+	// nostr-over-bt-feed, the index's magnet; and the attestation.
+	for _, d := range []string{bt.FeedFallbackTag, bt.IdentityTag} {
+		var ev *nostr.Event
+		a.Store().Query(context.Background(), nostr.Filter{Kinds: []int{bt.KindAppData}, Authors: []string{a.Key().Public}, Tags: nostr.TagMap{"d": {d}}}, 1, func(raw []byte) error {
+			ev = &nostr.Event{}
+			return json.Unmarshal(raw, ev)
+		})
+		if ev == nil {
+			t.Fatalf("no kind 30078 %s on A's relay", d)
+		}
+		if d == bt.FeedFallbackTag && !strings.HasPrefix(ev.Content, "magnet:?xt=urn:btih:") {
+			t.Fatalf("feed fallback content %q", ev.Content)
+		}
+		if d == bt.IdentityTag {
+			if k, err := bt.ParseAttestation(ev); err != nil || !k.Equal(bt.Key(a.Key()).Public()) {
+				t.Fatalf("attestation: %v", err)
+			}
+		}
+	}
 
 	// --print: the events, not stored.
 	var pr FollowResult

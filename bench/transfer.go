@@ -421,6 +421,7 @@ func startTransferNode(dir string) (*node.Node, error) { return startBenchNode(d
 func benchLocal(cfg *node.Config) {
 	cfg.P2P.PublicBootstrap = false
 	cfg.BT.Listen = "127.0.0.1:0"
+	cfg.BT.DHTListen = "127.0.0.1:0"
 	cfg.TURN.Listen = "127.0.0.1:0"
 }
 

@@ -233,10 +233,14 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 		}
 		opt.Progress(p)
 	}
-	select {
-	case <-t.GotInfo():
-	case <-ctx.Done():
-		return metainfo.Info{}, fmt.Errorf("no peer or web seed gave the torrent's metadata: %w", ctx.Err())
+	for t.Info() == nil {
+		select {
+		case <-t.GotInfo():
+		case <-tick.C:
+			report()
+		case <-ctx.Done():
+			return metainfo.Info{}, fmt.Errorf("no peer or web seed gave the torrent's metadata: %w", ctx.Err())
+		}
 	}
 	mi := t.Metainfo()
 	info, err := SingleFile(&mi)

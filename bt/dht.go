@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/bep44"
 	"github.com/anacrolix/dht/v2/exts/getput"
+	"github.com/anacrolix/dht/v2/krpc"
+	peer_store "github.com/anacrolix/dht/v2/peer-store"
 	"golang.org/x/time/rate"
 )
 
@@ -58,6 +61,9 @@ func NewDHT(cfg Config) (*DHT, error) {
 	}
 	// One limiter per node: the package's default is shared by every
 	// node of the process. Unlimited when private (tests run many).
+	// anacrolix/dht v2.24.0's own peer store is broken (one peer per IP):
+	// ours keeps the announces that point followers at a feed's seeders.
+	sc.PeerStore = newPeerStore()
 	sc.SendLimiter = rate.NewLimiter(250, 25)
 	if !cfg.Public {
 		sc.SendLimiter = rate.NewLimiter(rate.Inf, 0)
@@ -135,4 +141,100 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// Announce tells the DHT that this host seeds ih on TCP port (BEP-5).
+func (d *DHT) Announce(ctx context.Context, ih [20]byte, port int) error {
+	a, err := d.s.AnnounceTraversal(ih, dht.AnnouncePeer(dht.AnnouncePeerOpts{Port: port}))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	for {
+		select {
+		case _, ok := <-a.Peers:
+			if !ok {
+				<-a.Finished()
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Peers looks up the seeders of ih (host:port), as many as the traversal
+// finds before it stalls or ctx ends.
+func (d *DHT) Peers(ctx context.Context, ih [20]byte) ([]string, error) {
+	a, err := d.s.AnnounceTraversal(ih)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	seen := map[string]bool{}
+	var out []string
+	for {
+		select {
+		case pv, ok := <-a.Peers:
+			if !ok {
+				return out, nil
+			}
+			for _, p := range pv.Peers {
+				s := p.String()
+				if p.Port > 0 && !seen[s] {
+					seen[s] = true
+					out = append(out, s)
+				}
+			}
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+}
+
+// peerStore keeps announced peers: at most maxPeers per infohash and
+// maxHashes infohashes, the oldest dropped first.
+type peerStore struct {
+	mu    sync.Mutex
+	peers map[peer_store.InfoHash][]krpc.NodeAddr
+	order []peer_store.InfoHash
+}
+
+const (
+	maxPeers  = 50
+	maxHashes = 4096
+)
+
+func newPeerStore() *peerStore {
+	return &peerStore{peers: map[peer_store.InfoHash][]krpc.NodeAddr{}}
+}
+
+func (s *peerStore) AddPeer(ih peer_store.InfoHash, a krpc.NodeAddr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.peers[ih]
+	if !ok {
+		if len(s.order) >= maxHashes {
+			delete(s.peers, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, ih)
+	}
+	a = krpc.NodeAddr{IP: append(net.IP(nil), a.IP...), Port: a.Port}
+	for i, p := range l {
+		if p.String() == a.String() {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) >= maxPeers {
+		l = l[1:]
+	}
+	s.peers[ih] = append(l, a)
+}
+
+func (s *peerStore) GetPeers(ih peer_store.InfoHash) []krpc.NodeAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]krpc.NodeAddr(nil), s.peers[ih]...)
 }

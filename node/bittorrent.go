@@ -35,7 +35,21 @@ type BTConfig struct {
 	Enabled bool
 	// Listen is the client's TCP host:port for peers.
 	Listen string
+	// DHT runs a Mainline DHT node (with the client on): the owner's feed
+	// is published there and `cairn follow` reads feeds through it.
+	DHT bool
+	// DHTListen is its UDP host:port.
+	DHTListen string
+	// DHTBootstrap are DHT nodes (host:port) to join through, besides the
+	// public routers when public bootstrap is on (a private DHT: only these).
+	DHTBootstrap []string
 }
+
+// DefaultDHTListen is the Mainline DHT node's UDP address.
+//
+// Not 6881: with public bootstrap on, the BitTorrent client runs its own
+// DHT on its port's UDP side.
+const DefaultDHTListen = "0.0.0.0:6882"
 
 // DefaultBTListen is BitTorrent's customary port on every interface.
 const DefaultBTListen = "0.0.0.0:6881"
@@ -67,6 +81,9 @@ func (n *Node) startBT() error {
 		return err
 	}
 	n.bt = c
+	if err := n.startBTDHT(); err != nil {
+		return err
+	}
 	os.RemoveAll(btCacheDir(n.cfg.DataDir)) // pieces left by a run that did not stop
 	ents, _ := os.ReadDir(TorrentsDir(n.cfg.DataDir))
 	for _, e := range ents {

@@ -232,7 +232,7 @@ func DefaultConfig() Config {
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 		TURN:             defaultTURN(),
 		Credit:           CreditConfig{Gate: true},
-		BT:               BTConfig{Enabled: true, Listen: DefaultBTListen},
+		BT:               BTConfig{Enabled: true, Listen: DefaultBTListen, DHT: true, DHTListen: DefaultDHTListen},
 	}
 }
 
@@ -338,5 +338,6 @@ func TestingConfig(t testing.TB) Config {
 	c.WebRTC.Loopback = true
 	c.TURN.Listen = "127.0.0.1:0"
 	c.BT.Listen = "127.0.0.1:0"
+	c.BT.DHTListen = "127.0.0.1:0"
 	return c
 }

@@ -89,6 +89,7 @@ type Node struct {
 	// btChunks are the torrents read as download transports, by root.
 	btMu     sync.Mutex
 	btChunks map[[32]byte]*bt.Chunks
+	btFeed   *btFeed // the Mainline DHT node and the owner's feed; nil when off
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
@@ -216,6 +217,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.HandleFunc("GET /api/credits/verify", localOnly(n.serveCreditVerify))
 	mux.HandleFunc("GET /api/credits/proof", n.serveCreditProof)
 	n.routeMedia(mux, web.Handler())
+	mux.HandleFunc("POST /api/bt/follow", localOnly(n.serveFollow))
 	rl.Next = mux
 	n.srv = &http.Server{
 		Handler:           rl,
@@ -476,6 +478,8 @@ type Status struct {
 	// BitTorrent is the client's side: torrents, seeding, port, data
 	// bytes each way; absent when disabled.
 	BitTorrent *bt.Stats `json:"bittorrent,omitempty"`
+	// BTDHT is the Mainline DHT node and the owner's feed there.
+	BTDHT *BTDHTStatus `json:"bt_dht,omitempty"`
 }
 
 type statusP2P struct {
@@ -551,6 +555,7 @@ func (n *Node) Status() Status {
 	if n.bt != nil {
 		bs := n.bt.Stats()
 		st.BitTorrent = &bs
+		st.BTDHT = n.btDHTStatus()
 		st.Transfer["bittorrent"] = statusTransfer{BytesUp: uint64(bs.BytesWritten), BytesDown: uint64(bs.BytesRead)}
 	}
 	bs := n.blobs.Stats()

@@ -59,6 +59,9 @@ clients work against it.
 Every shared file is also a BitTorrent v1 torrent (GET /bt/<sha256>.torrent;
 magnet in its events) that a BitTorrent client seeds from the chunk store
 (--bt, --bt-listen); with --public-bootstrap=false it joins no public DHT.
+Its Mainline DHT node (--bt-dht, --bt-dht-listen, --bt-dht-bootstrap) keeps
+the owner's newest events there as a feed anyone finds from the npub alone
+(cairn follow).
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -178,6 +181,9 @@ On first run it creates a key in the data dir. When it is ready it prints
 	registerProxy(f, &proxy)
 	f.BoolVar(&cfg.BT.Enabled, "bt", cfg.BT.Enabled, "seed every shared file as a BitTorrent v1 torrent (its magnet is in the share's events either way, its web seed this node); --bt=false turns the client off")
 	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one; when the default port is taken, a free one is used)")
+	f.BoolVar(&cfg.BT.DHT, "bt-dht", cfg.BT.DHT, "run a Mainline DHT node: publish the owner's feed there (BEP-44 pointer, bundles seeded as torrents) and let `cairn follow` find feeds by pubkey; joins the public DHT's routers only with public bootstrap on")
+	f.StringVar(&cfg.BT.DHTListen, "bt-dht-listen", cfg.BT.DHTListen, "UDP host:port of the Mainline DHT node (port 0 picks a free one)")
+	f.StringSliceVar(&cfg.BT.DHTBootstrap, "bt-dht-bootstrap", nil, "DHT nodes (host:port,...) to join through: with --public-bootstrap=false, a private DHT of only these")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")

@@ -34,7 +34,7 @@ line wins over the environment, which wins over the file.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(nodeCmd(), keygenCmd(), versionCmd(), syncCmd(), benchCmd(),
-		shareCmd(), getCmd(), resolveCmd(), lsCmd(), pinCmd(true), pinCmd(false),
+		shareCmd(), getCmd(), followCmd(), resolveCmd(), lsCmd(), pinCmd(true), pinCmd(false),
 		roomCmd(), creditsCmd(), superpeerCmd())
 	return root
 }

@@ -40,7 +40,7 @@ type Node struct {
 
 // Start runs `cairn node` with args. Unless args name them, it adds
 // --data-dir with a fresh t.TempDir(), --listen 127.0.0.1:0, --p2p-listen on
-// loopback free ports, --bt-listen 127.0.0.1:0, --public-bootstrap=false
+// loopback free ports, --bt-listen and --bt-dht-listen 127.0.0.1:0, --public-bootstrap=false
 // and --dht-mode server. It returns once the node has
 // printed its ready line.
 func Start(t testing.TB, args ...string) *Node {
@@ -62,6 +62,9 @@ func Start(t testing.TB, args ...string) *Node {
 	}
 	if _, ok := flagValue(args, "--bt-listen"); !ok {
 		args = append(args, "--bt-listen", "127.0.0.1:0")
+	}
+	if _, ok := flagValue(args, "--bt-dht-listen"); !ok {
+		args = append(args, "--bt-dht-listen", "127.0.0.1:0") // the Mainline DHT node: loopback, a free port
 	}
 	if _, ok := flagValue(args, "--dht-mode"); !ok {
 		args = append(args, "--dht-mode", "server") // auto stays a client on loopback

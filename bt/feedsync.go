@@ -1,0 +1,217 @@
+package bt
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/nbd-wtf/go-nostr"
+)
+
+// Publish makes f reachable from its author's npub alone: the client seeds
+// its index and bundles, the DHT is told this host seeds them (BEP-5, on
+// the client's port), the attestation att goes to the author's locator and
+// the feed pointer (signed by priv, the author's derived BEP-44 key) names
+// the index. It returns the pointer's seq.
+func (d *DHT) Publish(ctx context.Context, c *Client, priv ed25519.PrivateKey, att *nostr.Event, f *Feed, now time.Time) (int64, error) {
+	for _, file := range append([]File{f.Index}, f.Bundles...) {
+		if _, err := c.Seed(file.MI, bytes.NewReader(file.Data)); err != nil {
+			return 0, fmt.Errorf("seeding %s: %w", file.Name, err)
+		}
+	}
+	for _, file := range append([]File{f.Index}, f.Bundles...) {
+		if err := d.Announce(ctx, file.MI.HashInfoBytes(), c.Port()); err != nil {
+			return 0, fmt.Errorf("announcing %s: %w", file.Name, err)
+		}
+	}
+	if err := d.PutLocator(ctx, att); err != nil {
+		return 0, fmt.Errorf("putting the locator: %w", err)
+	}
+	return d.PutFeed(ctx, priv, Pointer{IH: f.Index.MI.HashInfoBytes(), TS: now.Unix(), NPK: att.PubKey})
+}
+
+// Followed is what Follow found and verified.
+type Followed struct {
+	Key     ed25519.PublicKey // the author's BEP-44 key
+	Pointer Pointer
+	Seq     int64
+	Index   Index
+	Events  []*nostr.Event // every event of the index, verified, newest first
+	Raw     [][]byte       // each event's bytes as its bundle holds them
+}
+
+// FollowOptions tune Follow.
+type FollowOptions struct {
+	// Key is the author's BEP-44 key when known (e.g. from an attestation
+	// read on a relay, or nostr-over-bt's); nil: the locator gives it.
+	Key ed25519.PublicKey
+	// MinSeq refuses a pointer older than one seen before.
+	MinSeq int64
+	// Dir holds the fetched files while they are read (removed after).
+	Dir string
+	// Progress receives one line per step.
+	Progress func(string)
+}
+
+// Follow finds npk's feed from the pubkey alone (the locator gives the
+// BEP-44 key, the pointer the index, the DHT the seeders), fetches the
+// index and every bundle it names, and verifies every event: its
+// signature, and that npk wrote it. A bundle with one bad or foreign event
+// refuses the feed; nothing is returned then.
+func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptions) (*Followed, error) {
+	say := func(f string, a ...any) {
+		if opt.Progress != nil {
+			opt.Progress(fmt.Sprintf(f, a...))
+		}
+	}
+	fw := &Followed{Key: opt.Key}
+	if fw.Key == nil {
+		say("looking up the locator of %.16s…", npk)
+		k, err := d.GetLocator(ctx, npk)
+		if err != nil {
+			return nil, err
+		}
+		fw.Key = k
+	}
+	say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
+	p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
+	if err != nil {
+		return nil, err
+	}
+	fw.Pointer, fw.Seq = p, seq
+	say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
+	peers, _ := d.peers(ctx, p.IH)
+	say("%d seeder(s) of the index in the DHT", len(peers))
+	dir := opt.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	idxb, err := fetchBytes(ctx, c, &metainfo.Magnet{InfoHash: p.IH}, "", peers, filepath.Join(dir, fmt.Sprintf("index-%x.json", p.IH)), MaxIndexBytes)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the feed index %x: %w", p.IH, err)
+	}
+	if fw.Index, err = ParseIndex(idxb); err != nil {
+		return nil, err
+	}
+	say("index: %d event(s)", len(fw.Index.Items))
+	got := map[string]int{} // event id -> position in Events
+	fetched := map[string]bool{}
+	for _, it := range fw.Index.Items {
+		if _, ok := got[it.ID]; ok || fetched[it.Magnet] {
+			continue
+		}
+		fetched[it.Magnet] = true
+		m, err := metainfo.ParseMagnetUri(it.Magnet)
+		if err != nil {
+			return nil, fmt.Errorf("%w: item %.16s: magnet: %v", ErrFeed, it.ID, err)
+		}
+		hint := append(append([]string(nil), m.Params["x.pe"]...), peers...)
+		if len(hint) == 0 {
+			hint, _ = d.peers(ctx, m.InfoHash)
+		}
+		b, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
+		if err != nil {
+			return nil, fmt.Errorf("fetching the bundle of %.16s: %w", it.ID, err)
+		}
+		evs, raws, err := ParseBundle(b, npk)
+		if err != nil {
+			return nil, err
+		}
+		say("bundle %x: %d event(s), every signature checked", m.InfoHash, len(evs))
+		for i, ev := range evs {
+			if _, ok := got[ev.ID]; !ok {
+				got[ev.ID] = len(fw.Events)
+				fw.Events = append(fw.Events, ev)
+				fw.Raw = append(fw.Raw, raws[i])
+			}
+		}
+	}
+	// Keep the index's events, in its order; an item its bundle lacks, or
+	// whose kind or time differs, refuses the feed.
+	var evs []*nostr.Event
+	var raws [][]byte
+	for _, it := range fw.Index.Items {
+		i, ok := got[it.ID]
+		if !ok {
+			return nil, fmt.Errorf("%w: index item %.16s is in no bundle it names", ErrFeed, it.ID)
+		}
+		ev := fw.Events[i]
+		if ev.Kind != it.Kind || int64(ev.CreatedAt) != it.TS {
+			return nil, fmt.Errorf("%w: index item %.16s says kind %d at %d, the event is kind %d at %d", ErrFeed, it.ID, it.Kind, it.TS, ev.Kind, ev.CreatedAt)
+		}
+		evs = append(evs, ev)
+		raws = append(raws, fw.Raw[i])
+	}
+	fw.Events, fw.Raw = evs, raws
+	return fw, nil
+}
+
+// peers is Peers bounded to stepTimeout.
+func (d *DHT) peers(ctx context.Context, ih [20]byte) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	return d.Peers(ctx, ih)
+}
+
+// stepTimeout bounds one DHT lookup, and how long a fetch attempt of a feed
+// file may go without progress: a fetch from a seeder on loopback
+// sometimes stalls for a minute in anacrolix/torrent v1.61.0 (seen in about
+// one small fetch in 100), and a fresh attempt then completes at once.
+const stepTimeout = 10 * time.Second
+
+// fetchAttempts bounds the attempts of fetchBytes.
+const fetchAttempts = 3
+
+// fetchBytes fetches one small torrent into path, reads it and removes
+// it. An attempt that makes no progress (metadata, then verified bytes)
+// for stepTimeout is dropped and started again, at most fetchAttempts.
+func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
+	var err error
+	for range fetchAttempts {
+		actx, cancel := context.WithCancel(ctx)
+		last, lastAt := Progress{}, time.Now()
+		stalled := false
+		watch := func(p Progress) {
+			if p.GotInfo != last.GotInfo || p.Completed != last.Completed {
+				last, lastAt = p, time.Now()
+			} else if time.Since(lastAt) > stepTimeout {
+				stalled = true
+				cancel()
+			}
+		}
+		var b []byte
+		b, err = fetchOnce(actx, c, m, uri, peers, path, limit, watch)
+		cancel()
+		if err == nil || !stalled || ctx.Err() != nil {
+			return b, err
+		}
+	}
+	return nil, fmt.Errorf("%w (no progress for %s, %d times)", err, stepTimeout, fetchAttempts)
+}
+
+func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64, watch func(Progress)) ([]byte, error) {
+	if uri == "" {
+		uri = m.String()
+	}
+	spec, err := MagnetSpec(uri)
+	if err != nil {
+		return nil, err
+	}
+	if len(peers) == 0 && len(spec.Webseeds) == 0 && len(spec.Trackers) == 0 {
+		return nil, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
+	}
+	defer os.Remove(path)
+	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Progress: watch, Every: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if info.Length > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrFeed, info.Name, info.Length, limit)
+	}
+	return os.ReadFile(path)
+}

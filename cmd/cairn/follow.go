@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-nostr/cairn/node"
+)
+
+func followCmd() *cobra.Command {
+	var nodeURL string
+	var print bool
+	cmd := &cobra.Command{
+		Use:   "follow NPUB",
+		Short: "Find a user's feed in the Mainline DHT from the pubkey alone and import it",
+		Long: `Find a user's feed from the pubkey alone (npub or 64 hex), with no relay:
+the running node looks up the user's locator in the Mainline DHT (which
+carries the user's signed nostr-over-bt attestation, naming their BEP-44 key),
+gets the feed pointer at that key, finds the seeders of the feed's index,
+fetches the index and its bundles over BitTorrent, and checks every event (its
+signature, and that the user wrote it). A bundle with one bad or foreign event
+refuses the whole feed; a pointer that fails its signature, names another user
+or is older than one seen is refused. The events are stored in the node's
+relay, where any Nostr client sees them; --print writes them to standard
+output (one JSON event a line) instead.
+
+The node must run its DHT node (cairn node --bt-dht, the default); with
+--public-bootstrap=false it finds only feeds in the DHT its
+--bt-dht-bootstrap nodes form.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := newClient(cmd, nodeURL)
+			q := url.Values{"pubkey": {args[0]}}
+			if print {
+				q.Set("print", "1")
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "following %s through the node's Mainline DHT…\n", args[0])
+			var res node.FollowResult
+			if err := c.call("POST", "/api/bt/follow?"+q.Encode(), nil, &res); err != nil {
+				return err
+			}
+			for _, s := range res.Steps {
+				fmt.Fprintln(cmd.ErrOrStderr(), "  "+s)
+			}
+			if print {
+				for _, ev := range res.Events {
+					fmt.Fprintln(cmd.OutOrStdout(), string(ev))
+				}
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "followed %.16s: feed seq %d, %d event(s) stored in the node's relay\n", res.Pubkey, res.Seq, res.Stored)
+			return nil
+		},
+	}
+	registerNode(cmd.Flags(), &nodeURL)
+	cmd.Flags().BoolVar(&print, "print", false, "print the verified events (JSON lines) instead of storing them")
+	return cmd
+}

@@ -41,7 +41,11 @@ func (t *tab) saveShare(s *shareRec) error {
 	if err != nil {
 		return err
 	}
-	if err := t.store.PutFile(recShare+s.Root, string(b)); err != nil {
+	st, err := t.db()
+	if err != nil {
+		return err
+	}
+	if err := st.PutFile(recShare+s.Root, string(b)); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -106,7 +110,15 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 	f, _ := t.file(ctx, ref)
 	if f == nil {
 		if f, err = p.Resolve(ctx, ref); err != nil {
-			return nil, err
+			// One of the tab's own shares, not on the relay, is known
+			// once the stored records are read back.
+			select {
+			case <-t.loaded:
+			case <-ctx.Done():
+			}
+			if f, _ = t.file(ctx, ref); f == nil {
+				return nil, err
+			}
 		}
 		mark("resolved")
 	}
@@ -178,17 +190,19 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
-	if !t.store.Has(h) && t.heldBack(root) {
+	if b, ok := t.store.kept(h); ok {
+		return b, nil // fetched while IndexedDB opened
+	}
+	// Before IndexedDB is open nothing counts as held, and the player's
+	// chunks come from the serving node.
+	held := t.store.Has(h)
+	if !held && t.http != nil && (t.heldBack(root) || t.store.now() == nil) && t.store.room(chunkLen(f, i)) {
 		// The download waits for the player's first chunks: they come
-		// straight from the serving node.
+		// straight from the serving node, verified against the map.
 		b, err := t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
 		if err == nil {
 			mark(fmt.Sprintf("chunk-%d-http", i))
-			go func() {
-				if err := t.store.PutVerifiedJS(h, b); err != nil {
-					t.peerLog("storing chunk", i, err)
-				}
-			}()
+			t.store.keep(h, b, t.warn)
 			if i > 1 {
 				// The player has its first media chunk and asks for the
 				// next: its first frame is out of the way, the rest may
@@ -198,7 +212,7 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 			return b, nil
 		}
 	}
-	if !t.store.Has(h) {
+	if !held {
 		dl, err := t.download(p, f)
 		if err != nil {
 			return none, err
@@ -211,6 +225,14 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		}
 	}
 	return t.store.GetJS(h)
+}
+
+// chunkLen is the length of chunk i of f.
+func chunkLen(f *peer.File, i int) int64 {
+	if f.Map.ChunkInfo != nil {
+		return f.Map.ChunkInfo[i].Length
+	}
+	return min(f.Map.ChunkSize, f.Map.Size-int64(i)*f.Map.ChunkSize)
 }
 
 // race fetches the player's chunk i two ways at once: through the
@@ -239,11 +261,7 @@ func (t *tab) race(dl *peer.Download, f *peer.File, i int) (js.Value, error) {
 	go func() {
 		b, err := t.http.FetchJS(ctx, h, f.Map.Root, nil)
 		if err == nil {
-			go func() {
-				if err := t.store.PutVerifiedJS(h, b); err != nil {
-					t.peerLog("storing chunk", i, err)
-				}
-			}()
+			t.store.keep(h, b, t.warn)
 		}
 		got <- result{b: b, err: err}
 	}()
@@ -528,6 +546,11 @@ func (t *tab) list(ctx context.Context) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	select { // the stored shares and events first
+	case <-t.loaded:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	out := []any{}
 	seen := map[string]bool{}
 	add := func(f *peer.File, name string) {
@@ -587,7 +610,11 @@ func (t *tab) remove(ctx context.Context, root string) error {
 		return err
 	}
 	if s != nil {
-		return t.store.DeleteFile(recShare + root)
+		st, err := t.db()
+		if err != nil {
+			return err
+		}
+		return st.DeleteFile(recShare + root)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -125,6 +126,13 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 	if p.Held(f.Map) < len(f.Map.Chunks) {
 		if soon && t.http != nil && f.SHA256 != "" && p.DownloadOf(f.Map.Root) == nil {
 			t.holdBack(f)
+			if m := f.Map.MIME; strings.HasPrefix(m, "video/") || strings.HasPrefix(m, "audio/") {
+				// The player's first asks (init segment, first media
+				// chunk) go out now, while the page lays itself out.
+				for i := range min(2, len(f.Map.Chunks)) {
+					t.prefetch(f, i)
+				}
+			}
 			return f, nil
 		}
 		if _, err := t.download(p, f); err != nil {
@@ -132,6 +140,66 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// early is a fetch of a chunk over HTTP that open started before the
+// player asked for it.
+type early struct {
+	done chan struct{}
+	b    js.Value // the verified chunk, when err is nil
+	err  error
+}
+
+// prefetch fetches chunk i of f from the serving node now, verified
+// against the map, for the player's coming chunk call; the chunk is kept
+// as the player's own would be (lateStore.keep).
+func (t *tab) prefetch(f *peer.File, i int) {
+	h := f.Map.Chunks[i]
+	if _, ok := t.store.kept(h); ok || t.store.Has(h) || !t.store.room(chunkLen(f, i)) {
+		return
+	}
+	e := &early{done: make(chan struct{})}
+	t.mu.Lock()
+	if t.early[h] != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.early[h] = e
+	t.mu.Unlock()
+	go func() {
+		e.b, e.err = t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
+		if e.err == nil {
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			t.store.keep(h, e.b, t.warn)
+		}
+		close(e.done)
+		// Not asked for by then: forgotten (the chunk is kept anyway).
+		time.AfterFunc(deferFor, func() {
+			t.mu.Lock()
+			if t.early[h] == e {
+				delete(t.early, h)
+			}
+			t.mu.Unlock()
+		})
+	}()
+}
+
+// takeEarly waits for the prefetch of chunk h, if any, and returns its
+// chunk; ok is false when there was none or it failed.
+func (t *tab) takeEarly(h [32]byte) (b js.Value, ok bool) {
+	t.mu.Lock()
+	e := t.early[h]
+	delete(t.early, h)
+	t.mu.Unlock()
+	if e == nil {
+		return js.Undefined(), false
+	}
+	select {
+	case <-e.done:
+	case <-t.ctx.Done():
+		return js.Undefined(), false
+	}
+	return e.b, e.err == nil
 }
 
 // holdBack starts f's download after deferFor, unless something starts it
@@ -190,6 +258,9 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
+	if b, ok := t.takeEarly(h); ok {
+		return b, nil // asked for by open
+	}
 	if b, ok := t.store.kept(h); ok {
 		return b, nil // fetched while IndexedDB opened
 	}

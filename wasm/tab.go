@@ -73,6 +73,7 @@ type tab struct {
 	home     *homeRelay
 	shares   map[string]*shareRec   // root -> the tab's own shares
 	held     map[string]*time.Timer // root -> a download held back (open)
+	early    map[[32]byte]*early    // chunk -> its fetch started by open
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -82,7 +83,7 @@ type tab struct {
 }
 
 func newTab() *tab {
-	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}, loaded: make(chan struct{})}
+	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}, early: map[[32]byte]*early{}, loaded: make(chan struct{})}
 }
 
 // snapshot is what status() and progress() return, refreshed by a

@@ -213,6 +213,14 @@ func (t *tab) holdBack(f *peer.File) {
 	}
 	t.held[root] = time.AfterFunc(deferFor, func() {
 		if p, err := t.running(); err == nil {
+			if p.Held(f.Map) >= len(f.Map.Chunks) {
+				// Every chunk was in IndexedDB, which open could not
+				// see before it opened: nothing to download.
+				t.mu.Lock()
+				delete(t.held, root)
+				t.mu.Unlock()
+				return
+			}
 			if _, err := t.download(p, f); err != nil {
 				t.peerLog("starting the download of "+root[:8]+", chunk", 0, err)
 			}

@@ -113,6 +113,7 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 		if f, err = p.Resolve(ctx, ref); err != nil {
 			// One of the tab's own shares, not on the relay, is known
 			// once the stored records are read back.
+			t.store.need()
 			select {
 			case <-t.loaded:
 			case <-ctx.Done():
@@ -266,6 +267,11 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
+	if i >= 2 {
+		// The player has its first media chunk and asks for the next:
+		// the store may open now.
+		t.store.need()
+	}
 	if b, ok := t.takeEarly(h); ok {
 		return b, nil // asked for by open
 	}
@@ -625,6 +631,7 @@ func (t *tab) list(ctx context.Context) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.store.need()
 	select { // the stored shares and events first
 	case <-t.loaded:
 	case <-ctx.Done():

@@ -41,6 +41,9 @@ type lateStore struct {
 	st    *idb.Store
 	err   error
 
+	openOnce sync.Once
+	open     func() // starts opening IndexedDB (nil in tests: opened is called)
+
 	mu      sync.Mutex
 	pending map[[32]byte]js.Value // verified chunks waiting for the store
 	bytes   int64                 // their total length
@@ -89,9 +92,19 @@ func (l *lateStore) now() *idb.Store {
 	}
 }
 
-// wait returns the store once open, or why it did not open. Only for
-// goroutines: it blocks.
+// need starts opening IndexedDB if nothing did yet. It never waits.
+func (l *lateStore) need() {
+	l.openOnce.Do(func() {
+		if l.open != nil {
+			go l.open()
+		}
+	})
+}
+
+// wait returns the store once open (opening it if needed), or why it did
+// not open. Only for goroutines: it blocks.
 func (l *lateStore) wait() (*idb.Store, error) {
+	l.need()
 	<-l.ready
 	return l.st, l.err
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +47,9 @@ const (
 	// snapshotEvery is how often status and progress are refreshed for
 	// the synchronous calls.
 	snapshotEvery = 250 * time.Millisecond
+	// openAfter is when IndexedDB opens after start if nothing needed it
+	// sooner (latestore.go).
+	openAfter = 2 * time.Second
 )
 
 // errNotStarted is returned by calls that need start first.
@@ -181,14 +183,16 @@ func (t *tab) openLocal(o startOptions) error {
 	// relay.
 	store := newLateStore()
 	persist := &latePersist{l: store}
-	opened := make(chan struct{})
-	go func() {
+	store.open = func() {
 		st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
 		store.opened(st, err, t.warn)
 		mark("idb-open")
-		close(opened)
-	}()
-	runtime.Gosched() // let the request go out before the key work
+	}
+	// The store opens when something waits for it, once the player has
+	// its first media chunk, or after openAfter: not while the first
+	// frame is on its way (its callbacks and the records read back take
+	// the page's one thread).
+	time.AfterFunc(openAfter, store.need)
 	warmCurve()
 	lib := peer.NewMemoryLibrary(maxEvents, persist)
 	credits := newCredits()
@@ -198,8 +202,7 @@ func (t *tab) openLocal(o startOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := t.wire(ctx, cancel, k, o, store, lib)
 	if err != nil {
-		<-opened
-		if st := store.now(); st != nil {
+		if st, _ := store.wait(); st != nil {
 			st.Close()
 		}
 		return err
@@ -216,7 +219,8 @@ func (t *tab) openLocal(o startOptions) error {
 // with what came since start.
 func (t *tab) loadStored(ctx context.Context, store *lateStore, persist *latePersist, lib *peer.MemoryLibrary, credits *tabCredits) {
 	defer close(t.loaded)
-	st, err := store.wait()
+	<-store.ready // opened by whoever needs it first
+	st, err := store.st, store.err
 	if err != nil {
 		t.warn(err)
 		return

@@ -16,7 +16,8 @@ import (
 // database), and the first frame of /watch needs none of it: the chunk
 // map comes from the relay, the first chunks over HTTP from the serving
 // node, each hashed against the map. So start returns once the relay
-// answers, and the store opens meanwhile:
+// answers, and the store opens later: when something waits for it, when
+// the player asks for its second media chunk, or openAfter after start.
 //
 //   - lateStore is the chunk store as the tab and the core see it: reads
 //     that must not wait (Has, Size, Pins, List, Stats) answer "not held"

@@ -270,9 +270,12 @@ func (t *tab) jsSetQuota(args []js.Value) any {
 	if _, err := t.running(); err != nil {
 		return errResult(err)
 	}
-	st := t.store
 	go func() {
-		if err := st.SetQuota(q); err != nil {
+		st, err := t.db()
+		if err == nil {
+			err = st.SetQuota(q)
+		}
+		if err != nil {
 			js.Global().Get("console").Call("warn", fmt.Sprintf("cairn: setQuota: %v", err))
 		}
 	}()

@@ -66,6 +66,36 @@ func loadCredits(recs map[string]string) (*tabCredits, []string) {
 	return c, nil
 }
 
+// newCredits is an empty ledger for the time IndexedDB opens: load adds
+// the stored one under what it got meanwhile.
+func newCredits() *tabCredits {
+	return &tabCredits{ledger: &credit.Ledger{}, wake: make(chan struct{}, 1)}
+}
+
+// load puts the ledger read back from the records first and the entries
+// added since start after it, re-chained; it returns the keys of a broken
+// stored ledger's records, to delete before the writer starts.
+func (c *tabCredits) load(recs map[string]string) []string {
+	stored, broken := loadCredits(recs)
+	c.mu.Lock()
+	since := c.ledger.Entries()
+	c.ledger, c.seq, c.reset, c.queue = stored.ledger, stored.seq, stored.reset, nil
+	for _, e := range since {
+		e = c.ledger.Append(e)
+		b, _ := json.Marshal(e)
+		c.queue = append(c.queue, ledgerKey(c.seq), string(b))
+		c.seq++
+	}
+	c.mu.Unlock()
+	if len(since) > 0 {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return broken
+}
+
 // add appends an entry and queues its record.
 func (c *tabCredits) add(e credit.Entry) {
 	c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -41,7 +42,11 @@ func (t *tab) saveShare(s *shareRec) error {
 	if err != nil {
 		return err
 	}
-	if err := t.store.PutFile(recShare+s.Root, string(b)); err != nil {
+	st, err := t.db()
+	if err != nil {
+		return err
+	}
+	if err := st.PutFile(recShare+s.Root, string(b)); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -106,13 +111,29 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 	f, _ := t.file(ctx, ref)
 	if f == nil {
 		if f, err = p.Resolve(ctx, ref); err != nil {
-			return nil, err
+			// One of the tab's own shares, not on the relay, is known
+			// once the stored records are read back.
+			t.store.need()
+			select {
+			case <-t.loaded:
+			case <-ctx.Done():
+			}
+			if f, _ = t.file(ctx, ref); f == nil {
+				return nil, err
+			}
 		}
 		mark("resolved")
 	}
 	if p.Held(f.Map) < len(f.Map.Chunks) {
 		if soon && t.http != nil && f.SHA256 != "" && p.DownloadOf(f.Map.Root) == nil {
 			t.holdBack(f)
+			if m := f.Map.MIME; strings.HasPrefix(m, "video/") || strings.HasPrefix(m, "audio/") {
+				// The player's first asks (init segment, first media
+				// chunk) go out now, while the page lays itself out.
+				for i := range min(2, len(f.Map.Chunks)) {
+					t.prefetch(f, i)
+				}
+			}
 			return f, nil
 		}
 		if _, err := t.download(p, f); err != nil {
@@ -120,6 +141,66 @@ func (t *tab) open(ref string, soon bool) (*peer.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// early is a fetch of a chunk over HTTP that open started before the
+// player asked for it.
+type early struct {
+	done chan struct{}
+	b    js.Value // the verified chunk, when err is nil
+	err  error
+}
+
+// prefetch fetches chunk i of f from the serving node now, verified
+// against the map, for the player's coming chunk call; the chunk is kept
+// as the player's own would be (lateStore.keep).
+func (t *tab) prefetch(f *peer.File, i int) {
+	h := f.Map.Chunks[i]
+	if _, ok := t.store.kept(h); ok || t.store.Has(h) || !t.store.room(chunkLen(f, i)) {
+		return
+	}
+	e := &early{done: make(chan struct{})}
+	t.mu.Lock()
+	if t.early[h] != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.early[h] = e
+	t.mu.Unlock()
+	go func() {
+		e.b, e.err = t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
+		if e.err == nil {
+			mark(fmt.Sprintf("chunk-%d-http", i))
+			t.store.keep(h, e.b, t.warn)
+		}
+		close(e.done)
+		// Not asked for by then: forgotten (the chunk is kept anyway).
+		time.AfterFunc(deferFor, func() {
+			t.mu.Lock()
+			if t.early[h] == e {
+				delete(t.early, h)
+			}
+			t.mu.Unlock()
+		})
+	}()
+}
+
+// takeEarly waits for the prefetch of chunk h, if any, and returns its
+// chunk; ok is false when there was none or it failed.
+func (t *tab) takeEarly(h [32]byte) (b js.Value, ok bool) {
+	t.mu.Lock()
+	e := t.early[h]
+	delete(t.early, h)
+	t.mu.Unlock()
+	if e == nil {
+		return js.Undefined(), false
+	}
+	select {
+	case <-e.done:
+	case <-t.ctx.Done():
+		return js.Undefined(), false
+	}
+	return e.b, e.err == nil
 }
 
 // holdBack starts f's download after deferFor, unless something starts it
@@ -133,6 +214,14 @@ func (t *tab) holdBack(f *peer.File) {
 	}
 	t.held[root] = time.AfterFunc(deferFor, func() {
 		if p, err := t.running(); err == nil {
+			if p.Held(f.Map) >= len(f.Map.Chunks) {
+				// Every chunk was in IndexedDB, which open could not
+				// see before it opened: nothing to download.
+				t.mu.Lock()
+				delete(t.held, root)
+				t.mu.Unlock()
+				return
+			}
 			if _, err := t.download(p, f); err != nil {
 				t.peerLog("starting the download of "+root[:8]+", chunk", 0, err)
 			}
@@ -178,17 +267,27 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		return none, fmt.Errorf("chunk %d: the file has chunks 0..%d", i, len(f.Map.Chunks)-1)
 	}
 	h := f.Map.Chunks[i]
-	if !t.store.Has(h) && t.heldBack(root) {
+	if i >= 2 {
+		// The player has its first media chunk and asks for the next:
+		// the store may open now.
+		t.store.need()
+	}
+	if b, ok := t.takeEarly(h); ok {
+		return b, nil // asked for by open
+	}
+	if b, ok := t.store.kept(h); ok {
+		return b, nil // fetched while IndexedDB opened
+	}
+	// Before IndexedDB is open nothing counts as held, and the player's
+	// chunks come from the serving node.
+	held := t.store.Has(h)
+	if !held && t.http != nil && (t.heldBack(root) || t.store.now() == nil) && t.store.room(chunkLen(f, i)) {
 		// The download waits for the player's first chunks: they come
-		// straight from the serving node.
+		// straight from the serving node, verified against the map.
 		b, err := t.http.FetchJS(t.ctx, h, f.Map.Root, nil)
 		if err == nil {
 			mark(fmt.Sprintf("chunk-%d-http", i))
-			go func() {
-				if err := t.store.PutVerifiedJS(h, b); err != nil {
-					t.peerLog("storing chunk", i, err)
-				}
-			}()
+			t.store.keep(h, b, t.warn)
 			if i > 1 {
 				// The player has its first media chunk and asks for the
 				// next: its first frame is out of the way, the rest may
@@ -198,7 +297,7 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 			return b, nil
 		}
 	}
-	if !t.store.Has(h) {
+	if !held {
 		dl, err := t.download(p, f)
 		if err != nil {
 			return none, err
@@ -211,6 +310,14 @@ func (t *tab) chunk(root string, i int) (js.Value, error) {
 		}
 	}
 	return t.store.GetJS(h)
+}
+
+// chunkLen is the length of chunk i of f.
+func chunkLen(f *peer.File, i int) int64 {
+	if f.Map.ChunkInfo != nil {
+		return f.Map.ChunkInfo[i].Length
+	}
+	return min(f.Map.ChunkSize, f.Map.Size-int64(i)*f.Map.ChunkSize)
 }
 
 // race fetches the player's chunk i two ways at once: through the
@@ -239,11 +346,7 @@ func (t *tab) race(dl *peer.Download, f *peer.File, i int) (js.Value, error) {
 	go func() {
 		b, err := t.http.FetchJS(ctx, h, f.Map.Root, nil)
 		if err == nil {
-			go func() {
-				if err := t.store.PutVerifiedJS(h, b); err != nil {
-					t.peerLog("storing chunk", i, err)
-				}
-			}()
+			t.store.keep(h, b, t.warn)
 		}
 		got <- result{b: b, err: err}
 	}()
@@ -528,6 +631,12 @@ func (t *tab) list(ctx context.Context) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.store.need()
+	select { // the stored shares and events first
+	case <-t.loaded:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	out := []any{}
 	seen := map[string]bool{}
 	add := func(f *peer.File, name string) {
@@ -587,7 +696,11 @@ func (t *tab) remove(ctx context.Context, root string) error {
 		return err
 	}
 	if s != nil {
-		return t.store.DeleteFile(recShare + root)
+		st, err := t.db()
+		if err != nil {
+			return err
+		}
+		return st.DeleteFile(recShare + root)
 	}
 	return nil
 }

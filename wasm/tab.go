@@ -4,14 +4,12 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +47,9 @@ const (
 	// snapshotEvery is how often status and progress are refreshed for
 	// the synchronous calls.
 	snapshotEvery = 250 * time.Millisecond
+	// openAfter is when IndexedDB opens after start if nothing needed it
+	// sooner (latestore.go).
+	openAfter = 2 * time.Second
 )
 
 // errNotStarted is returned by calls that need start first.
@@ -65,7 +66,8 @@ type tab struct {
 	sk, pub  string
 	relayURL string
 	nodePub  string
-	store    *idb.Store
+	store    *lateStore    // IndexedDB, open or opening
+	loaded   chan struct{} // closed once the stored records are read back
 	lib      *peer.MemoryLibrary
 	peer     *peer.Peer
 	rtc      *webrtc.Node
@@ -73,6 +75,7 @@ type tab struct {
 	home     *homeRelay
 	shares   map[string]*shareRec   // root -> the tab's own shares
 	held     map[string]*time.Timer // root -> a download held back (open)
+	early    map[[32]byte]*early    // chunk -> its fetch started by open
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -82,7 +85,7 @@ type tab struct {
 }
 
 func newTab() *tab {
-	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}}
+	return &tab{hasher: sha.Default(), shares: map[string]*shareRec{}, held: map[string]*time.Timer{}, early: map[[32]byte]*early{}, loaded: make(chan struct{})}
 }
 
 // snapshot is what status() and progress() return, refreshed by a
@@ -144,14 +147,8 @@ const (
 	recShare = "share:"
 )
 
-// idbPersist keeps the library's events in IndexedDB.
-type idbPersist struct{ st *idb.Store }
-
-func (p idbPersist) Put(id, raw string) error { return p.st.PutFile(recEvent+id, raw) }
-func (p idbPersist) Delete(id string) error   { return p.st.DeleteFile(recEvent + id) }
-
-// openLocal opens the key and storage: the part of start that needs no
-// network.
+// openLocal makes the key and starts opening storage: the part of start
+// that needs no network. It does not wait for IndexedDB (latestore.go).
 func (t *tab) openLocal(o startOptions) error {
 	quota := defaultQuota
 	if o.Quota != nil {
@@ -172,42 +169,68 @@ func (t *tab) openLocal(o startOptions) error {
 		t.starting = false
 		t.mu.Unlock()
 	}()
-	// IndexedDB opens (the browser's work, on its own threads) while this
-	// thread derives the key and decompresses secp256k1's precomputed
-	// tables (warmCurve: ~100 ms here, far more on a loaded machine), which
-	// the first signature check (open's chunk map) would otherwise pay.
-	type opened struct {
-		st  *idb.Store
-		err error
-	}
-	dbc := make(chan opened, 1)
-	go func() {
-		st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
-		dbc <- opened{st, err}
-	}()
-	runtime.Gosched() // let the request go out before the key work
 	if o.SecretKey == "" {
 		o.SecretKey = nostr.GeneratePrivateKey()
 	}
-	k, kerr := keyInfo(o.SecretKey)
-	if kerr == nil {
-		warmCurve()
-	}
-	db := <-dbc
-	if kerr != nil || db.err != nil {
-		if db.st != nil {
-			db.st.Close()
-		}
-		return cmp.Or(kerr, db.err)
-	}
-	st := db.st
-	mark("idb-open")
-	recs, err := st.Files()
+	k, err := keyInfo(o.SecretKey)
 	if err != nil {
-		st.Close()
 		return err
 	}
-	lib := peer.NewMemoryLibrary(maxEvents, idbPersist{st})
+	// IndexedDB opens (the browser's work, on its own threads) while this
+	// thread decompresses secp256k1's precomputed tables (warmCurve: ~100
+	// ms here, far more on a loaded machine), which the first signature
+	// check (open's chunk map) would otherwise pay, and connects to the
+	// relay.
+	store := newLateStore()
+	persist := &latePersist{l: store}
+	store.open = func() {
+		st, err := idb.Open(o.DB, idb.Options{Quota: quota, Hasher: t.hasher})
+		store.opened(st, err, t.warn)
+		mark("idb-open")
+	}
+	// The store opens when something waits for it, once the player has
+	// its first media chunk, or after openAfter: not while the first
+	// frame is on its way (its callbacks and the records read back take
+	// the page's one thread).
+	time.AfterFunc(openAfter, store.need)
+	warmCurve()
+	lib := peer.NewMemoryLibrary(maxEvents, persist)
+	credits := newCredits()
+	t.mu.Lock()
+	t.credits = credits
+	t.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := t.wire(ctx, cancel, k, o, store, lib)
+	if err != nil {
+		if st, _ := store.wait(); st != nil {
+			st.Close()
+		}
+		return err
+	}
+	go p.Run(ctx)
+	<-p.Started() // downloads can start once it runs
+	go t.snapshots(ctx)
+	go t.loadStored(ctx, store, persist, lib, credits)
+	return nil
+}
+
+// loadStored reads back, once IndexedDB is open, what earlier visits kept:
+// the library's events, the tab's shares, the credit ledger; each merged
+// with what came since start.
+func (t *tab) loadStored(ctx context.Context, store *lateStore, persist *latePersist, lib *peer.MemoryLibrary, credits *tabCredits) {
+	defer close(t.loaded)
+	<-store.ready // opened by whoever needs it first
+	st, err := store.st, store.err
+	if err != nil {
+		t.warn(err)
+		return
+	}
+	persist.flush(st, t.warn)
+	recs, err := st.Files()
+	if err != nil {
+		t.warn(fmt.Errorf("reading the stored events and shares: %w", err))
+		return
+	}
 	evs := map[string]string{}
 	shares := map[string]*shareRec{}
 	for key, v := range recs {
@@ -222,38 +245,39 @@ func (t *tab) openLocal(o startOptions) error {
 		}
 	}
 	lib.Load(evs)
-	credits, broken := loadCredits(recs)
-	for _, k := range broken {
+	t.mu.Lock()
+	for root, s := range shares {
+		if t.shares[root] == nil {
+			t.shares[root] = s
+		}
+	}
+	t.mu.Unlock()
+	for _, k := range credits.load(recs) {
 		st.DeleteFile(k)
 	}
-	t.mu.Lock()
-	t.credits = credits
-	t.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := t.wire(ctx, cancel, k, o, st, lib, shares)
-	if err != nil {
-		return err
-	}
-	go p.Run(ctx)
-	<-p.Started() // downloads can start once it runs
-	go t.snapshots(ctx)
 	go credits.writer(ctx, st)
-	return nil
+}
+
+// db is the opened IndexedDB store, waited for: only for goroutines.
+func (t *tab) db() (*idb.Store, error) { return t.store.wait() }
+
+// warn reports a background failure on the page's console.
+func (t *tab) warn(err error) {
+	js.Global().Get("console").Call("warn", "cairn: "+err.Error())
 }
 
 // wire builds the core over the opened storage and marks the tab started.
-func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]any, o startOptions, st *idb.Store, lib *peer.MemoryLibrary, shares map[string]*shareRec) (*peer.Peer, error) {
+func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]any, o startOptions, st *lateStore, lib *peer.MemoryLibrary) (*peer.Peer, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sk, t.pub = k["secretKey"].(string), k["pubkey"].(string)
 	t.relayURL, t.nodePub = o.Relay, o.NodePubkey
-	t.store, t.lib, t.shares = st, lib, shares
+	t.store, t.lib = st, lib
 	t.seeding.Store(o.Seed == nil || *o.Seed)
 	t.ctx, t.cancel = ctx, cancel
 	home, err := newHomeRelay(ctx, o.Relay, t.sk)
 	if err != nil {
 		cancel()
-		st.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	t.home = home
@@ -276,7 +300,6 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 	if err != nil {
 		cancel()
 		home.Close()
-		st.Close()
 		return nil, err
 	}
 	t.peer = p
@@ -439,7 +462,7 @@ func (g seedGate) Get(h [32]byte) ([]byte, error) {
 // returns a chunk only after checking its sha256 against the hash
 // (swarm.Transport's contract), so Put stores without hashing it again.
 // The tab's shares store through the idb.Store itself.
-type verifiedPuts struct{ *idb.Store }
+type verifiedPuts struct{ *lateStore }
 
 func (v verifiedPuts) Put(hash [32]byte, data []byte) error { return v.PutVerified(hash, data) }
 
@@ -450,7 +473,11 @@ func (v verifiedPuts) Put(hash [32]byte, data []byte) error { return v.PutVerifi
 func (t *tab) checkWhole(ctx context.Context, f *peer.File) error {
 	var sum [32]byte
 	if subtle := js.Global().Get("crypto").Get("subtle"); subtle.Truthy() {
-		all, err := t.store.Concat(f.Map.Chunks)
+		st, err := t.db()
+		if err != nil {
+			return err
+		}
+		all, err := st.Concat(f.Map.Chunks)
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,8 @@ func TestRunRelayQuick(t *testing.T) {
 
 	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines; {
 		if time.Now().After(deadline) {
-			t.Errorf("%d goroutines left running after the benchmark (%d before)", runtime.NumGoroutine(), goroutines)
+			buf := make([]byte, 1<<20)
+			t.Errorf("%d goroutines left running after the benchmark (%d before):\n%s", runtime.NumGoroutine(), goroutines, buf[:runtime.Stack(buf, true)])
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -84,7 +84,15 @@ func (d *DHT) Nodes() int { return d.s.NumNodes() }
 
 // Bootstrap fills the routing table from the starting nodes (one round;
 // call it again while the network forms).
+//
+// With no node to start from it returns an error at once: anacrolix/dht
+// v2.24.0's BootstrapContext starts a traversal before it asks for the
+// starting nodes and, when there are none, returns without stopping it,
+// leaking its goroutines on every call.
 func (d *DHT) Bootstrap(ctx context.Context) error {
+	if nodes, err := d.s.TraversalStartingNodes(); err != nil || len(nodes) == 0 {
+		return fmt.Errorf("mainline DHT: no node to bootstrap from (%v)", err)
+	}
 	_, err := d.s.BootstrapContext(ctx)
 	return err
 }

@@ -511,14 +511,44 @@ func (t tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) {
 	}
 }
 
+// Graft, Prune, Leave and RemovePeer keep the node's view of its mesh
+// (Mesh). GossipSub calls them from its event loop; tmu is never held
+// across a call into GossipSub.
+func (t tracer) Graft(p peer.ID, topic string) {
+	t.g.tmu.Lock()
+	defer t.g.tmu.Unlock()
+	m := t.g.mesh[topic]
+	if m == nil {
+		m = map[peer.ID]bool{}
+		t.g.mesh[topic] = m
+	}
+	m[p] = true
+}
+
+func (t tracer) Prune(p peer.ID, topic string) {
+	t.g.tmu.Lock()
+	defer t.g.tmu.Unlock()
+	delete(t.g.mesh[topic], p)
+}
+
+func (t tracer) Leave(topic string) {
+	t.g.tmu.Lock()
+	defer t.g.tmu.Unlock()
+	delete(t.g.mesh, topic)
+}
+
+func (t tracer) RemovePeer(p peer.ID) {
+	t.g.tmu.Lock()
+	defer t.g.tmu.Unlock()
+	for _, m := range t.g.mesh {
+		delete(m, p)
+	}
+}
+
 func (tracer) AddPeer(peer.ID, protocol.ID)             {}
-func (tracer) RemovePeer(peer.ID)                       {}
 func (tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
 func (tracer) OnClosedOutboundStream(peer.ID)           {}
 func (tracer) Join(string)                              {}
-func (tracer) Leave(string)                             {}
-func (tracer) Graft(peer.ID, string)                    {}
-func (tracer) Prune(peer.ID, string)                    {}
 func (tracer) ValidateMessage(*pubsub.Message)          {}
 func (tracer) DeliverMessage(*pubsub.Message)           {}
 func (tracer) RejectMessage(*pubsub.Message, string)    {}

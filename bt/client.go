@@ -183,7 +183,45 @@ type FetchOptions struct {
 // every piece is checked against its SHA-1 by the engine before it counts)
 // and returns its info once every piece is complete. The torrent is dropped
 // from the client afterwards.
+//
+// An attempt that has verified nothing and made no progress (metadata,
+// verified bytes) for startStall is dropped and begun again, until ctx
+// ends: anacrolix/torrent v1.61.0 sometimes leaves a fetch from a live
+// seeder idle for a minute at its start (seen in about one small fetch in
+// 100 on loopback), and a fresh attempt completes at once. Once bytes are
+// verified an attempt is never dropped (a fetch starts from nothing).
 func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (metainfo.Info, error) {
+	for {
+		actx, cancel := context.WithCancel(ctx)
+		var last Progress
+		lastAt := time.Now()
+		stalled := false
+		o := opt
+		o.Progress = func(p Progress) { // called on this goroutine, by fetch
+			if opt.Progress != nil {
+				opt.Progress(p)
+			}
+			switch {
+			case p.GotInfo != last.GotInfo || p.Completed != last.Completed:
+				last, lastAt = p, time.Now()
+			case p.Completed == 0 && time.Since(lastAt) > startStall:
+				stalled = true
+				cancel()
+			}
+		}
+		info, err := c.fetch(actx, spec, path, o)
+		cancel()
+		if err == nil || !stalled || ctx.Err() != nil {
+			return info, err
+		}
+	}
+}
+
+// startStall is how long a fetch that has verified nothing may go without
+// progress before Fetch begins it again.
+const startStall = 10 * time.Second
+
+func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (metainfo.Info, error) {
 	dir, name := filepath.Split(path)
 	st := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir: dir,

@@ -90,13 +90,23 @@ func (s *roomSession) publish(ev *nostr.Event) error {
 	return nil
 }
 
-// showLog reads the log of the room arg names and prints it with show.
-func (f *roomFlags) showLog(cmd *cobra.Command, arg string, show func(io.Writer, *room.Log)) error {
+// openRoom checks the room id arg and opens a session (needKey: one that
+// signs); done ends it.
+func (f *roomFlags) openRoom(cmd *cobra.Command, arg string, needKey bool) (*roomSession, string, func(), error) {
 	id, err := roomID(arg)
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	s, done, err := f.open(cmd, false)
+	s, done, err := f.open(cmd, needKey)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return s, id, done, nil
+}
+
+// showLog reads the log of the room arg names and prints it with show.
+func (f *roomFlags) showLog(cmd *cobra.Command, arg string, show func(io.Writer, *room.Log)) error {
+	s, id, done, err := f.openRoom(cmd, arg, false)
 	if err != nil {
 		return err
 	}
@@ -458,11 +468,7 @@ func roomReadCmd(f *roomFlags) *cobra.Command {
 		Short: "Print a room's latest chat messages, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := roomID(args[0])
-			if err != nil {
-				return err
-			}
-			s, done, err := f.open(cmd, false)
+			s, id, done, err := f.openRoom(cmd, args[0], false)
 			if err != nil {
 				return err
 			}
@@ -628,11 +634,7 @@ the room admits you at once if the room is open or the --code is valid;
 a closed room without a code keeps the request for its moderators.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := roomID(args[0])
-			if err != nil {
-				return err
-			}
-			s, done, err := f.open(cmd, true)
+			s, id, done, err := f.openRoom(cmd, args[0], true)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -254,6 +255,9 @@ func (h *Host) streamContext(ctx context.Context, p peer.ID) context.Context {
 		}
 		if deadline.IsZero() {
 			deadline = h.nat.directDeadline(p, time.Now(), wait)
+			if h.dialDirect(ctx, p, deadline) {
+				return ctx
+			}
 		}
 		if !time.Now().Before(deadline) {
 			return network.WithAllowLimitedConn(ctx, "cairn chunks")
@@ -264,6 +268,39 @@ func (h *Host) streamContext(ctx context.Context, p peer.ID) context.Context {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// dialDirect dials p's own public (non-relay) addresses, when the
+// peerstore knows any, over a connection that now goes through a relay: a
+// peer that is reachable directly (a public node, or one on a routed
+// path) is not made to wait for a hole punch it does not need. Private
+// addresses are left alone: behind another NAT they time out, and a peer
+// on the same network was dialed directly in the first place. It reports
+// whether a direct connection to p is open afterwards. The dial ends by
+// the deadline; a failure leaves the wait for the hole punch.
+func (h *Host) dialDirect(ctx context.Context, p peer.ID, deadline time.Time) bool {
+	// p's addresses arrive with identify, which may still be running on a
+	// connection just opened.
+	if ids, ok := h.host.(interface{ IDService() identify.IDService }); ok {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		for _, c := range h.host.Network().ConnsToPeer(p) {
+			select {
+			case <-ids.IDService().IdentifyWait(c):
+			case <-wctx.Done():
+			}
+		}
+		cancel()
+	}
+	direct := slices.ContainsFunc(h.host.Peerstore().Addrs(p), func(a ma.Multiaddr) bool { return !isCircuit(a) && manet.IsPublicAddr(a) })
+	if !direct {
+		return false
+	}
+	dctx, cancel := context.WithDeadline(network.WithForceDirectDial(ctx, "cairn chunks"), deadline)
+	defer cancel()
+	if _, err := h.host.Network().DialPeer(dctx, p); err != nil {
+		return false
+	}
+	return slices.ContainsFunc(h.host.Network().ConnsToPeer(p), func(c network.Conn) bool { return !c.Stat().Limited })
 }
 
 // ConnInfo describes one open libp2p connection.

@@ -85,6 +85,65 @@ func TestRelayedFetch(t *testing.T) {
 	}
 }
 
+// TestRelayedButPublic: a peer first reached through a relay but
+// listening on a public address is dialed directly for the transfer,
+// without waiting for a hole punch (the wait here is a minute: a transfer
+// that waited would go over the relay and fail the counters' check).
+func TestRelayedButPublic(t *testing.T) {
+	relay := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.ListenAddrs = []string{"/ip4/127.0.0.2/tcp/0"}
+		c.NAT = NATConfig{Reachability: ReachPublic, RelayService: true}
+	})
+	srv := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.ListenAddrs = []string{"/ip4/127.0.0.3/tcp/0"}
+		c.Bootstrap = []peer.AddrInfo{relay.AddrInfo()}
+		c.NAT = NATConfig{Reachability: ReachPrivate, Relays: []peer.AddrInfo{}}
+	})
+	cli := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.NAT = NATConfig{DirectWait: time.Minute}
+	})
+	var circuit []ma.Multiaddr
+	deadline := time.Now().Add(20 * time.Second)
+	for len(circuit) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no /p2p-circuit address within 20 s: %v", srv.Libp2p().Addrs())
+		}
+		time.Sleep(100 * time.Millisecond)
+		for _, a := range srv.Libp2p().Addrs() {
+			if isCircuit(a) {
+				circuit = append(circuit, a)
+			}
+		}
+	}
+	data, _ := chunk(9, 256<<10)
+	hash := put(t, srv, data)
+	if err := cli.Connect(ctxTimeout(t, 10*time.Second), peer.AddrInfo{ID: srv.ID(), Addrs: circuit}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cli.Fetch(ctxTimeout(t, 2*time.Minute), srv.ID(), hash, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ")
+	}
+	if c := cli.Stats().Transports[TransportRelay]; c.BytesDown != 0 {
+		t.Errorf("the chunk came over the relay (%+v): the public address was not dialed", c)
+	}
+	var direct bool
+	for _, c := range cli.Conns() {
+		if c.Peer == srv.ID().String() && !c.Relayed && !c.Limited {
+			direct = true
+		}
+	}
+	if !direct {
+		t.Errorf("no direct connection to the server in %+v", cli.Conns())
+	}
+}
+
 // TestStreamContextDirect: with a direct connection the stream context is
 // the caller's, without the limited-connection allowance.
 func TestStreamContextDirect(t *testing.T) {
@@ -99,12 +158,12 @@ func TestStreamContextDirect(t *testing.T) {
 	}
 }
 
-// TestMain counts 127.0.0.2 as public for the whole test process, before
-// any host starts: the relay tests listen there, since AutoRelay builds
+// TestMain counts 127.0.0.2 and 127.0.0.3 as public for the whole test
+// process, before any host starts: the relay tests listen there, since AutoRelay builds
 // circuit addresses only on a relay's public addresses. Set once and never
 // restored: libp2p's goroutines read manet.Private4 after a host closes.
 func TestMain(m *testing.M) {
-	if err := TreatAsPublic("127.0.0.2/32"); err != nil {
+	if err := TreatAsPublic("127.0.0.2/31"); err != nil {
 		panic(err)
 	}
 	os.Exit(m.Run())

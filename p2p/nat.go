@@ -184,6 +184,23 @@ func (s *natState) directDeadline(p peer.ID, now time.Time, wait time.Duration) 
 	return d
 }
 
+// endWait ends the wait for a direct connection to p now: a hole punch to
+// p failed, so the streams waiting for it use the relayed connection at
+// once instead of at the wait's end (behind a symmetric NAT every attempt
+// fails). A later punch that succeeds still moves new streams to the
+// direct connection.
+func (s *natState) endWait(p peer.ID, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.waits[p]; ok && !now.Before(d) {
+		return // over already
+	}
+	if s.waits == nil {
+		s.waits = map[peer.ID]time.Time{}
+	}
+	s.waits[p] = now // also before any stream waited: the punch was tried and failed
+}
+
 // Trace is the hole punching service's event tracer.
 func (s *natState) Trace(evt *holepunch.Event) {
 	switch e := evt.Evt.(type) {
@@ -194,6 +211,7 @@ func (s *natState) Trace(evt *holepunch.Event) {
 			s.punchOK.Add(1)
 		} else {
 			s.punchFailed.Add(1)
+			s.endWait(evt.Remote, time.Now())
 		}
 	}
 }
@@ -253,11 +271,10 @@ func (h *Host) streamContext(ctx context.Context, p peer.ID) context.Context {
 		if len(conns) == 0 || slices.ContainsFunc(conns, func(c network.Conn) bool { return !c.Stat().Limited }) {
 			return ctx // no connection yet (NewStream dials), or a direct one
 		}
-		if deadline.IsZero() {
-			deadline = h.nat.directDeadline(p, time.Now(), wait)
-			if h.dialDirect(ctx, p, deadline) {
-				return ctx
-			}
+		first := deadline.IsZero()
+		deadline = h.nat.directDeadline(p, time.Now(), wait) // a failed punch may end it early
+		if first && h.dialDirect(ctx, p, deadline) {
+			return ctx
 		}
 		if !time.Now().Before(deadline) {
 			return network.WithAllowLimitedConn(ctx, "cairn chunks")

@@ -231,3 +231,25 @@ func TestDirectDeadlineShared(t *testing.T) {
 		t.Fatalf("%d waits kept, want the one begun last", len(s.waits))
 	}
 }
+
+// TestFailedPunchEndsWait: a failed hole punch ends the wait for a direct
+// connection at once (the streams take the relayed one), also when it
+// fails before any stream waited; a wait already over is left alone.
+func TestFailedPunchEndsWait(t *testing.T) {
+	var s natState
+	t0 := time.Unix(1000, 0)
+	p, q := peer.ID("p"), peer.ID("q")
+	s.directDeadline(p, t0, 5*time.Second)
+	s.endWait(p, t0.Add(time.Second))
+	if got := s.directDeadline(p, t0.Add(2*time.Second), 5*time.Second); !got.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after a failed punch the wait ends at %v, want %v", got, t0.Add(time.Second))
+	}
+	s.endWait(q, t0)
+	if got := s.directDeadline(q, t0.Add(time.Second), 5*time.Second); !got.Equal(t0) {
+		t.Fatalf("a punch failed before the first stream: the stream waits until %v", got)
+	}
+	s.endWait(p, t0.Add(10*time.Second))
+	if got := s.directDeadline(p, t0.Add(11*time.Second), 5*time.Second); !got.Equal(t0.Add(time.Second)) {
+		t.Fatalf("an ended wait was moved: %v", got)
+	}
+}

@@ -6,6 +6,8 @@
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
 import { call, has, start, state, mark } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
+import { earlyOpen } from "./early.js";
+import { settings } from "./util.js";
 
 const AHEAD = 3;              // media chunks kept buffered ahead of the playhead
 const KEEP_BEHIND_S = 10;     // seconds kept behind the playhead when the buffer is full
@@ -27,7 +29,7 @@ function wait(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 /** render draws the player for ref and returns its cleanup. */
 export function render(main, ref) {
-  const ctl = { stopped: false, urls: [], timers: [], live: null };
+  const ctl = { stopped: false, urls: [], timers: [], aborts: [], live: null };
   const heading = el("h1", {}, "Loading…");
   const live = el("div", { role: "status", "aria-live": "polite" });
   ctl.live = live;
@@ -42,6 +44,7 @@ export function render(main, ref) {
   run(ref, { heading, say, stage, info, ctl }).catch((e) => say(errText(e), "error"));
   return () => {
     ctl.stopped = true;
+    for (const a of ctl.aborts) a.abort();
     for (const t of ctl.timers) clearInterval(t);
     for (const u of ctl.urls) URL.revokeObjectURL(u);
     const media = stage.querySelector("video, audio");
@@ -57,7 +60,44 @@ async function run(ref, ui) {
     throw new Error("This link has no valid reference: /watch/ should be followed by an nevent1…, a note1…, an event id or a Merkle root (64 hex digits).");
   }
   say("Starting the browser node…");
-  await start().catch(() => { throw new Error(state.message); });
+  const booting = start();
+  booting.catch(() => {});
+  // The head start (early.js): the page resolves the reference and fetches the first chunks from
+  // the node itself while the core loads. The core still opens the reference and checks it.
+  const abort = new AbortController();
+  ctl.aborts.push(abort);
+  const head = settings.get("http", true) !== false
+    ? await earlyOpen(ref, `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`, abort.signal) : null;
+  if (ctl.stopped) return;
+  const opening = booting.then(() => openRef(ref, ctl, say), () => { throw new Error(state.message); });
+  if (head && playable(head.file)) {
+    mark("early");
+    const file = head.file;
+    show(file, ui);
+    const core = opening.then((f) => {
+      if (!f || f.root !== file.root) throw new Error("The browser node opened another file than the node's map: playback stopped.");
+      showProgress(f, ui);
+      return f;
+    });
+    core.catch((e) => { if (!ctl.stopped) { ctl.stopped = true; say(errText(e), "error"); } });
+    const source = (i) => head.chunks.get(i) || core.then((f) => call("chunk", f.root, i));
+    await stream(file, file.mime, file.chunks, { ...ui, core }, source);
+    return;
+  }
+  abort.abort();
+  const file = await opening;
+  if (ctl.stopped) return;
+  show(file, ui);
+  showProgress(file, ui);
+  const mime = String(file.mime || "application/octet-stream");
+  const chunks = Array.isArray(file.chunks) ? file.chunks : [];
+  if (playable(file)) await stream(file, mime, chunks, ui, (i) => call("chunk", file.root, i));
+  else if (mime.startsWith("image/") || mime.startsWith("video/") || mime.startsWith("audio/")) await whole(file, mime, ui);
+  else downloadButton(file, mime, ui);
+}
+
+// openRef opens ref through the core, retrying while nobody has it yet.
+async function openRef(ref, ctl, say) {
   let file = null;
   for (let attempt = 1; attempt <= OPEN_TRIES && !ctl.stopped; attempt++) {
     try {
@@ -69,19 +109,24 @@ async function run(ref, ui) {
       await wait(OPEN_RETRY_MS);
     }
   }
-  if (ctl.stopped) return;
+  if (ctl.stopped) return null;
   mark("opened");
   if (!file) throw new Error("This file was not found on the relay. Check the link, or ask whoever shared it to keep their node or tab online.");
+  return file;
+}
+
+// playable: fragmented MP4 or WebM that MediaSource can take chunk by chunk.
+function playable(file) {
+  const mime = String(file.mime || "");
+  return (mime.startsWith("video/") || mime.startsWith("audio/")) && file.fragmented && !!containerOf(mime) && !!globalThis.MediaSource &&
+    Array.isArray(file.chunks) && file.chunks.length > 1;
+}
+
+// show puts the file's title in the heading and the tab.
+function show(file, { heading }) {
   const title = file.title || file.name || shortKey(file.root);
   heading.textContent = title;
   document.title = `${title} · cairn`;
-  const mime = String(file.mime || "application/octet-stream");
-  const chunks = Array.isArray(file.chunks) ? file.chunks : [];
-  showProgress(file, ui);
-  const playable = (mime.startsWith("video/") || mime.startsWith("audio/")) && file.fragmented && containerOf(mime) && globalThis.MediaSource && chunks.length > 1;
-  if (playable) await stream(file, mime, chunks, ui);
-  else if (mime.startsWith("image/") || mime.startsWith("video/") || mime.startsWith("audio/")) await whole(file, mime, ui);
-  else downloadButton(file, mime, ui);
 }
 
 // showProgress refreshes the download figures and the peers every second.
@@ -139,15 +184,16 @@ function removeRange(sb, from, to) {
   });
 }
 
-async function stream(file, mime, chunks, ui) {
+// stream plays file through MediaSource; source(i) gives chunk i's verified bytes.
+async function stream(file, mime, chunks, ui, source) {
   const { stage, say, ctl } = ui;
   say("Fetching the start of the file…");
   // The init segment and the first media chunk are asked for at once, and the MediaSource opens
   // meanwhile: the first frame waits for none of them one after the other.
-  const initP = call("chunk", file.root, 0);
+  const initP = source(0);
   const pre = new Map(); // chunk index -> its fetch, started ahead of the loop
   if (chunks.length > 1) {
-    const first = call("chunk", file.root, 1);
+    const first = source(1);
     first.catch(() => {}); // the loop handles its failure
     pre.set(1, first);
   }
@@ -237,7 +283,7 @@ async function stream(file, mime, chunks, ui) {
     let data;
     const ahead = pre.get(i);
     pre.delete(i);
-    try { data = await (ahead || call("chunk", file.root, i)); } catch (e) {
+    try { data = await (ahead || source(i)); } catch (e) {
       say(`Chunk ${i} is not available yet (${errText(e)}); trying again.`, "warn");
       await wait(2000);
       continue;
@@ -272,7 +318,8 @@ async function readAll(file, say) {
   return call("read", file.root, 0, file.size);
 }
 
-async function whole(file, mime, { stage, say, ctl }) {
+async function whole(file, mime, { stage, say, ctl, core }) {
+  if (core) await core; // a file begun by the page's head start: read it once the core has it open
   const data = await readAll(file, say);
   if (ctl.stopped) return;
   const url = URL.createObjectURL(new Blob([data], { type: mime }));

@@ -143,6 +143,29 @@ export function bech32(hrp, data) {
   return hrp + "1" + [...words, ...chk].map((w) => CHARSET[w]).join("");
 }
 
+/** bech32Decode reads bech32 text (BIP-173, NIP-19's longer limit): {hrp, data} or null when malformed. */
+export function bech32Decode(text) {
+  if (typeof text !== "string" || text.length > 5000 || text !== text.toLowerCase()) return null;
+  const sep = text.lastIndexOf("1");
+  if (sep < 1 || text.length - sep < 7) return null;
+  const hrp = text.slice(0, sep);
+  const words = [];
+  for (const c of text.slice(sep + 1)) {
+    const w = CHARSET.indexOf(c);
+    if (w < 0) return null;
+    words.push(w);
+  }
+  if (polymod([...hrpExpand(hrp), ...words]) !== 1) return null;
+  const out = [];
+  let acc = 0, bits = 0;
+  for (const w of words.slice(0, -6)) {
+    acc = ((acc << 5) | w) & 0xfff; bits += 5;
+    if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+  }
+  if (bits >= 5 || (acc & ((1 << bits) - 1))) return null; // padding longer than 4 bits, or not zero
+  return { hrp, data: new Uint8Array(out) };
+}
+
 /** hexBytes decodes lowercase hex; it returns null for anything else. */
 export function hexBytes(hex) {
   if (typeof hex !== "string" || hex.length % 2 || !/^[0-9a-f]*$/.test(hex)) return null;

@@ -357,6 +357,76 @@ func BenchmarkAppFirstFrame(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkAppFirstFrameRemote is the first frame when the node that serves
+// the page does not hold the film: node A shared it; for each load a fresh
+// node B starts (nothing cached), and a fresh browser opens B's
+// /watch/<nevent>, so B (over HTTP) and the tab (over WebRTC) pull from A.
+// The ceiling, in the same run: a fresh node B's `GET /<sha256>` of the
+// init segment and first media chunk (one Range request that B serves by
+// pulling from A), from navigation start of a page that does nothing else.
+//
+//	CAIRN_E2E=1 go test ./test/ -run '^$' -bench AppFirstFrameRemote -benchtime 5x
+func BenchmarkAppFirstFrameRemote(b *testing.B) {
+	clip := testVideo(b, 50, 5000, "noise=alls=40:allf=t") // ~30 MiB
+	a := harness.Start(b, "--webrtc-loopback")
+	s := shareChunked(b, a, clip, "0")
+	var firstBytes int64
+	var frames, ready, httpNav []float64
+	for i := 0; i < b.N; i++ {
+		node := harness.Start(b, "--webrtc-loopback")
+		br := harness.NewBrowser(b)
+		if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: firstFrameJS})
+			return err
+		})); err != nil {
+			b.Fatal(err)
+		}
+		br.Open(node.URL + "/watch/" + s.nevent + "?loopback=1")
+		br.WaitFor(90*time.Second, `__ff.frame > 0 && __ff.playing > 0`)
+		var ff firstFrame
+		br.Eval(`({playing: __ff.playing, frame: __ff.frame,
+		  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+		b.Logf("load %d (fresh node): first frame %.0f ms, marks %v", i, ff.Frame, ff.Marks)
+		frames = append(frames, ff.Frame)
+		if r, ok := ff.Marks["cairn:wasm-ready"]; ok {
+			ready = append(ready, r)
+		}
+		if firstBytes == 0 {
+			br.Eval(fmt.Sprintf(`cairn.open(%q).then(f => f.chunks[0].length + f.chunks[1].length)`, s.nevent), &firstBytes)
+		}
+		assertNoConsoleErrorsTB(b, br)
+		br.Close()
+		node.Stop()
+
+		// The ceiling: another fresh node serving the same bytes over plain HTTP.
+		ceil := harness.Start(b)
+		// It learns of the file as the page's node did: by resolving the nevent.
+		if out, errOut, code := harness.Run(b, "resolve", s.nevent, "--node", ceil.URL); code != 0 {
+			b.Fatalf("cairn resolve exited %d: %s %s", code, out, errOut)
+		}
+		br = harness.NewBrowser(b)
+		br.Open(ceil.URL + "/wasm_exec.js")
+		var nav float64
+		br.Eval(fmt.Sprintf(`(async () => {
+		  const res = await fetch('/%s', {headers: {Range: 'bytes=0-%d'}, cache: 'no-store'});
+		  const n = (await res.arrayBuffer()).byteLength;
+		  if (n !== %d) throw new Error('got ' + n + ' bytes');
+		  return performance.now();
+		})()`, s.sha256, firstBytes-1, firstBytes), &nav)
+		httpNav = append(httpNav, nav)
+		br.Close()
+		ceil.Stop()
+	}
+	if len(ready) > 0 {
+		b.ReportMetric(median(ready), "core-ready-p50-ms")
+	}
+	b.ReportMetric(median(frames), "first-frame-p50-ms")
+	b.ReportMetric(slices.Max(frames), "first-frame-max-ms")
+	b.ReportMetric(median(httpNav), "http-nav-ms")
+	b.ReportMetric(median(frames)/median(httpNav), "frame/http-nav")
+	b.ReportMetric(0, "ns/op")
+}
+
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)

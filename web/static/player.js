@@ -80,7 +80,10 @@ async function run(ref, ui) {
       return f;
     });
     core.catch((e) => { if (!ctl.stopped) { ctl.stopped = true; say(errText(e), "error"); } });
-    const source = (i) => head.chunks.get(i) || core.then((f) => call("chunk", f.root, i));
+    // A chunk the page could not get (the node does not hold it: it pulls files by sha256, not
+    // chunks by hash) comes through the core instead.
+    const viaCore = (i) => core.then((f) => call("chunk", f.root, i));
+    const source = (i) => head.chunks.has(i) ? head.chunks.get(i).catch(() => viaCore(i)) : viaCore(i);
     await stream(file, file.mime, file.chunks, { ...ui, core }, source);
     return;
   }

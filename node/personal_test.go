@@ -196,6 +196,19 @@ func startPersonal(t *testing.T, owner identity.Key, hub *Node) *Node {
 	return n
 }
 
+// publishTo publishes ev to n's relay as a client does.
+func publishTo(t *testing.T, ctx context.Context, n *Node, ev *nostr.Event) {
+	t.Helper()
+	cl, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Publish(ctx, "EVENT", ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitStored waits (bounded) until n stores ev.
 func waitStored(t *testing.T, n *Node, ev *nostr.Event, what string) {
 	t.Helper()
@@ -250,17 +263,7 @@ func TestPersonalFollowers(t *testing.T) {
 	a, b, c := startPersonal(t, ka, hub), startPersonal(t, kb, hub), startPersonal(t, kc, hub)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	publish := func(n *Node, ev *nostr.Event) {
-		t.Helper()
-		cl, err := client.Dial(ctx, n.RelayURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		if err := cl.Publish(ctx, "EVENT", ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(n *Node, ev *nostr.Event) { t.Helper(); publishTo(t, ctx, n, ev) }
 	follow := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"p", kb.Public}}}
 	if err := follow.Sign(ka.Secret); err != nil {
 		t.Fatal(err)
@@ -549,17 +552,7 @@ func TestPersonalCatchUp(t *testing.T) {
 	a, b, c, d := startNode(t, cfgA), startNode(t, cfgB), startNode(t, cfgFor(kc)), startNode(t, cfgFor(kd))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	publish := func(n *Node, ev *nostr.Event) {
-		t.Helper()
-		cl, err := client.Dial(ctx, n.RelayURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		if err := cl.Publish(ctx, "EVENT", ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(n *Node, ev *nostr.Event) { t.Helper(); publishTo(t, ctx, n, ev) }
 	followB := func(n *Node, k identity.Key) {
 		t.Helper()
 		ev := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"p", kb.Public}}}

@@ -17,7 +17,8 @@ import (
 )
 
 // TestAppSocial: the social screen, as a user works it, against a node
-// that another user (Bob, any Nostr client) also posts to. The tab names
+// that another user (Bob, any Nostr client) also posts to. An empty note
+// and a bad key to follow are refused with a message. The tab names
 // itself, posts, finds Bob under Everyone (his kind 0 name shown), follows
 // him, likes, reposts, quotes and replies to his note, mentions him;
 // each action is checked as the event the node stored (kind 3, 7, 6, 1 with
@@ -106,8 +107,14 @@ func TestAppSocial(t *testing.T) {
 		b.Eval(fmt.Sprintf(`(%s.querySelector('button[data-act=%q]').click(), true)`, noteJS(id), which), nil)
 	}
 
-	// A name, then a first note.
+	// Bad input: an empty note, a key that is not one.
 	b.Eval(`(document.querySelector('details').open = true)`, nil)
+	do("posting nothing", chromedp.Click(`form.compose button[type="submit"]`))
+	b.WaitFor(10*time.Second, `document.querySelector('.notice.error')?.textContent === 'Write something first.'`)
+	do("following a bad key", chromedp.SendKeys("#follow-key", "npub1nope"), chromedp.Click(`#follow-key ~ button[type="submit"]`))
+	b.WaitFor(10*time.Second, `document.querySelector('.notice.error')?.textContent.startsWith('That is not a public key')`)
+
+	// A name, then a first note.
 	do("saving a profile", chromedp.SendKeys("#profile-name", "Alice"), chromedp.Click(`#profile-name ~ .row button[type="submit"]`))
 	stored("the tab's kind 0", nostr.Filter{Kinds: []int{0}}, func(ev *nostr.Event) bool { return strings.Contains(ev.Content, `"name":"Alice"`) })
 	do("posting", chromedp.SendKeys("#post-text", "first note from the tab"), chromedp.Click(`form.compose button[type="submit"]`))

@@ -23,7 +23,8 @@ import (
 // him, likes, reposts, quotes and replies to his note, mentions him;
 // each action is checked as the event the node stored (kind 3, 7, 6, 1 with
 // q, 1 with NIP-10 root marker and p tags). The home timeline then shows
-// Bob's next note live and not Carol's, who is not followed; the thread
+// Bob's next note live and not Carol's, who is not followed; a draft reply
+// is not wiped by what arrives meanwhile; the thread
 // page shows Bob's note, the tab's reply and Bob's answer nested under it;
 // unfollowing leaves a kind 3 without Bob.
 func TestAppSocial(t *testing.T) {
@@ -180,6 +181,15 @@ func TestAppSocial(t *testing.T) {
 	}
 	b.Eval(`(document.querySelector('details').open = false, true)`, nil)
 	screenshot(t, b, "social")
+
+	// A draft reply is kept when something new arrives: the screen offers
+	// to show it instead of redrawing under the user.
+	act(bobNext.ID, "reply")
+	do("drafting a reply", chromedp.SendKeys(`li.note[data-id="`+bobNext.ID+`"]:not([data-repost]) textarea.reply-text`, "half a thought"))
+	bobThird := post(bob, 1, "Bob, a third time", nostr.Tags{})
+	b.WaitFor(20*time.Second, fmt.Sprintf(`!document.getElementById('refresh').hidden && %s.querySelector('textarea.reply-text')?.value === 'half a thought'`, noteJS(bobNext.ID)))
+	b.Eval(`(document.getElementById('refresh').click(), true)`, nil)
+	b.WaitFor(20*time.Second, fmt.Sprintf(`!!%s && document.getElementById('refresh').hidden`, noteJS(bobThird.ID)))
 
 	// The thread: Bob's note, the tab's reply under it, Bob's answer under that.
 	answer := post(bob, 1, "Bob answers the tab", nostr.Tags{{"e", bobNote.ID, "", "root"}, {"e", reply.ID, "", "reply"}, {"p", me}})

@@ -312,6 +312,26 @@ function repostOf(ev) {
   return null;
 }
 
+/**
+ * redrawer debounces redraws of list by draw; while a reply or quote is
+ * being written in it, it holds them (a redraw would drop the draft) and
+ * shows the button instead, which draws on click.
+ */
+function redrawer(list, button, draw) {
+  let timer = null;
+  button.addEventListener("click", () => { button.hidden = true; draw(); });
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if ([...list.querySelectorAll("form.compose textarea")].some((a) => a.value.trim())) { button.hidden = false; return; }
+      button.hidden = true;
+      draw();
+    }, 150);
+  };
+}
+
+function refreshButton() { return el("button", { type: "button", class: "small", hidden: true, id: "refresh" }, "New activity: show it"); }
+
 /** render draws the timeline (no id) or a thread (a note's id, note1… or nevent1…). */
 export function render(main, id) {
   const s = new Social(main);
@@ -336,9 +356,10 @@ function timeline(s) {
   const list = el("ul", { class: "feed social", "aria-label": "Notes" });
   const status = el("p", { class: "muted", role: "status" }, "Loading…");
   const mine = el("p", { class: "muted", id: "me" });
+  const fresh = refreshButton();
   main.append(el("h1", {}, "Social"), mine, compose, s.out,
     el("details", {}, el("summary", {}, "Your profile, and following"), profileForm, followForm),
-    el("div", { class: "row", role: "group", "aria-label": "Timeline" }, homeTab, allTab), status, list);
+    el("div", { class: "row", role: "group", "aria-label": "Timeline" }, homeTab, allTab), status, fresh, list);
   let mode = "home";
   let drawing = 0;
 
@@ -363,8 +384,7 @@ function timeline(s) {
       status.textContent = `The timeline did not load: ${errText(e)}`;
     }
   }
-  let timer = null;
-  function redraw() { clearTimeout(timer); timer = setTimeout(draw, 150); }
+  const redraw = redrawer(list, fresh, draw);
   const pick = (m) => { mode = m; homeTab.setAttribute("aria-pressed", String(m === "home")); allTab.setAttribute("aria-pressed", String(m === "all")); draw(); };
   homeTab.addEventListener("click", () => pick("home"));
   allTab.addEventListener("click", () => pick("all"));
@@ -434,7 +454,8 @@ function thread(s, ref) {
   const main = s.main;
   const status = el("p", { class: "muted", role: "status" }, "Loading the thread…");
   const list = el("ul", { class: "feed social thread", "aria-label": "Thread" });
-  main.append(el("h1", {}, "Thread"), el("p", {}, el("a", { href: "/social" }, "Back to the timeline")), s.out, status, list);
+  const fresh = refreshButton();
+  main.append(el("h1", {}, "Thread"), el("p", {}, el("a", { href: "/social" }, "Back to the timeline")), s.out, status, fresh, list);
 
   async function resolve() {
     if (isHex64(ref)) return ref;
@@ -484,8 +505,7 @@ function thread(s, ref) {
       status.textContent = `The thread did not load: ${errText(e)}`;
     }
   }
-  let timer = null;
-  function redraw() { clearTimeout(timer); timer = setTimeout(draw, 150); }
+  const redraw = redrawer(list, fresh, draw);
 
   s.init().then(async () => {
     id = await resolve();

@@ -209,3 +209,53 @@ func TestAppSocial(t *testing.T) {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestAppSocialPersonal: the social screen on a personal node. A tab
+// holding the owner's key posts and follows; a tab with another key is
+// told whose node it is, and its note is refused with the node's
+// restricted: reason, shown on the page.
+func TestAppSocialPersonal(t *testing.T) {
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	np, _ := nip19.EncodePublicKey(pk)
+	n := harness.Start(t, "--webrtc-loopback", "--personal", np, "--np2p-listen", "off")
+
+	owner := harness.NewBrowser(t)
+	owner.Open(n.URL + "/wasm_exec.js")
+	owner.Eval(fmt.Sprintf(`localStorage.setItem('cairn.key', JSON.stringify(%q)), true`, sk), nil)
+	owner.Open(n.URL + "/social?loopback=1")
+	owner.WaitFor(45*time.Second, coreReadyJS+` && document.getElementById('me')?.textContent.startsWith('You are')`)
+	var shown bool
+	owner.Eval(`!!document.querySelector('.notice.warn')?.textContent.includes('personal node')`, &shown)
+	if shown {
+		t.Fatal("the owner's tab is told it may not publish")
+	}
+	ctx, cancel := context.WithTimeout(owner.Context(), time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys("#post-text", "from the owner's own node"), chromedp.Click(`form.compose button[type="submit"]`)); err != nil {
+		t.Fatal(err)
+	}
+	owner.WaitFor(20*time.Second, `[...document.querySelectorAll('ul.social li.note')].some(li => li.textContent.includes("from the owner's own node"))`)
+
+	other := harness.NewBrowser(t)
+	other.Open(n.URL + "/social?loopback=1")
+	other.WaitFor(45*time.Second, coreReadyJS+` && !!document.querySelector('.notice.warn')?.textContent.includes('only its owner')`)
+	octx, ocancel := context.WithTimeout(other.Context(), time.Minute)
+	defer ocancel()
+	if err := chromedp.Do(octx, chromedp.SendKeys("#post-text", "not the owner"), chromedp.Click(`form.compose button[type="submit"]`)); err != nil {
+		t.Fatal(err)
+	}
+	other.WaitFor(20*time.Second, `document.querySelector('.notice.error')?.textContent.includes('restricted:')`)
+	c, err := client.Dial(ctx, n.WSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	evs, err := c.Query(ctx, nostr.Filter{Kinds: []int{1}})
+	if err != nil || len(evs) != 1 || evs[0].PubKey != pk {
+		t.Fatalf("the node's notes: %v %v", evs, err)
+	}
+	if errs := append(owner.ConsoleErrors(), other.ConsoleErrors()...); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}

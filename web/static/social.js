@@ -441,6 +441,11 @@ function timeline(s) {
     pname.value = typeof meta?.name === "string" ? meta.name : "";
     ppic.value = typeof meta?.picture === "string" ? meta.picture : "";
     mine.textContent = `You are ${s.name(s.me)} (${shortKey(npub(s.me))}).`;
+    const owner = state.node?.personal?.owner;
+    if (isHex64(owner) && owner !== s.me) {
+      mine.after(notice("warn", `This is a personal node: only its owner, ${shortKey(npub(owner))}, can publish here. ` +
+        "To post as the owner, import their key in Profile or use their Nostr extension; you can still read."));
+    }
     await draw();
     // New notes, likes and reposts on the node's relay redraw the timeline.
     s.live([{ kinds: [NOTE, REPOST, REACTION, CONTACTS], since: Math.floor(Date.now() / 1000) }], (ev) => {

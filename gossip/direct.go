@@ -15,7 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/nbd-wtf/go-nostr"
 
-	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/personal"
 )
 
 // DirectProtocol is the request/response protocol between personal nodes:
@@ -214,21 +214,91 @@ func (g *Node) Send(ctx context.Context, target string, ev *nostr.Event) error {
 
 // Get asks the node of author for the events matching f (at most
 // MaxServe) and returns those whose id and signature hold and whose author
-// is among f.Authors when f names authors.
+// is among f.Authors when f names authors. When no node of author answers,
+// it asks up to MaxCarriers nodes that carry author (on author's topic:
+// its peers there, then the topic's providers in the DHT) and merges what
+// they hold; what a carrier sends is checked as an overlay message on
+// author's topic is (personal.Policy.FromOverlay), a refused one counted.
 func (g *Node) Get(ctx context.Context, author string, f nostr.Filter) ([]*nostr.Event, error) {
 	resp, err := g.ask(ctx, author, request{Get: &f})
-	if err != nil {
-		return nil, err
+	if err == nil && !resp.OK {
+		err = fmt.Errorf("the node of %.16s… refused the request: %s", author, resp.Reason)
 	}
-	if !resp.OK {
-		return nil, fmt.Errorf("the node of %.16s… refused the request: %s", author, resp.Reason)
+	if err == nil {
+		return g.checked(author, f, resp.Events, nil), nil
 	}
+	seen := map[string]bool{}
 	var out []*nostr.Event
-	for _, ev := range resp.Events {
-		if ev == nil || event.Verify(ev) != nil || !f.Matches(ev) {
+	asked := 0
+	for _, ai := range g.carriers(ctx, author) {
+		if asked == MaxCarriers {
+			break
+		}
+		r, cerr := g.askPeer(ctx, ai, request{Get: &f})
+		if cerr != nil || !r.OK {
 			continue
+		}
+		asked++
+		out = g.checked(author, f, r.Events, seen, out...)
+	}
+	if asked == 0 {
+		return nil, fmt.Errorf("%w, nor any node carrying them: %v", ErrNoHome, err)
+	}
+	return out, nil
+}
+
+// MaxCarriers is the most carriers of an author one Get asks.
+const MaxCarriers = 3
+
+// checked appends to out the events of evs that hold as author's (id,
+// signature, author's topic) and match f, each once (seen may be nil).
+func (g *Node) checked(author string, f nostr.Filter, evs []*nostr.Event, seen map[string]bool, out ...*nostr.Event) []*nostr.Event {
+	for _, ev := range evs {
+		if ev == nil || seen[ev.ID] {
+			continue
+		}
+		if ev.PubKey != author {
+			g.dropTopic.Add(1)
+			continue
+		}
+		if ok, _ := g.cfg.Policy.FromOverlay(ev, personal.Topic(author)); !ok {
+			g.dropSig.Add(1)
+			continue
+		}
+		if !f.Matches(ev) {
+			continue
+		}
+		if seen != nil {
+			seen[ev.ID] = true
 		}
 		out = append(out, ev)
 	}
-	return out, nil
+	return out
+}
+
+// carriers are the nodes other than this one on author's topic: its peers
+// there first, then the topic's providers in the DHT.
+func (g *Node) carriers(ctx context.Context, author string) []peer.AddrInfo {
+	topic := personal.Topic(author)
+	self := g.cfg.Host.ID()
+	var out []peer.AddrInfo
+	have := map[peer.ID]bool{self: true}
+	for _, p := range g.ps.ListPeers(topic) {
+		if !have[p] {
+			have[p] = true
+			out = append(out, peer.AddrInfo{ID: p})
+		}
+	}
+	if g.cfg.Finder != nil {
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		found, _ := g.cfg.Finder.FindProviders(fctx, TopicKey(topic), 2*MaxCarriers)
+		cancel()
+		for _, ai := range found {
+			if !have[ai.ID] {
+				have[ai.ID] = true
+				out = append(out, ai)
+			}
+		}
+	}
+	return out
 }

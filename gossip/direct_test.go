@@ -117,3 +117,42 @@ func TestDirect(t *testing.T) {
 		t.Fatalf("stats A %+v B %+v", a.g.Stats(), st)
 	}
 }
+
+// TestGetFromCarrier: with no node of B's reachable, Get asks the nodes on
+// B's topic (here D, found by its topic record) and keeps only what holds
+// as B's: D's forged copy and an event of another author are dropped and
+// counted; C, on no topic of B's, is not asked.
+func TestGetFromCarrier(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fs := &finders{recs: map[[32]byte][]peer.AddrInfo{}}
+	ka, kb, kc, kd := newKey(1), newKey(2), newKey(3), newKey(4)
+	post := kb.sign(t, 1, "carried")
+	forged := *kb.sign(t, 1, "carried too")
+	forged.Content = "rewritten"
+	notB := kc.sign(t, 1, "not B's")
+	a := newDirectMember(t, ctx, ka, fs, nil)
+	c := newDirectMember(t, ctx, kc, fs, []*nostr.Event{post})
+	d := newDirectMember(t, ctx, kd, fs, []*nostr.Event{post, &forged, notB})
+	if err := d.g.Follow(kb.pk); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "D's record on B's topic", func() bool {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		return len(fs.recs[TopicKey(personal.Topic(kb.pk))]) == 1
+	})
+	got, err := a.g.Get(ctx, kb.pk, nostr.Filter{Authors: []string{kb.pk}})
+	if err != nil || len(got) != 1 || got[0].ID != post.ID {
+		t.Fatalf("Get from a carrier: %v %v", got, err)
+	}
+	if st := a.g.Stats(); st.Dropped["signature"] != 1 || st.Dropped["topic"] != 1 {
+		t.Fatalf("A dropped %v", st.Dropped)
+	}
+	if c.g.Stats().Served != 0 || d.g.Stats().Served != 1 {
+		t.Fatalf("served: C %d, D %d", c.g.Stats().Served, d.g.Stats().Served)
+	}
+	if _, err := a.g.Get(ctx, newKey(9).pk, nostr.Filter{}); !errors.Is(err, ErrNoHome) {
+		t.Fatalf("an author nobody carries: %v", err)
+	}
+}

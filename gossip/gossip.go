@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,7 +82,13 @@ type Config struct {
 	// one topic (personal.BroadcastTopic), the owner's events go there,
 	// and everything arriving there is delivered; Follow joins nothing.
 	Broadcast bool
-	Logger    *slog.Logger
+	// Meshed, when set, is called (in a goroutine of the node's, never
+	// from GossipSub's loop) with an author whose topic's mesh went from
+	// no peer to a first: the node has just found, or found again, a node
+	// carrying that author, and can ask it for what it missed (GossipSub
+	// does not replay). Calls for one author may come together.
+	Meshed func(author string)
+	Logger *slog.Logger
 }
 
 // Stats are a gossip node's counters.
@@ -131,6 +138,8 @@ type Node struct {
 	joinedSet   map[string]bool
 	recvByTopic map[string]uint64
 	mesh        map[string]map[peer.ID]bool
+	meshed      map[string]bool // authors for Meshed, not yet handed over
+	meshedKick  chan struct{}
 
 	received, receivedBytes, sent, sentBytes atomic.Uint64
 	delivered, published                     atomic.Uint64
@@ -173,7 +182,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := &Node{cfg: cfg, log: cfg.Logger, topics: map[string]*joined{},
-		joinedSet: map[string]bool{}, recvByTopic: map[string]uint64{}, mesh: map[string]map[peer.ID]bool{}}
+		joinedSet: map[string]bool{}, recvByTopic: map[string]uint64{}, mesh: map[string]map[peer.ID]bool{},
+		meshed: map[string]bool{}, meshedKick: make(chan struct{}, 1)}
 	g.ctx, g.stop = context.WithCancel(ctx)
 	ps, err := pubsub.NewGossipSub(g.ctx, cfg.Host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -197,6 +207,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	cfg.Host.SetStreamHandler(DirectProtocol, g.serveDirect)
+	if cfg.Meshed != nil {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.handMeshed() }()
+	}
 	if cfg.Finder != nil {
 		g.wg.Add(1)
 		go func() { defer g.wg.Done(); g.provideHome() }()
@@ -487,6 +501,28 @@ func (g *Node) discover(ctx context.Context, name string) {
 	}
 }
 
+// handMeshed hands the authors the tracer noted to Meshed.
+func (g *Node) handMeshed() {
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.meshedKick:
+		}
+		g.tmu.Lock()
+		var as []string
+		for a := range g.meshed {
+			as = append(as, a)
+		}
+		clear(g.meshed)
+		g.tmu.Unlock()
+		slices.Sort(as)
+		for _, a := range as {
+			g.cfg.Meshed(a)
+		}
+	}
+}
+
 // tracer counts event messages on the wire.
 type tracer struct{ g *Node }
 
@@ -521,6 +557,13 @@ func (t tracer) Graft(p peer.ID, topic string) {
 	if m == nil {
 		m = map[peer.ID]bool{}
 		t.g.mesh[topic] = m
+	}
+	if len(m) == 0 && t.g.cfg.Meshed != nil && strings.HasPrefix(topic, personal.TopicPrefix) {
+		t.g.meshed[strings.TrimPrefix(topic, personal.TopicPrefix)] = true
+		select {
+		case t.g.meshedKick <- struct{}{}:
+		default:
+		}
 	}
 	m[p] = true
 }

@@ -40,11 +40,18 @@ func (n *Node) startGossip() error {
 			return n.relay.Publish(ctx, ev)
 		},
 		Serve: func(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error) {
-			// Only the owner's own events: their profile, follow list and
-			// posts, which the node publishes anyway.
-			f.Authors = []string{p.pol.Owner}
+			// The owner's own events (their profile, follow list and
+			// posts, which the node publishes anyway) and, unless reads
+			// are private, those of the authors the node carries (it is on
+			// their topics, which the DHT tells anyone), for a follower
+			// whose author's node is down.
+			f.Authors = p.servable(f.Authors)
+			if len(f.Authors) == 0 {
+				return nil, nil
+			}
 			return n.queryLimited(ctx, f)
 		},
+		Meshed:     n.catchUp,
 		Finder:     finder,
 		Broadcast:  n.cfg.Personal.Broadcast,
 		Rediscover: n.cfg.Personal.Rediscover,
@@ -95,12 +102,12 @@ func (n *Node) gossipEvent(ev *nostr.Event) {
 }
 
 // followList joins the topics of authors next follows and leaves those it
-// no longer does.
+// no longer does, and catches up with each author it joins.
 func (n *Node) followList(next *nostr.Event) {
 	f := &n.personal.follows
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.last != nil && next.CreatedAt < f.last.CreatedAt {
+		f.mu.Unlock()
 		return
 	}
 	join, leave := personal.Follows(f.last, next)
@@ -109,7 +116,128 @@ func (n *Node) followList(next *nostr.Event) {
 		n.log.Warn("following authors", "err", err)
 	}
 	n.gossip.Unfollow(leave...)
+	f.mu.Unlock()
 	if len(join)+len(leave) > 0 {
 		n.log.Info("follow list applied", "joined", len(join), "left", len(leave))
 	}
+	for _, a := range join {
+		n.catchUp(a)
+	}
+}
+
+// has reports whether the owner's follow list names author.
+func (f *follows) has(author string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == nil {
+		return false
+	}
+	for _, t := range f.last.Tags {
+		if len(t) >= 2 && t[0] == "p" && t[1] == author {
+			return true
+		}
+	}
+	return false
+}
+
+// servable keeps, of the authors a direct request names, those whose
+// events this node serves: the owner, and unless reads are private the
+// authors it follows; none named means the owner.
+func (p *personalNode) servable(authors []string) []string {
+	if len(authors) == 0 {
+		return []string{p.pol.Owner}
+	}
+	var out []string
+	for _, a := range authors {
+		if a == p.pol.Owner || (!p.pol.PrivateReads && p.follows.has(a)) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// catchUp asks for what the node missed of a followed author (GossipSub
+// does not replay a post made while this node was down or away): on start
+// and on following them (followList), and each time their topic's mesh
+// gets a first peer again (gossip's Meshed). The request goes to the
+// author's node, or to nodes carrying the author (gossip.Get), for their
+// events since the newest the node holds; what comes back is checked as an
+// overlay event is and goes through the relay like one. One catch-up per
+// author at a time (the core's CatchUps); one triggered meanwhile runs
+// after it.
+func (n *Node) catchUp(author string) {
+	p := n.personal
+	if n.gossip == nil || author == p.pol.Owner || !p.follows.has(author) {
+		return
+	}
+	p.mu.Lock()
+	ok := p.catchups.Start(author)
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	n.spawn(func(ctx context.Context) {
+		for {
+			n.catchUpOnce(ctx, author)
+			p.mu.Lock()
+			again := p.catchups.Done(author)
+			p.mu.Unlock()
+			if !again || ctx.Err() != nil {
+				return
+			}
+		}
+	})
+}
+
+func (n *Node) catchUpOnce(ctx context.Context, author string) {
+	p := n.personal
+	var newest nostr.Timestamp
+	held := false
+	library{n.store}.Query(ctx, nostr.Filter{Authors: []string{author}, Limit: 1}, "", func(ev *nostr.Event) error {
+		if !held || ev.CreatedAt > newest {
+			newest, held = ev.CreatedAt, true
+		}
+		return nil
+	})
+	f := personal.CatchUpFilter(author, newest, held)
+	for range personal.CatchUpPages {
+		p.catchUpAsks.Add(1)
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		evs, err := n.gossip.Get(actx, author, f)
+		cancel()
+		if err != nil {
+			p.catchUpFailed.Add(1)
+			if ctx.Err() == nil {
+				n.log.Debug("catching up with an author", "author", author, "err", err)
+			}
+			return
+		}
+		oldest := nostr.Timestamp(1<<63 - 1)
+		for _, ev := range evs {
+			oldest = min(oldest, ev.CreatedAt)
+			if n.holds(ctx, ev.ID) {
+				continue
+			}
+			if err := n.relay.Publish(ctx, ev); err != nil {
+				n.log.Debug("storing an event caught up", "id", ev.ID, "err", err)
+				continue
+			}
+			p.caughtUp.Add(1)
+		}
+		next, more := personal.NextPage(f, len(evs), oldest)
+		if !more {
+			return
+		}
+		f = next
+	}
+}
+
+// holds reports whether the store has the event id.
+func (n *Node) holds(ctx context.Context, id string) bool {
+	found := false
+	library{n.store}.Query(ctx, nostr.Filter{IDs: []string{id}}, "", func(*nostr.Event) error {
+		found = true
+		return nil
+	})
+	return found
 }

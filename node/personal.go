@@ -103,7 +103,11 @@ type personalNode struct {
 	evicted, refused atomic.Uint64
 	follows          follows
 	resend           *resender
-	asks             *personal.Asks // guarded by mu
+	asks             *personal.Asks     // guarded by mu
+	catchups         *personal.CatchUps // guarded by mu
+	// catchUpAsks counts catch-up requests, catchUpFailed those no node
+	// answered, caughtUp the events they brought that were new.
+	catchUpAsks, catchUpFailed, caughtUp atomic.Uint64
 }
 
 // PersonalStatus is the personal side in /api/status.
@@ -118,6 +122,17 @@ type PersonalStatus struct {
 	Gossip *gossip.Stats `json:"gossip,omitempty"`
 	// Resend is the queue of direct deliveries not yet made.
 	Resend ResendStatus `json:"resend"`
+	// CatchUp is what the node asked followed authors' nodes (or their
+	// carriers) for what it missed: requests, those unanswered, and the
+	// new events they brought.
+	CatchUp CatchUpStatus `json:"catch_up"`
+}
+
+// CatchUpStatus counts catch-up requests.
+type CatchUpStatus struct {
+	Requests uint64 `json:"requests"`
+	Failed   uint64 `json:"failed"`
+	Events   uint64 `json:"events"`
 }
 
 // setupPersonal wires a personal node's hooks into the relay, and loads
@@ -135,6 +150,8 @@ func (n *Node) setupPersonal(ctx context.Context) error {
 		st:    n.store,
 		cache: personal.NewCache(owner, max),
 		asks:  personal.NewAsks(),
+
+		catchups: personal.NewCatchUps(),
 	}
 	p.cache.Exempt(n.key.Public)
 	r, err := openResend(n.cfg.DataDir)
@@ -216,6 +233,7 @@ func (p *personalNode) status(g *gossip.Node) *PersonalStatus {
 	return &PersonalStatus{
 		Gossip:       gs,
 		Resend:       p.resend.status(),
+		CatchUp:      CatchUpStatus{Requests: p.catchUpAsks.Load(), Failed: p.catchUpFailed.Load(), Events: p.caughtUp.Load()},
 		Owner:        p.pol.Owner,
 		PrivateReads: p.pol.PrivateReads,
 		MaxEvents:    p.cache.Max(),

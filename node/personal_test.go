@@ -196,6 +196,19 @@ func startPersonal(t *testing.T, owner identity.Key, hub *Node) *Node {
 	return n
 }
 
+// publishTo publishes ev to n's relay as a client does.
+func publishTo(t *testing.T, ctx context.Context, n *Node, ev *nostr.Event) {
+	t.Helper()
+	cl, err := client.Dial(ctx, n.RelayURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Publish(ctx, "EVENT", ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitStored waits (bounded) until n stores ev.
 func waitStored(t *testing.T, n *Node, ev *nostr.Event, what string) {
 	t.Helper()
@@ -250,17 +263,7 @@ func TestPersonalFollowers(t *testing.T) {
 	a, b, c := startPersonal(t, ka, hub), startPersonal(t, kb, hub), startPersonal(t, kc, hub)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	publish := func(n *Node, ev *nostr.Event) {
-		t.Helper()
-		cl, err := client.Dial(ctx, n.RelayURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		if err := cl.Publish(ctx, "EVENT", ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(n *Node, ev *nostr.Event) { t.Helper(); publishTo(t, ctx, n, ev) }
 	follow := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"p", kb.Public}}}
 	if err := follow.Sign(ka.Secret); err != nil {
 		t.Fatal(err)
@@ -316,6 +319,7 @@ func TestPersonalFollowers(t *testing.T) {
 	// is empty (as NostrP2P's), and C's node fetches it from B's node.
 	profile := signedBy(t, kb, 0, nostr.Now(), `{"name":"b"}`)
 	publish(b, profile)
+	served := b.Status().Personal.Gossip.Served // A's catch-ups count too
 	cc := np2pClient{t, c.NP2PURL()}
 	if got := cc.req(`{"kinds":[0],"authors":["` + kb.Public + `"]}`); len(got) != 0 {
 		t.Fatalf("C had B's profile already: %+v", got)
@@ -325,8 +329,8 @@ func TestPersonalFollowers(t *testing.T) {
 	if len(got) != 1 || got[0].Content != profile.Content {
 		t.Fatalf("C's answer: %+v", got)
 	}
-	if st := b.Status().Personal.Gossip; st.Served != 1 {
-		t.Fatalf("B served %d requests", st.Served)
+	if st := b.Status().Personal.Gossip; st.Served < served+1 {
+		t.Fatalf("B served %d requests, %d before C's", st.Served, served)
 	}
 }
 
@@ -525,4 +529,75 @@ func TestPersonalResend(t *testing.T) {
 	if st := b.Status().Personal.Gossip; st.DirectReceived != 1 {
 		t.Fatalf("B %+v", st)
 	}
+}
+
+// TestPersonalCatchUp: GossipSub does not replay, so a follower's node that
+// was down during a post asks for what it missed when it returns. A and D
+// follow B, C follows nobody. With A down, B posts; A, back, gets the post
+// from B's node. With A down again B posts and D receives it; with B's
+// node down too, A, back, gets the second post from D, which carries B.
+// C's node receives nothing and asks nothing.
+func TestPersonalCatchUp(t *testing.T) {
+	hub := startNode(t, TestingConfig(t))
+	ka, kb, kc, kd := identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate()
+	cfgFor := func(owner identity.Key) Config {
+		cfg := TestingConfig(t)
+		cfg.Personal = PersonalConfig{Owner: owner.Public, Rediscover: 300 * time.Millisecond}
+		for _, m := range hub.Host().Addrs() {
+			cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, m.String())
+		}
+		return cfg
+	}
+	cfgA, cfgB := cfgFor(ka), cfgFor(kb)
+	a, b, c, d := startNode(t, cfgA), startNode(t, cfgB), startNode(t, cfgFor(kc)), startNode(t, cfgFor(kd))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	publish := func(n *Node, ev *nostr.Event) { t.Helper(); publishTo(t, ctx, n, ev) }
+	followB := func(n *Node, k identity.Key) {
+		t.Helper()
+		ev := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"p", kb.Public}}}
+		if err := ev.Sign(k.Secret); err != nil {
+			t.Fatal(err)
+		}
+		publish(n, ev)
+		waitCond(t, "a follower's node on B's topic", func() bool {
+			return slices.Contains(n.gossip.Peers(kb.Public), b.Host().ID())
+		})
+	}
+	followB(a, ka)
+	followB(d, kd)
+
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := signedBy(t, kb, 1, nostr.Now(), "posted while A's node was down")
+	publish(b, first)
+	waitStored(t, d, first, "B's first post on D's node, live")
+	a = startNode(t, cfgA)
+	waitStored(t, a, first, "B's first post on A's node after it returned")
+	if st := a.Status().Personal.CatchUp; st.Events < 1 {
+		t.Fatalf("A's catch-up %+v", st)
+	}
+
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := signedBy(t, kb, 1, nostr.Now()+1, "posted while A's node was down, and then B's went down")
+	publish(b, second)
+	waitStored(t, d, second, "B's second post on D's node, live")
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a = startNode(t, cfgA)
+	waitStored(t, a, second, "B's second post on A's node, from D")
+	if st := d.Status().Personal.Gossip; st.Served < 1 {
+		t.Fatalf("D served nothing: %+v", st)
+	}
+	if stored(t, c, first) || stored(t, c, second) {
+		t.Fatal("C's node, following nobody, has B's posts")
+	}
+	if st := c.Status().Personal; st.Gossip.Received != 0 || st.CatchUp.Requests != 0 {
+		t.Fatalf("C's node: gossip %+v, catch-up %+v", st.Gossip, st.CatchUp)
+	}
+	t.Logf("A's catch-up %+v; D's gossip %+v", a.Status().Personal.CatchUp, d.Status().Personal.Gossip)
 }

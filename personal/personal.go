@@ -374,3 +374,79 @@ func (a *Asks) Allow(key string, now time.Time) bool {
 	a.last[key] = now
 	return true
 }
+
+// CatchUpLimit is the most events one catch-up request asks for; when
+// nothing of the author is held yet it asks for their latest
+// CatchUpFirst (NostrP2P's latest-50 default).
+const (
+	CatchUpLimit = 100
+	CatchUpFirst = 50
+	// CatchUpPages bounds the requests of one catch-up.
+	CatchUpPages = 10
+)
+
+// CatchUpFilter is the request a node sends, on returning or on
+// (re)joining author's topic, for what it missed: author's events since
+// newest, the newest of theirs it holds (inclusive: several events may
+// share a second; a copy already held is harmless), or their latest
+// CatchUpFirst when it holds none (held false).
+func CatchUpFilter(author string, newest nostr.Timestamp, held bool) nostr.Filter {
+	if !held {
+		return nostr.Filter{Authors: []string{author}, Limit: CatchUpFirst}
+	}
+	s := newest
+	return nostr.Filter{Authors: []string{author}, Since: &s, Limit: CatchUpLimit}
+}
+
+// NextPage is the request after a full page (got as many as f asked for,
+// newest first, oldest the oldest of them): the same window, older than
+// what came. ok is false when there is no further page to ask: the page was
+// not full, or its oldest is no older than the window's start or than
+// before (a second holding a page of events of its own).
+func NextPage(f nostr.Filter, got int, oldest nostr.Timestamp) (next nostr.Filter, ok bool) {
+	if f.Limit == 0 || got < f.Limit || f.Since == nil || oldest <= *f.Since {
+		return f, false
+	}
+	if f.Until != nil && oldest >= *f.Until {
+		return f, false
+	}
+	u := oldest
+	next = f
+	next.Until = &u
+	return next, true
+}
+
+// CatchUps keeps one catch-up per author at a time: Start reports whether
+// one may begin now; a Start while one runs is remembered, and Done then
+// reports that it must run again (what triggered it may have come after
+// the running one asked).
+type CatchUps struct {
+	running map[string]bool
+	again   map[string]bool
+}
+
+// NewCatchUps returns an empty tracker.
+func NewCatchUps() *CatchUps {
+	return &CatchUps{running: map[string]bool{}, again: map[string]bool{}}
+}
+
+// Start asks to catch up with author.
+func (c *CatchUps) Start(author string) bool {
+	if c.running[author] {
+		c.again[author] = true
+		return false
+	}
+	c.running[author] = true
+	return true
+}
+
+// Done ends author's catch-up; again: begin another at once (Start was
+// called meanwhile), and it counts as running.
+func (c *CatchUps) Done(author string) (again bool) {
+	if c.again[author] {
+		delete(c.again, author)
+		return true
+	}
+	delete(c.running, author)
+	return false
+}

@@ -223,3 +223,50 @@ func TestAsks(t *testing.T) {
 		t.Fatal("an ask was refused")
 	}
 }
+
+func TestCatchUpFilter(t *testing.T) {
+	a := strings.Repeat("ab", 32)
+	f := CatchUpFilter(a, 0, false)
+	if f.Since != nil || f.Limit != CatchUpFirst || len(f.Authors) != 1 || f.Authors[0] != a {
+		t.Fatalf("nothing held: %+v", f)
+	}
+	f = CatchUpFilter(a, 1000, true)
+	if f.Since == nil || *f.Since != 1000 || f.Until != nil || f.Limit != CatchUpLimit {
+		t.Fatalf("held: %+v", f)
+	}
+	if _, ok := NextPage(f, CatchUpLimit-1, 1500); ok {
+		t.Fatal("a page that was not full asked for another")
+	}
+	next, ok := NextPage(f, CatchUpLimit, 1500)
+	if !ok || next.Until == nil || *next.Until != 1500 || *next.Since != 1000 {
+		t.Fatalf("after a full page: %+v %v", next, ok)
+	}
+	if _, ok := NextPage(next, CatchUpLimit, 1500); ok {
+		t.Fatal("a page no older than the last asked again: it would never end")
+	}
+	if _, ok := NextPage(f, CatchUpLimit, 1000); ok {
+		t.Fatal("a page reaching the window's start asked again")
+	}
+	if _, ok := NextPage(CatchUpFilter(a, 0, false), CatchUpFirst, 1500); ok {
+		t.Fatal("the first catch-up of an author asks one page")
+	}
+}
+
+func TestCatchUps(t *testing.T) {
+	c := NewCatchUps()
+	if !c.Start("a") || c.Start("a") || !c.Start("b") {
+		t.Fatal("one catch-up per author at a time")
+	}
+	if !c.Done("a") {
+		t.Fatal("a Start during the run must run it again")
+	}
+	if c.Start("a") {
+		t.Fatal("the second run counts as running")
+	}
+	if !c.Done("a") || c.Done("a") {
+		t.Fatal("again once per Start while running")
+	}
+	if !c.Start("a") || c.Done("b") || c.Done("a") {
+		t.Fatal("done clears")
+	}
+}

@@ -7,6 +7,8 @@ import { onState, start } from "./core.js";
 const routes = [
   { re: /^\/$/, load: () => import("./feed.js"), title: "Feed" },
   { re: /^\/watch\/([^/]+)$/, load: () => import("./player.js"), title: "Watch" },
+  { re: /^\/social$/, load: () => import("./social.js"), title: "Social" },
+  { re: /^\/social\/([^/]+)$/, load: () => import("./social.js"), title: "Thread" },
   { re: /^\/upload$/, load: () => import("./upload.js"), title: "Upload" },
   { re: /^\/rooms$/, load: () => import("./rooms.js"), title: "Rooms" },
   { re: /^\/rooms\/([^/]+)$/, load: () => import("./rooms.js"), title: "Room" },

@@ -32,7 +32,8 @@ export async function feedRelays() {
   return [...new Set([node, ...settings.get("relays", []).filter((r) => typeof r === "string")])];
 }
 
-function avatar(profile) {
+/** avatar is a profile's picture (kind 0), or a blank circle. */
+export function avatar(profile) {
   const src = safeURL(profile?.picture || "");
   if (!src) return el("span", { class: "avatar", "aria-hidden": "true" });
   const img = el("img", { class: "avatar", src, alt: "", loading: "lazy", referrerPolicy: "no-referrer" });
@@ -40,7 +41,8 @@ function avatar(profile) {
   return img;
 }
 
-function authorName(profile, pubkey) {
+/** authorName is a profile's display name or name, else the shortened npub. */
+export function authorName(profile, pubkey) {
   const n = profile?.display_name || profile?.name;
   return typeof n === "string" && n.trim() ? n.trim().slice(0, 80) : shortKey(npub(pubkey));
 }

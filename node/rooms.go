@@ -126,10 +126,10 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 		if err != nil {
 			return true, "invalid: " + err.Error()
 		}
-		if err := l.Err(ev.ID); err != nil {
+		if err := l.Err(ev.ID); err != nil && !errors.Is(err, room.ErrPending) {
 			return true, "restricted: " + err.Error()
 		}
-		return false, ""
+		return false, "" // applied, or stored to wait for the creator (sequencer mode)
 	}
 	l, err := n.rooms.replay(ctx, id, nil, now)
 	if err != nil {

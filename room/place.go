@@ -162,9 +162,9 @@ func (l *Log) Place(req *nostr.Event, now time.Time) (*nostr.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range l.Applied {
-		if e.Request != nil && e.Request.ID == req.ID {
-			return nil, ErrReused
+	for _, e := range l.Order {
+		if e.Request != nil && e.Request.ID == req.ID && (l.why[e.ID] == nil || errors.Is(l.why[e.ID], ErrPending)) {
+			return nil, ErrReused // applied, or placed and waiting for the creator
 		}
 	}
 	s := l.State

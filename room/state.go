@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Caps is a bitmask of capabilities.
@@ -102,6 +103,9 @@ type State struct {
 	// request carrying it admits its signer while that pubkey holds
 	// invite.
 	Invites map[string]string
+	// Sequencer is how long the creator must be absent before others'
+	// entries take effect alone; 0 is off (see Replay).
+	Sequencer time.Duration
 }
 
 func newState(g Entry) *State {
@@ -284,6 +288,11 @@ func (s *State) authorize(e Entry) error {
 			return deny("the code is taken")
 		}
 		return nil
+	case OpSequence:
+		if by != s.Creator {
+			return deny("only the creator sequences the room")
+		}
+		return nil
 	case OpDefineRole:
 		if _, static := staticRoles[a.Role]; static {
 			return deny("%s is a static role", a.Role)
@@ -328,6 +337,10 @@ func (s *State) apply(e Entry) (demoted []string) {
 		s.setPolicy(a.Policy)
 	case OpInvite:
 		s.Invites[a.Code] = e.Author
+	case OpSequence:
+		if a.Wait != nil {
+			s.Sequencer = *a.Wait
+		}
 	case OpDefineRole:
 		old, existed := s.Roles[a.Role]
 		s.Roles[a.Role] = Role{a.Role, a.Caps, a.Rank}

@@ -2,6 +2,7 @@ package room
 
 import (
 	"sort"
+	"time"
 )
 
 // View is a replayed log as an application shows it (the web app's rooms
@@ -17,6 +18,10 @@ type View struct {
 	Open     bool   `json:"unrestricted"` // anyone not banned posts
 	JoinOpen bool   `json:"open"`         // join requests honoured
 	Public   bool   `json:"public"`
+	// Sequencer is sequencer mode's absence delay in minutes (0: off).
+	Sequencer int `json:"sequencer_minutes"`
+	// Pending are the entries that wait for the creator's countersignature.
+	Pending []string `json:"pending"`
 	// Users holding a role (banned ones too), highest rank first.
 	Users   []ViewUser  `json:"users"`
 	Tip     Point       `json:"tip"`
@@ -54,6 +59,7 @@ func (l *Log) View() View {
 	p := s.Policy
 	v := View{Room: l.Room, Name: p.Name, About: p.About, Picture: p.Picture, Creator: s.Creator,
 		Open: p.Open, JoinOpen: p.JoinOpen, Public: p.Public, Tip: l.Tip(), Rejected: len(l.Rejected),
+		Sequencer: int(s.Sequencer / time.Minute), Pending: append([]string{}, l.Pending()...),
 		Users: []ViewUser{}, Entries: []ViewEntry{}}
 	for _, pk := range sortedKeys(s.Users) {
 		r, _ := s.Role(pk)

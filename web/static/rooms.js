@@ -9,7 +9,7 @@ import { query, subscribe } from "./nostr.js";
 import { call, load, nodeStatus, relayURL, signEvent, start, state, userPubkey } from "./core.js";
 import { navigate } from "./app.js";
 
-const LOG_KINDS = [9007, 9000, 9001, 9002, 9009];
+const LOG_KINDS = [9007, 9000, 9001, 9002, 9009, 9018];
 const CHAT = 9;
 const DELETE = 9005;
 const JOIN_REQUEST = 9021;

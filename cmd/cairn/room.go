@@ -191,10 +191,12 @@ here, and append entries at its tip.
   cairn room post <id> "hello"            a chat message (kind 9)
   cairn room log <id>                     the authority log, entry by entry
   cairn room read <id>                    the latest messages
-  cairn room sync <id> ws://other-node    have this machine's node pull the room from another`,
+  cairn room sync <id> ws://other-node    have this machine's node pull the room from another
+  cairn room sequencer <id> 30            (creator) others' changes wait for your countersignature
+  cairn room countersign <id>             (creator) countersign every pending change`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
+	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomSequencerCmd(&f), roomCountersignCmd(&f), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
 		roomActCmd(&f, "grant <room-id> <pubkey> <role>", "Give a user a role in a room (member, mod, owner, or a role defined in the room)", 3,
 			func(args []string, pk string) room.Action { return room.Grant(pk, args[2]) }),
 		roomActCmd(&f, "revoke <room-id> <pubkey>", "Take a user's role away (with your own pubkey: leave the room)", 2,
@@ -319,7 +321,11 @@ func printInfo(out io.Writer, l *room.Log) {
 	fmt.Fprintf(out, "creator  %s\npolicy   %s, %s\n", npub(st.Creator),
 		yes(p.JoinOpen, "open (anyone may join)", "closed (moderators add members)"),
 		yes(p.Open, "unrestricted (anyone not banned posts)", "restricted (members post)"))
-	fmt.Fprintf(out, "log      %d entries applied, %d refused\n", len(l.Applied), len(l.Rejected))
+	if st.Sequencer > 0 {
+		fmt.Fprintf(out, "sequencer on: others' changes wait for the creator's countersignature (alone after %s of absence)\n", st.Sequencer)
+	}
+	pending := len(l.Pending())
+	fmt.Fprintf(out, "log      %d entries applied, %d refused, %d pending\n", len(l.Applied), len(l.Rejected)-pending, pending)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\nMEMBER\tROLE\tPUBKEY")
 	pks := make([]string, 0, len(st.Users))
@@ -382,6 +388,21 @@ func describe(a room.Action) string {
 		return fmt.Sprintf("define role %s (rank %d): %s", a.Role, a.Rank, a.Caps)
 	case room.OpInvite:
 		return "invite code " + a.Code
+	case room.OpSequence:
+		var parts []string
+		if a.Wait != nil && *a.Wait == 0 {
+			parts = append(parts, "sequencer off")
+		} else if a.Wait != nil {
+			parts = append(parts, fmt.Sprintf("sequencer on (others act alone after %s of absence)", *a.Wait))
+		}
+		if len(a.Acks) > 0 {
+			ids := make([]string, len(a.Acks))
+			for i, id := range a.Acks {
+				ids[i] = id[:12] + "…"
+			}
+			parts = append(parts, "countersign "+strings.Join(ids, " "))
+		}
+		return strings.Join(parts, ", ")
 	}
 	var parts []string
 	c := a.Policy
@@ -413,7 +434,9 @@ func printLog(out io.Writer, l *room.Log) {
 			by += fmt.Sprintf(" (kind %d placed by %s)", e.Via, short(e.Placer))
 		}
 		res := "applied"
-		if err := l.Err(e.ID); err != nil {
+		if err := l.Err(e.ID); errors.Is(err, room.ErrPending) {
+			res = "pending: waits for the creator's countersignature (" + e.ID[:12] + "…)"
+		} else if err != nil {
 			res = "refused: " + err.Error()
 		}
 		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Lamport,
@@ -534,6 +557,85 @@ an npub1… or 64 hex digits.`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "a reason, for people reading the log")
 	return cmd
+}
+
+func roomSequencerCmd(f *roomFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sequencer <room-id> <minutes|off>",
+		Short: "Turn sequencer mode on or off (the room's creator only)",
+		Long: `Turn the room's sequencer mode on (others' changes of members, roles and
+policy then wait, stored, until you countersign them with
+` + "`cairn room countersign`" + `) or off. With the mode on, moderators act alone once you
+have signed nothing in the room for <minutes>; when you come back, what you
+had not seen waits for your countersignature. Sign with the creator's key.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var wait time.Duration
+			if args[1] != "off" {
+				var m int
+				if _, err := fmt.Sscanf(args[1], "%d", &m); err != nil || m < 1 || time.Duration(m)*time.Minute > room.MaxSequencerWait {
+					return fmt.Errorf("%q: give the absence delay in minutes (1 to %d), or off", args[1], int(room.MaxSequencerWait/time.Minute))
+				}
+				wait = time.Duration(m) * time.Minute
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			a := room.Sequencer(wait)
+			ev, err := s.act(id, a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
+}
+
+func roomCountersignCmd(f *roomFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "countersign <room-id> [entry-id...]",
+		Short: "Countersign pending changes in sequencer mode (the room's creator only)",
+		Long: `Countersign changes that wait for the creator (sequencer mode): they take
+effect now, each judged against the room as it is. Without entry ids, every
+pending change is countersigned; ` + "`cairn room log`" + ` lists them ("pending").`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args[1:] {
+				if !event.IsHex(a, 64) {
+					return fmt.Errorf("%q is not an entry id: give the 64 hex digits of a pending entry (cairn room log shows them)", a)
+				}
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			l, err := s.log(id)
+			if err != nil {
+				return err
+			}
+			ids := args[1:]
+			if len(ids) == 0 {
+				ids = l.Pending()
+			}
+			if len(ids) == 0 {
+				return errors.New("nothing is pending in this room")
+			}
+			if len(ids) > room.MaxTags-5 {
+				ids = ids[:room.MaxTags-5] // one entry's worth; run it again for the rest
+			}
+			a := room.Countersign(ids...)
+			ev := room.NewEntry(id, l.Tip(), a, time.Now())
+			if err := s.publish(ev); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
 }
 
 func checkRole(name string) error {

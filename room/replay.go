@@ -382,6 +382,30 @@ func (l *Log) Pending() []string {
 	return ids
 }
 
+// Needed is the set of entries a host keeps of this log: the genesis,
+// every entry that took effect or is pending, and every entry one of
+// those builds on (a refused entry keeps its place in the chain, and what
+// extends it needs it). An entry outside it (refused, with nothing that
+// stands built on it; or out of the chain: forged, orphaned, of another
+// room) changes nothing for anyone, so a node pulling the room need not
+// store or serve it.
+func (l *Log) Needed() map[string]bool {
+	need := map[string]bool{l.Genesis.ID: true}
+	prev := make(map[string]string, len(l.Order))
+	for _, e := range l.Order {
+		prev[e.ID] = e.Prev
+	}
+	for _, e := range l.Order {
+		if err := l.why[e.ID]; err != nil && !errors.Is(err, ErrPending) {
+			continue
+		}
+		for id := e.ID; !need[id]; id = prev[id] {
+			need[id] = true
+		}
+	}
+	return need
+}
+
 // maxEntries is MaxEntries; tests lower it.
 var maxEntries = MaxEntries
 

@@ -155,3 +155,29 @@ func TestDecodeSequence(t *testing.T) {
 		t.Errorf("e on a 9002: %v", err)
 	}
 }
+
+// Needed keeps what stands and what it builds on, drops refused leaves
+// and what is out of the chain.
+func TestNeeded(t *testing.T) {
+	c := buildChain(t, "G -> grant(mod:B) -> x=B:ban(C) -> revoke(B) -> d=B:ban(D)!denied -> grant(member:E); x -> y=B:grant(member:D)@3!rejected; G -> C:ban(E)!denied", 1)
+	orphan := NewEntry(c.room, Point{Prev: strings.Repeat("0", 64), Seq: 9, Lamport: 9}, Ban(pub("E")), testBase)
+	orphan.Sign(key("A"))
+	l := c.replay(t, append(slices.Clone(c.events), orphan)...)
+	need := l.Needed()
+	for _, ev := range c.events {
+		want := !strings.Contains(c.text[ev.ID], "!")
+		if c.label["d"] == ev {
+			want = true // refused, but the grant of E builds on it
+		}
+		if need[ev.ID] != want {
+			t.Errorf("%s: needed %v, want %v", c.text[ev.ID], need[ev.ID], want)
+		}
+	}
+	if need[orphan.ID] {
+		t.Error("an orphan is needed")
+	}
+	p := buildChain(t, "G -> grant(mod:B) -> seq(30) -> q=B:ban(E)!pending", 1)
+	if !p.replay(t).Needed()[p.label["q"].ID] {
+		t.Error("a pending entry is not needed")
+	}
+}

@@ -190,10 +190,15 @@ func (n *Node) authorOf(ctx context.Context) func(id string) (string, bool) {
 // room id names the event eid. Every stored 9005 was allowed when it was
 // stored (checkRoom, or a pull's finish).
 func (n *Node) deletedInRoom(ctx context.Context, id, eid string) bool {
+	// By the e tag only: the store walks one tag's index, and the h index
+	// of a room holds all its messages.
 	found := false
-	library{n.store}.Query(ctx, nostr.Filter{Kinds: []int{room.KindDelete}, Tags: nostr.TagMap{"h": {id}, "e": {eid}}}, "", func(*nostr.Event) error {
-		found = true
-		return peer.ErrStop
+	library{n.store}.Query(ctx, nostr.Filter{Kinds: []int{room.KindDelete}, Tags: nostr.TagMap{"e": {eid}}}, "", func(del *nostr.Event) error {
+		if h := del.Tags.Find("h"); h != nil && h[1] == id {
+			found = true
+			return peer.ErrStop
+		}
+		return nil
 	})
 	return found
 }

@@ -23,7 +23,8 @@ import (
 // Signer is a letter (keys A, B, C, ... from fixed seeds), A by default.
 // Actions: grant(role:X), revoke(X), ban(X), unban(X), invite(code),
 // role(name:cap+cap:rank), policy(open|closed|public|private|
-// restricted|unrestricted|name=text), seq(minutes|off) (sequencer mode),
+// restricted|unrestricted|name=text), channel(id:name[:archived]),
+// seq(minutes|off) (sequencer mode),
 // ack(label+label) (countersign those entries). Each step is dated a
 // second after the step written before it, or N minutes after (+Nm) or
 // before (-Nm) it.
@@ -170,6 +171,12 @@ func parseAction(t testing.TB, op, arg string) Action {
 		return Grant(pub(who), role)
 	case "invite":
 		return Invite(arg)
+	case "channel":
+		f := strings.Split(arg, ":")
+		if len(f) < 2 || len(f) > 3 || len(f) == 3 && f[2] != "archived" {
+			t.Fatalf("chain: channel(id:name[:archived]), got %q", arg)
+		}
+		return SetChannel(f[0], f[1], len(f) == 3)
 	case "seq":
 		if arg == "off" {
 			return Sequencer(0)

@@ -93,9 +93,10 @@ const (
 	OpDefineRole
 	OpInvite
 	OpSequence // the creator's: sequencer mode, countersignatures
+	OpChannel  // CHANNEL: define, rename or archive a text channel
 )
 
-var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite", "sequence"}
+var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite", "sequence", "channel"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -135,6 +136,9 @@ type Action struct {
 	// are the entries the creator countersigns (e tags).
 	Wait *time.Duration
 	Acks []string
+	// CHANNEL: the channel's id, its name, and whether it is archived.
+	Channel, ChannelName string
+	Archived             bool
 }
 
 // Grant, Revoke, Ban, Unban, SetPolicy and DefineRole build actions.
@@ -149,6 +153,12 @@ func DefineRole(name string, caps Caps, rank int) Action {
 
 // Invite builds an INVITE: a join request carrying code admits its signer.
 func Invite(code string) Action { return Action{Op: OpInvite, Code: code} }
+
+// SetChannel builds a CHANNEL: define or rename the text channel id
+// (archived: close it to new messages).
+func SetChannel(id, name string, archived bool) Action {
+	return Action{Op: OpChannel, Channel: id, ChannelName: name, Archived: archived}
+}
 
 // Sequencer builds the creator's SEQUENCE entry turning sequencer mode on
 // (wait > 0: others act alone after the creator's absence for wait) or
@@ -302,7 +312,7 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 			continue
 		}
 		switch t[0] {
-		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code", "sequencer":
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code", "sequencer", "channel":
 			if seen[t[0]] {
 				return e, req, malformed("two %s tags", t[0])
 			}
@@ -376,6 +386,20 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 			if !event.IsHex(v, 32) {
 				err = errors.New("not 16 bytes of hex")
 			}
+		case "channel":
+			// ["channel", id, name] or ["channel", id, name, "archived"]
+			switch {
+			case len(t) != 3 && (len(t) != 4 || t[3] != "archived"):
+				err = errors.New(`want ["channel", id, name] or ["channel", id, name, "archived"]`)
+			case checkRoleName(v) != nil:
+				err = fmt.Errorf("id: %v", checkRoleName(v))
+			case t[2] == "" || len(t[2]) > MaxName:
+				err = fmt.Errorf("name: 1 to %d bytes", MaxName)
+			}
+			a.Channel, a.Archived = v, len(t) == 4
+			if len(t) > 2 {
+				a.ChannelName = t[2]
+			}
 		case "sequencer":
 			// ["sequencer", minutes] or ["sequencer", "off"]
 			var w time.Duration
@@ -414,6 +438,9 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	}
 	if !seen["h"] {
 		return e, req, malformed("no h tag (the room id)")
+	}
+	if seen["channel"] && e.Kind != KindEditMeta {
+		return e, req, malformed("a channel tag belongs on kind 9002")
 	}
 	if seen["sequencer"] != (e.Kind == KindSequence) && (e.Kind != KindSequence || len(a.Acks) == 0) {
 		return e, req, malformed("a sequence entry (kind 9018) takes a sequencer tag or e tags, and only it takes a sequencer tag")
@@ -506,6 +533,13 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	default: // KindEditMeta
 		if pTag != nil || seen["ban"] || seen["unban"] {
 			return e, req, malformed("edit-metadata takes no p, ban or unban")
+		}
+		if seen["channel"] {
+			if policy || seen["role"] {
+				return e, req, malformed("a channel definition changes nothing else")
+			}
+			a.Op = OpChannel
+			return e, req, nil
 		}
 		if seen["role"] {
 			if policy {
@@ -644,6 +678,12 @@ func NewEntry(room string, p Point, a Action, now time.Time) *nostr.Event {
 	case OpInvite:
 		kind = KindInvite
 		tags = append(tags, nostr.Tag{"code", a.Code})
+	case OpChannel:
+		t := nostr.Tag{"channel", a.Channel, a.ChannelName}
+		if a.Archived {
+			t = append(t, "archived")
+		}
+		tags = append(tags, t)
 	case OpSequence:
 		kind = KindSequence
 		if a.Wait != nil {

@@ -15,7 +15,7 @@ import (
 // FuzzDecodeEntry: the decoder never panics, and what it accepts encodes
 // and decodes again to the same entry.
 func FuzzDecodeEntry(f *testing.F) {
-	c := buildChain(f, "G -> grant(mod:B) -> B:ban(C) -> role(helper:ban+pin:200) -> policy(unrestricted) -> revoke(B) -> unban(C) -> seq(30) -> x=B:ban(D) -> ack(x) -> seq(off)", 1)
+	c := buildChain(f, "G -> grant(mod:B) -> B:ban(C) -> role(helper:ban+pin:200) -> policy(unrestricted) -> revoke(B) -> unban(C) -> seq(30) -> x=B:ban(D) -> ack(x) -> seq(off) -> channel(dev:Dev:archived)", 1)
 	for _, ev := range c.events {
 		raw, _ := json.Marshal(ev)
 		f.Add(raw)
@@ -79,7 +79,7 @@ func FuzzReplay(f *testing.F) {
 			p := Point{Prev: prev.ID, Seq: pe.Seq + 1, Lamport: pe.Lamport + 1 + uint64(at>>5)}
 			target := pub(letters[int(tgt)%len(letters)])
 			var a Action
-			switch op % 11 {
+			switch op % 12 {
 			case 0, 1:
 				a = Grant(target, roles[int(tgt/5)%len(roles)])
 			case 2:
@@ -101,6 +101,8 @@ func FuzzReplay(f *testing.F) {
 				a = Sequencer(time.Duration(tgt%3) * 15 * time.Minute)
 			case 10:
 				a = Countersign(evs[int(tgt)%len(evs)].ID)
+			case 11:
+				a = SetChannel([]string{"general", "dev"}[tgt%2], "n", tgt%4 >= 2)
 			}
 			ev := NewEntry(c.room, p, a, testBase.Add(time.Duration(i/4)*7*time.Minute))
 			if err := ev.Sign(key(letters[int(who)%len(letters)])); err != nil {

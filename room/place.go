@@ -134,7 +134,8 @@ func (a Action) key() string {
 	}
 	c := a.Policy
 	return fmt.Sprint(a.Op, " ", a.Target, " ", a.Role, " ", uint64(a.Caps), " ", a.Rank, " ", strconv.Quote(a.Code), " ",
-		str(c.Name), str(c.About), str(c.Picture), bl(c.Open), bl(c.Public), bl(c.JoinOpen))
+		str(c.Name), str(c.About), str(c.Picture), bl(c.Open), bl(c.Public), bl(c.JoinOpen), " ",
+		a.Channel, " ", strconv.Quote(a.ChannelName), " ", a.Archived)
 }
 
 // Place answers a request sent to the host of the log's room. It returns

@@ -22,12 +22,21 @@ type View struct {
 	Sequencer int `json:"sequencer_minutes"`
 	// Pending are the entries that wait for the creator's countersignature.
 	Pending []string `json:"pending"`
+	// Channels are the room's text channels, general first, then by id.
+	Channels []ViewChannel `json:"channels"`
 	// Users holding a role (banned ones too), highest rank first.
 	Users   []ViewUser  `json:"users"`
 	Tip     Point       `json:"tip"`
 	Entries []ViewEntry `json:"entries"`
 	// Rejected counts the events refused (in the chain or not).
 	Rejected int `json:"rejected"`
+}
+
+// ViewChannel is a text channel.
+type ViewChannel struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Archived bool   `json:"archived,omitempty"`
 }
 
 // ViewUser is a user's role and capabilities.
@@ -61,6 +70,12 @@ func (l *Log) View() View {
 		Open: p.Open, JoinOpen: p.JoinOpen, Public: p.Public, Tip: l.Tip(), Rejected: len(l.Rejected),
 		Sequencer: int(s.Sequencer / time.Minute), Pending: append([]string{}, l.Pending()...),
 		Users: []ViewUser{}, Entries: []ViewEntry{}}
+	v.Channels = []ViewChannel{{ID: GeneralChannel, Name: s.Channels[GeneralChannel].Name}}
+	for _, id := range sortedKeys(s.Channels) {
+		if c := s.Channels[id]; id != GeneralChannel {
+			v.Channels = append(v.Channels, ViewChannel{ID: id, Name: c.Name, Archived: c.Archived})
+		}
+	}
 	for _, pk := range sortedKeys(s.Users) {
 		r, _ := s.Role(pk)
 		v.Users = append(v.Users, ViewUser{Pubkey: pk, Role: s.Users[pk], Rank: r.Rank, Caps: r.Caps.String()})

@@ -190,15 +190,22 @@ func TestRoomThreeNodes(t *testing.T) {
 	}
 }
 
+// roomOwnerModMember starts a node where owner made the room name, with
+// mod as a mod and alice as a member.
+func roomOwnerModMember(t *testing.T, name string) (*roomUsers, *harness.Node, string) {
+	u := newRoomUsers(t, "owner", "mod", "alice")
+	n := harness.Start(t)
+	id := strings.TrimSpace(u.ok("owner", n, "create", name))
+	u.ok("owner", n, "grant", id, u.pubs["mod"], "mod")
+	u.ok("owner", n, "grant", id, u.pubs["alice"], "member")
+	return u, n, id
+}
+
 // TestRoomSequencerCLI: sequencer mode from the command line. With it
 // on, a mod's ban is stored but waits (the member still posts, the log
 // says pending); the creator's countersignature makes it take effect.
 func TestRoomSequencerCLI(t *testing.T) {
-	u := newRoomUsers(t, "owner", "mod", "alice")
-	n := harness.Start(t)
-	id := strings.TrimSpace(u.ok("owner", n, "create", "sequenced"))
-	u.ok("owner", n, "grant", id, u.pubs["mod"], "mod")
-	u.ok("owner", n, "grant", id, u.pubs["alice"], "member")
+	u, n, id := roomOwnerModMember(t, "sequenced")
 	if out, errOut, code := u.run("mod", n, "sequencer", id, "30"); code == 0 || !strings.Contains(errOut, "restricted:") {
 		t.Fatalf("a mod turned sequencer mode on: exit %d\n%s%s", code, out, errOut)
 	}
@@ -229,5 +236,35 @@ func TestRoomSequencerCLI(t *testing.T) {
 	u.refused("alice", n, "post", id, "after the countersignature")
 	if _, errOut, code := u.run("owner", n, "countersign", id); code == 0 || !strings.Contains(errOut, "nothing is pending") {
 		t.Fatalf("countersign with nothing pending: exit %d, %s", code, errOut)
+	}
+}
+
+// TestRoomChannelsCLI: text channels from the command line. The owner
+// makes one (a mod, without manage-channels, may not); a member posts in
+// it and reads it apart from general; a channel the room lacks, or an
+// archived one, refuses messages; info lists the channels.
+func TestRoomChannelsCLI(t *testing.T) {
+	u, n, id := roomOwnerModMember(t, "channels")
+	u.refused("mod", n, "channel", id, "dev", "Development")
+	u.ok("owner", n, "channel", id, "dev", "Development")
+	u.ok("alice", n, "post", id, "--channel", "dev", "in dev")
+	u.ok("alice", n, "post", id, "in general")
+	u.refused("alice", n, "post", id, "--channel", "nope", "nowhere")
+	if out := u.ok("alice", n, "read", id, "--channel", "dev"); !strings.Contains(out, "in dev") || strings.Contains(out, "in general") {
+		t.Fatalf("read --channel dev:\n%s", out)
+	}
+	if out := u.ok("alice", n, "read", id); strings.Contains(out, "in dev") || !strings.Contains(out, "in general") {
+		t.Fatalf("read (general):\n%s", out)
+	}
+	u.ok("owner", n, "channel", id, "dev", "Development", "--archive")
+	u.refused("alice", n, "post", id, "--channel", "dev", "after the archive")
+	if info := u.ok("owner", n, "info", id); !strings.Contains(info, "general: general") || !strings.Contains(info, "dev: Development (archived)") {
+		t.Fatalf("info:\n%s", info)
+	}
+	if _, errOut, code := u.run("owner", n, "channel", id, "Dev!", "x"); code == 0 || !strings.Contains(errOut, "a channel id is") {
+		t.Fatalf("a bad channel id: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := u.run("alice", n, "post", id, "--channel", "", "x"); code == 0 || !strings.Contains(errOut, "a channel id is") {
+		t.Fatalf("an empty channel: exit %d, %s", code, errOut)
 	}
 }

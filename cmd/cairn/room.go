@@ -188,7 +188,8 @@ here, and append entries at its tip.
   cairn room ban <id> <npub>              ban (unban undoes it)
   cairn room invite <id>                  make an invite code (holders of invite)
   cairn room join <id> [--code C]         ask to join (an open room, or with a code)
-  cairn room post <id> "hello"            a chat message (kind 9)
+  cairn room post <id> "hello"            a chat message (kind 9); --channel <c> in a text channel
+  cairn room channel <id> dev "Dev talk"  make or rename a text channel (--archive closes it)
   cairn room log <id>                     the authority log, entry by entry
   cairn room read <id>                    the latest messages
   cairn room sync <id> ws://other-node    have this machine's node pull the room from another
@@ -196,7 +197,7 @@ here, and append entries at its tip.
   cairn room countersign <id>             (creator) countersign every pending change`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomSequencerCmd(&f), roomCountersignCmd(&f), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
+	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomSequencerCmd(&f), roomCountersignCmd(&f), roomChannelCmd(&f), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
 		roomActCmd(&f, "grant <room-id> <pubkey> <role>", "Give a user a role in a room (member, mod, owner, or a role defined in the room)", 3,
 			func(args []string, pk string) room.Action { return room.Grant(pk, args[2]) }),
 		roomActCmd(&f, "revoke <room-id> <pubkey>", "Take a user's role away (with your own pubkey: leave the room)", 2,
@@ -343,6 +344,14 @@ func printInfo(out io.Writer, l *room.Log) {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", npub(pk), st.Users[pk], pk)
 	}
 	w.Flush()
+	fmt.Fprintln(out, "\nchannels:")
+	for _, c := range l.View().Channels {
+		state := ""
+		if c.Archived {
+			state = " (archived)"
+		}
+		fmt.Fprintf(out, "  %s: %s%s\n", c.ID, c.Name, state)
+	}
 	if len(st.Roles) > 0 {
 		fmt.Fprintln(out, "\ndefined roles:")
 		names := make([]string, 0, len(st.Roles))
@@ -388,6 +397,11 @@ func describe(a room.Action) string {
 		return fmt.Sprintf("define role %s (rank %d): %s", a.Role, a.Rank, a.Caps)
 	case room.OpInvite:
 		return "invite code " + a.Code
+	case room.OpChannel:
+		if a.Archived {
+			return fmt.Sprintf("archive channel %s (%s)", a.Channel, a.ChannelName)
+		}
+		return fmt.Sprintf("channel %s named %q", a.Channel, a.ChannelName)
 	case room.OpSequence:
 		var parts []string
 		if a.Wait != nil && *a.Wait == 0 {
@@ -457,7 +471,8 @@ func printLog(out io.Writer, l *room.Log) {
 }
 
 func roomPostCmd(f *roomFlags) *cobra.Command {
-	return &cobra.Command{
+	var channel string
+	cmd := &cobra.Command{
 		Use:   "post <room-id> <text>",
 		Short: "Post a chat message (kind 9) in a room",
 		Args:  cobra.ExactArgs(2),
@@ -469,12 +484,18 @@ func roomPostCmd(f *roomFlags) *cobra.Command {
 			if strings.TrimSpace(args[1]) == "" {
 				return errors.New("the message is empty")
 			}
+			if err := checkChannel(channel); err != nil {
+				return err
+			}
 			s, done, err := f.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer done()
 			ev := &nostr.Event{Kind: room.KindChat, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", id}}, Content: args[1]}
+			if channel != room.GeneralChannel {
+				ev.Tags = append(ev.Tags, nostr.Tag{"channel", channel})
+			}
 			if err := s.publish(ev); err != nil {
 				return err
 			}
@@ -482,15 +503,64 @@ func roomPostCmd(f *roomFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&channel, "channel", room.GeneralChannel, "the text channel (its id; cairn room info lists them)")
+	return cmd
+}
+
+// checkChannel checks a channel id typed on the command line.
+func checkChannel(id string) error {
+	if id == "" || len(id) > room.MaxRoleName || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return fmt.Errorf("channel %q: a channel id is 1 to %d of a-z, 0-9, - and _ (cairn room info lists the room's channels)", id, room.MaxRoleName)
+	}
+	return nil
+}
+
+func roomChannelCmd(f *roomFlags) *cobra.Command {
+	var archive bool
+	cmd := &cobra.Command{
+		Use:   "channel <room-id> <channel-id> <name>",
+		Short: "Create or rename a text channel of a room (--archive: close it to new messages)",
+		Long: `Create the text channel <channel-id> of a room with a name people see, or
+rename it; --archive closes it to new messages (its history stays). Needs the
+manage-channels capability (the owner has it; grant a role defined with it).
+Post in a channel with ` + "`cairn room post --channel <channel-id>`" + `.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkChannel(args[1]); err != nil {
+				return err
+			}
+			if args[2] == "" || len(args[2]) > room.MaxName {
+				return fmt.Errorf("name %q: give 1 to %d bytes", args[2], room.MaxName)
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			a := room.SetChannel(args[1], args[2], archive)
+			ev, err := s.act(id, a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&archive, "archive", false, "archive the channel: no new messages")
+	return cmd
 }
 
 func roomReadCmd(f *roomFlags) *cobra.Command {
 	var limit int
+	var channel string
 	cmd := &cobra.Command{
 		Use:   "read <room-id>",
 		Short: "Print a room's latest chat messages, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkChannel(channel); err != nil {
+				return err
+			}
 			s, id, done, err := f.openRoom(cmd, args[0], false)
 			if err != nil {
 				return err
@@ -502,7 +572,11 @@ func roomReadCmd(f *roomFlags) *cobra.Command {
 			}
 			sort.Slice(evs, func(i, j int) bool { return evs[i].CreatedAt < evs[j].CreatedAt })
 			for _, ev := range evs {
-				if event.Verify(ev) != nil {
+				in := room.GeneralChannel
+				if t := ev.Tags.Find("channel"); t != nil {
+					in = t[1]
+				}
+				if event.Verify(ev) != nil || in != channel {
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", ev.CreatedAt.Time().UTC().Format("2006-01-02 15:04:05"), short(ev.PubKey), ev.Content)
@@ -510,7 +584,8 @@ func roomReadCmd(f *roomFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 50, "how many messages")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many messages (of every channel) to fetch")
+	cmd.Flags().StringVar(&channel, "channel", room.GeneralChannel, "the text channel to show")
 	return cmd
 }
 

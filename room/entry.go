@@ -160,6 +160,18 @@ func SetChannel(id, name string, archived bool) Action {
 	return Action{Op: OpChannel, Channel: id, ChannelName: name, Archived: archived}
 }
 
+// CheckChannel says what is wrong with a channel's id (1-32 of a-z, 0-9,
+// - and _) or name (1-64 bytes), if anything.
+func CheckChannel(id, name string) error {
+	if err := checkRoleName(id); err != nil {
+		return fmt.Errorf("channel id %q: %v", id, err)
+	}
+	if name == "" || len(name) > MaxName {
+		return fmt.Errorf("channel name: 1 to %d bytes", MaxName)
+	}
+	return nil
+}
+
 // Sequencer builds the creator's SEQUENCE entry turning sequencer mode on
 // (wait > 0: others act alone after the creator's absence for wait) or
 // off (wait 0).
@@ -388,13 +400,10 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 			}
 		case "channel":
 			// ["channel", id, name] or ["channel", id, name, "archived"]
-			switch {
-			case len(t) != 3 && (len(t) != 4 || t[3] != "archived"):
+			if len(t) != 3 && (len(t) != 4 || t[3] != "archived") {
 				err = errors.New(`want ["channel", id, name] or ["channel", id, name, "archived"]`)
-			case checkRoleName(v) != nil:
-				err = fmt.Errorf("id: %v", checkRoleName(v))
-			case t[2] == "" || len(t[2]) > MaxName:
-				err = fmt.Errorf("name: 1 to %d bytes", MaxName)
+			} else {
+				err = CheckChannel(v, t[2])
 			}
 			a.Channel, a.Archived = v, len(t) == 4
 			if len(t) > 2 {

@@ -87,8 +87,9 @@ func jsRoomReplay(args []js.Value) any {
 	})
 }
 
-// roomEntry(roomID, tip, {op, target, role, code, reason}) -> unsigned log entry | {error}
-// op: grant, revoke, ban, unban or invite; tip: a View's tip.
+// roomEntry(roomID, tip, {op, target, role, code, channel, name, archived, reason})
+// -> unsigned log entry | {error}
+// op: grant, revoke, ban, unban, invite or channel; tip: a View's tip.
 func jsRoomEntry(args []js.Value) any {
 	id, err := strArg(args, 0, "roomEntry: the room id")
 	if err != nil {
@@ -103,7 +104,7 @@ func jsRoomEntry(args []js.Value) any {
 	}
 	op := optString(opt(args, 2, "op"))
 	target := optString(opt(args, 2, "target"))
-	if _, err := event.ParseHex32(target); err != nil && op != "invite" {
+	if _, err := event.ParseHex32(target); err != nil && op != "invite" && op != "channel" {
 		return errResult(errors.New("roomEntry: action.target: a pubkey (64 hex)"))
 	}
 	var a room.Action
@@ -118,8 +119,13 @@ func jsRoomEntry(args []js.Value) any {
 		a = room.Ban(target)
 	case "unban":
 		a = room.Unban(target)
+	case "channel":
+		a = room.SetChannel(optString(opt(args, 2, "channel")), optString(opt(args, 2, "name")), opt(args, 2, "archived").Truthy())
+		if err := room.CheckChannel(a.Channel, a.ChannelName); err != nil {
+			return errResult(fmt.Errorf("roomEntry: %w", err))
+		}
 	default:
-		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban, unban or invite", op))
+		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban, unban, invite or channel", op))
 	}
 	a.Reason = optString(opt(args, 2, "reason"))
 	ev := room.NewEntry(id, tip, a, time.Now())

@@ -69,8 +69,21 @@ func TestRoomCalls(t *testing.T) {
 	if i.Kind != 9009 || i.Tags.Find("code")[1] != "abc" {
 		t.Fatalf("invite entry %v", i)
 	}
+	ch := js.Global().Get("Object").New()
+	ch.Set("op", "channel")
+	ch.Set("channel", "dev")
+	ch.Set("name", "Development")
+	c := signed(call("roomEntry", id, v.Get("tip"), ch))
+	if c.Kind != 9002 || len(c.Tags.Find("channel")) != 3 || c.Tags.Find("channel")[2] != "Development" {
+		t.Fatalf("channel entry %v", c)
+	}
+	if v := view(g, e, c); v.Get("channels").Length() != 2 || v.Get("channels").Index(1).Get("name").String() != "Development" {
+		t.Fatalf("after the channel: %s", stringify(v))
+	}
+	ch.Set("channel", "Dev!")
+	wantError(t, call("roomEntry", id, v.Get("tip"), ch), "channel id")
 	act.Set("op", "promote")
-	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban, unban or invite")
+	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban, unban, invite or channel")
 	wantError(t, call("roomEntry", id, "tip", act), "tip")
 	if _, err := await(call("roomReplay", id, jsArray(e))); err == nil || !strings.Contains(err.Error(), "genesis") {
 		t.Errorf("a log without its genesis: %v", err)

@@ -15,7 +15,8 @@ import (
 )
 
 // TestAppRooms: the rooms screen, as a user works it. The tab creates an
-// open room, posts in it, and sees live a user of another client join
+// open room, posts in it, adds a text channel, posts there and sees each
+// channel's messages apart, and sees live a user of another client join
 // (a NIP-29 join request) and post; the tab, owner of the room, bans that
 // user from the member list, and the user's next message is refused by
 // the node.
@@ -42,6 +43,25 @@ func TestAppRooms(t *testing.T) {
 		t.Fatalf("posting from the page: %v", err)
 	}
 	b.WaitFor(20*time.Second, `[...document.querySelectorAll('.chat .msg')].some(m => m.textContent.includes('hello from the tab'))`)
+
+	// The owner adds a text channel, writes in it, and goes back to general.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`.new-channel input[name="channel-id"]`, "dev"),
+		chromedp.SendKeys(`.new-channel input[name="channel-name"]`, "Dev talk"),
+		chromedp.Click(`.new-channel button[type="submit"]`),
+	); err != nil {
+		t.Fatalf("adding a channel from the page: %v", err)
+	}
+	b.WaitFor(20*time.Second, `document.querySelector('.channels button[aria-current="true"]')?.dataset.channel === 'dev' && !document.querySelector('.chat .msg:not([hidden])')`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys("#room-text", "hello in dev"),
+		chromedp.Click(`form.compose button[type="submit"]`),
+	); err != nil {
+		t.Fatalf("posting in the channel: %v", err)
+	}
+	b.WaitFor(20*time.Second, `[...document.querySelectorAll('.chat .msg:not([hidden])')].some(m => m.textContent.includes('hello in dev') && m.dataset.channel === 'dev')`)
+	b.Eval(`(() => { document.querySelector('.channels button[data-channel="general"]').click(); return true; })()`, nil)
+	b.WaitFor(20*time.Second, `(() => { const shown = [...document.querySelectorAll('.chat .msg:not([hidden])')].map(m => m.textContent); return shown.some(t => t.includes('hello from the tab')) && !shown.some(t => t.includes('hello in dev')); })()`)
 
 	// Another client, that writes no chain tags: it joins and posts.
 	c, err := client.Dial(ctx, n.WSURL)

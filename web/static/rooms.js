@@ -101,6 +101,7 @@ function renderRoom(main, id) {
   let me = "";
   let view = null;
   let mayDelete = false;
+  let channel = "general"; // the channel shown and written to
   const code = new URLSearchParams(location.search).get("code") || "";
   const deleted = new Set();
   const log = new Map(); // id -> event of the authority log
@@ -115,11 +116,13 @@ function renderRoom(main, id) {
   const join = el("div");
   const invite = el("div");
   const inviteOut = el("div", { "aria-live": "polite" });
+  const channels = el("nav", { class: "channels row", "aria-label": "Channels" });
+  const channelForm = el("div");
   const members = el("ul", { class: "members", "aria-label": "Members" });
   const history = el("ol", { class: "history" });
   main.append(el("p", {}, el("a", { href: "/rooms" }, "← All rooms")), title, policy, out,
     el("div", { class: "room" },
-      el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), messages, join, form),
+      el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), channels, messages, join, form, channelForm),
       el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut,
         el("details", {}, el("summary", {}, "Authority log"), history))));
 
@@ -150,7 +153,8 @@ function renderRoom(main, id) {
     const when = new Date(ev.created_at * 1000);
     const del = el("button", { type: "button", class: "secondary small delete", onclick: () => remove(ev) }, "Delete");
     del.hidden = !(ev.pubkey === me || mayDelete);
-    return el("li", { class: "msg", "data-id": ev.id, "data-pubkey": ev.pubkey },
+    const ch = tagOf(ev, "channel") || "general";
+    return el("li", { class: "msg", "data-id": ev.id, "data-pubkey": ev.pubkey, "data-channel": ch, hidden: ch !== channel },
       el("span", { class: "who", title: npub(ev.pubkey) }, name(ev.pubkey)), " ",
       el("time", { dateTime: when.toISOString(), title: when.toLocaleString("en") }, ago(ev.created_at)), " ", del,
       el("p", { class: "content" }, ev.content.slice(0, 4000)));
@@ -175,6 +179,29 @@ function renderRoom(main, id) {
       say("error", `${label}: ${errText(e)}`);
     }
     await replay();
+  }
+
+  // Show one channel: its messages, and the compose box writes to it.
+  function showChannel(c) {
+    channel = c;
+    for (const li of messages.children) li.hidden = li.dataset.channel !== channel;
+    if (view) draw();
+  }
+
+  async function addChannel(e) {
+    e.preventDefault();
+    const f = e.target;
+    const cid = f.elements["channel-id"].value.trim(), cname = f.elements["channel-name"].value.trim() || cid;
+    try {
+      const ev = await publish(await call("roomEntry", id, view.tip, { op: "channel", channel: cid, name: cname }));
+      log.set(ev.id, ev); // replay with it now, whether or not the subscription has brought it yet
+      f.reset();
+      say("ok", `Channel ${cname} made.`);
+      await replay();
+      showChannel(cid);
+    } catch (err) {
+      say("error", `No channel made: ${errText(err)}`);
+    }
   }
 
   async function makeInvite() {
@@ -217,6 +244,20 @@ function renderRoom(main, id) {
     for (const li of messages.children) {
       const b = li.querySelector("button.delete");
       if (b) b.hidden = !(li.dataset.pubkey === me || mayDelete);
+    }
+    const cur = v.channels.find((c) => c.id === channel) || { id: channel, name: channel };
+    channels.replaceChildren(...v.channels.map((c) => el("button", {
+      type: "button", class: c.id === channel ? "small" : "secondary small", "data-channel": c.id,
+      "aria-current": c.id === channel ? "true" : "false", onclick: () => showChannel(c.id),
+    }, `# ${c.name}${c.archived ? " (archived)" : ""}`)));
+    send.disabled = !!cur.archived;
+    text.placeholder = cur.archived ? "This channel is archived" : `Write in # ${cur.name}`;
+    channelForm.replaceChildren();
+    if (mine && mine.role !== "banned" && caps.includes("manage-channels")) {
+      channelForm.append(el("form", { class: "row new-channel", onsubmit: addChannel },
+        el("input", { name: "channel-id", required: true, pattern: "[a-z0-9_\\-]{1,32}", maxLength: 32, placeholder: "channel id (a-z, 0-9)", "aria-label": "New channel id" }),
+        el("input", { name: "channel-name", maxLength: 64, placeholder: "name people see", "aria-label": "New channel name" }),
+        el("button", { type: "submit", class: "secondary small" }, "Add channel")));
     }
     invite.replaceChildren();
     if (mine && caps.includes("invite")) {
@@ -271,7 +312,9 @@ function renderRoom(main, id) {
     if (!content) { text.focus(); return; }
     send.disabled = true;
     try {
-      const ev = await publish({ kind: CHAT, tags: [["h", id]], content });
+      const tags = [["h", id]];
+      if (channel !== "general") tags.push(["channel", channel]);
+      const ev = await publish({ kind: CHAT, tags, content });
       text.value = "";
       out.replaceChildren();
       addMessage(ev);

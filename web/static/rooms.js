@@ -115,6 +115,7 @@ function renderRoom(main, id) {
   const form = el("form", { class: "row compose" }, text, send);
   const join = el("div");
   const invite = el("div");
+  const sequencer = el("div");
   const inviteOut = el("div", { "aria-live": "polite" });
   const channels = el("nav", { class: "channels row", "aria-label": "Channels" });
   const channelForm = el("div");
@@ -123,7 +124,7 @@ function renderRoom(main, id) {
   main.append(el("p", {}, el("a", { href: "/rooms" }, "← All rooms")), title, policy, out,
     el("div", { class: "room" },
       el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), channels, messages, join, form, channelForm),
-      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut,
+      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut, sequencer,
         el("details", {}, el("summary", {}, "Authority log"), history))));
 
   const say = (kind, msg) => out.replaceChildren(notice(kind, msg));
@@ -204,6 +205,18 @@ function renderRoom(main, id) {
     }
   }
 
+  // The creator's sequence entries: countersign, sequencer mode on or off.
+  async function sequence(action, label) {
+    try {
+      const ev = await publish(await call("roomEntry", id, view.tip, action));
+      log.set(ev.id, ev);
+      say("ok", `${label}: done.`);
+    } catch (e) {
+      say("error", `${label}: ${errText(e)}`);
+    }
+    await replay();
+  }
+
   async function makeInvite() {
     const bytes = crypto.getRandomValues(new Uint8Array(9));
     const c = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
@@ -236,7 +249,8 @@ function renderRoom(main, id) {
     title.textContent = v.name || "Unnamed room";
     document.title = `${v.name || "Room"} · cairn`;
     policy.textContent = [v.open ? "Anyone may join" : "Moderators add members", v.unrestricted ? "anyone not banned posts" : "members post",
-      `${v.entries.length} log entries${v.rejected ? `, ${v.rejected} refused` : ""}`].join(" · ");
+      `${v.entries.length} log entries${v.rejected - v.pending.length ? `, ${v.rejected - v.pending.length} refused` : ""}${v.pending.length ? `, ${v.pending.length} pending` : ""}`,
+      ...(v.sequencer_minutes ? [`sequencer mode: changes wait for the creator (alone after ${v.sequencer_minutes} min of absence)`] : [])].join(" · ");
     const mine = v.users.find((u) => u.pubkey === me);
     const caps = (mine?.caps || "").split(",");
     const canBan = mine && mine.role !== "banned" && caps.includes("ban");
@@ -258,6 +272,15 @@ function renderRoom(main, id) {
         el("input", { name: "channel-id", required: true, pattern: "[a-z0-9_\\-]{1,32}", maxLength: 32, placeholder: "channel id (a-z, 0-9)", "aria-label": "New channel id" }),
         el("input", { name: "channel-name", maxLength: 64, placeholder: "name people see", "aria-label": "New channel name" }),
         el("button", { type: "submit", class: "secondary small" }, "Add channel")));
+    }
+    sequencer.replaceChildren();
+    if (me && me === v.creator) {
+      if (v.pending.length) {
+        sequencer.append(el("button", { type: "button", class: "small", onclick: () => sequence({ op: "countersign", ids: v.pending.slice(0, 27) }, "Countersign") },
+          `Countersign ${v.pending.length} pending change${v.pending.length > 1 ? "s" : ""}`));
+      }
+      sequencer.append(" ", el("button", { type: "button", class: "secondary small", onclick: () => sequence({ op: "sequencer", minutes: v.sequencer_minutes ? 0 : 30 }, "Sequencer mode") },
+        v.sequencer_minutes ? "Turn sequencer mode off" : "Sequencer mode: countersign others' changes"));
     }
     invite.replaceChildren();
     if (mine && caps.includes("invite")) {
@@ -287,7 +310,7 @@ function renderRoom(main, id) {
     history.replaceChildren(...v.entries.map((e) => el("li", {},
       `${e.seq}. ${name(e.author)} ${e.op}${e.target ? ` ${name(e.target)}` : ""}${e.role ? ` (${e.role})` : ""}`,
       e.placer ? el("span", { class: "muted" }, ` placed by ${name(e.placer)}`) : "",
-      e.error ? el("span", { class: "muted" }, ` — refused: ${e.error}`) : "")));
+      e.error ? el("span", { class: "muted" }, v.pending.includes(e.id) ? " — pending: waits for the creator's countersignature" : ` — refused: ${e.error}`) : "")));
   }
 
   let replaying = null;

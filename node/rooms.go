@@ -9,8 +9,10 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/event"
+	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/room"
+	"github.com/cairn-nostr/cairn/store"
 )
 
 // The node hosts rooms on its relay: a room exists here once its genesis
@@ -34,6 +36,25 @@ type rooms struct {
 	pub      sync.Mutex
 	last     map[string]time.Time // the created_at of each room's last state
 	place    sync.Mutex           // one placement at a time: the node's log stays a line
+	pulls    map[string]int       // rooms being pulled (SyncRoom publishes their state once, at the end)
+}
+
+// pulling marks room id as being pulled (d 1) or no longer (d -1).
+func (r *rooms) pulling(id string, d int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pulls == nil {
+		r.pulls = map[string]int{}
+	}
+	if r.pulls[id] += d; r.pulls[id] <= 0 {
+		delete(r.pulls, id)
+	}
+}
+
+func (r *rooms) isPulling(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pulls[id] > 0
 }
 
 // maxUnhosted bounds how many groups not hosted here are remembered as
@@ -126,28 +147,23 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 		if err != nil {
 			return true, "invalid: " + err.Error()
 		}
-		if err := l.Err(ev.ID); err != nil {
+		if err := l.Err(ev.ID); err != nil && !errors.Is(err, room.ErrPending) {
 			return true, "restricted: " + err.Error()
 		}
-		return false, ""
+		return false, "" // applied, or stored to wait for the creator (sequencer mode)
 	}
 	l, err := n.rooms.replay(ctx, id, nil, now)
 	if err != nil {
 		return false, "" // no genesis here: not a room this node hosts
 	}
 	if ev.Kind == room.KindDelete {
-		authorOf := func(eid string) (string, bool) {
-			var pk string
-			library{n.store}.Query(ctx, nostr.Filter{IDs: []string{eid}}, "", func(e *nostr.Event) error {
-				pk = e.PubKey
-				return nil
-			})
-			return pk, pk != ""
-		}
-		if err := l.State.MayDelete(ev, authorOf); err != nil {
+		if err := l.State.MayDelete(ev, n.authorOf(ctx)); err != nil {
 			return true, "restricted: " + err.Error()
 		}
 		return false, ""
+	}
+	if n.deletedInRoom(ctx, id, ev.ID) {
+		return true, "blocked: a moderator or its author deleted this event from the room (kind 9005)"
 	}
 	if err := l.State.MayPost(ev); err != nil {
 		if errors.Is(err, room.ErrLogKind) {
@@ -156,6 +172,70 @@ func (n *Node) checkRoom(_ *relay.Conn, ev *nostr.Event) (bool, string) {
 		return true, "restricted: " + err.Error()
 	}
 	return false, ""
+}
+
+// authorOf gives the author of a stored event (for MayDelete).
+func (n *Node) authorOf(ctx context.Context) func(id string) (string, bool) {
+	return func(id string) (string, bool) {
+		var pk string
+		library{n.store}.Query(ctx, nostr.Filter{IDs: []string{id}}, "", func(e *nostr.Event) error {
+			pk = e.PubKey
+			return nil
+		})
+		return pk, pk != ""
+	}
+}
+
+// deletedInRoom reports whether a deletion (kind 9005) stored here for
+// room id names the event eid. Every stored 9005 was allowed when it was
+// stored (checkRoom, or a pull's finish).
+func (n *Node) deletedInRoom(ctx context.Context, id, eid string) bool {
+	// By the e tag only: the store walks one tag's index, and the h index
+	// of a room holds all its messages.
+	found := false
+	library{n.store}.Query(ctx, nostr.Filter{Kinds: []int{room.KindDelete}, Tags: nostr.TagMap{"e": {eid}}}, "", func(del *nostr.Event) error {
+		if h := del.Tags.Find("h"); h != nil && h[1] == id {
+			found = true
+			return peer.ErrStop
+		}
+		return nil
+	})
+	return found
+}
+
+// removeDeleted removes from the store the events a stored deletion (kind
+// 9005) of a room names: the room's own events only (its h), never the
+// entries of its log (the chain needs them) nor other deletions. The
+// deletion stays: it keeps them from being stored again (checkRoom, pulls).
+func (n *Node) removeDeleted(del *nostr.Event) {
+	h := del.Tags.Find("h")
+	if h == nil {
+		return
+	}
+	base := n.ctx
+	if base == nil {
+		base = context.Background() // not running: Run sets n.ctx
+	}
+	ctx, cancel := context.WithTimeout(base, 10*time.Second)
+	defer cancel()
+	var ids []string
+	for _, t := range del.Tags {
+		if len(t) < 2 || t[0] != "e" || !event.IsHex(t[1], 64) {
+			continue
+		}
+		library{n.store}.Query(ctx, nostr.Filter{IDs: []string{t[1]}}, "", func(e *nostr.Event) error {
+			if g := e.Tags.Find("h"); g != nil && g[1] == h[1] && !room.IsEntryKind(e.Kind) && e.Kind != room.KindDelete {
+				ids = append(ids, e.ID)
+			}
+			return nil
+		})
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if _, err := store.Evict(ctx, n.store, ids); err != nil {
+		n.log.Warn("removing events a room deletion names", "room", h[1][:16], "err", err)
+	}
 }
 
 // placeRequest answers a request of a client that writes no chain tags
@@ -200,6 +280,10 @@ func (n *Node) publishGroupState(ev *nostr.Event) {
 		n.rooms.forgetAll() // it may have removed an entry (NIP-09)
 		return
 	}
+	if ev.Kind == room.KindDelete {
+		n.removeDeleted(ev) // allowed by checkRoom or a pull's finish
+		return
+	}
 	if !room.IsEntryKind(ev.Kind) {
 		return
 	}
@@ -208,7 +292,9 @@ func (n *Node) publishGroupState(ev *nostr.Event) {
 		return
 	}
 	n.rooms.forget(h[1])
-	n.publishRoomState(h[1])
+	if !n.rooms.isPulling(h[1]) {
+		n.publishRoomState(h[1])
+	}
 }
 
 // publishRoomState re-derives and publishes a hosted room's group state

@@ -115,6 +115,12 @@ func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, 
 			return false, msg
 		}
 	}
+	return r.keep(ctx, ev)
+}
+
+// keep stores (unless ephemeral) and broadcasts an accepted event and runs
+// the OnEvent hooks: accept's end, and Deliver's.
+func (r *Relay) keep(ctx context.Context, ev *nostr.Event) (ok bool, reason string) {
 	enc, err := store.Encode(ev)
 	if err != nil {
 		return false, "error: could not encode the event; try again"
@@ -147,6 +153,30 @@ func (r *Relay) accept(ctx context.Context, c *Conn, ev *nostr.Event) (ok bool, 
 	return true, ""
 }
 
+// Deliver stores and hands on an event its caller has already judged,
+// as a websocket EVENT that passed every check: broadcast to subscribers
+// and in-process listeners, OnEvent hooks. It skips the relay's policy and
+// RejectEvent hooks, for events judged together rather than one at a
+// time (a room pulled from another node: its log is judged as a whole).
+// The caller verifies id and signature. A copy already stored is not
+// broadcast again (ok, with the duplicate: reason).
+func (r *Relay) Deliver(ctx context.Context, ev *nostr.Event) error {
+	ok, reason := r.keep(ctx, ev)
+	return refusal(ctx, ok, reason)
+}
+
+// refusal is the error of an accept or keep outcome: nil if ok, the
+// context's error if it ended, else the reason wrapping ErrRefused.
+func refusal(ctx context.Context, ok bool, reason string) error {
+	switch {
+	case ok:
+		return nil
+	case reason == "":
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %s", ErrRefused, reason)
+}
+
 // ErrRefused: Publish's event was refused; the error text carries the
 // relay's reason with its NIP-01 prefix.
 var ErrRefused = errors.New("refused")
@@ -161,13 +191,7 @@ func (r *Relay) Publish(ctx context.Context, ev *nostr.Event) error {
 		return fmt.Errorf("%w: %s", ErrRefused, msg)
 	}
 	ok, reason := r.accept(ctx, nil, ev)
-	switch {
-	case ok:
-		return nil
-	case reason == "":
-		return ctx.Err()
-	}
-	return fmt.Errorf("%w: %s", ErrRefused, reason)
+	return refusal(ctx, ok, reason)
 }
 
 func (c *Conn) ok(id string, ok bool, reason string) {

@@ -18,20 +18,25 @@ import (
 // ";"-separated parts); each starts at G (the genesis, signed by A) or at
 // a label given earlier, and goes on with steps joined by "->":
 //
-//	[label=][Signer:]action(args)[@lamport][!expect]
+//	[label=][Signer:]action(args)[±Nm][@lamport][!expect]
 //
 // Signer is a letter (keys A, B, C, ... from fixed seeds), A by default.
 // Actions: grant(role:X), revoke(X), ban(X), unban(X), invite(code),
 // role(name:cap+cap:rank), policy(open|closed|public|private|
-// restricted|unrestricted|name=text). Lamport defaults to the prev's plus
-// one. expect is denied, concurrent, chain, orphan, forged, wrongroom,
-// malformed or rejected (any reason); without it the entry must apply.
+// restricted|unrestricted|name=text), channel(id:name[:archived]),
+// seq(minutes|off) (sequencer mode),
+// ack(label+label) (countersign those entries). Each step is dated a
+// second after the step written before it, or N minutes after (+Nm) or
+// before (-Nm) it.
+// Lamport defaults to the prev's plus one. expect is denied, concurrent,
+// chain, orphan, forged, wrongroom, malformed, pending or rejected (any
+// reason); without it the entry must apply.
 //
 //	G -> grant(mod:B) -> B:ban(C) -> revoke(B) -> B:ban(D)!denied
 
 var (
 	testBase = time.Unix(1_700_000_000, 0)
-	testNow  = testBase.Add(time.Hour)
+	testNow  = testBase.Add(24 * time.Hour)
 )
 
 // key is the secret key of a letter, from a fixed seed.
@@ -59,7 +64,7 @@ func letterOf(pk string) string {
 
 var expectErr = map[string]error{
 	"denied": ErrDenied, "concurrent": ErrConcurrent, "chain": ErrChain, "orphan": ErrOrphan,
-	"forged": ErrForged, "wrongroom": ErrWrongRoom, "malformed": ErrMalformed, "rejected": nil,
+	"forged": ErrForged, "wrongroom": ErrWrongRoom, "malformed": ErrMalformed, "pending": ErrPending, "rejected": nil,
 }
 
 type chain struct {
@@ -70,7 +75,7 @@ type chain struct {
 	text   map[string]string // event id -> its step
 }
 
-var stepRE = regexp.MustCompile(`^(?:(\w+)=)?(?:([A-Z]):)?(\w+)\(([^)]*)\)(?:@(\d+))?(?:!(\w+))?$`)
+var stepRE = regexp.MustCompile(`^(?:(\w+)=)?(?:([A-Z]):)?(\w+)\(([^)]*)\)(?:([+-]\d+)m)?(?:@(\d+))?(?:!(\w+))?$`)
 
 // buildChain parses and signs a chain of the room made by A with nonce n.
 func buildChain(t testing.TB, src string, n byte) *chain {
@@ -80,13 +85,13 @@ func buildChain(t testing.TB, src string, n byte) *chain {
 	nonce[0] = n
 	at := testBase
 	sign := func(ev *nostr.Event, who string) {
-		at = at.Add(time.Second)
 		ev.CreatedAt = nostr.Timestamp(at.Unix())
 		if err := ev.Sign(key(who)); err != nil {
 			t.Fatal(err)
 		}
 		c.events = append(c.events, ev)
 	}
+	at = at.Add(time.Second)
 	g := Genesis(pub("A"), "test", nonce, at)
 	sign(g, "A")
 	c.room = g.Tags.Find("h")[1]
@@ -107,14 +112,32 @@ func buildChain(t testing.TB, src string, n byte) *chain {
 			if m == nil {
 				t.Fatalf("chain: cannot read step %q", st)
 			}
-			label, who, op, arg, lam, want := m[1], m[2], m[3], m[4], m[5], m[6]
+			label, who, op, arg, mins, lam, want := m[1], m[2], m[3], m[4], m[5], m[6], m[7]
 			if who == "" {
 				who = "A"
 			}
 			if _, ok := expectErr[want]; want != "" && !ok {
 				t.Fatalf("chain: unknown expectation %q", want)
 			}
-			a := parseAction(t, op, arg)
+			var a Action
+			if op == "ack" {
+				var ids []string
+				for _, l := range strings.Split(arg, "+") {
+					if c.label[l] == nil {
+						t.Fatalf("chain: ack of an unknown label %q", l)
+					}
+					ids = append(ids, c.label[l].ID)
+				}
+				a = Countersign(ids...)
+			} else {
+				a = parseAction(t, op, arg)
+			}
+			if mins != "" {
+				m, _ := strconv.Atoi(mins)
+				at = at.Add(time.Duration(m) * time.Minute)
+			} else {
+				at = at.Add(time.Second)
+			}
 			pe, _ := ParseEntry(prev) // a tampered prev still links by its fields
 			p := Point{Prev: prev.ID, Seq: pe.Seq + 1, Lamport: pe.Lamport + 1}
 			if prev.Kind == KindCreate {
@@ -148,6 +171,21 @@ func parseAction(t testing.TB, op, arg string) Action {
 		return Grant(pub(who), role)
 	case "invite":
 		return Invite(arg)
+	case "channel":
+		f := strings.Split(arg, ":")
+		if len(f) < 2 || len(f) > 3 || len(f) == 3 && f[2] != "archived" {
+			t.Fatalf("chain: channel(id:name[:archived]), got %q", arg)
+		}
+		return SetChannel(f[0], f[1], len(f) == 3)
+	case "seq":
+		if arg == "off" {
+			return Sequencer(0)
+		}
+		m, err := strconv.Atoi(arg)
+		if err != nil {
+			t.Fatalf("chain: seq(minutes|off), got %q", arg)
+		}
+		return Sequencer(time.Duration(m) * time.Minute)
 	case "revoke":
 		return Revoke(pub(arg))
 	case "ban":

@@ -16,12 +16,14 @@ var (
 	ErrBanned     = errors.New("the author is banned from this room")
 	ErrNotMember  = errors.New("only members post in this room: ask a moderator for an invite")
 	ErrNotAllowed = errors.New("only the author or a holder of the delete capability may delete an event")
+	ErrNoChannel  = errors.New("the room has no open channel of that id (see the room's channels)")
 	ErrLogKind    = errors.New("kinds 9000-9020 are moderation, not messages; a cairn room takes 9000-9002 and 9009 (as log entries or requests) and 9005, not this kind")
 )
 
 // MayPost says whether ev (a kind 9 chat message or any other event of the
-// room) may be posted: it verifies, carries this room's h, its author is
-// not banned and, unless the room is open (unrestricted), is a member.
+// room) may be posted: it verifies, carries this room's h, names (in a
+// channel tag) an open channel of the room if any, its author is not
+// banned and, unless the room is open (unrestricted), is a member.
 // Moderation kinds (9000-9020) are refused here; a 9005 deletion is
 // judged by MayDelete, the log's kinds by Replay.
 func (s *State) MayPost(ev *nostr.Event) error {
@@ -33,6 +35,11 @@ func (s *State) MayPost(ev *nostr.Event) error {
 	}
 	if ev.Kind >= 9000 && ev.Kind <= 9020 {
 		return ErrLogKind
+	}
+	if t := ev.Tags.Find("channel"); t != nil {
+		if ch, ok := s.Channels[t[1]]; !ok || ch.Archived {
+			return fmt.Errorf("%w: %q", ErrNoChannel, t[1])
+		}
 	}
 	return s.mayWrite(ev.PubKey)
 }

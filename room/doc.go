@@ -9,7 +9,10 @@
 // later change of authority is an entry of the log: kind 9000 (put-user:
 // GRANT), 9001 (remove-user: REVOKE, BAN with a ban tag, UNBAN with an
 // unban tag), 9002 (edit-metadata: SET_POLICY, or DEFINE_ROLE with a
-// role tag) and 9009 (create-invite: INVITE, a code that admits joiners). Each entry names the entry it extends (prev, its event id),
+// role tag), 9009 (create-invite: INVITE, a code that admits joiners) and
+// cairn's 9018 (SEQUENCE: the creator's sequencer mode, in which others'
+// changes wait for the creator's countersignature unless the creator has
+// been absent long enough). Each entry names the entry it extends (prev, its event id),
 // its height (seq) and a Lamport time (lamport). docs/PROTOCOL.md, "Rooms:
 // the authority log", is the wire reference.
 //

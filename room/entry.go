@@ -24,6 +24,10 @@ const (
 	KindDelete     = 9005 // delete-event: a moderation message, not a log entry
 	KindCreate     = 9007 // the genesis
 	KindInvite     = 9009 // create-invite: INVITE
+	// KindSequence is cairn's: the creator's sequencer entry (SEQUENCER
+	// mode on or off, countersignatures). In NIP-29's moderation range,
+	// which NIP-29 leaves unused there.
+	KindSequence = 9018
 	// Requests a host places into the log (see Place): NIP-29's join and
 	// leave requests, and kinds 9000-9002 sent without prev, seq and
 	// lamport.
@@ -47,6 +51,8 @@ const (
 	// MaxPlaceDelay is how long before its placement a request may be
 	// dated (and MaxSkew how long after): an old request cannot be placed.
 	MaxPlaceDelay = 10 * time.Minute
+	// MaxSequencerWait bounds a sequencer mode's absence delay (a week).
+	MaxSequencerWait = 7 * 24 * time.Hour
 )
 
 // roomLabel separates room ids from every other sha256 in cairn.
@@ -86,9 +92,11 @@ const (
 	OpSetPolicy
 	OpDefineRole
 	OpInvite
+	OpSequence // the creator's: sequencer mode, countersignatures
+	OpChannel  // CHANNEL: define, rename or archive a text channel
 )
 
-var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite"}
+var opNames = [...]string{"", "genesis", "grant", "revoke", "ban", "unban", "policy", "role", "invite", "sequence", "channel"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -123,6 +131,14 @@ type Action struct {
 	Policy PolicyChange // SET_POLICY; genesis: the room's name in Name
 	Code   string       // INVITE: the invite code
 	Reason string       // optional, free text
+	// SEQUENCE: Wait, if not nil, sets sequencer mode (0: off; otherwise
+	// how long the creator must be absent before others act alone); Acks
+	// are the entries the creator countersigns (e tags).
+	Wait *time.Duration
+	Acks []string
+	// CHANNEL: the channel's id, its name, and whether it is archived.
+	Channel, ChannelName string
+	Archived             bool
 }
 
 // Grant, Revoke, Ban, Unban, SetPolicy and DefineRole build actions.
@@ -137,6 +153,33 @@ func DefineRole(name string, caps Caps, rank int) Action {
 
 // Invite builds an INVITE: a join request carrying code admits its signer.
 func Invite(code string) Action { return Action{Op: OpInvite, Code: code} }
+
+// SetChannel builds a CHANNEL: define or rename the text channel id
+// (archived: close it to new messages).
+func SetChannel(id, name string, archived bool) Action {
+	return Action{Op: OpChannel, Channel: id, ChannelName: name, Archived: archived}
+}
+
+// CheckChannel says what is wrong with a channel's id (1-32 of a-z, 0-9,
+// - and _) or name (1-64 bytes), if anything.
+func CheckChannel(id, name string) error {
+	if err := checkRoleName(id); err != nil {
+		return fmt.Errorf("channel id %q: %v", id, err)
+	}
+	if name == "" || len(name) > MaxName {
+		return fmt.Errorf("channel name: 1 to %d bytes", MaxName)
+	}
+	return nil
+}
+
+// Sequencer builds the creator's SEQUENCE entry turning sequencer mode on
+// (wait > 0: others act alone after the creator's absence for wait) or
+// off (wait 0).
+func Sequencer(wait time.Duration) Action { return Action{Op: OpSequence, Wait: &wait} }
+
+// Countersign builds the creator's SEQUENCE entry countersigning the
+// entries ids (pending in sequencer mode): they take effect there.
+func Countersign(ids ...string) Action { return Action{Op: OpSequence, Acks: ids} }
 
 // Entry is a verified, decoded log entry (or genesis).
 //
@@ -200,6 +243,10 @@ var (
 	ErrUnplaced = errors.New("room: a moderation event without prev, seq and lamport is a request for a host to place")
 	// ErrReused: a placement whose request already took effect.
 	ErrReused = errors.New("room: its request already took effect")
+	// ErrPending: in sequencer mode, an entry that waits for the
+	// creator's countersignature (it holds its place in the chain and
+	// takes effect when the creator countersigns it).
+	ErrPending = errors.New("room: awaits the creator's countersignature (sequencer mode)")
 )
 
 func malformed(format string, a ...any) error {
@@ -220,12 +267,12 @@ func DecodeEntry(raw []byte) (Entry, error) {
 }
 
 // LogKinds are the kinds of a room's log, for filters.
-var LogKinds = []int{KindCreate, KindPutUser, KindRemoveUser, KindEditMeta, KindInvite}
+var LogKinds = []int{KindCreate, KindPutUser, KindRemoveUser, KindEditMeta, KindInvite, KindSequence}
 
 // IsEntryKind reports whether kind is one of the log's.
 func IsEntryKind(kind int) bool {
 	switch kind {
-	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate, KindInvite:
+	case KindPutUser, KindRemoveUser, KindEditMeta, KindCreate, KindInvite, KindSequence:
 		return true
 	}
 	return false
@@ -259,8 +306,25 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	var flags []string
 	a := &e.Action
 	for _, t := range ev.Tags {
+		if len(t) == 0 {
+			return e, req, malformed("an empty tag")
+		}
+		if t[0] == "e" && ev.Kind == KindSequence {
+			// countersignatures: only on a sequence entry (elsewhere an e
+			// tag is not the log's)
+			if len(t) < 2 || !event.IsHex(t[1], 64) {
+				return e, req, malformed("e: not an event id (64 hex)")
+			}
+			for _, id := range a.Acks {
+				if id == t[1] {
+					return e, req, malformed("e: %.16s countersigned twice", id)
+				}
+			}
+			a.Acks = append(a.Acks, t[1])
+			continue
+		}
 		switch t[0] {
-		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code":
+		case "h", "prev", "seq", "lamport", "p", "name", "about", "picture", "nonce", "role", "reason", "ban", "unban", "request", "code", "sequencer", "channel":
 			if seen[t[0]] {
 				return e, req, malformed("two %s tags", t[0])
 			}
@@ -334,6 +398,29 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 			if !event.IsHex(v, 32) {
 				err = errors.New("not 16 bytes of hex")
 			}
+		case "channel":
+			// ["channel", id, name] or ["channel", id, name, "archived"]
+			if len(t) != 3 && (len(t) != 4 || t[3] != "archived") {
+				err = errors.New(`want ["channel", id, name] or ["channel", id, name, "archived"]`)
+			} else {
+				err = CheckChannel(v, t[2])
+			}
+			a.Channel, a.Archived = v, len(t) == 4
+			if len(t) > 2 {
+				a.ChannelName = t[2]
+			}
+		case "sequencer":
+			// ["sequencer", minutes] or ["sequencer", "off"]
+			var w time.Duration
+			if v != "off" {
+				var m uint64
+				m, err = parseCount(v)
+				w = time.Duration(m) * time.Minute
+				if err == nil && (m == 0 || w > MaxSequencerWait) {
+					err = fmt.Errorf("minutes 1..%d, or off", int(MaxSequencerWait/time.Minute))
+				}
+			}
+			a.Wait = &w
 		case "role":
 			// ["role", name, capabilities, rank]
 			if len(t) != 4 {
@@ -361,6 +448,12 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	if !seen["h"] {
 		return e, req, malformed("no h tag (the room id)")
 	}
+	if seen["channel"] && e.Kind != KindEditMeta {
+		return e, req, malformed("a channel tag belongs on kind 9002")
+	}
+	if seen["sequencer"] != (e.Kind == KindSequence) && (e.Kind != KindSequence || len(a.Acks) == 0) {
+		return e, req, malformed("a sequence entry (kind 9018) takes a sequencer tag or e tags, and only it takes a sequencer tag")
+	}
 	policy := len(flags) > 0 || seen["name"] || seen["about"] || seen["picture"]
 	if e.Kind == KindCreate {
 		if chainless || req != "" {
@@ -385,12 +478,19 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	case chainless && (seen["prev"] || seen["seq"] || seen["lamport"] || req != ""):
 		return e, req, malformed("a request carries none of prev, seq, lamport and request")
 	case chainless:
-	case !seen["prev"] && !seen["seq"] && !seen["lamport"]:
+	case !seen["prev"] && !seen["seq"] && !seen["lamport"] && e.Kind != KindSequence:
 		return e, req, ErrUnplaced
 	case !seen["prev"] || !seen["seq"] || !seen["lamport"]:
 		return e, req, malformed("an entry needs prev, seq and lamport")
 	case e.Seq == 0 || e.Lamport == 0:
 		return e, req, malformed("seq and lamport of an entry start at 1")
+	}
+	if e.Kind == KindSequence {
+		if req != "" || pTag != nil || policy || seen["role"] || seen["ban"] || seen["unban"] || seen["code"] {
+			return e, req, malformed("a sequence entry takes only sequencer and e tags, and is never placed")
+		}
+		a.Op = OpSequence
+		return e, req, nil
 	}
 	if seen["code"] != (e.Kind == KindInvite) {
 		return e, req, malformed("an invite (kind 9009) takes a code tag, and only an invite does")
@@ -442,6 +542,13 @@ func decodeTags(e Entry, ev *nostr.Event, chainless bool) (_ Entry, req string, 
 	default: // KindEditMeta
 		if pTag != nil || seen["ban"] || seen["unban"] {
 			return e, req, malformed("edit-metadata takes no p, ban or unban")
+		}
+		if seen["channel"] {
+			if policy || seen["role"] {
+				return e, req, malformed("a channel definition changes nothing else")
+			}
+			a.Op = OpChannel
+			return e, req, nil
 		}
 		if seen["role"] {
 			if policy {
@@ -580,6 +687,24 @@ func NewEntry(room string, p Point, a Action, now time.Time) *nostr.Event {
 	case OpInvite:
 		kind = KindInvite
 		tags = append(tags, nostr.Tag{"code", a.Code})
+	case OpChannel:
+		t := nostr.Tag{"channel", a.Channel, a.ChannelName}
+		if a.Archived {
+			t = append(t, "archived")
+		}
+		tags = append(tags, t)
+	case OpSequence:
+		kind = KindSequence
+		if a.Wait != nil {
+			v := "off"
+			if *a.Wait > 0 {
+				v = strconv.FormatInt(int64((*a.Wait+time.Minute-1)/time.Minute), 10)
+			}
+			tags = append(tags, nostr.Tag{"sequencer", v})
+		}
+		for _, id := range a.Acks {
+			tags = append(tags, nostr.Tag{"e", id})
+		}
 	case OpSetPolicy:
 		c := a.Policy
 		for _, kv := range []struct {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cairn-nostr/cairn/nostr"
 )
@@ -14,7 +15,7 @@ import (
 // FuzzDecodeEntry: the decoder never panics, and what it accepts encodes
 // and decodes again to the same entry.
 func FuzzDecodeEntry(f *testing.F) {
-	c := buildChain(f, "G -> grant(mod:B) -> B:ban(C) -> role(helper:ban+pin:200) -> policy(unrestricted) -> revoke(B) -> unban(C)", 1)
+	c := buildChain(f, "G -> grant(mod:B) -> B:ban(C) -> role(helper:ban+pin:200) -> policy(unrestricted) -> revoke(B) -> unban(C) -> seq(30) -> x=B:ban(D) -> ack(x) -> seq(off) -> channel(dev:Dev:archived)", 1)
 	for _, ev := range c.events {
 		raw, _ := json.Marshal(ev)
 		f.Add(raw)
@@ -51,7 +52,9 @@ func FuzzDecodeEntry(f *testing.F) {
 
 // FuzzReplay builds a log from the input (each 4 bytes: a signer, an
 // action, a target and the entry to extend with a Lamport step; a byte
-// over 0xf0 alters an entry after signing it), replays it in three orders
+// over 0xf0 alters an entry after signing it; the i-th entry is dated
+// 7i minutes after the genesis, so sequencer mode's absences happen),
+// replays it in three orders
 // and wants the same log each time, no panic, and the creator still the
 // owner.
 func FuzzReplay(f *testing.F) {
@@ -59,6 +62,8 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte{0, 5, 4, 0, 0, 1, 4, 1, 4, 3, 2, 2, 0, 2, 4, 2, 4, 3, 3, 2})
 	f.Add([]byte{0, 1, 1, 0, 1, 3, 2, 1, 1, 3, 3, 1, 0, 2, 1, 1, 1, 3, 4, 0x22})
 	f.Add([]byte{0xf1, 1, 1, 0, 0, 7, 3, 0, 2, 1, 1, 0})
+	// sequencer on (15 min), a mod's ban waits, countersigned; mode off
+	f.Add([]byte{0, 1, 6, 0, 0, 9, 1, 1, 1, 3, 2, 2, 0, 10, 3, 3, 0, 9, 0, 4})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 4*48 {
 			data = data[:4*48]
@@ -74,7 +79,7 @@ func FuzzReplay(f *testing.F) {
 			p := Point{Prev: prev.ID, Seq: pe.Seq + 1, Lamport: pe.Lamport + 1 + uint64(at>>5)}
 			target := pub(letters[int(tgt)%len(letters)])
 			var a Action
-			switch op % 9 {
+			switch op % 12 {
 			case 0, 1:
 				a = Grant(target, roles[int(tgt/5)%len(roles)])
 			case 2:
@@ -92,8 +97,14 @@ func FuzzReplay(f *testing.F) {
 				a = Action{Op: OpBan, Target: target, Reason: "r"}
 			case 8:
 				a = Invite("c" + strconv.Itoa(int(tgt%3)))
+			case 9:
+				a = Sequencer(time.Duration(tgt%3) * 15 * time.Minute)
+			case 10:
+				a = Countersign(evs[int(tgt)%len(evs)].ID)
+			case 11:
+				a = SetChannel([]string{"general", "dev"}[tgt%2], "n", tgt%4 >= 2)
 			}
-			ev := NewEntry(c.room, p, a, testBase)
+			ev := NewEntry(c.room, p, a, testBase.Add(time.Duration(i/4)*7*time.Minute))
 			if err := ev.Sign(key(letters[int(who)%len(letters)])); err != nil {
 				t.Fatal(err)
 			}

@@ -134,7 +134,8 @@ func (a Action) key() string {
 	}
 	c := a.Policy
 	return fmt.Sprint(a.Op, " ", a.Target, " ", a.Role, " ", uint64(a.Caps), " ", a.Rank, " ", strconv.Quote(a.Code), " ",
-		str(c.Name), str(c.About), str(c.Picture), bl(c.Open), bl(c.Public), bl(c.JoinOpen))
+		str(c.Name), str(c.About), str(c.Picture), bl(c.Open), bl(c.Public), bl(c.JoinOpen), " ",
+		a.Channel, " ", strconv.Quote(a.ChannelName), " ", a.Archived)
 }
 
 // Place answers a request sent to the host of the log's room. It returns
@@ -162,9 +163,9 @@ func (l *Log) Place(req *nostr.Event, now time.Time) (*nostr.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range l.Applied {
-		if e.Request != nil && e.Request.ID == req.ID {
-			return nil, ErrReused
+	for _, e := range l.Order {
+		if e.Request != nil && e.Request.ID == req.ID && (l.why[e.ID] == nil || errors.Is(l.why[e.ID], ErrPending)) {
+			return nil, ErrReused // applied, or placed and waiting for the creator
 		}
 	}
 	s := l.State

@@ -95,6 +95,18 @@ func (l *Log) StateAt(id string) (s *State, ok bool) {
 //     again without them: a revoked moderator cannot act by attaching an
 //     entry to an old point of the chain.
 //
+//   - Sequencer mode (on while the creator's last SEQUENCE entry set a
+//     wait). An entry that changes the ACL (all but a user leaving) by
+//     anyone but the creator is pending (ErrPending): it holds its place
+//     and takes effect when the creator countersigns it (an e tag of a
+//     later SEQUENCE entry of the creator), right before that entry and
+//     judged against the state there. It takes effect at once, alone, if
+//     the creator was absent: no entry of the creator is dated within the
+//     wait before it, and the creator's first entry dated after it, if
+//     any, built on it (on return, what the creator did not see waits
+//     for its countersignature). The concurrency rule reads a
+//     countersigned entry's point as its countersignature's.
+//
 //   - Placements (see Entry) are entries of their request's signer: its
 //     capability is checked, and a request takes effect at most once
 //     (ErrReused). A moderation event without prev, seq and lamport is a
@@ -218,47 +230,95 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 	// ancestor test is O(1) (tree intervals) and a demotion looks only at
 	// the demoted user's entries, so a run costs O(entries).
 	isAncestor := treeIntervals(l.Genesis, l.Order)
+	alone := absence(l.Genesis, l.Order, isAncestor)
+	creator := l.Genesis.Author
 	excluded := map[string]error{}
 	var denied map[string]error
+	type took struct {
+		e  Entry
+		at string // where it took effect: itself, or the countersignature
+	}
 	for {
 		l.State, l.Applied, denied = newState(l.Genesis), nil, map[string]error{}
-		appliedBy := map[string][]Entry{}
+		appliedBy := map[string][]took{}
 		usedRequest := map[string]bool{}
+		var waiting []Entry // pending, in replay order
 		again := false
-		for _, e := range l.Order {
-			if excluded[e.ID] != nil {
-				continue
-			}
+		// take applies e where at is (e itself, or the creator's entry
+		// countersigning it) if its signer may; it reports whether the
+		// concurrency rule excluded something (then replay again).
+		take := func(e Entry, at string) bool {
 			if e.Request != nil && usedRequest[e.Request.ID] {
 				denied[e.ID] = fmt.Errorf("%w: request %.16s", ErrReused, e.Request.ID)
-				continue
+				return false
 			}
 			if err := l.State.authorize(e); err != nil {
 				denied[e.ID] = err
-				continue
+				return false
 			}
 			if e.Request != nil {
 				usedRequest[e.Request.ID] = true
 			}
 			demoted := l.State.apply(e)
 			l.Applied = append(l.Applied, e)
-			appliedBy[e.Author] = append(appliedBy[e.Author], e)
+			appliedBy[e.Author] = append(appliedBy[e.Author], took{e, at})
+			more := false
 			for _, d := range demoted {
 				if d == e.Author {
 					continue
 				}
 				for _, a := range appliedBy[d] {
-					if !isAncestor(a.ID, e.ID) {
-						excluded[a.ID] = fmt.Errorf("%w: %s of %.16s in %.16s", ErrConcurrent, e.Action.Op, d, e.ID)
-						again = true
+					if !isAncestor(a.at, at) {
+						excluded[a.e.ID] = fmt.Errorf("%w: %s of %.16s in %.16s", ErrConcurrent, e.Action.Op, d, at)
+						more = true
 					}
 				}
 			}
-			if again {
+			return more
+		}
+		for _, e := range l.Order {
+			if excluded[e.ID] != nil {
+				continue
+			}
+			// The creator's countersignatures: the entries they name that
+			// wait take effect here, in replay order, before the entry.
+			if e.Author == creator && len(e.Action.Acks) > 0 && l.State.authorize(e) == nil && len(waiting) > 0 {
+				acked := map[string]bool{}
+				for _, id := range e.Action.Acks {
+					acked[id] = true
+				}
+				var still []Entry
+				for _, w := range waiting {
+					if !acked[w.ID] || again {
+						still = append(still, w)
+					} else if take(w, e.ID) {
+						again = true
+					}
+				}
+				waiting = still
+				if again {
+					break
+				}
+			}
+			if w := l.State.Sequencer; w > 0 && e.Author != creator && changesACL(e) && !alone(e, w) {
+				if e.Request != nil && usedRequest[e.Request.ID] {
+					denied[e.ID] = fmt.Errorf("%w: request %.16s", ErrReused, e.Request.ID)
+				} else if err := l.State.authorize(e); err != nil {
+					denied[e.ID] = err // refused now: it would not wait
+				} else {
+					waiting = append(waiting, e)
+				}
+				continue
+			}
+			if take(e, e.ID) {
+				again = true
 				break
 			}
 		}
 		if !again {
+			for _, w := range waiting {
+				denied[w.ID] = fmt.Errorf("%w: %s by %.16s", ErrPending, w.Action.Op, w.Author)
+			}
 			break
 		}
 	}
@@ -270,6 +330,80 @@ func Replay(room string, events []*nostr.Event, now time.Time) (*Log, error) {
 		}
 	}
 	return l, nil
+}
+
+// changesACL reports whether e changes the room's authority: everything
+// but the creator's sequence entries and a user leaving.
+func changesACL(e Entry) bool {
+	a := e.Action
+	return a.Op != OpSequence && !(a.Op == OpRevoke && a.Target == e.Author)
+}
+
+// absence returns the sequencer mode's test "the creator was absent for
+// wait when e was made": no entry of the creator (the genesis included)
+// is dated in the wait before e (up to e's own second), and the first
+// entry of the creator dated after e, if any, built on e (the creator
+// came back having seen it). Both are properties of the set of entries,
+// so the answer does not depend on the order they arrived in.
+func absence(g Entry, order []Entry, isAncestor func(a, e string) bool) func(e Entry, wait time.Duration) bool {
+	present := []Entry{g}
+	for _, e := range order {
+		if e.Author == g.Author {
+			present = append(present, e)
+		}
+	}
+	sort.Slice(present, func(i, j int) bool {
+		if present[i].CreatedAt != present[j].CreatedAt {
+			return present[i].CreatedAt < present[j].CreatedAt
+		}
+		return present[i].ID < present[j].ID
+	})
+	return func(e Entry, wait time.Duration) bool {
+		from := e.CreatedAt - int64(wait/time.Second)
+		i := sort.Search(len(present), func(i int) bool { return present[i].CreatedAt > from })
+		if i < len(present) && present[i].CreatedAt <= e.CreatedAt {
+			return false
+		}
+		j := sort.Search(len(present), func(i int) bool { return present[i].CreatedAt > e.CreatedAt })
+		return j == len(present) || isAncestor(e.ID, present[j].ID)
+	}
+}
+
+// Pending lists the entries that wait for the creator's countersignature
+// (sequencer mode), in replay order: what the creator's next sequence
+// entry may countersign.
+func (l *Log) Pending() []string {
+	var ids []string
+	for _, e := range l.Order {
+		if errors.Is(l.why[e.ID], ErrPending) {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+// Needed is the set of entries a host keeps of this log: the genesis,
+// every entry that took effect or is pending, and every entry one of
+// those builds on (a refused entry keeps its place in the chain, and what
+// extends it needs it). An entry outside it (refused, with nothing that
+// stands built on it; or out of the chain: forged, orphaned, of another
+// room) changes nothing for anyone, so a node pulling the room need not
+// store or serve it.
+func (l *Log) Needed() map[string]bool {
+	need := map[string]bool{l.Genesis.ID: true}
+	prev := make(map[string]string, len(l.Order))
+	for _, e := range l.Order {
+		prev[e.ID] = e.Prev
+	}
+	for _, e := range l.Order {
+		if err := l.why[e.ID]; err != nil && !errors.Is(err, ErrPending) {
+			continue
+		}
+		for id := e.ID; !need[id]; id = prev[id] {
+			need[id] = true
+		}
+	}
+	return need
 }
 
 // maxEntries is MaxEntries; tests lower it.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Caps is a bitmask of capabilities.
@@ -17,7 +18,7 @@ const (
 	CanInvite                          // GRANT the member role
 	CanPin                             // pin messages (later parts)
 	CanMute                            // mute members (later parts)
-	CanManageChannels                  // channels (later parts)
+	CanManageChannels                  // CHANNEL: define, rename, archive text channels
 	CanManageRoles                     // DEFINE_ROLE, GRANT and REVOKE of any role below one's rank
 	CanSetPolicy                       // SET_POLICY: metadata and flags
 
@@ -102,10 +103,27 @@ type State struct {
 	// request carrying it admits its signer while that pubkey holds
 	// invite.
 	Invites map[string]string
+	// Sequencer is how long the creator must be absent before others'
+	// entries take effect alone; 0 is off (see Replay).
+	Sequencer time.Duration
+	// Channels are the room's text channels by id; "general" always
+	// exists (a message without a channel tag is in it).
+	Channels map[string]Channel
 }
 
+// Channel is a text channel of a room.
+type Channel struct {
+	Name     string
+	Archived bool // closed to new messages
+}
+
+// GeneralChannel is the channel of messages that name none; it exists in
+// every room and cannot be archived.
+const GeneralChannel = "general"
+
 func newState(g Entry) *State {
-	s := &State{Room: g.Room, Creator: g.Author, Users: map[string]string{g.Author: RoleOwner}, Roles: map[string]Role{}, Invites: map[string]string{}}
+	s := &State{Room: g.Room, Creator: g.Author, Users: map[string]string{g.Author: RoleOwner}, Roles: map[string]Role{}, Invites: map[string]string{},
+		Channels: map[string]Channel{GeneralChannel: {Name: GeneralChannel}}}
 	s.setPolicy(g.Action.Policy)
 	return s
 }
@@ -123,6 +141,10 @@ func (s *State) clone() *State {
 	c.Invites = make(map[string]string, len(s.Invites))
 	for k, v := range s.Invites {
 		c.Invites[k] = v
+	}
+	c.Channels = make(map[string]Channel, len(s.Channels))
+	for k, v := range s.Channels {
+		c.Channels[k] = v
 	}
 	return &c
 }
@@ -284,6 +306,19 @@ func (s *State) authorize(e Entry) error {
 			return deny("the code is taken")
 		}
 		return nil
+	case OpChannel:
+		if me.Caps&CanManageChannels == 0 {
+			return deny("channels need manage-channels")
+		}
+		if a.Channel == GeneralChannel && a.Archived {
+			return deny("the general channel cannot be archived")
+		}
+		return nil
+	case OpSequence:
+		if by != s.Creator {
+			return deny("only the creator sequences the room")
+		}
+		return nil
 	case OpDefineRole:
 		if _, static := staticRoles[a.Role]; static {
 			return deny("%s is a static role", a.Role)
@@ -328,6 +363,12 @@ func (s *State) apply(e Entry) (demoted []string) {
 		s.setPolicy(a.Policy)
 	case OpInvite:
 		s.Invites[a.Code] = e.Author
+	case OpSequence:
+		if a.Wait != nil {
+			s.Sequencer = *a.Wait
+		}
+	case OpChannel:
+		s.Channels[a.Channel] = Channel{Name: a.ChannelName, Archived: a.Archived}
 	case OpDefineRole:
 		old, existed := s.Roles[a.Role]
 		s.Roles[a.Role] = Role{a.Role, a.Caps, a.Rank}

@@ -2,6 +2,7 @@ package room
 
 import (
 	"sort"
+	"time"
 )
 
 // View is a replayed log as an application shows it (the web app's rooms
@@ -17,12 +18,25 @@ type View struct {
 	Open     bool   `json:"unrestricted"` // anyone not banned posts
 	JoinOpen bool   `json:"open"`         // join requests honoured
 	Public   bool   `json:"public"`
+	// Sequencer is sequencer mode's absence delay in minutes (0: off).
+	Sequencer int `json:"sequencer_minutes"`
+	// Pending are the entries that wait for the creator's countersignature.
+	Pending []string `json:"pending"`
+	// Channels are the room's text channels, general first, then by id.
+	Channels []ViewChannel `json:"channels"`
 	// Users holding a role (banned ones too), highest rank first.
 	Users   []ViewUser  `json:"users"`
 	Tip     Point       `json:"tip"`
 	Entries []ViewEntry `json:"entries"`
 	// Rejected counts the events refused (in the chain or not).
 	Rejected int `json:"rejected"`
+}
+
+// ViewChannel is a text channel.
+type ViewChannel struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Archived bool   `json:"archived,omitempty"`
 }
 
 // ViewUser is a user's role and capabilities.
@@ -54,7 +68,14 @@ func (l *Log) View() View {
 	p := s.Policy
 	v := View{Room: l.Room, Name: p.Name, About: p.About, Picture: p.Picture, Creator: s.Creator,
 		Open: p.Open, JoinOpen: p.JoinOpen, Public: p.Public, Tip: l.Tip(), Rejected: len(l.Rejected),
+		Sequencer: int(s.Sequencer / time.Minute), Pending: append([]string{}, l.Pending()...),
 		Users: []ViewUser{}, Entries: []ViewEntry{}}
+	v.Channels = []ViewChannel{{ID: GeneralChannel, Name: s.Channels[GeneralChannel].Name}}
+	for _, id := range sortedKeys(s.Channels) {
+		if c := s.Channels[id]; id != GeneralChannel {
+			v.Channels = append(v.Channels, ViewChannel{ID: id, Name: c.Name, Archived: c.Archived})
+		}
+	}
 	for _, pk := range sortedKeys(s.Users) {
 		r, _ := s.Role(pk)
 		v.Users = append(v.Users, ViewUser{Pubkey: pk, Role: s.Users[pk], Rank: r.Rank, Caps: r.Caps.String()})

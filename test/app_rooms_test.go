@@ -15,10 +15,12 @@ import (
 )
 
 // TestAppRooms: the rooms screen, as a user works it. The tab creates an
-// open room, posts in it, and sees live a user of another client join
+// open room, posts in it, adds a text channel, posts there and sees each
+// channel's messages apart, and sees live a user of another client join
 // (a NIP-29 join request) and post; the tab, owner of the room, bans that
 // user from the member list, and the user's next message is refused by
-// the node.
+// the node. Then the owner turns sequencer mode on; a new user's join
+// waits until the owner countersigns it on the page.
 func TestAppRooms(t *testing.T) {
 	n := harness.Start(t, "--webrtc-loopback")
 	b := harness.NewBrowser(t)
@@ -42,6 +44,25 @@ func TestAppRooms(t *testing.T) {
 		t.Fatalf("posting from the page: %v", err)
 	}
 	b.WaitFor(20*time.Second, `[...document.querySelectorAll('.chat .msg')].some(m => m.textContent.includes('hello from the tab'))`)
+
+	// The owner adds a text channel, writes in it, and goes back to general.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`.new-channel input[name="channel-id"]`, "dev"),
+		chromedp.SendKeys(`.new-channel input[name="channel-name"]`, "Dev talk"),
+		chromedp.Click(`.new-channel button[type="submit"]`),
+	); err != nil {
+		t.Fatalf("adding a channel from the page: %v", err)
+	}
+	b.WaitFor(20*time.Second, `document.querySelector('.channels button[aria-current="true"]')?.dataset.channel === 'dev' && !document.querySelector('.chat .msg:not([hidden])')`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys("#room-text", "hello in dev"),
+		chromedp.Click(`form.compose button[type="submit"]`),
+	); err != nil {
+		t.Fatalf("posting in the channel: %v", err)
+	}
+	b.WaitFor(20*time.Second, `[...document.querySelectorAll('.chat .msg:not([hidden])')].some(m => m.textContent.includes('hello in dev') && m.dataset.channel === 'dev')`)
+	b.Eval(`(() => { document.querySelector('.channels button[data-channel="general"]').click(); return true; })()`, nil)
+	b.WaitFor(20*time.Second, `(() => { const shown = [...document.querySelectorAll('.chat .msg:not([hidden])')].map(m => m.textContent); return shown.some(t => t.includes('hello from the tab')) && !shown.some(t => t.includes('hello in dev')); })()`)
 
 	// Another client, that writes no chain tags: it joins and posts.
 	c, err := client.Dial(ctx, n.WSURL)
@@ -73,6 +94,28 @@ func TestAppRooms(t *testing.T) {
 	if err := send(9, "still here?"); err == nil || !strings.Contains(err.Error(), "restricted:") {
 		t.Fatalf("a banned user's message: %v, want restricted:", err)
 	}
+
+	// Sequencer mode: the owner turns it on; a new user's join request is
+	// placed but waits; the owner countersigns it from the page.
+	b.Eval(`(() => { [...document.querySelectorAll('button')].find(x => x.textContent.startsWith('Sequencer mode')).click(); return true; })()`, nil)
+	b.WaitFor(20*time.Second, `document.querySelector('p.muted')?.textContent.includes('sequencer mode')`)
+	sk2 := nostr.GeneratePrivateKey()
+	pk2, _ := nostr.GetPublicKey(sk2)
+	join := &nostr.Event{Kind: 9021, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", id}}}
+	if err := join.Sign(sk2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, "EVENT", join); err != nil {
+		t.Fatalf("a join request in sequencer mode: %v", err)
+	}
+	b.WaitFor(20*time.Second, `[...document.querySelectorAll('button')].some(x => x.textContent === 'Countersign 1 pending change')`)
+	var early bool
+	b.Eval(fmt.Sprintf(`!!document.querySelector('.members li[data-pubkey=%q]')`, pk2), &early)
+	if early {
+		t.Fatal("the join took effect before the owner countersigned it")
+	}
+	b.Eval(`(() => { [...document.querySelectorAll('button')].find(x => x.textContent === 'Countersign 1 pending change').click(); return true; })()`, nil)
+	b.WaitFor(20*time.Second, fmt.Sprintf(`document.querySelector('.members li[data-pubkey=%q] .role')?.textContent === 'member'`, pk2))
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}

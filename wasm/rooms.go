@@ -87,8 +87,10 @@ func jsRoomReplay(args []js.Value) any {
 	})
 }
 
-// roomEntry(roomID, tip, {op, target, role, code, reason}) -> unsigned log entry | {error}
-// op: grant, revoke, ban, unban or invite; tip: a View's tip.
+// roomEntry(roomID, tip, {op, target, role, code, channel, name, archived, ids, minutes, reason})
+// -> unsigned log entry | {error}
+// op: grant, revoke, ban, unban, invite, channel, countersign (ids) or
+// sequencer (minutes, 0: off); tip: a View's tip.
 func jsRoomEntry(args []js.Value) any {
 	id, err := strArg(args, 0, "roomEntry: the room id")
 	if err != nil {
@@ -103,7 +105,7 @@ func jsRoomEntry(args []js.Value) any {
 	}
 	op := optString(opt(args, 2, "op"))
 	target := optString(opt(args, 2, "target"))
-	if _, err := event.ParseHex32(target); err != nil && op != "invite" {
+	if _, err := event.ParseHex32(target); err != nil && (op == "grant" || op == "revoke" || op == "ban" || op == "unban") {
 		return errResult(errors.New("roomEntry: action.target: a pubkey (64 hex)"))
 	}
 	var a room.Action
@@ -118,8 +120,33 @@ func jsRoomEntry(args []js.Value) any {
 		a = room.Ban(target)
 	case "unban":
 		a = room.Unban(target)
+	case "channel":
+		a = room.SetChannel(optString(opt(args, 2, "channel")), optString(opt(args, 2, "name")), opt(args, 2, "archived").Truthy())
+		if err := room.CheckChannel(a.Channel, a.ChannelName); err != nil {
+			return errResult(fmt.Errorf("roomEntry: %w", err))
+		}
+	case "countersign":
+		ids := opt(args, 2, "ids")
+		if ids.Type() != js.TypeObject || ids.Length() == 0 || ids.Length() > room.MaxTags-5 {
+			return errResult(fmt.Errorf("roomEntry: action.ids: 1 to %d entry ids (a view's pending)", room.MaxTags-5))
+		}
+		var list []string
+		for i := 0; i < ids.Length(); i++ {
+			if id := optString(ids.Index(i)); event.IsHex(id, 64) {
+				list = append(list, id)
+			} else {
+				return errResult(errors.New("roomEntry: action.ids: entry ids (64 hex)"))
+			}
+		}
+		a = room.Countersign(list...)
+	case "sequencer":
+		m := opt(args, 2, "minutes")
+		if m.Type() != js.TypeNumber || m.Int() < 0 || time.Duration(m.Int())*time.Minute > room.MaxSequencerWait {
+			return errResult(fmt.Errorf("roomEntry: action.minutes: 1 to %d, or 0 for off", int(room.MaxSequencerWait/time.Minute)))
+		}
+		a = room.Sequencer(time.Duration(m.Int()) * time.Minute)
 	default:
-		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban, unban or invite", op))
+		return errResult(fmt.Errorf("roomEntry: action.op %q: want grant, revoke, ban, unban, invite, channel, countersign or sequencer", op))
 	}
 	a.Reason = optString(opt(args, 2, "reason"))
 	ev := room.NewEntry(id, tip, a, time.Now())

@@ -69,8 +69,37 @@ func TestRoomCalls(t *testing.T) {
 	if i.Kind != 9009 || i.Tags.Find("code")[1] != "abc" {
 		t.Fatalf("invite entry %v", i)
 	}
+	ch := js.Global().Get("Object").New()
+	ch.Set("op", "channel")
+	ch.Set("channel", "dev")
+	ch.Set("name", "Development")
+	c := signed(call("roomEntry", id, v.Get("tip"), ch))
+	if c.Kind != 9002 || len(c.Tags.Find("channel")) != 3 || c.Tags.Find("channel")[2] != "Development" {
+		t.Fatalf("channel entry %v", c)
+	}
+	if v := view(g, e, c); v.Get("channels").Length() != 2 || v.Get("channels").Index(1).Get("name").String() != "Development" {
+		t.Fatalf("after the channel: %s", stringify(v))
+	}
+	ch.Set("channel", "Dev!")
+	wantError(t, call("roomEntry", id, v.Get("tip"), ch), "channel id")
 	act.Set("op", "promote")
-	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban, unban or invite")
+	wantError(t, call("roomEntry", id, v.Get("tip"), act), "grant, revoke, ban, unban, invite, channel, countersign or sequencer")
+	sq := js.Global().Get("Object").New()
+	sq.Set("op", "sequencer")
+	sq.Set("minutes", 30)
+	if q := signed(call("roomEntry", id, v.Get("tip"), sq)); q.Kind != 9018 || q.Tags.Find("sequencer")[1] != "30" {
+		t.Fatalf("sequencer entry %v", q)
+	}
+	sq.Set("minutes", -1)
+	wantError(t, call("roomEntry", id, v.Get("tip"), sq), "minutes")
+	cs := js.Global().Get("Object").New()
+	cs.Set("op", "countersign")
+	cs.Set("ids", jsStrings(e.ID))
+	if q := signed(call("roomEntry", id, v.Get("tip"), cs)); q.Kind != 9018 || q.Tags.Find("e")[1] != e.ID {
+		t.Fatalf("countersign entry %v", q)
+	}
+	cs.Set("ids", jsStrings("abc"))
+	wantError(t, call("roomEntry", id, v.Get("tip"), cs), "ids")
 	wantError(t, call("roomEntry", id, "tip", act), "tip")
 	if _, err := await(call("roomReplay", id, jsArray(e))); err == nil || !strings.Contains(err.Error(), "genesis") {
 		t.Errorf("a log without its genesis: %v", err)
@@ -78,4 +107,12 @@ func TestRoomCalls(t *testing.T) {
 	if _, err := await(call("roomReplay", "lobby", jsArray(g))); err == nil {
 		t.Error("a bad room id was replayed")
 	}
+}
+
+func jsStrings(ss ...string) js.Value {
+	a := js.Global().Get("Array").New()
+	for _, s := range ss {
+		a.Call("push", s)
+	}
+	return a
 }

@@ -188,13 +188,16 @@ here, and append entries at its tip.
   cairn room ban <id> <npub>              ban (unban undoes it)
   cairn room invite <id>                  make an invite code (holders of invite)
   cairn room join <id> [--code C]         ask to join (an open room, or with a code)
-  cairn room post <id> "hello"            a chat message (kind 9)
+  cairn room post <id> "hello"            a chat message (kind 9); --channel <c> in a text channel
+  cairn room channel <id> dev "Dev talk"  make or rename a text channel (--archive closes it)
   cairn room log <id>                     the authority log, entry by entry
   cairn room read <id>                    the latest messages
-  cairn room sync <id> ws://other-node    have this machine's node pull the room from another`,
+  cairn room sync <id> ws://other-node    have this machine's node pull the room from another
+  cairn room sequencer <id> 30            (creator) others' changes wait for your countersignature
+  cairn room countersign <id>             (creator) countersign every pending change`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
+	cmd.AddCommand(roomCreateCmd(&f), roomSyncCmd(), roomSequencerCmd(&f), roomCountersignCmd(&f), roomChannelCmd(&f), roomInviteCmd(&f), roomJoinCmd(&f), roomLsCmd(&f), roomInfoCmd(&f), roomLogCmd(&f), roomPostCmd(&f), roomReadCmd(&f),
 		roomActCmd(&f, "grant <room-id> <pubkey> <role>", "Give a user a role in a room (member, mod, owner, or a role defined in the room)", 3,
 			func(args []string, pk string) room.Action { return room.Grant(pk, args[2]) }),
 		roomActCmd(&f, "revoke <room-id> <pubkey>", "Take a user's role away (with your own pubkey: leave the room)", 2,
@@ -319,7 +322,11 @@ func printInfo(out io.Writer, l *room.Log) {
 	fmt.Fprintf(out, "creator  %s\npolicy   %s, %s\n", npub(st.Creator),
 		yes(p.JoinOpen, "open (anyone may join)", "closed (moderators add members)"),
 		yes(p.Open, "unrestricted (anyone not banned posts)", "restricted (members post)"))
-	fmt.Fprintf(out, "log      %d entries applied, %d refused\n", len(l.Applied), len(l.Rejected))
+	if st.Sequencer > 0 {
+		fmt.Fprintf(out, "sequencer on: others' changes wait for the creator's countersignature (alone after %s of absence)\n", st.Sequencer)
+	}
+	pending := len(l.Pending())
+	fmt.Fprintf(out, "log      %d entries applied, %d refused, %d pending\n", len(l.Applied), len(l.Rejected)-pending, pending)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\nMEMBER\tROLE\tPUBKEY")
 	pks := make([]string, 0, len(st.Users))
@@ -337,6 +344,14 @@ func printInfo(out io.Writer, l *room.Log) {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", npub(pk), st.Users[pk], pk)
 	}
 	w.Flush()
+	fmt.Fprintln(out, "\nchannels:")
+	for _, c := range l.View().Channels {
+		state := ""
+		if c.Archived {
+			state = " (archived)"
+		}
+		fmt.Fprintf(out, "  %s: %s%s\n", c.ID, c.Name, state)
+	}
 	if len(st.Roles) > 0 {
 		fmt.Fprintln(out, "\ndefined roles:")
 		names := make([]string, 0, len(st.Roles))
@@ -382,6 +397,26 @@ func describe(a room.Action) string {
 		return fmt.Sprintf("define role %s (rank %d): %s", a.Role, a.Rank, a.Caps)
 	case room.OpInvite:
 		return "invite code " + a.Code
+	case room.OpChannel:
+		if a.Archived {
+			return fmt.Sprintf("archive channel %s (%s)", a.Channel, a.ChannelName)
+		}
+		return fmt.Sprintf("channel %s named %q", a.Channel, a.ChannelName)
+	case room.OpSequence:
+		var parts []string
+		if a.Wait != nil && *a.Wait == 0 {
+			parts = append(parts, "sequencer off")
+		} else if a.Wait != nil {
+			parts = append(parts, fmt.Sprintf("sequencer on (others act alone after %s of absence)", *a.Wait))
+		}
+		if len(a.Acks) > 0 {
+			ids := make([]string, len(a.Acks))
+			for i, id := range a.Acks {
+				ids[i] = id[:12] + "…"
+			}
+			parts = append(parts, "countersign "+strings.Join(ids, " "))
+		}
+		return strings.Join(parts, ", ")
 	}
 	var parts []string
 	c := a.Policy
@@ -413,7 +448,9 @@ func printLog(out io.Writer, l *room.Log) {
 			by += fmt.Sprintf(" (kind %d placed by %s)", e.Via, short(e.Placer))
 		}
 		res := "applied"
-		if err := l.Err(e.ID); err != nil {
+		if err := l.Err(e.ID); errors.Is(err, room.ErrPending) {
+			res = "pending: waits for the creator's countersignature (" + e.ID[:12] + "…)"
+		} else if err != nil {
 			res = "refused: " + err.Error()
 		}
 		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Lamport,
@@ -434,7 +471,8 @@ func printLog(out io.Writer, l *room.Log) {
 }
 
 func roomPostCmd(f *roomFlags) *cobra.Command {
-	return &cobra.Command{
+	var channel string
+	cmd := &cobra.Command{
 		Use:   "post <room-id> <text>",
 		Short: "Post a chat message (kind 9) in a room",
 		Args:  cobra.ExactArgs(2),
@@ -446,12 +484,18 @@ func roomPostCmd(f *roomFlags) *cobra.Command {
 			if strings.TrimSpace(args[1]) == "" {
 				return errors.New("the message is empty")
 			}
+			if err := checkChannel(channel); err != nil {
+				return err
+			}
 			s, done, err := f.open(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer done()
 			ev := &nostr.Event{Kind: room.KindChat, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"h", id}}, Content: args[1]}
+			if channel != room.GeneralChannel {
+				ev.Tags = append(ev.Tags, nostr.Tag{"channel", channel})
+			}
 			if err := s.publish(ev); err != nil {
 				return err
 			}
@@ -459,15 +503,64 @@ func roomPostCmd(f *roomFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&channel, "channel", room.GeneralChannel, "the text channel (its id; cairn room info lists them)")
+	return cmd
+}
+
+// checkChannel checks a channel id typed on the command line.
+func checkChannel(id string) error {
+	if id == "" || len(id) > room.MaxRoleName || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return fmt.Errorf("channel %q: a channel id is 1 to %d of a-z, 0-9, - and _ (cairn room info lists the room's channels)", id, room.MaxRoleName)
+	}
+	return nil
+}
+
+func roomChannelCmd(f *roomFlags) *cobra.Command {
+	var archive bool
+	cmd := &cobra.Command{
+		Use:   "channel <room-id> <channel-id> <name>",
+		Short: "Create or rename a text channel of a room (--archive: close it to new messages)",
+		Long: `Create the text channel <channel-id> of a room with a name people see, or
+rename it; --archive closes it to new messages (its history stays). Needs the
+manage-channels capability (the owner has it; grant a role defined with it).
+Post in a channel with ` + "`cairn room post --channel <channel-id>`" + `.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkChannel(args[1]); err != nil {
+				return err
+			}
+			if args[2] == "" || len(args[2]) > room.MaxName {
+				return fmt.Errorf("name %q: give 1 to %d bytes", args[2], room.MaxName)
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			a := room.SetChannel(args[1], args[2], archive)
+			ev, err := s.act(id, a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&archive, "archive", false, "archive the channel: no new messages")
+	return cmd
 }
 
 func roomReadCmd(f *roomFlags) *cobra.Command {
 	var limit int
+	var channel string
 	cmd := &cobra.Command{
 		Use:   "read <room-id>",
 		Short: "Print a room's latest chat messages, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkChannel(channel); err != nil {
+				return err
+			}
 			s, id, done, err := f.openRoom(cmd, args[0], false)
 			if err != nil {
 				return err
@@ -479,7 +572,11 @@ func roomReadCmd(f *roomFlags) *cobra.Command {
 			}
 			sort.Slice(evs, func(i, j int) bool { return evs[i].CreatedAt < evs[j].CreatedAt })
 			for _, ev := range evs {
-				if event.Verify(ev) != nil {
+				in := room.GeneralChannel
+				if t := ev.Tags.Find("channel"); t != nil {
+					in = t[1]
+				}
+				if event.Verify(ev) != nil || in != channel {
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", ev.CreatedAt.Time().UTC().Format("2006-01-02 15:04:05"), short(ev.PubKey), ev.Content)
@@ -487,7 +584,8 @@ func roomReadCmd(f *roomFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 50, "how many messages")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many messages (of every channel) to fetch")
+	cmd.Flags().StringVar(&channel, "channel", room.GeneralChannel, "the text channel to show")
 	return cmd
 }
 
@@ -534,6 +632,85 @@ an npub1… or 64 hex digits.`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "a reason, for people reading the log")
 	return cmd
+}
+
+func roomSequencerCmd(f *roomFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sequencer <room-id> <minutes|off>",
+		Short: "Turn sequencer mode on or off (the room's creator only)",
+		Long: `Turn the room's sequencer mode on (others' changes of members, roles and
+policy then wait, stored, until you countersign them with
+` + "`cairn room countersign`" + `) or off. With the mode on, moderators act alone once you
+have signed nothing in the room for <minutes>; when you come back, what you
+had not seen waits for your countersignature. Sign with the creator's key.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var wait time.Duration
+			if args[1] != "off" {
+				var m int
+				if _, err := fmt.Sscanf(args[1], "%d", &m); err != nil || m < 1 || time.Duration(m)*time.Minute > room.MaxSequencerWait {
+					return fmt.Errorf("%q: give the absence delay in minutes (1 to %d), or off", args[1], int(room.MaxSequencerWait/time.Minute))
+				}
+				wait = time.Duration(m) * time.Minute
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			a := room.Sequencer(wait)
+			ev, err := s.act(id, a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
+}
+
+func roomCountersignCmd(f *roomFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "countersign <room-id> [entry-id...]",
+		Short: "Countersign pending changes in sequencer mode (the room's creator only)",
+		Long: `Countersign changes that wait for the creator (sequencer mode): they take
+effect now, each judged against the room as it is. Without entry ids, every
+pending change is countersigned; ` + "`cairn room log`" + ` lists them ("pending").`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args[1:] {
+				if !event.IsHex(a, 64) {
+					return fmt.Errorf("%q is not an entry id: give the 64 hex digits of a pending entry (cairn room log shows them)", a)
+				}
+			}
+			s, id, done, err := f.openRoom(cmd, args[0], true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			l, err := s.log(id)
+			if err != nil {
+				return err
+			}
+			ids := args[1:]
+			if len(ids) == 0 {
+				ids = l.Pending()
+			}
+			if len(ids) == 0 {
+				return errors.New("nothing is pending in this room")
+			}
+			if len(ids) > room.MaxTags-5 {
+				ids = ids[:room.MaxTags-5] // one entry's worth; run it again for the rest
+			}
+			a := room.Countersign(ids...)
+			ev := room.NewEntry(id, l.Tip(), a, time.Now())
+			if err := s.publish(ev); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", describe(a), ev.ID)
+			return nil
+		},
+	}
 }
 
 func checkRole(name string) error {

@@ -9,7 +9,7 @@ import { query, subscribe } from "./nostr.js";
 import { call, load, nodeStatus, relayURL, signEvent, start, state, userPubkey } from "./core.js";
 import { navigate } from "./app.js";
 
-const LOG_KINDS = [9007, 9000, 9001, 9002, 9009];
+const LOG_KINDS = [9007, 9000, 9001, 9002, 9009, 9018];
 const CHAT = 9;
 const DELETE = 9005;
 const JOIN_REQUEST = 9021;
@@ -101,6 +101,7 @@ function renderRoom(main, id) {
   let me = "";
   let view = null;
   let mayDelete = false;
+  let channel = "general"; // the channel shown and written to
   const code = new URLSearchParams(location.search).get("code") || "";
   const deleted = new Set();
   const log = new Map(); // id -> event of the authority log
@@ -114,13 +115,16 @@ function renderRoom(main, id) {
   const form = el("form", { class: "row compose" }, text, send);
   const join = el("div");
   const invite = el("div");
+  const sequencer = el("div");
   const inviteOut = el("div", { "aria-live": "polite" });
+  const channels = el("nav", { class: "channels row", "aria-label": "Channels" });
+  const channelForm = el("div");
   const members = el("ul", { class: "members", "aria-label": "Members" });
   const history = el("ol", { class: "history" });
   main.append(el("p", {}, el("a", { href: "/rooms" }, "← All rooms")), title, policy, out,
     el("div", { class: "room" },
-      el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), messages, join, form),
-      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut,
+      el("section", { class: "chatbox", "aria-labelledby": "h-chat" }, el("h2", { id: "h-chat" }, "Chat"), channels, messages, join, form, channelForm),
+      el("section", { "aria-labelledby": "h-members" }, el("h2", { id: "h-members" }, "Members"), members, invite, inviteOut, sequencer,
         el("details", {}, el("summary", {}, "Authority log"), history))));
 
   const say = (kind, msg) => out.replaceChildren(notice(kind, msg));
@@ -150,7 +154,8 @@ function renderRoom(main, id) {
     const when = new Date(ev.created_at * 1000);
     const del = el("button", { type: "button", class: "secondary small delete", onclick: () => remove(ev) }, "Delete");
     del.hidden = !(ev.pubkey === me || mayDelete);
-    return el("li", { class: "msg", "data-id": ev.id, "data-pubkey": ev.pubkey },
+    const ch = tagOf(ev, "channel") || "general";
+    return el("li", { class: "msg", "data-id": ev.id, "data-pubkey": ev.pubkey, "data-channel": ch, hidden: ch !== channel },
       el("span", { class: "who", title: npub(ev.pubkey) }, name(ev.pubkey)), " ",
       el("time", { dateTime: when.toISOString(), title: when.toLocaleString("en") }, ago(ev.created_at)), " ", del,
       el("p", { class: "content" }, ev.content.slice(0, 4000)));
@@ -170,6 +175,41 @@ function renderRoom(main, id) {
     try {
       const tmpl = await call("roomEntry", id, view.tip, { op, target });
       await publish(tmpl);
+      say("ok", `${label}: done.`);
+    } catch (e) {
+      say("error", `${label}: ${errText(e)}`);
+    }
+    await replay();
+  }
+
+  // Show one channel: its messages, and the compose box writes to it.
+  function showChannel(c) {
+    channel = c;
+    for (const li of messages.children) li.hidden = li.dataset.channel !== channel;
+    if (view) draw();
+  }
+
+  async function addChannel(e) {
+    e.preventDefault();
+    const f = e.target;
+    const cid = f.elements["channel-id"].value.trim(), cname = f.elements["channel-name"].value.trim() || cid;
+    try {
+      const ev = await publish(await call("roomEntry", id, view.tip, { op: "channel", channel: cid, name: cname }));
+      log.set(ev.id, ev); // replay with it now, whether or not the subscription has brought it yet
+      f.reset();
+      say("ok", `Channel ${cname} made.`);
+      await replay();
+      showChannel(cid);
+    } catch (err) {
+      say("error", `No channel made: ${errText(err)}`);
+    }
+  }
+
+  // The creator's sequence entries: countersign, sequencer mode on or off.
+  async function sequence(action, label) {
+    try {
+      const ev = await publish(await call("roomEntry", id, view.tip, action));
+      log.set(ev.id, ev);
       say("ok", `${label}: done.`);
     } catch (e) {
       say("error", `${label}: ${errText(e)}`);
@@ -209,7 +249,8 @@ function renderRoom(main, id) {
     title.textContent = v.name || "Unnamed room";
     document.title = `${v.name || "Room"} · cairn`;
     policy.textContent = [v.open ? "Anyone may join" : "Moderators add members", v.unrestricted ? "anyone not banned posts" : "members post",
-      `${v.entries.length} log entries${v.rejected ? `, ${v.rejected} refused` : ""}`].join(" · ");
+      `${v.entries.length} log entries${v.rejected - v.pending.length ? `, ${v.rejected - v.pending.length} refused` : ""}${v.pending.length ? `, ${v.pending.length} pending` : ""}`,
+      ...(v.sequencer_minutes ? [`sequencer mode: changes wait for the creator (alone after ${v.sequencer_minutes} min of absence)`] : [])].join(" · ");
     const mine = v.users.find((u) => u.pubkey === me);
     const caps = (mine?.caps || "").split(",");
     const canBan = mine && mine.role !== "banned" && caps.includes("ban");
@@ -217,6 +258,29 @@ function renderRoom(main, id) {
     for (const li of messages.children) {
       const b = li.querySelector("button.delete");
       if (b) b.hidden = !(li.dataset.pubkey === me || mayDelete);
+    }
+    const cur = v.channels.find((c) => c.id === channel) || { id: channel, name: channel };
+    channels.replaceChildren(...v.channels.map((c) => el("button", {
+      type: "button", class: c.id === channel ? "small" : "secondary small", "data-channel": c.id,
+      "aria-current": c.id === channel ? "true" : "false", onclick: () => showChannel(c.id),
+    }, `# ${c.name}${c.archived ? " (archived)" : ""}`)));
+    send.disabled = !!cur.archived;
+    text.placeholder = cur.archived ? "This channel is archived" : `Write in # ${cur.name}`;
+    channelForm.replaceChildren();
+    if (mine && mine.role !== "banned" && caps.includes("manage-channels")) {
+      channelForm.append(el("form", { class: "row new-channel", onsubmit: addChannel },
+        el("input", { name: "channel-id", required: true, pattern: "[a-z0-9_\\-]{1,32}", maxLength: 32, placeholder: "channel id (a-z, 0-9)", "aria-label": "New channel id" }),
+        el("input", { name: "channel-name", maxLength: 64, placeholder: "name people see", "aria-label": "New channel name" }),
+        el("button", { type: "submit", class: "secondary small" }, "Add channel")));
+    }
+    sequencer.replaceChildren();
+    if (me && me === v.creator) {
+      if (v.pending.length) {
+        sequencer.append(el("button", { type: "button", class: "small", onclick: () => sequence({ op: "countersign", ids: v.pending.slice(0, 27) }, "Countersign") },
+          `Countersign ${v.pending.length} pending change${v.pending.length > 1 ? "s" : ""}`));
+      }
+      sequencer.append(" ", el("button", { type: "button", class: "secondary small", onclick: () => sequence({ op: "sequencer", minutes: v.sequencer_minutes ? 0 : 30 }, "Sequencer mode") },
+        v.sequencer_minutes ? "Turn sequencer mode off" : "Sequencer mode: countersign others' changes"));
     }
     invite.replaceChildren();
     if (mine && caps.includes("invite")) {
@@ -246,7 +310,7 @@ function renderRoom(main, id) {
     history.replaceChildren(...v.entries.map((e) => el("li", {},
       `${e.seq}. ${name(e.author)} ${e.op}${e.target ? ` ${name(e.target)}` : ""}${e.role ? ` (${e.role})` : ""}`,
       e.placer ? el("span", { class: "muted" }, ` placed by ${name(e.placer)}`) : "",
-      e.error ? el("span", { class: "muted" }, ` — refused: ${e.error}`) : "")));
+      e.error ? el("span", { class: "muted" }, v.pending.includes(e.id) ? " — pending: waits for the creator's countersignature" : ` — refused: ${e.error}`) : "")));
   }
 
   let replaying = null;
@@ -271,7 +335,9 @@ function renderRoom(main, id) {
     if (!content) { text.focus(); return; }
     send.disabled = true;
     try {
-      const ev = await publish({ kind: CHAT, tags: [["h", id]], content });
+      const tags = [["h", id]];
+      if (channel !== "general") tags.push(["channel", channel]);
+      const ev = await publish({ kind: CHAT, tags, content });
       text.value = "";
       out.replaceChildren();
       addMessage(ev);

@@ -116,13 +116,13 @@ func TestParseAnswer(t *testing.T) {
 		ev  *nostr.Event
 		why string
 	}{
-		"nil":          {nil, "no answer"},
-		"by another":   {answer(assignerSK, nil, nil), "not the holder"},
-		"not offered":  {answer(holderSK, [][32]byte{h("x")}, nil), "not offered"},
-		"twice":        {answer(holderSK, [][32]byte{ro.Chunks[0], ro.Chunks[0]}, nil), "not offered"},
-		"other offer":  {answer(holderSK, nil, func(e *nostr.Event) { e.Tags[0] = nostr.Tag{"e", mapID} }), "does not name"},
-		"wrong kind":   {answer(holderSK, nil, func(e *nostr.Event) { e.Kind = KindOffer }), "kind"},
-		"bad chunk":    {answer(holderSK, nil, func(e *nostr.Event) { e.Tags = append(e.Tags, nostr.Tag{"c", "1"}) }), "chunk"},
+		"nil":         {nil, "no answer"},
+		"by another":  {answer(assignerSK, nil, nil), "not the holder"},
+		"not offered": {answer(holderSK, [][32]byte{h("x")}, nil), "not offered"},
+		"twice":       {answer(holderSK, [][32]byte{ro.Chunks[0], ro.Chunks[0]}, nil), "not offered"},
+		"other offer": {answer(holderSK, nil, func(e *nostr.Event) { e.Tags[0] = nostr.Tag{"e", mapID} }), "does not name"},
+		"wrong kind":  {answer(holderSK, nil, func(e *nostr.Event) { e.Kind = KindOffer }), "kind"},
+		"bad chunk":   {answer(holderSK, nil, func(e *nostr.Event) { e.Tags = append(e.Tags, nostr.Tag{"c", "1"}) }), "chunk"},
 		"forged": {func() *nostr.Event {
 			a := answer(holderSK, nil, nil)
 			a.Content = "changed"

@@ -96,9 +96,7 @@ func (n *Node) startCold() {
 		}, seed)
 	}
 	n.cold = c
-	if cc.Hold {
-		n.host.HandleCustody(n.takeOffer)
-	}
+	n.host.HandleCustody(n.takeOffer) // declines every offer unless Hold
 	if cc.Assign || cc.Hold {
 		n.group.Go(n.coldLoop)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/credit/cold"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/nostr/nip19"
 )
 
@@ -233,4 +238,128 @@ func TestColdStorageChurn(t *testing.T) {
 		t.Fatal("the file fetched after the churn differs")
 	}
 	t.Logf("after the seeder and half the holders left, the late node fetched %d bytes in %v from the two holders left", len(got), took.Round(time.Millisecond))
+}
+
+// mapEvent reads a stored kind 7001 of n by id.
+func mapEvent(t *testing.T, n *Node, id string) *nostr.Event {
+	t.Helper()
+	var ev nostr.Event
+	err := n.Store().Query(context.Background(), nostr.Filter{IDs: []string{id}}, 1, func(raw []byte) error {
+		return json.Unmarshal(raw, &ev)
+	})
+	if err != nil || ev.ID != id {
+		t.Fatalf("map %s: %v", id, err)
+	}
+	return &ev
+}
+
+// TestColdOffers: a holder refuses a malformed or misaddressed offer
+// (the stream is reset), declines with the reason an offer whose chunk
+// map is missing, of another root or lacks a chunk offered, and one made
+// to a node run with --cold-hold=false; a good offer's chunks are
+// fetched, pinned and reported held, and the map kept on its relay.
+func TestColdOffers(t *testing.T) {
+	const chunk = 64 << 10
+	a := startNode(t, TestingConfig(t))
+	boot := func(hold bool) Config {
+		c := TestingConfig(t)
+		c.BT.Enabled = false
+		c.Cold.Hold = hold
+		for _, m := range a.Host().Addrs() {
+			c.P2P.Bootstrap = append(c.P2P.Bootstrap, m.String())
+		}
+		return c
+	}
+	h, off := startNode(t, boot(true)), startNode(t, boot(false))
+	var maps []*nostr.Event
+	var roots [][32]byte
+	var chunks [][][32]byte
+	for i := range 2 {
+		path, _ := randFile(t, uint64(95+i), 2*chunk)
+		sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := mapEvent(t, a, sh.MapID)
+		m, err := chunkmap.Parse(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, roots, chunks = append(maps, ev), append(roots, m.Root), append(chunks, m.Chunks)
+	}
+	// send offers o (with map ev, and the offer edited by edit) to n and
+	// returns the chunks accepted and the reason, or the error.
+	send := func(n *Node, o cold.Offer, mapID string, ev *nostr.Event, edit func(*cold.Message)) ([][32]byte, string, error) {
+		o.Holder = n.Key().Public
+		o.Expires = time.Now().Add(time.Hour)
+		offer := cold.OfferEvent(o, mapID, time.Now())
+		if err := offer.Sign(a.Key().Secret); err != nil {
+			t.Fatal(err)
+		}
+		m := cold.Message{Offer: offer, Map: ev}
+		if edit != nil {
+			edit(&m)
+		}
+		body, _ := json.Marshal(m)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ans, err := a.Host().OfferCustody(ctx, n.Host().ID(), body)
+		if err != nil {
+			return nil, "", err
+		}
+		msg, err := cold.DecodeMessage(ans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, why, err := cold.ParseAnswer(msg.Answer, o, offer.ID, a.Key().Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acc, why, nil
+	}
+	good := cold.Offer{Root: roots[0], Chunks: chunks[0]}
+	for name, c := range map[string]struct {
+		to    *Node
+		o     cold.Offer
+		mapID string
+		ev    *nostr.Event
+		edit  func(*cold.Message)
+		why   string // "" for a reset stream
+	}{
+		"garbage": {h, good, maps[0].ID, maps[0], func(m *cold.Message) { m.Offer.Content = "changed after signing" }, ""},
+		"to another": {h, good, maps[0].ID, maps[0], func(m *cold.Message) {
+			m.Offer.Tags[0] = nostr.Tag{"p", off.Key().Public}
+			m.Offer.Sign(a.Key().Secret)
+		}, ""},
+		"no map":         {h, good, maps[0].ID, nil, nil, "without the chunk map"},
+		"other map":      {h, good, maps[0].ID, maps[1], nil, "without the chunk map"},
+		"another root":   {h, good, maps[1].ID, maps[1], nil, "of another root"},
+		"chunk not in":   {h, cold.Offer{Root: roots[0], Chunks: chunks[1][:1]}, maps[0].ID, maps[0], nil, "not in the map"},
+		"not holding":    {off, good, maps[0].ID, maps[0], nil, "holds nothing for others"},
+		"forged map sig": {h, good, maps[0].ID, &nostr.Event{ID: maps[0].ID, Kind: 7001, PubKey: maps[0].PubKey, Sig: maps[0].Sig, Tags: maps[0].Tags}, nil, "chunk map"},
+	} {
+		acc, why, err := send(c.to, c.o, c.mapID, c.ev, c.edit)
+		switch {
+		case c.why == "" && err == nil:
+			t.Errorf("%s: answered (%d chunks, %q), want the stream reset", name, len(acc), why)
+		case c.why != "" && (err != nil || len(acc) != 0 || !strings.Contains(why, c.why)):
+			t.Errorf("%s: %d chunks accepted, %q, %v; want none and %q", name, len(acc), why, err, c.why)
+		}
+	}
+	if len(h.ColdStatus().Held) != 0 {
+		t.Fatalf("held after refusals: %+v", h.ColdStatus().Held)
+	}
+	acc, why, err := send(h, good, maps[0].ID, maps[0], nil)
+	if err != nil || len(acc) != 2 || why != "" {
+		t.Fatalf("a good offer: %d accepted, %q, %v", len(acc), why, err)
+	}
+	for _, c := range chunks[0] {
+		if !h.Blobs().Has(c) || !strings.Contains(strings.Join(h.Blobs().Pins(c), ","), PinCold) {
+			t.Fatalf("chunk %x not kept pinned", c[:4])
+		}
+	}
+	if held := h.ColdStatus().Held; len(held) != 2 || held[0].Assigner != a.Key().Public {
+		t.Fatalf("held %+v", held)
+	}
+	mapEvent(t, h, maps[0].ID) // kept: a downloader can resolve it here
 }

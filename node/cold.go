@@ -33,8 +33,10 @@ import (
 // it accepts from the assigner (verified as every fetch is), pins them
 // ("cold"), keeps the chunk map, provides the root on the DHT so that
 // downloaders find it, answers (a signed kind 27774) and unpins them
-// when their term ends unrenewed. What is held lives in memory: a restart
-// ends every assignment, which the assigner sees as missed challenges.
+// when their term ends unrenewed; with --cold-hold=false it declines every
+// offer. What is held lives in memory: at start the cold pins of the last
+// run are lifted (the chunks stay until the quota evicts them, and still
+// answer challenges meanwhile).
 
 // ColdConfig sets cold storage.
 type ColdConfig struct {
@@ -96,6 +98,7 @@ func (n *Node) startCold() {
 		}, seed)
 	}
 	n.cold = c
+	n.unpinColdLeft()
 	n.host.HandleCustody(n.takeOffer) // declines every offer unless Hold
 	if cc.Assign || cc.Hold {
 		n.group.Go(n.coldLoop)
@@ -412,6 +415,21 @@ func (n *Node) keepChunk(ctx context.Context, from peer.ID, root, h [32]byte) er
 		}
 	}
 	return n.blobs.Pin(h, PinCold)
+}
+
+// unpinColdLeft lifts the cold pins a previous run left: what it held is
+// forgotten with it, and its chunks stay only until the quota evicts
+// them (an assigner that renews re-pins them as a new offer).
+func (n *Node) unpinColdLeft() {
+	for _, h := range n.blobs.List() {
+		for _, r := range n.blobs.Pins(h) {
+			if r == PinCold {
+				if err := n.blobs.Unpin(h, PinCold); err != nil {
+					n.log.Warn("lifting a cold pin of the last run", "err", err)
+				}
+			}
+		}
+	}
 }
 
 // expireHoldings unpins the chunks whose term ended unrenewed.

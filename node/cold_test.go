@@ -257,7 +257,8 @@ func mapEvent(t *testing.T, n *Node, id string) *nostr.Event {
 // (the stream is reset), declines with the reason an offer whose chunk
 // map is missing, of another root or lacks a chunk offered, and one made
 // to a node run with --cold-hold=false; a good offer's chunks are
-// fetched, pinned and reported held, and the map kept on its relay.
+// fetched, pinned and reported held, and the map kept on its relay; a
+// restart lifts the pins.
 func TestColdOffers(t *testing.T) {
 	const chunk = 64 << 10
 	a := startNode(t, TestingConfig(t))
@@ -270,7 +271,8 @@ func TestColdOffers(t *testing.T) {
 		}
 		return c
 	}
-	h, off := startNode(t, boot(true)), startNode(t, boot(false))
+	hc := boot(true)
+	h, off := startNode(t, hc), startNode(t, boot(false))
 	var maps []*nostr.Event
 	var roots [][32]byte
 	var chunks [][][32]byte
@@ -362,4 +364,18 @@ func TestColdOffers(t *testing.T) {
 		t.Fatalf("held %+v", held)
 	}
 	mapEvent(t, h, maps[0].ID) // kept: a downloader can resolve it here
+	// Restarted, the holder has forgotten what it held: the cold pins
+	// are lifted, the chunks still there until the quota evicts them.
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h = startNode(t, hc)
+	for _, c := range chunks[0] {
+		if !h.Blobs().Has(c) || len(h.Blobs().Pins(c)) != 0 {
+			t.Fatalf("after a restart chunk %x: held %v, pins %v", c[:4], h.Blobs().Has(c), h.Blobs().Pins(c))
+		}
+	}
+	if held := h.ColdStatus().Held; len(held) != 0 {
+		t.Fatalf("held after a restart: %+v", held)
+	}
 }

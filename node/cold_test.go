@@ -138,14 +138,31 @@ func TestColdStorageChurn(t *testing.T) {
 	if !known {
 		t.Fatal("the assigner does not know the taker (no receipt of its fetch in the ledger)")
 	}
-	// Each holder pinned what it holds, and reports it.
-	for i, h := range holders {
-		for _, hd := range h.ColdStatus().Held {
-			c, _ := hex.DecodeString(hd.Chunk)
-			var ch [32]byte
-			copy(ch[:], c)
+	// Each holder keeps pinned, and reports held, every chunk of the cold
+	// file whose assignment it accepted (it answers once they are kept;
+	// offers of other files may still be under way).
+	byKey := map[string]*Node{}
+	for _, h := range holders {
+		byKey[h.Key().Public] = h
+	}
+	for c, l := range holdersOf(st, cold.Root) {
+		cb, _ := hex.DecodeString(c)
+		var ch [32]byte
+		copy(ch[:], cb)
+		for _, pk := range l {
+			h := byKey[pk]
+			if h == nil {
+				t.Fatalf("chunk %.16s given to %s", c, name[pk])
+			}
 			if !h.Blobs().Has(ch) || !strings.Contains(strings.Join(h.Blobs().Pins(ch), ","), PinCold) {
-				t.Fatalf("holder %d does not keep chunk %.16s pinned", i+1, hd.Chunk)
+				t.Fatalf("%s does not keep chunk %.16s pinned", name[pk], c)
+			}
+			reported := false
+			for _, hd := range h.ColdStatus().Held {
+				reported = reported || hd.Chunk == c && hd.Root == cold.Root
+			}
+			if !reported {
+				t.Fatalf("%s does not report chunk %.16s held", name[pk], c)
 			}
 		}
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	TURN TURNConfig
 	// Credit gates chunk requests over libp2p on the requester's balance.
 	Credit CreditConfig
+	// Cold is cold storage: holding and handing out the chunks of
+	// unpopular files (cold.go).
+	Cold ColdConfig
 	// Personal makes the node one user's personal server (personal.go).
 	Personal PersonalConfig
 	// BT is the BitTorrent side (every share also a v1 torrent, seeded).
@@ -232,6 +235,7 @@ func DefaultConfig() Config {
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 		TURN:             defaultTURN(),
 		Credit:           CreditConfig{Gate: true},
+		Cold:             ColdConfig{Hold: true},
 		BT:               BTConfig{Enabled: true, Listen: DefaultBTListen, DHT: true, DHTListen: DefaultDHTListen},
 	}
 }
@@ -279,6 +283,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Credit.Grant < 0 || c.Credit.DebtorRate < 0 || c.Credit.ScarceSeeders < 0 || c.Credit.SeedDemand < 0 || c.Credit.DemandEvery < 0 {
 		errs = append(errs, errors.New("credit grant, debtor rate and scarce seeders must not be negative (0 means the default)"))
+	}
+	if err := c.Cold.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BlobQuota < 0 {
 		errs = append(errs, errors.New("blob quota must not be negative (0 means unlimited)"))

@@ -219,6 +219,8 @@ type CreditStatus struct {
 	// Demand: the roots peers signalled demand for lately (kind 20003),
 	// the most wanted first.
 	Demand []DemandRoot `json:"demand"`
+	// Cold is cold storage: assignments given and held (nil before start).
+	Cold *ColdStatus `json:"cold,omitempty"`
 }
 
 // DemandRoot is a root in demand and how many peers signalled it.
@@ -263,6 +265,7 @@ func (n *Node) Credits() CreditStatus {
 	}
 	st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
 	st.Demand = []DemandRoot{}
+	st.Cold = n.ColdStatus()
 	for i, d := range n.peer.InDemand(1) {
 		if i == maxPeerCredits {
 			break

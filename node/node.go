@@ -80,6 +80,7 @@ type Node struct {
 	credits *credits
 	blossom *blossomState
 	gate    *tally.Gate // nil when the credit gate is off
+	cold    *coldState
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
 	gossip   *gossip.Node // follower multicast of a personal node; set by Start
@@ -279,6 +280,7 @@ func (n *Node) Start() error {
 		return err
 	}
 	n.startWebRTC()
+	n.startCold()
 	n.group.Go(func() error { return n.peer.Run(n.ctx) })
 	<-n.peer.Started()
 	n.group.Go(func() error {

@@ -211,7 +211,7 @@ func TestAppScreens(t *testing.T) {
 		{"feed", "/", coreReadyJS},
 		{"profile", "/profile", coreReadyJS + ` && document.body.textContent.includes('npub1')`},
 		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to') && document.body.textContent.includes('TURN allocations (browsers)')`},
-		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null') && document.getElementById('tabcredits')?.textContent.includes('entries in this browser')`},
+		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null') && document.getElementById('tabcredits')?.textContent.includes('entries in this browser') && document.body.textContent.includes('Cold storage: holding 0 chunks for other nodes')`},
 	} {
 		b.Open(n.URL + screen.path + "?loopback=1")
 		b.WaitFor(45*time.Second, screen.ready)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-nostr/cairn/credit"
+	"github.com/cairn-nostr/cairn/credit/cold"
 	"github.com/cairn-nostr/cairn/node"
 )
 
@@ -24,7 +25,9 @@ func creditsCmd() *cobra.Command {
 		Long: `Show the running node's credit ledger: the bytes it uploaded (each backed by a
 receipt its receiver signed) and downloaded, its balance (the 100 MiB welcome
 grant plus uploads minus downloads), its ratio, and the receipts it accepted,
-refused and sent.
+refused and sent; cold storage: the chunks it holds for other nodes and, with
+--cold-assign, the assignments it gave and how their holders answered the
+custody challenges.
 
   cairn credits log        the newest ledger entries
   cairn credits verify     check the ledger file: hash chain, head, receipts
@@ -61,10 +64,15 @@ refused and sent.
 					for _, p := range g.Peers {
 						fmt.Fprintf(tw, "%.20s\t%s\t%s\t%s\t%d\t%d\n", p.Peer, signedBytes(p.Balance), formatBytes(float64(p.Served)), formatBytes(float64(p.Received)), p.Throttled, p.Refused)
 					}
-					return tw.Flush()
+					if err := tw.Flush(); err != nil {
+						return err
+					}
 				}
 			} else {
 				fmt.Fprintln(w, "gate      off: every peer is served alike")
+			}
+			if st.Cold != nil {
+				return printCold(w, st.Cold)
 			}
 			return nil
 		},
@@ -72,6 +80,46 @@ refused and sent.
 	registerNode(cmd.PersistentFlags(), &nodeURL)
 	cmd.AddCommand(creditsLogCmd(&nodeURL), creditsVerifyCmd(&nodeURL), creditsProofCmd(&nodeURL), creditsCheckCmd())
 	return cmd
+}
+
+// printCold prints cold storage: what the node holds for others, and what
+// it gave (by holder).
+func printCold(w io.Writer, c *node.ColdStatus) error {
+	if c.Hold {
+		fmt.Fprintf(w, "cold      holding %d chunks for others (at most %d)\n", len(c.Held), cold.MaxAssignments)
+	} else {
+		fmt.Fprintln(w, "cold      holding nothing for others (--cold-hold=false)")
+	}
+	if !c.Assign {
+		fmt.Fprintln(w, "          assigning off (--cold-assign hands out the chunks of unpopular files)")
+	} else {
+		held := 0
+		for _, a := range c.Given {
+			if a.State == cold.Held {
+				held++
+			}
+		}
+		fmt.Fprintf(w, "          gave %d chunks (%d held, %d offered); challenges %d sent, %d proved, %d failed\n",
+			len(c.Given), held, len(c.Given)-held, c.Challenged, c.Proved, c.Failed)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	if len(c.Holders) > 0 {
+		fmt.Fprintln(tw, "HOLDER\tELIGIBLE\tHELD\tPASSED\tFAILED\tPREMIUM\tBENCHED UNTIL")
+		for _, h := range c.Holders {
+			bench := "-"
+			if !h.Benched.IsZero() {
+				bench = h.Benched.UTC().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%.20s\t%v\t%d\t%d\t%d\t%d\t%s\n", h.Holder, h.Eligible, h.Held, h.Passed, h.Failed, h.Premium, bench)
+		}
+	}
+	if len(c.Held) > 0 {
+		fmt.Fprintln(tw, "HELD FOR\tCHUNK\tROOT\tUNTIL")
+		for _, h := range c.Held {
+			fmt.Fprintf(tw, "%.20s\t%.16s\t%.16s\t%s\n", h.Assigner, h.Chunk, h.Root, h.Expires.UTC().Format(time.DateTime))
+		}
+	}
+	return tw.Flush()
 }
 
 // signedBytes formats a balance, which may be negative.

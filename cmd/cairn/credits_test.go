@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-nostr/cairn/credit/cold"
 	"github.com/cairn-nostr/cairn/node"
 )
 
@@ -70,7 +71,8 @@ func TestCreditsCommand(t *testing.T) {
 	}
 	out, err := run(t, "credits", "--node", a.URL())
 	if err != nil || !strings.Contains(out, "uploaded  273.4 KiB") || !strings.Contains(out, "5 accepted, 0 refused") ||
-		!strings.Contains(out, "gate      grant 100.0 MiB") || !strings.Contains(out, b.Key().Public[:20]+"  99.7 MiB") {
+		!strings.Contains(out, "gate      grant 100.0 MiB") || !strings.Contains(out, b.Key().Public[:20]+"  99.7 MiB") ||
+		!strings.Contains(out, "cold      holding 0 chunks for others (at most 16)") || !strings.Contains(out, "assigning off") {
 		t.Fatalf("credits: %v\n%s", err, out)
 	}
 	out, err = run(t, "credits", "log", "--node", b.URL(), "--limit", "2")
@@ -96,5 +98,31 @@ func TestCreditsCommand(t *testing.T) {
 	os.WriteFile(proof, []byte("{"), 0o600)
 	if _, err = run(t, "credits", "check", proof); err == nil || !strings.Contains(err.Error(), "not a balance proof") {
 		t.Fatalf("a broken file: %v", err)
+	}
+}
+
+// TestPrintCold: the cold storage lines of `cairn credits` for an
+// assigner that gave chunks and a holder that keeps one.
+func TestPrintCold(t *testing.T) {
+	until := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	st := &node.ColdStatus{Assign: true, Hold: true, Challenged: 9, Proved: 7, Failed: 1,
+		Given:   []node.ColdAssignment{{Assignment: cold.Assignment{Holder: "h1", State: cold.Held}}, {Assignment: cold.Assignment{Holder: "h2", State: cold.Offered}}},
+		Holders: []cold.HolderStatus{{Holder: "h1", Eligible: true, Held: 1, Passed: 7}, {Holder: "h2", Failed: 1, Benched: until}},
+		Held:    []node.ColdHolding{{Holding: cold.Holding{Assigner: "a1", Expires: until}, Chunk: "c1c1", Root: "r1r1"}},
+	}
+	var b strings.Builder
+	if err := printCold(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"cold      holding 1 chunks for others (at most 16)",
+		"gave 2 chunks (1 held, 1 offered); challenges 9 sent, 7 proved, 1 failed",
+		"h2        false     0     0       1       0        2026-12-07 10:00:00",
+		"a1        c1c1      r1r1  2026-12-07 10:00:00",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("missing %q in\n%s", want, out)
+		}
 	}
 }

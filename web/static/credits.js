@@ -56,7 +56,31 @@ function summary(s) {
     s.last_refusal ? el("p", {}, `Last receipt refused: ${s.last_refusal}`) : null,
     s.reset ? el("div", { class: "notice error" }, `The ledger found at start did not verify and was set aside: ${s.reset}`) : null,
     gateSection(s.gate),
+    coldSection(s.cold),
   ];
+}
+
+/** coldSection shows cold storage: chunks held for other nodes, and those
+ * this node gave out (with --cold-assign), holder by holder. */
+function coldSection(c) {
+  if (!c) return null;
+  const held = Array.isArray(c.held) ? c.held : [];
+  const holders = Array.isArray(c.holders) ? c.holders : [];
+  const given = Array.isArray(c.given) ? c.given : [];
+  return el("div", {},
+    el("p", {}, c.hold
+      ? `Cold storage: holding ${count(held.length)} chunks for other nodes (at most 16).`
+      : "Cold storage: this node holds nothing for others (--cold-hold=false)."),
+    c.assign
+      ? el("p", {}, `Gave ${count(given.length)} chunks of unpopular files to holders; custody challenges: ${count(c.challenged)} sent, ${count(c.proved)} proved, ${count(c.failed)} failed.`)
+      : null,
+    c.assign
+      ? table("Cold storage holders", ["holder", "eligible", "held", "passed", "failed", "premium"], holders.map((h) => [
+        el("span", { class: "mono", title: h.holder }, shortKey(npub(h.holder)) || "?"),
+        h.eligible ? "yes" : h.benched_until ? `benched until ${new Date(h.benched_until).toLocaleString("en")}` : "no",
+        count(h.held), count(h.passed), count(h.failed), count(h.premium),
+      ]), [2, 3, 4, 5])
+      : null);
 }
 
 /** gateRows turns the gate's peers into table rows. */

@@ -1,0 +1,407 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/credit/cold"
+	"github.com/cairn-nostr/cairn/media/chunkmap"
+	"github.com/cairn-nostr/cairn/nostr/nip19"
+)
+
+// waitCold polls until ok (60 s at most), failing with what.
+func waitCold(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("within 60 s: %s", what)
+		}
+	}
+}
+
+// holdersOf lists the holders of each chunk of root in the assigner's
+// given assignments (held, not offered).
+func holdersOf(st *ColdStatus, root string) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range st.Given {
+		if a.Root == root && a.State == "held" {
+			out[a.Chunk] = append(out[a.Chunk], a.Holder)
+		}
+	}
+	return out
+}
+
+// TestColdStorageChurn: real nodes on loopback over libp2p. Four holders
+// each share a file the seeder fetches (each uploaded to it, so its
+// ledger shows them a ratio above 2); a taker fetches from the seeder
+// and uploads nothing. The seeder shares an 8-chunk file no one else
+// seeds: its chunks go to the holders, three each, and none to the
+// taker. A holder deletes a chunk it holds: it fails the custody
+// challenge, loses the assignment and is benched, and the chunk goes to
+// the one holder that lacked it. Then the seeder and half the holders
+// leave, and a new node fetches the file, byte-identical, from the two
+// holders left (found through the DHT).
+func TestColdStorageChurn(t *testing.T) {
+	const chunk = 64 << 10
+	cfg := func() Config {
+		c := TestingConfig(t)
+		c.BT.Enabled = false
+		c.Cold.Every = Duration(50 * time.Millisecond)
+		return c
+	}
+	sc := cfg()
+	sc.Cold.Assign = true
+	sc.Cold.ChallengeEvery = Duration(3 * time.Second)
+	s := startNode(t, sc)
+	boot := func() Config {
+		c := cfg()
+		for _, m := range s.Host().Addrs() {
+			c.P2P.Bootstrap = append(c.P2P.Bootstrap, m.String())
+		}
+		return c
+	}
+	// The taker first, while no peer is eligible: it fetches from the
+	// seeder alone.
+	taker := startNode(t, boot())
+	path, _ := randFile(t, 89, chunk)
+	sh, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetchAll(t, []fetch{{taker, sh.Nevent, sh.Root}})[0] == 0 {
+		t.Fatal("the taker's fetch did not finish")
+	}
+	var holders []*Node
+	var jobs []fetch
+	for i := range 4 {
+		h := startNode(t, boot())
+		holders = append(holders, h)
+		path, _ := randFile(t, uint64(80+i), chunk)
+		sh, err := h.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, fetch{s, sh.Nevent, sh.Root})
+	}
+	for i, took := range fetchAll(t, jobs) {
+		if took == 0 {
+			t.Fatalf("fetch %d did not finish", i)
+		}
+	}
+
+	path, want := randFile(t, 90, 8*chunk)
+	cold, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{s.Key().Public: "the seeder", taker.Key().Public: "the taker"}
+	for i, h := range holders {
+		name[h.Key().Public] = "holder " + string(rune('1'+i))
+	}
+	waitCold(t, "the cold file's 8 chunks held by 3 holders each", func() bool {
+		hs := holdersOf(s.ColdStatus(), cold.Root)
+		if len(hs) != 8 {
+			return false
+		}
+		for _, l := range hs {
+			if len(l) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	st := s.ColdStatus()
+	for _, a := range st.Given {
+		if a.Holder == taker.Key().Public {
+			t.Fatalf("the taker was given a chunk: %+v", a)
+		}
+	}
+	known := false
+	for _, hs := range st.Holders {
+		if hs.Holder == taker.Key().Public {
+			known = true
+			if hs.Eligible {
+				t.Fatalf("the taker is eligible: %+v", hs)
+			}
+		}
+	}
+	if !known {
+		t.Fatal("the assigner does not know the taker (no receipt of its fetch in the ledger)")
+	}
+	// Each holder keeps pinned, and reports held, every chunk of the cold
+	// file whose assignment it accepted (it answers once they are kept;
+	// offers of other files may still be under way).
+	byKey := map[string]*Node{}
+	for _, h := range holders {
+		byKey[h.Key().Public] = h
+	}
+	for c, l := range holdersOf(st, cold.Root) {
+		cb, _ := hex.DecodeString(c)
+		var ch [32]byte
+		copy(ch[:], cb)
+		for _, pk := range l {
+			h := byKey[pk]
+			if h == nil {
+				t.Fatalf("chunk %.16s given to %s", c, name[pk])
+			}
+			if !h.Blobs().Has(ch) || !strings.Contains(strings.Join(h.Blobs().Pins(ch), ","), PinCold) {
+				t.Fatalf("%s does not keep chunk %.16s pinned", name[pk], c)
+			}
+			reported := false
+			for _, hd := range h.ColdStatus().Held {
+				reported = reported || hd.Chunk == c && hd.Root == cold.Root
+			}
+			if !reported {
+				t.Fatalf("%s does not report chunk %.16s held", name[pk], c)
+			}
+		}
+	}
+
+	// Holder 4 deletes a chunk of the cold file it holds.
+	cheat := holders[3]
+	var lost string
+	for c, l := range holdersOf(st, cold.Root) {
+		for _, h := range l {
+			if h == cheat.Key().Public && lost == "" {
+				lost = c
+			}
+		}
+	}
+	lb, _ := hex.DecodeString(lost)
+	var lh [32]byte
+	copy(lh[:], lb)
+	if err := cheat.Blobs().Delete(lh); err != nil || cheat.Blobs().Has(lh) {
+		t.Fatalf("deleting: %v", err)
+	}
+	waitCold(t, "holder 4 failing the challenge of the chunk it deleted, and the chunk held by the three others", func() bool {
+		st := s.ColdStatus()
+		failed := false
+		for _, e := range st.Ended {
+			if e.Holder == cheat.Key().Public && e.Chunk == lost && strings.Contains(e.Reason, "custody challenge failed") {
+				failed = true
+			}
+		}
+		l := holdersOf(st, cold.Root)[lost]
+		if !failed || len(l) != 3 {
+			return false
+		}
+		for _, h := range l {
+			if h == cheat.Key().Public {
+				return false
+			}
+		}
+		return true
+	})
+	st = s.ColdStatus()
+	for _, hs := range st.Holders {
+		if hs.Holder == cheat.Key().Public && (hs.Eligible || hs.Failed == 0 || hs.Benched.IsZero()) {
+			t.Fatalf("holder 4 not benched: %+v", hs)
+		}
+	}
+	if st.Proved == 0 || st.Failed == 0 {
+		t.Fatalf("challenges: %d sent, %d proved, %d failed", st.Challenged, st.Proved, st.Failed)
+	}
+	var who []string
+	for _, hs := range st.Holders {
+		who = append(who, fmt.Sprintf("%s: %d held, %d passed, %d failed, eligible %v", name[hs.Holder], hs.Held, hs.Passed, hs.Failed, hs.Eligible))
+	}
+	t.Logf("before the churn: %d challenges, %d proofs good, %d failed; %s", st.Challenged, st.Proved, st.Failed, strings.Join(who, "; "))
+
+	// The ceiling: a node fetching the file while everyone is there
+	// (then it leaves too, taking its copy with it).
+	control := startNode(t, boot())
+	ceiling := fetchAll(t, []fetch{{control, cold.Nevent, cold.Root}})[0]
+	if ceiling == 0 {
+		t.Fatal("the control fetch did not finish")
+	}
+
+	// The seeder and holders 1 and 2 leave.
+	for _, n := range []*Node{control, s, holders[0], holders[1]} {
+		if err := n.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc := TestingConfig(t)
+	nc.BT.Enabled = false
+	for _, m := range holders[2].Host().Addrs() {
+		nc.P2P.Bootstrap = append(nc.P2P.Bootstrap, m.String())
+	}
+	late := startNode(t, nc)
+	ref, err := nip19.EncodeEvent(cold.MapID, []string{holders[2].RelayURL()}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	start := time.Now()
+	var dl DownloadStatus
+	post(t, late.URL()+"/api/get", GetRequest{Ref: ref, Output: out}, &dl)
+	waitCold(t, "the late node fetching the cold file", func() bool {
+		var st DownloadStatus
+		get(t, late.URL()+"/api/downloads/"+cold.Root, &st)
+		if st.State == "failed" {
+			t.Fatalf("download failed: %+v", st)
+		}
+		return st.State == "complete"
+	})
+	took := time.Since(start)
+	var got []byte
+	waitCold(t, "the output file written", func() bool {
+		got, err = os.ReadFile(out)
+		return err == nil && len(got) == len(want)
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatal("the file fetched after the churn differs")
+	}
+	t.Logf("after the seeder and half the holders left, the late node fetched %d bytes in %v from the two holders left; with the seeder there, %v (%.1fx)",
+		len(got), took.Round(time.Millisecond), ceiling.Round(time.Millisecond), float64(took)/float64(ceiling))
+}
+
+// mapEvent reads a stored kind 7001 of n by id.
+func mapEvent(t *testing.T, n *Node, id string) *nostr.Event {
+	t.Helper()
+	var ev nostr.Event
+	err := n.Store().Query(context.Background(), nostr.Filter{IDs: []string{id}}, 1, func(raw []byte) error {
+		return json.Unmarshal(raw, &ev)
+	})
+	if err != nil || ev.ID != id {
+		t.Fatalf("map %s: %v", id, err)
+	}
+	return &ev
+}
+
+// TestColdOffers: a holder refuses a malformed or misaddressed offer
+// (the stream is reset), declines with the reason an offer whose chunk
+// map is missing, of another root or lacks a chunk offered, and one made
+// to a node run with --cold-hold=false; a good offer's chunks are
+// fetched, pinned and reported held, and the map kept on its relay; a
+// restart lifts the pins.
+func TestColdOffers(t *testing.T) {
+	const chunk = 64 << 10
+	a := startNode(t, TestingConfig(t))
+	boot := func(hold bool) Config {
+		c := TestingConfig(t)
+		c.BT.Enabled = false
+		c.Cold.Hold = hold
+		for _, m := range a.Host().Addrs() {
+			c.P2P.Bootstrap = append(c.P2P.Bootstrap, m.String())
+		}
+		return c
+	}
+	hc := boot(true)
+	h, off := startNode(t, hc), startNode(t, boot(false))
+	var maps []*nostr.Event
+	var roots [][32]byte
+	var chunks [][][32]byte
+	for i := range 2 {
+		path, _ := randFile(t, uint64(95+i), 2*chunk)
+		sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := mapEvent(t, a, sh.MapID)
+		m, err := chunkmap.Parse(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, roots, chunks = append(maps, ev), append(roots, m.Root), append(chunks, m.Chunks)
+	}
+	// send offers o (with map ev, and the offer edited by edit) to n and
+	// returns the chunks accepted and the reason, or the error.
+	send := func(n *Node, o cold.Offer, mapID string, ev *nostr.Event, edit func(*cold.Message)) ([][32]byte, string, error) {
+		o.Holder = n.Key().Public
+		o.Expires = time.Now().Add(time.Hour)
+		offer := cold.OfferEvent(o, mapID, time.Now())
+		if err := offer.Sign(a.Key().Secret); err != nil {
+			t.Fatal(err)
+		}
+		m := cold.Message{Offer: offer, Map: ev}
+		if edit != nil {
+			edit(&m)
+		}
+		body, _ := json.Marshal(m)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ans, err := a.Host().OfferCustody(ctx, n.Host().ID(), body)
+		if err != nil {
+			return nil, "", err
+		}
+		msg, err := cold.DecodeMessage(ans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, why, err := cold.ParseAnswer(msg.Answer, o, offer.ID, a.Key().Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acc, why, nil
+	}
+	good := cold.Offer{Root: roots[0], Chunks: chunks[0]}
+	for name, c := range map[string]struct {
+		to    *Node
+		o     cold.Offer
+		mapID string
+		ev    *nostr.Event
+		edit  func(*cold.Message)
+		why   string // "" for a reset stream
+	}{
+		"garbage": {h, good, maps[0].ID, maps[0], func(m *cold.Message) { m.Offer.Content = "changed after signing" }, ""},
+		"to another": {h, good, maps[0].ID, maps[0], func(m *cold.Message) {
+			m.Offer.Tags[0] = nostr.Tag{"p", off.Key().Public}
+			m.Offer.Sign(a.Key().Secret)
+		}, ""},
+		"no map":         {h, good, maps[0].ID, nil, nil, "without the chunk map"},
+		"other map":      {h, good, maps[0].ID, maps[1], nil, "without the chunk map"},
+		"another root":   {h, good, maps[1].ID, maps[1], nil, "of another root"},
+		"chunk not in":   {h, cold.Offer{Root: roots[0], Chunks: chunks[1][:1]}, maps[0].ID, maps[0], nil, "not in the map"},
+		"not holding":    {off, good, maps[0].ID, maps[0], nil, "holds nothing for others"},
+		"forged map sig": {h, good, maps[0].ID, &nostr.Event{ID: maps[0].ID, Kind: 7001, PubKey: maps[0].PubKey, Sig: maps[0].Sig, Tags: maps[0].Tags}, nil, "chunk map"},
+	} {
+		acc, why, err := send(c.to, c.o, c.mapID, c.ev, c.edit)
+		switch {
+		case c.why == "" && err == nil:
+			t.Errorf("%s: answered (%d chunks, %q), want the stream reset", name, len(acc), why)
+		case c.why != "" && (err != nil || len(acc) != 0 || !strings.Contains(why, c.why)):
+			t.Errorf("%s: %d chunks accepted, %q, %v; want none and %q", name, len(acc), why, err, c.why)
+		}
+	}
+	if len(h.ColdStatus().Held) != 0 {
+		t.Fatalf("held after refusals: %+v", h.ColdStatus().Held)
+	}
+	acc, why, err := send(h, good, maps[0].ID, maps[0], nil)
+	if err != nil || len(acc) != 2 || why != "" {
+		t.Fatalf("a good offer: %d accepted, %q, %v", len(acc), why, err)
+	}
+	for _, c := range chunks[0] {
+		if !h.Blobs().Has(c) || !strings.Contains(strings.Join(h.Blobs().Pins(c), ","), PinCold) {
+			t.Fatalf("chunk %x not kept pinned", c[:4])
+		}
+	}
+	if held := h.ColdStatus().Held; len(held) != 2 || held[0].Assigner != a.Key().Public {
+		t.Fatalf("held %+v", held)
+	}
+	mapEvent(t, h, maps[0].ID) // kept: a downloader can resolve it here
+	// Restarted, the holder has forgotten what it held: the cold pins
+	// are lifted, the chunks still there until the quota evicts them.
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h = startNode(t, hc)
+	for _, c := range chunks[0] {
+		if !h.Blobs().Has(c) || len(h.Blobs().Pins(c)) != 0 {
+			t.Fatalf("after a restart chunk %x: held %v, pins %v", c[:4], h.Blobs().Has(c), h.Blobs().Pins(c))
+		}
+	}
+	if held := h.ColdStatus().Held; len(held) != 0 {
+		t.Fatalf("held after a restart: %+v", held)
+	}
+}

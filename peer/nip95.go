@@ -28,16 +28,26 @@ import (
 // The DataChannel messages (the Nexus relay's, one JSON object per text
 // message): a request for one event by id, and one event in answer. A
 // super peer that does not hold the event sends nothing.
+//
+// cairn adds a filter request (what a casual client sends after a
+// WholeOffer): P2P_REQ with a subscription id and a filter, answered with
+// a P2P_EVENTS per cached event that matches (newest first, with the
+// subscription id) and then P2P_EOSE. A peer that speaks only the Nexus
+// messages closes the channel on P2P_REQ; the client then takes the relay.
 const (
 	P2PRequest = "P2P_REQUEST" // {"type":"P2P_REQUEST","event_id":<hex>}
-	P2PEvents  = "P2P_EVENTS"  // {"type":"P2P_EVENTS","event":<event>}
+	P2PEvents  = "P2P_EVENTS"  // {"type":"P2P_EVENTS","event":<event>} (+ "sub" after a P2P_REQ)
+	P2PReq     = "P2P_REQ"     // {"type":"P2P_REQ","sub":<id>,"filter":<filter>}
+	P2PEOSE    = "P2P_EOSE"    // {"type":"P2P_EOSE","sub":<id>}
 )
 
 // p2pMsg is a DataChannel message.
 type p2pMsg struct {
 	Type    string          `json:"type"`
+	Sub     string          `json:"sub,omitempty"`
 	EventID string          `json:"event_id,omitempty"`
 	Event   json.RawMessage `json:"event,omitempty"`
+	Filter  json.RawMessage `json:"filter,omitempty"`
 }
 
 // maxP2PMessage bounds one DataChannel message read.
@@ -235,6 +245,17 @@ func parseP2P(b []byte) (p2pMsg, error) {
 	case P2PEvents:
 		if len(m.Event) == 0 {
 			return m, errors.New("P2P_EVENTS without an event")
+		}
+	case P2PReq:
+		if m.Sub == "" || len(m.Sub) > 64 {
+			return m, errors.New("P2P_REQ: sub must be a string of 1 to 64 characters")
+		}
+		if len(m.Filter) == 0 || m.Filter[0] != '{' {
+			return m, errors.New("P2P_REQ without a filter object")
+		}
+	case P2PEOSE:
+		if m.Sub == "" {
+			return m, errors.New("P2P_EOSE without a sub")
 		}
 	default:
 		return m, fmt.Errorf("unknown DataChannel message type %q", m.Type)

@@ -1,8 +1,12 @@
 package peer
 
 import (
+	"cmp"
 	"container/heap"
+	"slices"
 	"time"
+
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // RecentCache is a super peer's cache of recent events (NIP-95): at most
@@ -21,6 +25,7 @@ type recentEntry struct {
 	id      string
 	raw     []byte
 	created int64
+	ev      *nostr.Event // for Query; nil when put by id only
 	index   int
 }
 
@@ -49,6 +54,51 @@ func (c *RecentCache) Put(id string, created int64, raw []byte, now time.Time) b
 	c.byID[id] = e
 	heap.Push(&c.order, e)
 	return true
+}
+
+// PutEvent stores a verified event with its JSON, queryable by filter.
+func (c *RecentCache) PutEvent(ev *nostr.Event, raw []byte, now time.Time) bool {
+	if !c.Put(ev.ID, int64(ev.CreatedAt), raw, now) {
+		return false
+	}
+	c.byID[ev.ID].ev = ev
+	return true
+}
+
+// Query returns the JSON of the cached events within the window that match
+// f, in NIP-01's order (newest first, the lowest id first on a tie), at
+// most f.Limit when it is set.
+func (c *RecentCache) Query(f nostr.Filter, now time.Time) [][]byte {
+	cut := now.Add(-c.Window).Unix()
+	var hits []*recentEntry
+	if len(f.IDs) > 0 {
+		for _, id := range f.IDs {
+			if e, ok := c.byID[id]; ok && e.ev != nil && e.created >= cut && f.Matches(e.ev) {
+				hits = append(hits, e)
+			}
+		}
+	} else {
+		for _, e := range c.byID {
+			if e.ev != nil && e.created >= cut && f.Matches(e.ev) {
+				hits = append(hits, e)
+			}
+		}
+	}
+	slices.SortFunc(hits, func(a, b *recentEntry) int {
+		if d := cmp.Compare(b.created, a.created); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	hits = slices.CompactFunc(hits, func(a, b *recentEntry) bool { return a == b })
+	if f.Limit > 0 && len(hits) > f.Limit {
+		hits = hits[:f.Limit]
+	}
+	out := make([][]byte, len(hits))
+	for i, e := range hits {
+		out[i] = e.raw
+	}
+	return out
 }
 
 // Get returns the JSON of event id, if cached and within the window.

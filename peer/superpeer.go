@@ -236,7 +236,7 @@ func (s *SuperPeer) keep(raw json.RawMessage) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cache.Put(ev.ID, int64(ev.CreatedAt), append([]byte(nil), raw...), s.cfg.Clock.Now())
+	return s.cache.PutEvent(ev, append([]byte(nil), raw...), s.cfg.Clock.Now())
 }
 
 // warm caches the REQ's stored events, closes it at EOSE and sends
@@ -333,6 +333,11 @@ func (s *SuperPeer) serve(ctx context.Context, c PeerChannel) {
 			return
 		}
 		m, err := parseP2P(b)
+		if err == nil && m.Type == P2PReq {
+			if err = s.serveFilter(c, m); err == nil {
+				continue
+			}
+		}
 		if err != nil || m.Type != P2PRequest {
 			s.log.Debug("closing a channel", "peer", c.Peer(), "err", err, "type", m.Type)
 			return
@@ -363,6 +368,58 @@ func (s *SuperPeer) serve(ctx context.Context, c PeerChannel) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// serveFilter answers a P2P_REQ: every cached event matching its filter,
+// then P2P_EOSE. An error (an unreadable filter, a send that failed)
+// closes the channel.
+func (s *SuperPeer) serveFilter(c PeerChannel, m p2pMsg) error {
+	var f nostr.Filter
+	if err := json.Unmarshal(m.Filter, &f); err != nil {
+		return fmt.Errorf("P2P_REQ: the filter: %w", err)
+	}
+	s.mu.Lock()
+	raws := s.cache.Query(f, s.cfg.Clock.Now())
+	s.mu.Unlock()
+	var ids []string
+	var sent int64
+	for _, raw := range raws {
+		if s.cfg.Serve != nil {
+			if raw = s.cfg.Serve(raw); raw == nil {
+				continue
+			}
+		}
+		out, err := json.Marshal(p2pMsg{Type: P2PEvents, Sub: m.Sub, Event: raw})
+		if err != nil {
+			continue
+		}
+		if err := c.Send(out); err != nil {
+			return err
+		}
+		sent += int64(len(out))
+		if id := idOf(raw); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	eose, _ := json.Marshal(p2pMsg{Type: P2PEOSE, Sub: m.Sub})
+	if err := c.Send(eose); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.stats.Served += int64(len(ids))
+	s.stats.BytesSent += sent + int64(len(eose))
+	s.unsent = append(s.unsent, ids[:min(len(ids), max(0, 10*superpeer.MaxStatsIDs-len(s.unsent)))]...)
+	s.mu.Unlock()
+	return nil
+}
+
+// idOf reads an event's id from its JSON ("" if it has none).
+func idOf(raw []byte) string {
+	var o struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &o)
+	return o.ID
 }
 
 // String describes the super peer for logs.

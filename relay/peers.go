@@ -35,6 +35,7 @@ type peerCounters struct {
 	Pushed  uint64 `json:"events_pushed"`  // PEER_EVENT_NEW sent
 	Offered uint64 `json:"events_offered"` // event ids given offers
 	Asked   uint64 `json:"events_asked"`   // event ids asked for in PEER_REQUEST
+	Whole   uint64 `json:"whole_offers"`   // PEER_OFFERs naming peers for a whole answer
 }
 
 // PeerStats is the NIP-95 part of the relay's status.
@@ -187,8 +188,29 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		target.Send(peerMsg(superpeer.VerbSignalFwd, map[string]any{"from_peer": id, "signal_data": m.Data}))
 	case *superpeer.Request:
 		ids := m.EventIDs
+		var since int64
 		if m.SubID != "" {
-			ids = p.r.recentIDs(c, m.Filter, p.cfg.CacheWindow, p.cfg.MaxOffered)
+			var err error
+			if ids, since, err = p.r.recentIDs(c, m.Filter, p.cfg.CacheWindow, p.cfg.MaxOffered); err != nil {
+				peerError(c, "invalid: the filter: "+err.Error())
+				return
+			}
+		}
+		if m.Whole {
+			p.mu.Lock()
+			cover := p.reg.Cover(ids, id, now)
+			if len(cover) > 0 || len(ids) == 0 {
+				p.served.Asked += uint64(len(ids))
+				p.served.Offered += uint64(len(ids))
+				p.served.Whole++
+			}
+			p.mu.Unlock()
+			if len(cover) > 0 || len(ids) == 0 {
+				c.Send(peerMsg(superpeer.VerbOffer, superpeer.WholeOffer{Subscription: m.SubID, Peers: cover,
+					Count: len(ids), Digest: superpeer.Digest(ids), Since: since}))
+				return
+			}
+			// No peer caches the whole answer: per-id offers, as below.
 		}
 		p.mu.Lock()
 		offers := p.reg.Offer(ids, id, now)
@@ -275,14 +297,18 @@ func (r *Relay) has(c *Conn, id string) bool {
 
 // recentIDs runs a spec-style PEER_REQUEST filter over the stored events of
 // the cache window, newest first, at most max.
-func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, max int) []string {
+// It returns the since it applied (unix seconds).
+func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, max int) ([]string, int64, error) {
 	f, err := parseFilter(raw)
 	if err != nil {
-		return nil
+		return nil, 0, err
 	}
 	since := nostr.Timestamp(r.now().Add(-window).Unix())
 	if f.Since == nil || *f.Since < since {
 		f.Since = &since
+	}
+	if f.Limit > 0 && f.Limit < max {
+		max = f.Limit
 	}
 	var ids []string
 	r.store.Query(c.ctx, f, max, func(raw []byte) error {
@@ -291,5 +317,5 @@ func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, ma
 		}
 		return nil
 	})
-	return ids
+	return ids, int64(*f.Since), nil
 }

@@ -385,6 +385,47 @@ func (r *Registry) Offer(eventIDs []string, except string, now time.Time) map[st
 	return out
 }
 
+// Cover picks up to PerEvent promoted, live peers that cache every one of
+// eventIDs (for a WholeOffer), least loaded first, then most reputable; the
+// first, which a client asks, is charged the load of every id. None when
+// no peer caches them all (the client then takes per-id offers or the
+// relay).
+func (r *Registry) Cover(eventIDs []string, except string, now time.Time) []string {
+	var have []*peerState
+	for _, p := range r.peers {
+		if !p.promoted || p.id == except || now.Sub(p.last) > r.cfg.PeerTTL {
+			continue
+		}
+		all := true
+		for _, e := range eventIDs {
+			if !p.cached[e] {
+				all = false
+				break
+			}
+		}
+		if all {
+			have = append(have, p)
+		}
+	}
+	slices.SortFunc(have, func(a, b *peerState) int {
+		if c := cmp.Compare(a.load, b.load); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(r.repOf(b).Score, r.repOf(a).Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	var out []string
+	for _, p := range have[:min(len(have), r.cfg.PerEvent)] {
+		out = append(out, p.id)
+	}
+	if len(have) > 0 {
+		have[0].load += max(1, len(eventIDs))
+	}
+	return out
+}
+
 // Promoted lists the promoted peers' ids.
 func (r *Registry) Promoted() []string {
 	var out []string

@@ -425,12 +425,20 @@ func TestNIP95PeersGone(t *testing.T) {
 
 // TestNIP95OmissionDetection: a super peer that silently drops a quarter
 // of the events it is asked for (5 of the feed's 20). Ten casual clients
-// (spot-check share 0.1, each its own seed) load the feed until a spot
-// check catches it; every
-// load is complete all the same (the relay fills the gaps). The number of
-// loads each client needed is logged (go test -run
-// TestNIP95OmissionDetection -v ./node/); each must catch it within 100.
+// (each its own seed) load the feed until a check catches it: with whole
+// offers every load is checked against the relay's digest; with per-id
+// offers (the Nexus way) a spot check (share 0.1) must draw it. Every load
+// is complete all the same (the relay fills the gaps). The number of loads
+// each client needed is logged (go test -run TestNIP95OmissionDetection
+// -v ./node/); each must catch it within 100.
 func TestNIP95OmissionDetection(t *testing.T) {
+	for _, perID := range []bool{false, true} {
+		name := map[bool]string{false: "whole", true: "per-id"}[perID]
+		t.Run(name, func(t *testing.T) { omissionDetection(t, perID) })
+	}
+}
+
+func omissionDetection(t *testing.T, perID bool) {
 	const clients, maxLoads = 10, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
@@ -453,7 +461,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	errs := make(chan error, clients)
 	for i := range clients {
 		c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
-			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i), MaxRequests: 10_000})
+			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i), MaxRequests: 10_000, PerID: perID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +505,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	}
 	sorted := slices.Clone(loads)
 	slices.Sort(sorted)
-	t.Logf("loads until a spot check caught a peer dropping 5 of 20 events (share 0.1, %d clients): %v; median %d, max %d", clients, sorted, sorted[clients/2], sorted[clients-1])
+	t.Logf("%s offers: loads until a check caught a peer dropping 5 of 20 events (spot-check share 0.1, %d clients): %v; median %d, max %d", map[bool]string{false: "whole", true: "per-id"}[perID], clients, sorted, sorted[clients/2], sorted[clients-1])
 }
 
 // TestNIP95Refused: a relay that refuses PEER_REQUEST (here: its limit is

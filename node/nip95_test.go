@@ -25,8 +25,14 @@ import (
 // minutes of uptime), on loopback.
 func nip95Relay(t *testing.T, mod func(*superpeer.Config)) (*relay.Relay, string) {
 	t.Helper()
+	return nip95RelayConfig(t, relay.DefaultConfig(), mod)
+}
+
+// nip95RelayConfig is nip95Relay with the relay's configuration rc.
+func nip95RelayConfig(t *testing.T, rc relay.Config, mod func(*superpeer.Config)) (*relay.Relay, string) {
+	t.Helper()
 	st := store.NewMemory()
-	r, err := relay.New(relay.DefaultConfig(), st, relay.Options{})
+	r, err := relay.New(rc, st, relay.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,127 +252,6 @@ func TestNIP95LyingPeers(t *testing.T) {
 	}
 }
 
-// TestNIP95Offload measures what super peers take off the relay: 30 casual
-// clients, each loading 3 times the feed of 3 of 10 authors (kinds 1,
-// limit 20), with 3 super peers registered and with none. The ceiling is
-// the relay's bytes for the same loads as plain REQs, in the same run.
-// Every load must bring the whole feed, byte for byte the relay's. Figures
-// are logged (go test -run TestNIP95Offload -v ./node/), never asserted.
-func TestNIP95Offload(t *testing.T) {
-	const clients, loads, supers, authors, perAuthor = 30, 3, 3, 10, 20
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	r, url := nip95Relay(t, func(c *superpeer.Config) {
-		// Each new client costs a super peer 2-4 PEER_SIGNALs; Nexus's 20
-		// per 10 s would bar a super peer after about 6 clients.
-		c.Limits[superpeer.VerbSignal] = 10_000
-	})
-	var pubs []string
-	for a := range authors {
-		evs := publishNotes(t, ctx, url, perAuthor, "author "+string(rune('A'+a)))
-		pubs = append(pubs, evs[0].PubKey)
-	}
-	feeds := make([]nostr.Filter, clients)
-	want := make([][]json.RawMessage, clients)
-	var ceiling int64
-	start := time.Now()
-	for i := range feeds {
-		feeds[i] = nostr.Filter{Kinds: []int{1}, Authors: []string{pubs[i%authors], pubs[(i+3)%authors], pubs[(i+7)%authors]}, Limit: 20}
-		for range loads {
-			var n int64
-			want[i], n = relayQuery(t, ctx, url, feeds[i])
-			ceiling += n
-		}
-	}
-	relayOnly := time.Since(start)
-
-	type figures struct {
-		relay, answers, peer int64 // all relay bytes; of them offers, gaps, spot checks
-		fromPeers, fromRelay int
-		unreached            int
-		took                 time.Duration
-	}
-	run := func(name string) (f figures) {
-		cs := make([]*peer.Casual, clients)
-		before := make([]int64, clients)
-		for i := range cs {
-			c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), SpotCheck: 0.1, Seed: uint64(i + 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			cs[i], before[i] = c, c.RelayBytesRead()
-		}
-		out := make([][]peer.RecentResult, clients)
-		errs := make(chan error, clients)
-		start := time.Now()
-		for i, c := range cs {
-			go func() {
-				for range loads {
-					res, err := c.Recent(ctx, feeds[i])
-					if err != nil {
-						errs <- fmt.Errorf("%s: client %d: %w", name, i, err)
-						return
-					}
-					out[i] = append(out[i], res)
-				}
-				errs <- nil
-			}()
-		}
-		for range cs {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
-		f.took = time.Since(start)
-		for i, rs := range out {
-			for _, res := range rs {
-				if len(res.Events) != len(want[i]) {
-					t.Fatalf("%s: client %d got %d events, want %d", name, i, len(res.Events), len(want[i]))
-				}
-				for j := range want[i] {
-					if !bytes.Equal(res.Events[j], want[i][j]) {
-						t.Fatalf("%s: client %d event %d is not the relay's", name, i, j)
-					}
-				}
-				if len(res.Reports) != 0 {
-					t.Fatalf("%s: honest peers reported: %+v", name, res.Reports)
-				}
-				f.answers += res.RelayBytes
-				f.peer += res.PeerBytes
-				f.fromPeers += res.FromPeers
-				f.fromRelay += res.FromRelay
-				f.unreached += len(res.Unreached)
-			}
-			f.relay += cs[i].RelayBytesRead() - before[i]
-		}
-		return f
-	}
-
-	absent := run("absent")
-	var sps []*peer.SuperPeer
-	for range supers {
-		sps = append(sps, startSuperPeer(t, ctx, r, url, nil))
-	}
-	var spBefore int64
-	for _, sp := range sps {
-		spBefore += sp.Stats().RelayBytes
-	}
-	present := run("present")
-	var spAfter int64
-	for _, sp := range sps {
-		spAfter += sp.Stats().RelayBytes
-	}
-	ratio := func(n int64) float64 { return float64(n) / float64(ceiling) }
-	t.Logf("ceiling: %d feed loads (%d clients x %d) as plain REQs: the relay sent %d bytes, in %v", clients*loads, clients, loads, ceiling, relayOnly.Round(time.Millisecond))
-	t.Logf("no super peers: the relay sent %d bytes (%.2f of the ceiling), %d events from the relay, in %v",
-		absent.relay, ratio(absent.relay), absent.fromRelay, absent.took.Round(time.Millisecond))
-	t.Logf("%d super peers: the relay sent %d bytes (%.2f of the ceiling): %d in offers, gaps and spot checks (%.2f), %d in signaling and registration (%.2f); %d events from peers (%d bytes over DataChannels), %d from the relay, %d super peers unreached; in %v",
-		supers, present.relay, ratio(present.relay), present.answers, ratio(present.answers), present.relay-present.answers, ratio(present.relay-present.answers),
-		present.fromPeers, present.peer, present.fromRelay, present.unreached, present.took.Round(time.Millisecond))
-	t.Logf("the super peers read %d bytes from the relay to warm up (once per super peer, not per load) and %d during the loads", spBefore, spAfter-spBefore)
-}
-
 // TestNIP95PeersGone: every super peer leaves in the middle of a request
 // (the one asked stops as the request comes in, the others are offered
 // too); the client still gets every event, from the relay, before its
@@ -579,7 +464,7 @@ func TestNIP95Demotion(t *testing.T) {
 				defer c.Close()
 				res, err := c.Recent(ctx, feed)
 				if err != nil || len(res.Reports) != 1 {
-					t.Fatalf("client %d: reports %+v, %v", i, res.Reports, err)
+					t.Fatalf("client %d: reports %+v, %v (offered %d, from peers %d, from the relay %d, checked %v, unreached %v)", i, res.Reports, err, res.Offered, res.FromPeers, res.FromRelay, res.Checked, res.Unreached)
 				}
 			}
 			waitFor(t, "the relay to demote the peer", func() bool { return !sp.Stats().Promoted })

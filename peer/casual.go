@@ -580,6 +580,12 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 	return out, n, true, "", nil
 }
 
+// RecheckAfter is how long after a super peer's answer that lacked events
+// the client asks it for them again before it reports an omission: the
+// time for a PEER_EVENT_NEW the relay sent before its offer to reach the
+// peer.
+const RecheckAfter = time.Second
+
 // recentWhole takes a whole offer: the filter's answer (o.Count events
 // since o.Since) from the first offered peer that gives it, checked event
 // by event (signature, the filter) and as a set (o.Digest: nothing left
@@ -598,6 +604,7 @@ func (c *Casual) recentWhole(ctx context.Context, f nostr.Filter, o superpeer.Wh
 	defer cancel()
 	var suspect string // a peer whose complete answer did not match
 	var served map[string]json.RawMessage
+	var answered time.Time
 	for _, p := range c.core.Usable(o.Peers) {
 		res.Offered = o.Count
 		evs, n, st, err := c.fetchFilter(wctx, p, pf)
@@ -616,7 +623,7 @@ func (c *Casual) recentWhole(ctx context.Context, f nostr.Filter, o superpeer.Wh
 			c.report(ctx, res.Reports)
 			return res, nil
 		case st.eose:
-			suspect, served = p, evs
+			suspect, served, answered = p, evs, time.Now()
 		default:
 			c.log.Debug("super peer did not answer in time", "peer", p, "err", err)
 		}
@@ -638,9 +645,19 @@ func (c *Casual) recentWhole(ctx context.Context, f nostr.Filter, o superpeer.Wh
 			}
 		}
 		if len(missing) > 0 {
-			// Asked again by id: an event pushed to the peer while it
-			// answered is there now; one still missing was left out.
+			// Asked again by id, RecheckAfter after its answer: an event
+			// the relay pushed to the peer while it answered is there by
+			// then; one still missing was left out.
 			slices.Sort(missing)
+			if wait := time.Until(answered.Add(RecheckAfter)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return res, ctx.Err()
+				}
+			}
 			actx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
 			again, _, st, _ := c.fetchFilter(actx, suspect, nostr.Filter{IDs: missing})
 			cancel()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairn-nostr/cairn/nostr"
 
@@ -84,7 +85,13 @@ type relayLink struct {
 	read   atomic.Int64
 
 	mu     sync.Mutex
-	routes map[string]chan []json.RawMessage // by subscription id
+	routes map[string]*route // by subscription id
+}
+
+// route is where a subscription's messages go until unroute closes done.
+type route struct {
+	ch   chan []json.RawMessage
+	done chan struct{}
 }
 
 func dialRelayLink(ctx context.Context, url string, log *slog.Logger) (*relayLink, error) {
@@ -92,40 +99,62 @@ func dialRelayLink(ctx context.Context, url string, log *slog.Logger) (*relayLin
 	if err != nil {
 		return nil, err
 	}
-	return &relayLink{conn: c, log: log, routes: map[string]chan []json.RawMessage{}}, nil
+	return &relayLink{conn: c, log: log, routes: map[string]*route{}}, nil
 }
 
-func (l *relayLink) send(ctx context.Context, msg ...any) error { return l.conn.Send(ctx, msg...) }
+// sendTimeout bounds one write to the relay.
+const sendTimeout = 10 * time.Second
+
+// send writes msg unless ctx is already done. The write itself does not
+// follow ctx: the websocket closes the whole connection when a write's
+// context ends mid-write, and callers' contexts end routinely (a dial's
+// trickled ICE candidates outlive the dial); a write stuck for
+// sendTimeout does close it.
+func (l *relayLink) send(ctx context.Context, msg ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	defer cancel()
+	return l.conn.Send(wctx, msg...)
+}
 
 // route sends the messages about sub (EVENT, EOSE, CLOSED, PEER_OFFER) to
-// the returned channel until unroute.
+// the returned channel until unroute. Whoever routes a subscription reads
+// its channel until it unroutes it: the read loop waits for it (a warm-up
+// of thousands of events is not cut short).
 func (l *relayLink) route(sub string) chan []json.RawMessage {
-	ch := make(chan []json.RawMessage, 256)
+	r := &route{ch: make(chan []json.RawMessage, 256), done: make(chan struct{})}
 	l.mu.Lock()
-	l.routes[sub] = ch
+	if old := l.routes[sub]; old != nil {
+		close(old.done)
+	}
+	l.routes[sub] = r
 	l.mu.Unlock()
-	return ch
+	return r.ch
 }
 
 func (l *relayLink) unroute(sub string) {
 	l.mu.Lock()
-	delete(l.routes, sub)
+	if r := l.routes[sub]; r != nil {
+		close(r.done)
+		delete(l.routes, sub)
+	}
 	l.mu.Unlock()
 }
 
-// deliver hands msg to sub's route; it never blocks (a subscriber that
-// fell 256 messages behind loses the rest and times out).
+// deliver hands msg to sub's route, waiting while its reader is behind;
+// false when sub has no route.
 func (l *relayLink) deliver(sub string, msg []json.RawMessage) bool {
 	l.mu.Lock()
-	ch := l.routes[sub]
+	r := l.routes[sub]
 	l.mu.Unlock()
-	if ch == nil {
+	if r == nil {
 		return false
 	}
 	select {
-	case ch <- msg:
-	default:
-		l.log.Debug("dropping a message for a slow subscription", "sub", sub)
+	case r.ch <- msg:
+	case <-r.done:
 	}
 	return true
 }

@@ -196,27 +196,34 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 				return
 			}
 		}
+		p.mu.Lock()
+		var cover []string
 		if m.Whole {
-			p.mu.Lock()
-			cover := p.reg.Cover(ids, id, now)
-			if len(cover) > 0 || len(ids) == 0 {
-				p.served.Asked += uint64(len(ids))
-				p.served.Offered += uint64(len(ids))
+			cover = p.reg.Cover(ids, id, now)
+		}
+		var offers map[string][]string
+		if len(cover) == 0 && len(ids) > 0 {
+			offers = p.reg.Offer(ids, id, now)
+		}
+		// A whole offer when some peer caches the whole answer, or when no
+		// peer caches any of it (then with no peers: the client asks the
+		// relay at once); else per-id offers, below.
+		whole := m.Whole && (len(cover) > 0 || len(offers) == 0)
+		p.served.Asked += uint64(len(ids))
+		if whole {
+			p.served.Offered += uint64(len(ids) * min(1, len(cover)))
+			if len(cover) > 0 {
 				p.served.Whole++
 			}
-			p.mu.Unlock()
-			if len(cover) > 0 || len(ids) == 0 {
-				c.Send(peerMsg(superpeer.VerbOffer, superpeer.WholeOffer{Subscription: m.SubID, Peers: cover,
-					Count: len(ids), Digest: superpeer.Digest(ids), Since: since}))
-				return
-			}
-			// No peer caches the whole answer: per-id offers, as below.
+		} else {
+			p.served.Offered += uint64(len(offers))
 		}
-		p.mu.Lock()
-		offers := p.reg.Offer(ids, id, now)
-		p.served.Asked += uint64(len(ids))
-		p.served.Offered += uint64(len(offers))
 		p.mu.Unlock()
+		if whole {
+			c.Send(peerMsg(superpeer.VerbOffer, superpeer.WholeOffer{Subscription: m.SubID, Peers: cover,
+				Count: len(ids), Digest: superpeer.Digest(ids), Since: since}))
+			return
+		}
 		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
 		if m.SubID != "" {
 			// cairn adds the ids the filter matched that no peer is

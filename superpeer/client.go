@@ -110,7 +110,7 @@ func Digest(ids []string) string {
 // (the filter with this since and limit Count).
 type WholeOffer struct {
 	Subscription string   `json:"subscription"`
-	Peers        []string `json:"peers"`
+	Peers        []string `json:"peers"` // none: take the answer from the relay
 	Count        int      `json:"count"`
 	Digest       string   `json:"digest"`
 	Since        int64    `json:"since"`

@@ -291,3 +291,37 @@ func parseP2P(b []byte) (p2pMsg, error) {
 	}
 	return m, nil
 }
+
+// channelsOf is what AdaptChannels adapts: a PeerChannels whose Dial and
+// Accept return a concrete channel type.
+type channelsOf[C PeerChannel] interface {
+	Dial(ctx context.Context, peerID string) (C, error)
+	Accept(ctx context.Context) (C, error)
+	Signal(from string, data json.RawMessage)
+	Close()
+}
+
+// AdaptChannels makes a PeerChannels of an implementation returning its
+// own channel type (webrtc.Channels natively and in the tab).
+func AdaptChannels[C PeerChannel](cs channelsOf[C]) PeerChannels { return adapted[C]{cs} }
+
+type adapted[C PeerChannel] struct{ cs channelsOf[C] }
+
+func (a adapted[C]) Dial(ctx context.Context, peerID string) (PeerChannel, error) {
+	c, err := a.cs.Dial(ctx, peerID)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a adapted[C]) Accept(ctx context.Context) (PeerChannel, error) {
+	c, err := a.cs.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a adapted[C]) Signal(from string, data json.RawMessage) { a.cs.Signal(from, data) }
+func (a adapted[C]) Close()                                  { a.cs.Close() }

@@ -324,4 +324,4 @@ func (a adapted[C]) Accept(ctx context.Context) (PeerChannel, error) {
 }
 
 func (a adapted[C]) Signal(from string, data json.RawMessage) { a.cs.Signal(from, data) }
-func (a adapted[C]) Close()                                  { a.cs.Close() }
+func (a adapted[C]) Close()                                   { a.cs.Close() }

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,5 +476,93 @@ func TestNIP95Demotion(t *testing.T) {
 				t.Fatalf("after demotion: %d offered, %d from the relay, %v", res.Offered, res.FromRelay, err)
 			}
 		})
+	}
+}
+
+// memPersist is a RecentPersist in memory.
+type memPersist struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (p *memPersist) Load() (map[string][]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.m), nil
+}
+func (p *memPersist) Put(id string, raw []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[id] = raw
+	return nil
+}
+func (p *memPersist) Delete(ids []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		delete(p.m, id)
+	}
+	return nil
+}
+func (p *memPersist) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}
+
+// TestNIP95SuperPeerPersist: a super peer with a persistent cache (the
+// tab's IndexedDB) puts every event it caches, deletes those that leave
+// (bounded at MaxCached), and on restart reads them back, verified again:
+// an altered one and one past the window are dropped from the store.
+func TestNIP95SuperPeerPersist(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := nip95Relay(t, nil)
+	publishNotes(t, ctx, url, 8, "persist")
+	p := &memPersist{m: map[string][]byte{}}
+	run := func(max int) *peer.SuperPeer {
+		sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, MaxCached: max,
+			Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), Persist: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); sp.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		select {
+		case <-sp.Ready():
+		case <-done:
+			t.Fatal("the super peer ended")
+		}
+		return sp
+	}
+	sp := run(5)
+	publishNotes(t, ctx, url, 3, "pushed") // pushed once promoted, or not: the bound holds either way
+	if st := sp.Stats(); st.Loaded != 0 || st.Cached != 5 || p.len() != 5 {
+		t.Fatalf("first run: loaded %d, cached %d, persisted %d; want 0, 5, 5", st.Loaded, st.Cached, p.len())
+	}
+	// An altered copy and an event past the window join the store.
+	var some string
+	for id := range p.m {
+		some = id
+		break
+	}
+	p.m[some] = bytes.Replace(p.m[some], []byte(`"content":"`), []byte(`"content":"altered `), 1)
+	sk := nostr.GeneratePrivateKey()
+	old := &nostr.Event{Kind: 1, Content: "old", CreatedAt: nostr.Timestamp(time.Now().Add(-25 * time.Hour).Unix()), Tags: nostr.Tags{}}
+	old.Sign(sk)
+	oldRaw, _ := json.Marshal(old)
+	p.m[old.ID] = oldRaw
+	sp2 := run(100)
+	if st := sp2.Stats(); st.Loaded != 4 {
+		t.Fatalf("second run read back %d events, want the 4 intact ones", st.Loaded)
+	}
+	after, _ := p.Load()
+	if bytes.Contains(after[some], []byte("altered")) {
+		t.Fatal("the altered event stayed in the store")
+	}
+	if _, ok := after[old.ID]; ok {
+		t.Fatal("the event past the window stayed in the store")
 	}
 }

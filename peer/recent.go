@@ -18,7 +18,8 @@ type RecentCache struct {
 	Window  time.Duration
 	byID    map[string]*recentEntry
 	order   recentHeap
-	evicted bool // an event left since the last Evicted call
+	evicted bool     // an event left since the last Evicted call
+	removed []string // ids that left since the last TakeRemoved call
 }
 
 type recentEntry struct {
@@ -110,6 +111,17 @@ func (c *RecentCache) Get(id string, now time.Time) ([]byte, bool) {
 	return e.raw, true
 }
 
+// Has reports whether event id is cached.
+func (c *RecentCache) Has(id string) bool { _, ok := c.byID[id]; return ok }
+
+// TakeRemoved returns the ids that left the cache (evicted or expired)
+// since the last call, for a persistent copy to drop them too.
+func (c *RecentCache) TakeRemoved() []string {
+	out := c.removed
+	c.removed = nil
+	return out
+}
+
 // Len is the number of events cached.
 func (c *RecentCache) Len() int { return len(c.byID) }
 
@@ -145,6 +157,7 @@ func (c *RecentCache) remove(e *recentEntry) {
 	heap.Remove(&c.order, e.index)
 	delete(c.byID, e.id)
 	c.evicted = true
+	c.removed = append(c.removed, e.id)
 }
 
 // recentHeap orders entries oldest first.

@@ -297,6 +297,22 @@ func TestNIP95Tabs(t *testing.T) {
 	if st.SuperPeer.Served == 0 {
 		t.Fatal("the tab super peer served no event")
 	}
+	// The tab's cache is in IndexedDB: a super peer started again reads
+	// it back before it warms from the relay.
+	superTab.Eval(`cairn.nip95Stop().stopped`, nil)
+	superTab.WaitFor(20*time.Second, `cairn.nip95Status().superPeer === null`)
+	superTab.Eval(fmt.Sprintf(`cairn.nip95Serve(%q, {bandwidth: 50, storage: 1000, loopback: true})`, n.WSURL), nil)
+	var again struct {
+		SuperPeer struct {
+			Loaded     int  `json:"loaded"`
+			Persistent bool `json:"persistent"`
+		} `json:"superPeer"`
+	}
+	superTab.Eval(`cairn.nip95Status()`, &again)
+	if !again.SuperPeer.Persistent || again.SuperPeer.Loaded < authors*backlog+rounds*perRound {
+		t.Fatalf("the tab super peer started again read back %d events from IndexedDB (persistent %t), want at least %d",
+			again.SuperPeer.Loaded, again.SuperPeer.Persistent, authors*backlog+rounds*perRound)
+	}
 	var goServed int64
 	for _, sp := range sps {
 		goServed += sp.Stats().Served

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/peer"
+	"github.com/cairn-nostr/cairn/wasm/idb"
 	"github.com/cairn-nostr/cairn/webrtc"
 	"github.com/cairn-nostr/cairn/webrtc/rtc"
 )
@@ -37,6 +38,7 @@ type nip95 struct {
 type tabSuperPeer struct {
 	url    string
 	sp     *peer.SuperPeer
+	db     *idb.Store // the cache's IndexedDB; nil in memory
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // why Run ended, once done
@@ -55,8 +57,12 @@ type nip95Options struct {
 	Bandwidth float64 `json:"bandwidth"`
 	Storage   float64 `json:"storage"`
 	PubKey    string  `json:"pubkey"`
-	// MaxCached bounds the cache (10,000 events).
-	MaxCached int `json:"maxCached"`
+	// MaxCached bounds the cache (10,000 events). DB names the IndexedDB
+	// database it is kept in across page loads ("cairn-nip95"); Memory
+	// keeps it in memory only.
+	MaxCached int    `json:"maxCached"`
+	DB        string `json:"db"`
+	Memory    bool   `json:"memory"`
 }
 
 func (o nip95Options) channels() peer.NewPeerChannels {
@@ -192,23 +198,46 @@ func jsNIP95Serve(args []js.Value) any {
 }
 
 func (n *nip95) serve(url string, o nip95Options) (any, error) {
-	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, PubKey: o.PubKey, Bandwidth: o.Bandwidth, Storage: o.Storage,
-		MaxCached: o.MaxCached, Channels: o.channels()})
-	if err != nil {
-		return nil, err
-	}
 	n.mu.Lock()
 	if n.super != nil {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("already a super peer of %s: call nip95Stop first", n.super.url)
 	}
+	s := &tabSuperPeer{url: url, done: make(chan struct{})}
+	n.super = s // held while it starts
+	n.mu.Unlock()
+	cfg := peer.SuperPeerConfig{URL: url, PubKey: o.PubKey, Bandwidth: o.Bandwidth, Storage: o.Storage,
+		MaxCached: o.MaxCached, Channels: o.channels()}
+	if !o.Memory {
+		name := o.DB
+		if name == "" {
+			name = "cairn-nip95"
+		}
+		db, err := idb.Open(name, idb.Options{})
+		if err != nil {
+			n.forget(s)
+			return nil, fmt.Errorf("opening IndexedDB %q for the cache: %w (memory: true keeps it in memory)", name, err)
+		}
+		s.db, cfg.Persist = db, idbRecent{db}
+	}
+	sp, err := peer.NewSuperPeer(cfg)
+	if err != nil {
+		n.forget(s)
+		if s.db != nil {
+			s.db.Close()
+		}
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &tabSuperPeer{url: url, sp: sp, cancel: cancel, done: make(chan struct{})}
-	n.super = s
+	n.mu.Lock()
+	s.sp, s.cancel = sp, cancel
 	n.mu.Unlock()
 	go func() {
 		defer close(s.done)
 		s.err = sp.Run(ctx)
+		if s.db != nil {
+			s.db.Close()
+		}
 	}()
 	timeout := time.NewTimer(time.Minute)
 	defer timeout.Stop()
@@ -225,17 +254,54 @@ func (n *nip95) serve(url string, o nip95Options) (any, error) {
 	}
 }
 
-// stop ends the super peer, if any.
+// forget clears s if it is the super peer (a start that failed).
+func (n *nip95) forget(s *tabSuperPeer) {
+	n.mu.Lock()
+	if n.super == s {
+		n.super = nil
+	}
+	n.mu.Unlock()
+}
+
+// stop ends the super peer, if any (one still starting is left to start).
 func (n *nip95) stop() bool {
 	n.mu.Lock()
 	s := n.super
-	n.super = nil
-	n.mu.Unlock()
-	if s == nil {
+	if s == nil || s.sp == nil {
+		n.mu.Unlock()
 		return false
 	}
+	n.super = nil
+	n.mu.Unlock()
 	s.cancel()
 	return true
+}
+
+// idbRecent keeps a super peer's cache in IndexedDB, one record per event
+// (its id, its JSON).
+type idbRecent struct{ db *idb.Store }
+
+func (p idbRecent) Load() (map[string][]byte, error) {
+	recs, err := p.db.Files()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(recs))
+	for id, raw := range recs {
+		out[id] = []byte(raw)
+	}
+	return out, nil
+}
+
+func (p idbRecent) Put(id string, raw []byte) error { return p.db.PutFile(id, string(raw)) }
+
+func (p idbRecent) Delete(ids []string) error {
+	for _, id := range ids {
+		if err := p.db.DeleteFile(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nip95Stop() -> {stopped}: the tab stops being a super peer.
@@ -256,11 +322,13 @@ func jsNIP95Status([]js.Value) any {
 	}
 	n.mu.Unlock()
 	out := map[string]any{"superPeer": nil, "casual": casual}
-	if s != nil {
+	if s != nil && s.sp == nil {
+		out["superPeer"] = map[string]any{"relay": s.url, "running": false, "starting": true}
+	} else if s != nil {
 		st := s.sp.Stats()
 		sp := map[string]any{"relay": s.url, "peer_id": st.PeerID, "promoted": st.Promoted, "cached": st.Cached,
 			"events_served": st.Served, "bytes_transferred": st.BytesSent, "peers_connected": st.Channels,
-			"relay_bytes": st.RelayBytes, "running": true}
+			"relay_bytes": st.RelayBytes, "loaded": st.Loaded, "persistent": s.db != nil, "running": true}
 		select {
 		case <-s.done:
 			sp["running"] = false

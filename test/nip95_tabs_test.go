@@ -324,3 +324,59 @@ func TestNIP95Tabs(t *testing.T) {
 	t.Logf("the same loads as plain REQs: %d bytes from the relay; with super peers the relay sent %d bytes to the casual clients (offers, gaps, the Go clients' signaling; the tab's offers and gaps) and %d to the super peers (pushes, signaling): %.3f of it",
 		ceil, relay, toSupers, float64(relay+toSupers)/float64(ceil))
 }
+
+// TestAppFeedThroughPeers: the web app's feed, against a node whose NIP-11
+// announces NIP-95 (limitation.p2p_enabled), loads its recent notes through
+// the browser core's casual client: with a super peer holding them, every
+// note comes peer to peer (the page says so), each one shown as published.
+func TestAppFeedThroughPeers(t *testing.T) {
+	harness.NeedChromium(t)
+	n := harness.Start(t, "--public-bootstrap=false", "--webrtc-loopback", "--nip95-min-uptime=0")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pub := harness.Dial(t, n.WSURL)
+	sk := nostr.GeneratePrivateKey()
+	now := time.Now().Unix()
+	const notes = 12
+	for i := range notes {
+		ev := nostr.Event{Kind: 1, CreatedAt: nostr.Timestamp(now - int64(notes-i)), Content: fmt.Sprintf("note %d through the peers", i), Tags: nostr.Tags{}}
+		ev.Sign(sk)
+		if ok, why := pub.Publish(ev); !ok {
+			t.Fatal(why)
+		}
+	}
+	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: n.WSURL, Bandwidth: 50, Storage: 1000, Channels: goChannels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sp.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	deadline := time.Now().Add(20 * time.Second)
+	for !sp.Stats().Promoted {
+		if time.Now().After(deadline) {
+			t.Fatal("the super peer was not promoted within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b := harness.NewBrowser(t)
+	b.Open(n.URL + "/?loopback=1")
+	b.WaitFor(60*time.Second, fmt.Sprintf(`document.querySelectorAll('.feed .post').length >= %d`, notes))
+	var note string
+	b.Eval(`document.getElementById('feed-p2p').textContent`, &note)
+	if !strings.Contains(note, fmt.Sprintf("%d of %d recent items came from", notes, notes)) {
+		t.Fatalf("the feed says %q; want all %d notes from peers", note, notes)
+	}
+	for i := range notes {
+		var shown bool
+		b.Eval(fmt.Sprintf(`[...document.querySelectorAll('.feed .post .content')].some(p => p.textContent === %q)`, fmt.Sprintf("note %d through the peers", i)), &shown)
+		if !shown {
+			t.Fatalf("note %d is not in the feed", i)
+		}
+	}
+	if st := sp.Stats(); st.Served < notes {
+		t.Fatalf("the super peer served %d events, want %d", st.Served, notes)
+	}
+	t.Logf("the feed: %q", note)
+}

@@ -40,9 +40,10 @@ type peerCounters struct {
 
 // PeerStats is the NIP-95 part of the relay's status.
 type PeerStats struct {
-	Enabled  bool     `json:"enabled"`
-	Peers    int      `json:"registered"`
-	Promoted []string `json:"promoted"`
+	Enabled  bool                 `json:"enabled"`
+	Peers    int                  `json:"registered"`
+	Promoted []string             `json:"promoted"`
+	List     []superpeer.PeerInfo `json:"peers"` // every registered peer, with its reputation
 	peerCounters
 }
 
@@ -67,7 +68,7 @@ func (r *Relay) PeerStats() PeerStats {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PeerStats{Enabled: true, Peers: len(p.conns), Promoted: p.reg.Promoted(), peerCounters: p.served}
+	return PeerStats{Enabled: true, Peers: len(p.conns), Promoted: p.reg.Promoted(), List: p.reg.Peers(), peerCounters: p.served}
 }
 
 func peerMsg(verb string, body any) []byte {

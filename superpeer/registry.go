@@ -426,6 +426,34 @@ func (r *Registry) Cover(eventIDs []string, except string, now time.Time) []stri
 	return out
 }
 
+// PeerInfo is one registered peer as a status page shows it.
+type PeerInfo struct {
+	ID         string  `json:"peer_id"`
+	PubKey     string  `json:"pubkey,omitempty"`
+	Promoted   bool    `json:"promoted"`
+	Reputation float64 `json:"reputation"`
+	Cached     int     `json:"cached"` // events the relay has it down as caching
+	Served     int64   `json:"served"` // served events it reported that the relay holds
+}
+
+// Peers lists the registered peers, promoted first, then by id.
+func (r *Registry) Peers() []PeerInfo {
+	out := make([]PeerInfo, 0, len(r.peers))
+	for id, p := range r.peers {
+		out = append(out, PeerInfo{ID: id, PubKey: p.pubkey, Promoted: p.promoted, Reputation: r.repOf(p).Score, Cached: len(p.cached), Served: p.served})
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int {
+		if a.Promoted != b.Promoted {
+			if a.Promoted {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
 // Promoted lists the promoted peers' ids.
 func (r *Registry) Promoted() []string {
 	var out []string

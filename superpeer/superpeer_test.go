@@ -363,6 +363,9 @@ func TestCover(t *testing.T) {
 	if c := r.Cover([]string{id1}, "", now.Add(cfg.PeerTTL+time.Second)); len(c) != 0 {
 		t.Fatalf("silent peers covered: %v", c)
 	}
+	if ps := r.Peers(); len(ps) != 4 || !ps[0].Promoted || ps[0].Reputation != Baseline || ps[1].Cached != 2 {
+		t.Fatalf("Peers(): %+v", ps)
+	}
 }
 
 // TestDigest: the digest names the set (order and repeats do not matter,

@@ -378,5 +378,31 @@ func TestAppFeedThroughPeers(t *testing.T) {
 	if st := sp.Stats(); st.Served < notes {
 		t.Fatalf("the super peer served %d events, want %d", st.Served, notes)
 	}
-	t.Logf("the feed: %q", note)
+	// The node's status and dashboard show the split and the super peer.
+	var st struct {
+		NIP95 struct {
+			Asked   int `json:"events_asked"`
+			Offered int `json:"events_offered"`
+			Peers   []struct {
+				ID         string  `json:"peer_id"`
+				Promoted   bool    `json:"promoted"`
+				Reputation float64 `json:"reputation"`
+			} `json:"peers"`
+		} `json:"nip95"`
+	}
+	getJSON(t, n.URL+"/api/status", &st)
+	spID := sp.Stats().PeerID
+	if st.NIP95.Offered < notes || st.NIP95.Asked < st.NIP95.Offered || !slices.ContainsFunc(st.NIP95.Peers, func(p struct {
+		ID         string  `json:"peer_id"`
+		Promoted   bool    `json:"promoted"`
+		Reputation float64 `json:"reputation"`
+	}) bool {
+		return p.ID == spID && p.Promoted && p.Reputation > 0
+	}) {
+		t.Fatalf("/api/status nip95: %+v; want at least %d offered and the super peer %s promoted", st.NIP95, notes, spID)
+	}
+	b.Open(n.URL + "/dashboard")
+	b.WaitFor(30*time.Second, fmt.Sprintf(`[...document.querySelectorAll('h2')].some(h => h.textContent === 'NIP-95 super peers') && [...document.querySelectorAll('td')].some(td => td.textContent.startsWith(%q))`, spID))
+	screenshot(t, b, "dashboard-nip95")
+	t.Logf("the feed: %q; the relay: %d recent events asked, %d handed to super peers", note, st.NIP95.Asked, st.NIP95.Offered)
 }

@@ -25,6 +25,33 @@ func goChannels(send func(ctx context.Context, to string, data json.RawMessage) 
 	return peer.AdaptChannels(webrtc.NewChannels(webrtc.ChannelsConfig{Send: send, Loopback: true}))
 }
 
+// goSuperPeer runs a Go super peer of url until the test ends and waits
+// until it is warm and promoted.
+func goSuperPeer(t *testing.T, ctx context.Context, url string) *peer.SuperPeer {
+	t.Helper()
+	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, Channels: goChannels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sp.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	select {
+	case <-sp.Ready():
+	case <-done:
+		t.Fatal("a Go super peer ended before it was ready")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !sp.Stats().Promoted {
+		if time.Now().After(deadline) {
+			t.Fatal("a Go super peer was not promoted within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return sp
+}
+
 // TestNIP95Tabs is NIP-95 with browsers among the peers: one cairn node
 // (its relay, NIP-95 on, promotion at once, the PEER_SIGNAL limit raised
 // for 30 clients), 5 super peers (one a Chromium tab running the core's
@@ -116,26 +143,7 @@ func TestNIP95Tabs(t *testing.T) {
 	superTab.WaitFor(20*time.Second, `cairn.nip95Status().superPeer.promoted`)
 	var sps []*peer.SuperPeer
 	for range goSupers {
-		sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: n.WSURL, Bandwidth: 50, Storage: 1000, Channels: goChannels})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); sp.Run(rctx) }()
-		t.Cleanup(func() { stop(); <-done })
-		select {
-		case <-sp.Ready():
-		case <-done:
-			t.Fatal("a Go super peer ended before it was ready")
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !sp.Stats().Promoted {
-			if time.Now().After(deadline) {
-				t.Fatal("a Go super peer was not promoted within 20 s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		sp := goSuperPeer(t, ctx, n.WSURL)
 		sps = append(sps, sp)
 	}
 
@@ -345,21 +353,7 @@ func TestAppFeedThroughPeers(t *testing.T) {
 			t.Fatal(why)
 		}
 	}
-	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: n.WSURL, Bandwidth: 50, Storage: 1000, Channels: goChannels})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); sp.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	deadline := time.Now().Add(20 * time.Second)
-	for !sp.Stats().Promoted {
-		if time.Now().After(deadline) {
-			t.Fatal("the super peer was not promoted within 20 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sp := goSuperPeer(t, ctx, n.WSURL)
 	b := harness.NewBrowser(t)
 	b.Open(n.URL + "/?loopback=1")
 	b.WaitFor(60*time.Second, fmt.Sprintf(`document.querySelectorAll('.feed .post').length >= %d`, notes))

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,8 +69,9 @@ type Casual struct {
 
 	mu       sync.Mutex // one Recent at a time; guards the rest
 	core     *superpeer.Client
-	omu      sync.Mutex             // guards open (fetches run in parallel)
-	open     map[string]PeerChannel // by peer id
+	omu      sync.Mutex                    // guards open and dials (fetches run in parallel)
+	open     map[string]PeerChannel        // by peer id
+	dials    map[string]context.CancelFunc // dials under way, by peer id
 	reports  []Report
 	seq      int
 	rng      *rand.Rand
@@ -128,7 +130,7 @@ func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
 		return nil, err
 	}
 	c := &Casual{cfg: cfg, log: cfg.Logger, link: link, done: make(chan struct{}),
-		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{}), perr: make(chan string, 1),
+		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, dials: map[string]context.CancelFunc{}, register: make(chan struct{}), perr: make(chan string, 1),
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x95))}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.chs = cfg.Channels(link.signalSender())
@@ -186,6 +188,20 @@ func (c *Casual) read() {
 		case superpeer.VerbError:
 			body := string(msg[min(1, len(msg)-1)])
 			c.log.Debug("relay says", "body", body)
+			var o struct {
+				Message string `json:"message"`
+			}
+			json.Unmarshal(msg[min(1, len(msg)-1)], &o)
+			if gone, ok := strings.CutPrefix(o.Message, superpeer.NoPeer); ok {
+				// A PEER_SIGNAL to a peer that left: its dial ends now,
+				// not at the wait's end.
+				c.omu.Lock()
+				if cancel := c.dials[gone]; cancel != nil {
+					cancel()
+				}
+				c.omu.Unlock()
+				return
+			}
 			select {
 			case c.perr <- body:
 			default:
@@ -501,6 +517,27 @@ func (c *Casual) query(ctx context.Context, f nostr.Filter) (map[string]json.Raw
 	}
 }
 
+// dial opens a channel to peerID, ended early when the relay says the
+// peer is gone.
+func (c *Casual) dial(ctx context.Context, peerID string) (PeerChannel, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.omu.Lock()
+	c.dials[peerID] = cancel
+	c.omu.Unlock()
+	ch, err := c.chs.Dial(dctx, peerID)
+	c.omu.Lock()
+	delete(c.dials, peerID)
+	if err == nil {
+		c.open[peerID] = ch
+	}
+	c.omu.Unlock()
+	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+		err = fmt.Errorf("the relay says peer %s is gone: %w", peerID, err)
+	}
+	return ch, err
+}
+
 func (c *Casual) channel(peerID string) PeerChannel {
 	c.omu.Lock()
 	defer c.omu.Unlock()
@@ -529,12 +566,9 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 	out = map[string]json.RawMessage{}
 	ch := c.channel(peerID)
 	if ch == nil {
-		if ch, err = c.chs.Dial(ctx, peerID); err != nil {
+		if ch, err = c.dial(ctx, peerID); err != nil {
 			return out, 0, false, "", err
 		}
-		c.omu.Lock()
-		c.open[peerID] = ch
-		c.omu.Unlock()
 	}
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -694,12 +728,9 @@ func (c *Casual) fetchFilter(ctx context.Context, peerID string, f nostr.Filter)
 	out = map[string]json.RawMessage{}
 	ch := c.channel(peerID)
 	if ch == nil {
-		if ch, err = c.chs.Dial(ctx, peerID); err != nil {
+		if ch, err = c.dial(ctx, peerID); err != nil {
 			return out, 0, st, err
 		}
-		c.omu.Lock()
-		c.open[peerID] = ch
-		c.omu.Unlock()
 	}
 	sub := c.nextSub("w")
 	fj, _ := json.Marshal(f)

@@ -183,7 +183,7 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		target := p.conns[m.Target]
 		p.mu.Unlock()
 		if target == nil {
-			peerError(c, "invalid: no registered peer "+m.Target)
+			peerError(c, superpeer.NoPeer+m.Target)
 			return
 		}
 		target.Send(peerMsg(superpeer.VerbSignalFwd, map[string]any{"from_peer": id, "signal_data": m.Data}))

@@ -10,6 +10,11 @@ import (
 )
 
 // Verbs of NIP-95 (the spec's and the Nexus relay's).
+// NoPeer begins the relay's PEER_ERROR message for a PEER_SIGNAL to a
+// peer id it does not know (the peer left): a client dialling that peer
+// stops waiting.
+const NoPeer = "invalid: no registered peer "
+
 const (
 	VerbRegister   = "PEER_REGISTER"
 	VerbHeartbeat  = "PEER_HEARTBEAT"

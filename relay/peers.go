@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-nostr/cairn/superpeer"
 )
@@ -58,6 +59,33 @@ func (r *Relay) EnablePeers(cfg superpeer.Config) {
 		r.Handle(verb, p.handle(verb))
 	}
 	r.OnEvent = append(r.OnEvent, p.push)
+	if r.reg != nil {
+		p.register(r.reg)
+	}
+}
+
+// register exports NIP-95's figures as Prometheus series, read from the
+// registry when scraped.
+func (p *peers) register(reg prometheus.Registerer) {
+	read := func(f func() float64) func() float64 {
+		return func() float64 {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return f()
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_nip95_registered", Help: "NIP-95 peers registered."},
+			read(func() float64 { return float64(len(p.conns)) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_nip95_super_peers", Help: "NIP-95 super peers (promoted)."},
+			read(func() float64 { return float64(len(p.reg.Promoted())) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_asked_total", Help: "Recent event ids matched by PEER_REQUESTs."},
+			read(func() float64 { return float64(p.served.Asked) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_offered_total", Help: "Of them, handed to super peers in offers."},
+			read(func() float64 { return float64(p.served.Offered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_pushed_total", Help: "PEER_EVENT_NEW messages sent to super peers."},
+			read(func() float64 { return float64(p.served.Pushed) })),
+	)
 }
 
 // PeerStats reports NIP-95's figures.

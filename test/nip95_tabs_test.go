@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,7 +30,14 @@ func goChannels(send func(ctx context.Context, to string, data json.RawMessage) 
 // until it is warm and promoted.
 func goSuperPeer(t *testing.T, ctx context.Context, url string) *peer.SuperPeer {
 	t.Helper()
-	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, Channels: goChannels})
+	return goSuperPeerServing(t, ctx, url, nil)
+}
+
+// goSuperPeerServing is goSuperPeer with what it serves replaced by serve
+// (peer.SuperPeerConfig.Serve: a lying peer).
+func goSuperPeerServing(t *testing.T, ctx context.Context, url string, serve func([]byte) []byte) *peer.SuperPeer {
+	t.Helper()
+	sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, Channels: goChannels, Serve: serve})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,4 +407,51 @@ func TestAppFeedThroughPeers(t *testing.T) {
 	b.WaitFor(30*time.Second, fmt.Sprintf(`[...document.querySelectorAll('h2')].some(h => h.textContent === 'NIP-95 super peers') && [...document.querySelectorAll('td')].some(td => td.textContent.startsWith(%q))`, spID))
 	screenshot(t, b, "dashboard-nip95")
 	t.Logf("the feed: %q; the relay: %d recent events asked, %d handed to super peers", note, st.NIP95.Asked, st.NIP95.Offered)
+}
+
+// TestAppFeedForgingPeer: with the only super peer serving altered notes,
+// the web app's feed shows every note as published (from the relay), none
+// altered, and says nothing came from peers.
+func TestAppFeedForgingPeer(t *testing.T) {
+	harness.NeedChromium(t)
+	n := harness.Start(t, "--public-bootstrap=false", "--webrtc-loopback", "--nip95-min-uptime=0")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pub := harness.Dial(t, n.WSURL)
+	sk := nostr.GeneratePrivateKey()
+	now := time.Now().Unix()
+	const notes = 8
+	for i := range notes {
+		ev := nostr.Event{Kind: 1, CreatedAt: nostr.Timestamp(now - int64(notes-i)), Content: fmt.Sprintf("genuine note %d", i), Tags: nostr.Tags{}}
+		ev.Sign(sk)
+		if ok, why := pub.Publish(ev); !ok {
+			t.Fatal(why)
+		}
+	}
+	sp := goSuperPeerServing(t, ctx, n.WSURL, func(raw []byte) []byte {
+		return bytes.Replace(raw, []byte(`"content":"genuine`), []byte(`"content":"forged`), 1)
+	})
+	b := harness.NewBrowser(t)
+	b.Open(n.URL + "/?loopback=1")
+	b.WaitFor(60*time.Second, fmt.Sprintf(`document.querySelectorAll('.feed .post').length >= %d`, notes))
+	var shown []string
+	b.Eval(`[...document.querySelectorAll('.feed .post .content')].map(p => p.textContent)`, &shown)
+	for i := range notes {
+		if !slices.Contains(shown, fmt.Sprintf("genuine note %d", i)) {
+			t.Fatalf("note %d is not in the feed: %q", i, shown)
+		}
+	}
+	for _, c := range shown {
+		if strings.HasPrefix(c, "forged") {
+			t.Fatalf("the feed shows a forged note: %q", c)
+		}
+	}
+	var note string
+	b.Eval(`document.getElementById('feed-p2p').textContent`, &note)
+	if note != "" {
+		t.Fatalf("the feed says %q; nothing came from peers", note)
+	}
+	if st := sp.Stats(); st.Served == 0 {
+		t.Fatal("the forging super peer was never asked: the test proves nothing")
+	}
 }

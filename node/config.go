@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-nostr/cairn/p2p"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
+	"github.com/cairn-nostr/cairn/superpeer"
 )
 
 // Config is everything a node needs. Start from DefaultConfig.
@@ -48,6 +49,12 @@ type Config struct {
 	// NIP95 lets clients register as super peers and ask for offers
 	// (the PEER_* verbs; default on).
 	NIP95 bool
+	// NIP95MinUptime is how long a peer is registered before it can be
+	// promoted (5 min, as the Nexus relay); NIP95SignalLimit the
+	// PEER_SIGNALs one connection may send per 10 s (20, as Nexus; a
+	// super peer answers 2-4 per new client).
+	NIP95MinUptime   Duration
+	NIP95SignalLimit int
 	// Blossom is the upload policy of the Blossom endpoints.
 	Blossom BlossomConfig
 	// TURN is the node's STUN/TURN server for browsers (node/ice.go).
@@ -232,6 +239,8 @@ func DefaultConfig() Config {
 		RoomSyncInterval: Duration(time.Minute),
 		WebRTC:           WebRTCConfig{Enabled: true},
 		NIP95:            true,
+		NIP95MinUptime:   Duration(superpeer.DefaultConfig().MinUptime),
+		NIP95SignalLimit: superpeer.DefaultConfig().Limits[superpeer.VerbSignal],
 		Blossom:          BlossomConfig{Upload: string(blossom.Owner)},
 		TURN:             defaultTURN(),
 		Credit:           CreditConfig{Gate: true},
@@ -272,6 +281,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AnnounceInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("announce interval must be at least 1s"))
+	}
+	if c.NIP95MinUptime < 0 || c.NIP95SignalLimit < 0 {
+		errs = append(errs, errors.New("--nip95-min-uptime and --nip95-signal-limit must not be negative (0 uptime promotes at once; 0 signals means the default, 20)"))
 	}
 	if len(c.RoomPeers) > 0 && c.RoomSyncInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("room sync interval must be at least 1s"))

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +27,14 @@ import (
 // minutes of uptime), on loopback.
 func nip95Relay(t *testing.T, mod func(*superpeer.Config)) (*relay.Relay, string) {
 	t.Helper()
+	return nip95RelayConfig(t, relay.DefaultConfig(), mod)
+}
+
+// nip95RelayConfig is nip95Relay with the relay's configuration rc.
+func nip95RelayConfig(t *testing.T, rc relay.Config, mod func(*superpeer.Config)) (*relay.Relay, string) {
+	t.Helper()
 	st := store.NewMemory()
-	r, err := relay.New(relay.DefaultConfig(), st, relay.Options{})
+	r, err := relay.New(rc, st, relay.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,127 +254,6 @@ func TestNIP95LyingPeers(t *testing.T) {
 	}
 }
 
-// TestNIP95Offload measures what super peers take off the relay: 30 casual
-// clients, each loading 3 times the feed of 3 of 10 authors (kinds 1,
-// limit 20), with 3 super peers registered and with none. The ceiling is
-// the relay's bytes for the same loads as plain REQs, in the same run.
-// Every load must bring the whole feed, byte for byte the relay's. Figures
-// are logged (go test -run TestNIP95Offload -v ./node/), never asserted.
-func TestNIP95Offload(t *testing.T) {
-	const clients, loads, supers, authors, perAuthor = 30, 3, 3, 10, 20
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	r, url := nip95Relay(t, func(c *superpeer.Config) {
-		// Each new client costs a super peer 2-4 PEER_SIGNALs; Nexus's 20
-		// per 10 s would bar a super peer after about 6 clients.
-		c.Limits[superpeer.VerbSignal] = 10_000
-	})
-	var pubs []string
-	for a := range authors {
-		evs := publishNotes(t, ctx, url, perAuthor, "author "+string(rune('A'+a)))
-		pubs = append(pubs, evs[0].PubKey)
-	}
-	feeds := make([]nostr.Filter, clients)
-	want := make([][]json.RawMessage, clients)
-	var ceiling int64
-	start := time.Now()
-	for i := range feeds {
-		feeds[i] = nostr.Filter{Kinds: []int{1}, Authors: []string{pubs[i%authors], pubs[(i+3)%authors], pubs[(i+7)%authors]}, Limit: 20}
-		for range loads {
-			var n int64
-			want[i], n = relayQuery(t, ctx, url, feeds[i])
-			ceiling += n
-		}
-	}
-	relayOnly := time.Since(start)
-
-	type figures struct {
-		relay, answers, peer int64 // all relay bytes; of them offers, gaps, spot checks
-		fromPeers, fromRelay int
-		unreached            int
-		took                 time.Duration
-	}
-	run := func(name string) (f figures) {
-		cs := make([]*peer.Casual, clients)
-		before := make([]int64, clients)
-		for i := range cs {
-			c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), SpotCheck: 0.1, Seed: uint64(i + 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			cs[i], before[i] = c, c.RelayBytesRead()
-		}
-		out := make([][]peer.RecentResult, clients)
-		errs := make(chan error, clients)
-		start := time.Now()
-		for i, c := range cs {
-			go func() {
-				for range loads {
-					res, err := c.Recent(ctx, feeds[i])
-					if err != nil {
-						errs <- fmt.Errorf("%s: client %d: %w", name, i, err)
-						return
-					}
-					out[i] = append(out[i], res)
-				}
-				errs <- nil
-			}()
-		}
-		for range cs {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
-		f.took = time.Since(start)
-		for i, rs := range out {
-			for _, res := range rs {
-				if len(res.Events) != len(want[i]) {
-					t.Fatalf("%s: client %d got %d events, want %d", name, i, len(res.Events), len(want[i]))
-				}
-				for j := range want[i] {
-					if !bytes.Equal(res.Events[j], want[i][j]) {
-						t.Fatalf("%s: client %d event %d is not the relay's", name, i, j)
-					}
-				}
-				if len(res.Reports) != 0 {
-					t.Fatalf("%s: honest peers reported: %+v", name, res.Reports)
-				}
-				f.answers += res.RelayBytes
-				f.peer += res.PeerBytes
-				f.fromPeers += res.FromPeers
-				f.fromRelay += res.FromRelay
-				f.unreached += len(res.Unreached)
-			}
-			f.relay += cs[i].RelayBytesRead() - before[i]
-		}
-		return f
-	}
-
-	absent := run("absent")
-	var sps []*peer.SuperPeer
-	for range supers {
-		sps = append(sps, startSuperPeer(t, ctx, r, url, nil))
-	}
-	var spBefore int64
-	for _, sp := range sps {
-		spBefore += sp.Stats().RelayBytes
-	}
-	present := run("present")
-	var spAfter int64
-	for _, sp := range sps {
-		spAfter += sp.Stats().RelayBytes
-	}
-	ratio := func(n int64) float64 { return float64(n) / float64(ceiling) }
-	t.Logf("ceiling: %d feed loads (%d clients x %d) as plain REQs: the relay sent %d bytes, in %v", clients*loads, clients, loads, ceiling, relayOnly.Round(time.Millisecond))
-	t.Logf("no super peers: the relay sent %d bytes (%.2f of the ceiling), %d events from the relay, in %v",
-		absent.relay, ratio(absent.relay), absent.fromRelay, absent.took.Round(time.Millisecond))
-	t.Logf("%d super peers: the relay sent %d bytes (%.2f of the ceiling): %d in offers, gaps and spot checks (%.2f), %d in signaling and registration (%.2f); %d events from peers (%d bytes over DataChannels), %d from the relay, %d super peers unreached; in %v",
-		supers, present.relay, ratio(present.relay), present.answers, ratio(present.answers), present.relay-present.answers, ratio(present.relay-present.answers),
-		present.fromPeers, present.peer, present.fromRelay, present.unreached, present.took.Round(time.Millisecond))
-	t.Logf("the super peers read %d bytes from the relay to warm up (once per super peer, not per load) and %d during the loads", spBefore, spAfter-spBefore)
-}
-
 // TestNIP95PeersGone: every super peer leaves in the middle of a request
 // (the one asked stops as the request comes in, the others are offered
 // too); the client still gets every event, from the relay, before its
@@ -425,12 +312,20 @@ func TestNIP95PeersGone(t *testing.T) {
 
 // TestNIP95OmissionDetection: a super peer that silently drops a quarter
 // of the events it is asked for (5 of the feed's 20). Ten casual clients
-// (spot-check share 0.1, each its own seed) load the feed until a spot
-// check catches it; every
-// load is complete all the same (the relay fills the gaps). The number of
-// loads each client needed is logged (go test -run
-// TestNIP95OmissionDetection -v ./node/); each must catch it within 100.
+// (each its own seed) load the feed until a check catches it: with whole
+// offers every load is checked against the relay's digest; with per-id
+// offers (the Nexus way) a spot check (share 0.1) must draw it. Every load
+// is complete all the same (the relay fills the gaps). The number of loads
+// each client needed is logged (go test -run TestNIP95OmissionDetection
+// -v ./node/); each must catch it within 100.
 func TestNIP95OmissionDetection(t *testing.T) {
+	for _, perID := range []bool{false, true} {
+		name := map[bool]string{false: "whole", true: "per-id"}[perID]
+		t.Run(name, func(t *testing.T) { omissionDetection(t, perID) })
+	}
+}
+
+func omissionDetection(t *testing.T, perID bool) {
 	const clients, maxLoads = 10, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
@@ -453,7 +348,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	errs := make(chan error, clients)
 	for i := range clients {
 		c, err := peer.DialCasual(ctx, peer.CasualConfig{URL: url, Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil),
-			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i), MaxRequests: 10_000})
+			Wait: 300 * time.Millisecond, SpotCheck: 0.1, Seed: uint64(100 + i), MaxRequests: 10_000, PerID: perID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +392,7 @@ func TestNIP95OmissionDetection(t *testing.T) {
 	}
 	sorted := slices.Clone(loads)
 	slices.Sort(sorted)
-	t.Logf("loads until a spot check caught a peer dropping 5 of 20 events (share 0.1, %d clients): %v; median %d, max %d", clients, sorted, sorted[clients/2], sorted[clients-1])
+	t.Logf("%s offers: loads until a check caught a peer dropping 5 of 20 events (spot-check share 0.1, %d clients): %v; median %d, max %d", map[bool]string{false: "whole", true: "per-id"}[perID], clients, sorted, sorted[clients/2], sorted[clients-1])
 }
 
 // TestNIP95Refused: a relay that refuses PEER_REQUEST (here: its limit is
@@ -571,7 +466,7 @@ func TestNIP95Demotion(t *testing.T) {
 				defer c.Close()
 				res, err := c.Recent(ctx, feed)
 				if err != nil || len(res.Reports) != 1 {
-					t.Fatalf("client %d: reports %+v, %v", i, res.Reports, err)
+					t.Fatalf("client %d: reports %+v, %v (offered %d, from peers %d, from the relay %d, checked %v, unreached %v)", i, res.Reports, err, res.Offered, res.FromPeers, res.FromRelay, res.Checked, res.Unreached)
 				}
 			}
 			waitFor(t, "the relay to demote the peer", func() bool { return !sp.Stats().Promoted })
@@ -581,5 +476,93 @@ func TestNIP95Demotion(t *testing.T) {
 				t.Fatalf("after demotion: %d offered, %d from the relay, %v", res.Offered, res.FromRelay, err)
 			}
 		})
+	}
+}
+
+// memPersist is a RecentPersist in memory.
+type memPersist struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (p *memPersist) Load() (map[string][]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.m), nil
+}
+func (p *memPersist) Put(id string, raw []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[id] = raw
+	return nil
+}
+func (p *memPersist) Delete(ids []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		delete(p.m, id)
+	}
+	return nil
+}
+func (p *memPersist) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}
+
+// TestNIP95SuperPeerPersist: a super peer with a persistent cache (the
+// tab's IndexedDB) puts every event it caches, deletes those that leave
+// (bounded at MaxCached), and on restart reads them back, verified again:
+// an altered one and one past the window are dropped from the store.
+func TestNIP95SuperPeerPersist(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, url := nip95Relay(t, nil)
+	publishNotes(t, ctx, url, 8, "persist")
+	p := &memPersist{m: map[string][]byte{}}
+	run := func(max int) *peer.SuperPeer {
+		sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, MaxCached: max,
+			Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), Persist: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); sp.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		select {
+		case <-sp.Ready():
+		case <-done:
+			t.Fatal("the super peer ended")
+		}
+		return sp
+	}
+	sp := run(5)
+	publishNotes(t, ctx, url, 3, "pushed") // pushed once promoted, or not: the bound holds either way
+	if st := sp.Stats(); st.Loaded != 0 || st.Cached != 5 || p.len() != 5 {
+		t.Fatalf("first run: loaded %d, cached %d, persisted %d; want 0, 5, 5", st.Loaded, st.Cached, p.len())
+	}
+	// An altered copy and an event past the window join the store.
+	var some string
+	for id := range p.m {
+		some = id
+		break
+	}
+	p.m[some] = bytes.Replace(p.m[some], []byte(`"content":"`), []byte(`"content":"altered `), 1)
+	sk := nostr.GeneratePrivateKey()
+	old := &nostr.Event{Kind: 1, Content: "old", CreatedAt: nostr.Timestamp(time.Now().Add(-25 * time.Hour).Unix()), Tags: nostr.Tags{}}
+	old.Sign(sk)
+	oldRaw, _ := json.Marshal(old)
+	p.m[old.ID] = oldRaw
+	sp2 := run(100)
+	if st := sp2.Stats(); st.Loaded != 4 {
+		t.Fatalf("second run read back %d events, want the 4 intact ones", st.Loaded)
+	}
+	after, _ := p.Load()
+	if bytes.Contains(after[some], []byte("altered")) {
+		t.Fatal("the altered event stayed in the store")
+	}
+	if _, ok := after[old.ID]; ok {
+		t.Fatal("the event past the window stayed in the store")
 	}
 }

@@ -149,7 +149,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if cfg.NIP95 {
-		rl.EnablePeers(superpeer.DefaultConfig())
+		pc := superpeer.DefaultConfig()
+		pc.MinUptime = time.Duration(cfg.NIP95MinUptime)
+		if cfg.NIP95SignalLimit > 0 {
+			pc.Limits[superpeer.VerbSignal] = cfg.NIP95SignalLimit
+		}
+		rl.EnablePeers(pc)
 	}
 	cr, err := openCredits(cfg.DataDir)
 	if err != nil {

@@ -114,6 +114,11 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "host:port") || !strings.Contains(err.Error(), "off, writes or all") {
 		t.Fatalf("got %v", err)
 	}
+	c = DefaultConfig()
+	c.NIP95MinUptime = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "nip95-min-uptime") {
+		t.Fatalf("negative NIP-95 uptime: %v", err)
+	}
 }
 
 func get(t *testing.T, url string, into any) {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,13 @@ type CasualConfig struct {
 	// relay's default limit, past which it bars the connection); loads
 	// beyond it go to the relay alone.
 	MaxRequests int
-	Logger      *slog.Logger
+	// PerID asks for per-event offers only (the Nexus relay's way: the
+	// relay names peers for every id and the client asks peers by id,
+	// spot-checking them). By default the client asks cairn's whole
+	// offers (a digest of the answer, fetched whole from one peer) and
+	// takes per-id offers when the relay gives those instead.
+	PerID  bool
+	Logger *slog.Logger
 }
 
 // Casual is a NIP-95 casual client of one relay: Recent gets the recent
@@ -61,8 +69,9 @@ type Casual struct {
 
 	mu       sync.Mutex // one Recent at a time; guards the rest
 	core     *superpeer.Client
-	omu      sync.Mutex             // guards open (fetches run in parallel)
-	open     map[string]PeerChannel // by peer id
+	omu      sync.Mutex                    // guards open and dials (fetches run in parallel)
+	open     map[string]PeerChannel        // by peer id
+	dials    map[string]context.CancelFunc // dials under way, by peer id
 	reports  []Report
 	seq      int
 	rng      *rand.Rand
@@ -121,7 +130,7 @@ func DialCasual(ctx context.Context, cfg CasualConfig) (*Casual, error) {
 		return nil, err
 	}
 	c := &Casual{cfg: cfg, log: cfg.Logger, link: link, done: make(chan struct{}),
-		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, register: make(chan struct{}), perr: make(chan string, 1),
+		core: superpeer.NewClient(cfg.SpotCheck, cfg.Seed), open: map[string]PeerChannel{}, dials: map[string]context.CancelFunc{}, register: make(chan struct{}), perr: make(chan string, 1),
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x95))}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.chs = cfg.Channels(link.signalSender())
@@ -179,6 +188,20 @@ func (c *Casual) read() {
 		case superpeer.VerbError:
 			body := string(msg[min(1, len(msg)-1)])
 			c.log.Debug("relay says", "body", body)
+			var o struct {
+				Message string `json:"message"`
+			}
+			json.Unmarshal(msg[min(1, len(msg)-1)], &o)
+			if gone, ok := strings.CutPrefix(o.Message, superpeer.NoPeer); ok {
+				// A PEER_SIGNAL to a peer that left: its dial ends now,
+				// not at the wait's end.
+				c.omu.Lock()
+				if cancel := c.dials[gone]; cancel != nil {
+					cancel()
+				}
+				c.omu.Unlock()
+				return
+			}
 			select {
 			case c.perr <- body:
 			default:
@@ -188,10 +211,12 @@ func (c *Casual) read() {
 	c.log.Debug("relay connection ended", "err", err)
 }
 
-// offer is a PEER_OFFER answering a filter.
+// offer is a PEER_OFFER answering a filter: per-id offers, or cairn's
+// whole offer (Digest set).
 type offer struct {
 	Offers    map[string][]string `json:"offers"`
 	Unoffered []string            `json:"unoffered"` // cairn's: matched, no peer offered
+	superpeer.WholeOffer
 }
 
 // ids are every id the filter matched, offered ones first (sorted, so the
@@ -232,6 +257,9 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 	}
 	if err != nil {
 		return res, err
+	}
+	if o.Digest != "" {
+		return c.recentWhole(ctx, f, o.WholeOffer, res)
 	}
 	// Which peer for which id: the first usable one offered, spreading ids
 	// over peers.
@@ -351,9 +379,16 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 		}
 	}
 	res.Events = ordered(got)
-	if len(res.Reports) > 0 {
-		c.reports = append(c.reports, res.Reports...)
-		for _, r := range res.Reports {
+	c.report(ctx, res.Reports)
+	return res, nil
+}
+
+// report records what checks caught, stops using those peers and tells the
+// relay.
+func (c *Casual) report(ctx context.Context, reports []Report) {
+	if len(reports) > 0 {
+		c.reports = append(c.reports, reports...)
+		for _, r := range reports {
 			c.drop(r.Peer)
 			// Tell the relay (cairn's PEER_REPORT): it checks what it can
 			// and demotes a peer enough clients report.
@@ -363,7 +398,6 @@ func (c *Casual) Recent(ctx context.Context, f nostr.Filter) (RecentResult, erro
 			}
 		}
 	}
-	return res, nil
 }
 
 // errNoOffer: the relay gave no offer (the client paced itself, or the
@@ -388,7 +422,13 @@ func (c *Casual) offer(ctx context.Context, f nostr.Filter) (offer, int64, error
 	for len(c.perr) > 0 { // stale refusals
 		<-c.perr
 	}
-	if err := c.link.send(ctx, superpeer.VerbRequest, sub, f); err != nil {
+	var err error
+	if c.cfg.PerID {
+		err = c.link.send(ctx, superpeer.VerbRequest, sub, f)
+	} else {
+		err = c.link.send(ctx, superpeer.VerbRequest, sub, f, map[string]bool{"whole": true})
+	}
+	if err != nil {
 		return o, 0, err
 	}
 	select {
@@ -477,6 +517,27 @@ func (c *Casual) query(ctx context.Context, f nostr.Filter) (map[string]json.Raw
 	}
 }
 
+// dial opens a channel to peerID, ended early when the relay says the
+// peer is gone.
+func (c *Casual) dial(ctx context.Context, peerID string) (PeerChannel, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.omu.Lock()
+	c.dials[peerID] = cancel
+	c.omu.Unlock()
+	ch, err := c.chs.Dial(dctx, peerID)
+	c.omu.Lock()
+	delete(c.dials, peerID)
+	if err == nil {
+		c.open[peerID] = ch
+	}
+	c.omu.Unlock()
+	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+		err = fmt.Errorf("the relay says peer %s is gone: %w", peerID, err)
+	}
+	return ch, err
+}
+
 func (c *Casual) channel(peerID string) PeerChannel {
 	c.omu.Lock()
 	defer c.omu.Unlock()
@@ -505,12 +566,9 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 	out = map[string]json.RawMessage{}
 	ch := c.channel(peerID)
 	if ch == nil {
-		if ch, err = c.chs.Dial(ctx, peerID); err != nil {
+		if ch, err = c.dial(ctx, peerID); err != nil {
 			return out, 0, false, "", err
 		}
-		c.omu.Lock()
-		c.open[peerID] = ch
-		c.omu.Unlock()
 	}
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -554,4 +612,170 @@ func (c *Casual) fetchPeer(ctx context.Context, peerID string, ids []string) (ou
 		out[ev.ID] = m.Event
 	}
 	return out, n, true, "", nil
+}
+
+// RecheckAfter is how long after a super peer's answer that lacked events
+// the client asks it for them again before it reports an omission: the
+// time for a PEER_EVENT_NEW the relay sent before its offer to reach the
+// peer.
+const RecheckAfter = time.Second
+
+// recentWhole takes a whole offer: the filter's answer (o.Count events
+// since o.Since) from the first offered peer that gives it, checked event
+// by event (signature, the filter) and as a set (o.Digest: nothing left
+// out, nothing added), so every load is checked, not a sample. On any
+// shortfall the client takes the answer from the relay; a peer that said
+// it had sent everything (P2P_EOSE) yet left out events the relay holds,
+// and still does not send them when asked again by id, is reported.
+func (c *Casual) recentWhole(ctx context.Context, f nostr.Filter, o superpeer.WholeOffer, res RecentResult) (RecentResult, error) {
+	if o.Count == 0 {
+		return res, nil // the relay holds no recent event for f
+	}
+	pf := f
+	since := nostr.Timestamp(o.Since)
+	pf.Since, pf.Limit = &since, o.Count
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
+	defer cancel()
+	var suspect string // a peer whose complete answer did not match
+	var served map[string]json.RawMessage
+	var answered time.Time
+	for _, p := range c.core.Usable(o.Peers) {
+		res.Offered = o.Count
+		evs, n, st, err := c.fetchFilter(wctx, p, pf)
+		res.PeerBytes += n
+		switch {
+		case st.bad != "":
+			v := c.core.Forged(p, st.bad)
+			res.Reports = append(res.Reports, Report{Peer: p, Reason: v.Reason})
+			continue
+		case !st.reached:
+			res.Unreached = append(res.Unreached, fmt.Sprintf("%s: %v", p, err))
+			continue
+		case st.eose && len(evs) == o.Count && superpeer.Digest(slices.Collect(maps.Keys(evs))) == o.Digest:
+			res.Checked = append(res.Checked, p)
+			res.Events, res.FromPeers = ordered(evs), len(evs)
+			c.report(ctx, res.Reports)
+			return res, nil
+		case st.eose:
+			suspect, served, answered = p, evs, time.Now()
+		default:
+			c.log.Debug("super peer did not answer in time", "peer", p, "err", err)
+		}
+		break
+	}
+	// From the relay: the same filter.
+	evs, n, err := c.query(ctx, pf)
+	res.RelayBytes += n
+	if err != nil {
+		return res, err
+	}
+	res.Events, res.FromRelay = ordered(evs), len(evs)
+	if suspect != "" {
+		res.Checked = append(res.Checked, suspect)
+		var missing []string
+		for id := range evs {
+			if served[id] == nil {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			// Asked again by id, RecheckAfter after its answer: an event
+			// the relay pushed to the peer while it answered is there by
+			// then; one still missing was left out.
+			slices.Sort(missing)
+			if wait := time.Until(answered.Add(RecheckAfter)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return res, ctx.Err()
+				}
+			}
+			actx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
+			again, _, st, _ := c.fetchFilter(actx, suspect, nostr.Filter{IDs: missing})
+			cancel()
+			ids := slices.Collect(maps.Keys(served))
+			if st.eose {
+				ids = append(ids, slices.Collect(maps.Keys(again))...)
+			}
+			if st.bad != "" {
+				v := c.core.Forged(suspect, st.bad)
+				res.Reports = append(res.Reports, Report{Peer: suspect, Reason: v.Reason})
+			} else if v := c.core.Compare(suspect, ids, slices.Collect(maps.Keys(evs))); v.Report && st.eose {
+				slices.Sort(v.Missing)
+				res.Reports = append(res.Reports, Report{Peer: suspect, Reason: v.Reason, Missing: v.Missing})
+			}
+		}
+	}
+	c.report(ctx, res.Reports)
+	return res, nil
+}
+
+// filterState is how a P2P_REQ exchange ended.
+type filterState struct {
+	reached bool   // the request went out and the channel stayed open
+	eose    bool   // the peer said it sent everything
+	bad     string // the id of an event that failed the checks, or "(unreadable)"
+}
+
+// fetchFilter asks peerID for f's answer with P2P_REQ (opening a channel
+// if need be) and takes its events until P2P_EOSE or ctx ends. Each event
+// is checked (shape, id, signature, f); one that fails ends the exchange
+// (bad). Answers to other subscriptions (late, from an earlier load) are
+// ignored.
+func (c *Casual) fetchFilter(ctx context.Context, peerID string, f nostr.Filter) (out map[string]json.RawMessage, n int64, st filterState, err error) {
+	out = map[string]json.RawMessage{}
+	ch := c.channel(peerID)
+	if ch == nil {
+		if ch, err = c.dial(ctx, peerID); err != nil {
+			return out, 0, st, err
+		}
+	}
+	sub := c.nextSub("w")
+	fj, _ := json.Marshal(f)
+	req, _ := json.Marshal(p2pMsg{Type: P2PReq, Sub: sub, Filter: fj})
+	if err := ch.Send(req); err != nil {
+		c.drop(peerID)
+		return out, 0, st, err
+	}
+	st.reached = true
+	for {
+		b, err := ch.Recv(ctx)
+		if err != nil {
+			if ctx.Err() == nil { // the channel is gone: the peer left
+				c.drop(peerID)
+				st.reached = false
+			}
+			return out, n, st, err
+		}
+		n += int64(len(b))
+		m, err := parseP2P(b)
+		if err == nil && m.Type != P2PEvents && m.Type != P2PEOSE {
+			err = fmt.Errorf("a %s from a super peer", m.Type)
+		}
+		if err != nil {
+			st.bad = "(unreadable)"
+			return out, n, st, fmt.Errorf("peer %s: %w", peerID, err)
+		}
+		if m.Sub != sub {
+			continue // a late answer to an earlier request
+		}
+		if m.Type == P2PEOSE {
+			st.eose = true
+			return out, n, st, nil
+		}
+		ev, err := decodeChecked(m.Event, "")
+		if err == nil && !f.Matches(ev) {
+			err = errors.New("an event outside the filter asked for")
+		}
+		if err != nil {
+			st.bad = "(unreadable)"
+			if ev != nil {
+				st.bad = ev.ID
+			}
+			return out, n, st, fmt.Errorf("peer %s: %w", peerID, err)
+		}
+		out[ev.ID] = m.Event
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairn-nostr/cairn/nostr"
 
@@ -28,16 +29,26 @@ import (
 // The DataChannel messages (the Nexus relay's, one JSON object per text
 // message): a request for one event by id, and one event in answer. A
 // super peer that does not hold the event sends nothing.
+//
+// cairn adds a filter request (what a casual client sends after a
+// WholeOffer): P2P_REQ with a subscription id and a filter, answered with
+// a P2P_EVENTS per cached event that matches (newest first, with the
+// subscription id) and then P2P_EOSE. A peer that speaks only the Nexus
+// messages closes the channel on P2P_REQ; the client then takes the relay.
 const (
 	P2PRequest = "P2P_REQUEST" // {"type":"P2P_REQUEST","event_id":<hex>}
-	P2PEvents  = "P2P_EVENTS"  // {"type":"P2P_EVENTS","event":<event>}
+	P2PEvents  = "P2P_EVENTS"  // {"type":"P2P_EVENTS","event":<event>} (+ "sub" after a P2P_REQ)
+	P2PReq     = "P2P_REQ"     // {"type":"P2P_REQ","sub":<id>,"filter":<filter>}
+	P2PEOSE    = "P2P_EOSE"    // {"type":"P2P_EOSE","sub":<id>}
 )
 
 // p2pMsg is a DataChannel message.
 type p2pMsg struct {
 	Type    string          `json:"type"`
+	Sub     string          `json:"sub,omitempty"`
 	EventID string          `json:"event_id,omitempty"`
 	Event   json.RawMessage `json:"event,omitempty"`
+	Filter  json.RawMessage `json:"filter,omitempty"`
 }
 
 // maxP2PMessage bounds one DataChannel message read.
@@ -74,7 +85,13 @@ type relayLink struct {
 	read   atomic.Int64
 
 	mu     sync.Mutex
-	routes map[string]chan []json.RawMessage // by subscription id
+	routes map[string]*route // by subscription id
+}
+
+// route is where a subscription's messages go until unroute closes done.
+type route struct {
+	ch   chan []json.RawMessage
+	done chan struct{}
 }
 
 func dialRelayLink(ctx context.Context, url string, log *slog.Logger) (*relayLink, error) {
@@ -82,40 +99,62 @@ func dialRelayLink(ctx context.Context, url string, log *slog.Logger) (*relayLin
 	if err != nil {
 		return nil, err
 	}
-	return &relayLink{conn: c, log: log, routes: map[string]chan []json.RawMessage{}}, nil
+	return &relayLink{conn: c, log: log, routes: map[string]*route{}}, nil
 }
 
-func (l *relayLink) send(ctx context.Context, msg ...any) error { return l.conn.Send(ctx, msg...) }
+// sendTimeout bounds one write to the relay.
+const sendTimeout = 10 * time.Second
+
+// send writes msg unless ctx is already done. The write itself does not
+// follow ctx: the websocket closes the whole connection when a write's
+// context ends mid-write, and callers' contexts end routinely (a dial's
+// trickled ICE candidates outlive the dial); a write stuck for
+// sendTimeout does close it.
+func (l *relayLink) send(ctx context.Context, msg ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	defer cancel()
+	return l.conn.Send(wctx, msg...)
+}
 
 // route sends the messages about sub (EVENT, EOSE, CLOSED, PEER_OFFER) to
-// the returned channel until unroute.
+// the returned channel until unroute. Whoever routes a subscription reads
+// its channel until it unroutes it: the read loop waits for it (a warm-up
+// of thousands of events is not cut short).
 func (l *relayLink) route(sub string) chan []json.RawMessage {
-	ch := make(chan []json.RawMessage, 256)
+	r := &route{ch: make(chan []json.RawMessage, 256), done: make(chan struct{})}
 	l.mu.Lock()
-	l.routes[sub] = ch
+	if old := l.routes[sub]; old != nil {
+		close(old.done)
+	}
+	l.routes[sub] = r
 	l.mu.Unlock()
-	return ch
+	return r.ch
 }
 
 func (l *relayLink) unroute(sub string) {
 	l.mu.Lock()
-	delete(l.routes, sub)
+	if r := l.routes[sub]; r != nil {
+		close(r.done)
+		delete(l.routes, sub)
+	}
 	l.mu.Unlock()
 }
 
-// deliver hands msg to sub's route; it never blocks (a subscriber that
-// fell 256 messages behind loses the rest and times out).
+// deliver hands msg to sub's route, waiting while its reader is behind;
+// false when sub has no route.
 func (l *relayLink) deliver(sub string, msg []json.RawMessage) bool {
 	l.mu.Lock()
-	ch := l.routes[sub]
+	r := l.routes[sub]
 	l.mu.Unlock()
-	if ch == nil {
+	if r == nil {
 		return false
 	}
 	select {
-	case ch <- msg:
-	default:
-		l.log.Debug("dropping a message for a slow subscription", "sub", sub)
+	case r.ch <- msg:
+	case <-r.done:
 	}
 	return true
 }
@@ -236,8 +275,53 @@ func parseP2P(b []byte) (p2pMsg, error) {
 		if len(m.Event) == 0 {
 			return m, errors.New("P2P_EVENTS without an event")
 		}
+	case P2PReq:
+		if m.Sub == "" || len(m.Sub) > 64 {
+			return m, errors.New("P2P_REQ: sub must be a string of 1 to 64 characters")
+		}
+		if len(m.Filter) == 0 || m.Filter[0] != '{' {
+			return m, errors.New("P2P_REQ without a filter object")
+		}
+	case P2PEOSE:
+		if m.Sub == "" {
+			return m, errors.New("P2P_EOSE without a sub")
+		}
 	default:
 		return m, fmt.Errorf("unknown DataChannel message type %q", m.Type)
 	}
 	return m, nil
 }
+
+// channelsOf is what AdaptChannels adapts: a PeerChannels whose Dial and
+// Accept return a concrete channel type.
+type channelsOf[C PeerChannel] interface {
+	Dial(ctx context.Context, peerID string) (C, error)
+	Accept(ctx context.Context) (C, error)
+	Signal(from string, data json.RawMessage)
+	Close()
+}
+
+// AdaptChannels makes a PeerChannels of an implementation returning its
+// own channel type (webrtc.Channels natively and in the tab).
+func AdaptChannels[C PeerChannel](cs channelsOf[C]) PeerChannels { return adapted[C]{cs} }
+
+type adapted[C PeerChannel] struct{ cs channelsOf[C] }
+
+func (a adapted[C]) Dial(ctx context.Context, peerID string) (PeerChannel, error) {
+	c, err := a.cs.Dial(ctx, peerID)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a adapted[C]) Accept(ctx context.Context) (PeerChannel, error) {
+	c, err := a.cs.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a adapted[C]) Signal(from string, data json.RawMessage) { a.cs.Signal(from, data) }
+func (a adapted[C]) Close()                                   { a.cs.Close() }

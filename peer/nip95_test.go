@@ -1,9 +1,14 @@
 package peer
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // TestRecentCache: bounded by count (the oldest by created_at leaves
@@ -65,10 +70,50 @@ func TestParseP2P(t *testing.T) {
 		`{"type":"P2P_REQUEST","event_id":"abc"}`,
 		`{"type":"P2P_EVENTS"}`,
 		`{"type":"P2P_HELLO"}`,
+		`{"type":"P2P_REQ","filter":{}}`,
+		`{"type":"P2P_REQ","sub":"s"}`,
+		`{"type":"P2P_REQ","sub":"s","filter":[1]}`,
+		`{"type":"P2P_REQ","sub":"` + strings.Repeat("s", 65) + `","filter":{}}`,
+		`{"type":"P2P_EOSE"}`,
 		`{"type":"P2P_EVENTS","event":"` + strings.Repeat("x", maxP2PMessage) + `"}`,
 	} {
 		if _, err := parseP2P([]byte(bad)); err == nil {
 			t.Errorf("accepted %.60s", bad)
 		}
+	}
+}
+
+// TestRecentCacheQuery: a filter over the cache answers as a relay does:
+// only matching events within the window, newest first (the lowest id
+// first on a tie), at most the limit; by ids too.
+func TestRecentCacheQuery(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	c := NewRecentCache(100, time.Hour)
+	sk := nostr.GeneratePrivateKey()
+	var evs []*nostr.Event
+	for i, age := range []int64{10, 20, 20, 30, 4000} {
+		ev := &nostr.Event{Kind: 1 + i%2, CreatedAt: nostr.Timestamp(now.Unix() - age), Content: fmt.Sprint(i), Tags: nostr.Tags{}}
+		ev.Sign(sk)
+		raw, _ := json.Marshal(ev)
+		c.PutEvent(ev, raw, now)
+		evs = append(evs, ev)
+	}
+	ids := func(raws [][]byte) (out []string) {
+		for _, r := range raws {
+			out = append(out, idOf(r))
+		}
+		return out
+	}
+	// Kind 1: events 0, 2 (20 s), 4 is past the window.
+	if got := ids(c.Query(nostr.Filter{Kinds: []int{1}}, now)); !slices.Equal(got, []string{evs[0].ID, evs[2].ID}) {
+		t.Fatalf("kind 1: %v", got)
+	}
+	tie := []string{evs[1].ID, evs[2].ID}
+	slices.Sort(tie)
+	if got := ids(c.Query(nostr.Filter{Limit: 3}, now)); !slices.Equal(got, append([]string{evs[0].ID}, tie...)) {
+		t.Fatalf("limit 3: %v, want newest first, ties by id", got)
+	}
+	if got := ids(c.Query(nostr.Filter{IDs: []string{evs[3].ID, evs[4].ID, evs[3].ID}}, now)); !slices.Equal(got, []string{evs[3].ID}) {
+		t.Fatalf("by ids: %v", got)
 	}
 }

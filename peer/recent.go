@@ -1,8 +1,12 @@
 package peer
 
 import (
+	"cmp"
 	"container/heap"
+	"slices"
 	"time"
+
+	"github.com/cairn-nostr/cairn/nostr"
 )
 
 // RecentCache is a super peer's cache of recent events (NIP-95): at most
@@ -14,13 +18,15 @@ type RecentCache struct {
 	Window  time.Duration
 	byID    map[string]*recentEntry
 	order   recentHeap
-	evicted bool // an event left since the last Evicted call
+	evicted bool     // an event left since the last Evicted call
+	removed []string // ids that left since the last TakeRemoved call
 }
 
 type recentEntry struct {
 	id      string
 	raw     []byte
 	created int64
+	ev      *nostr.Event // for Query; nil when put by id only
 	index   int
 }
 
@@ -51,6 +57,51 @@ func (c *RecentCache) Put(id string, created int64, raw []byte, now time.Time) b
 	return true
 }
 
+// PutEvent stores a verified event with its JSON, queryable by filter.
+func (c *RecentCache) PutEvent(ev *nostr.Event, raw []byte, now time.Time) bool {
+	if !c.Put(ev.ID, int64(ev.CreatedAt), raw, now) {
+		return false
+	}
+	c.byID[ev.ID].ev = ev
+	return true
+}
+
+// Query returns the JSON of the cached events within the window that match
+// f, in NIP-01's order (newest first, the lowest id first on a tie), at
+// most f.Limit when it is set.
+func (c *RecentCache) Query(f nostr.Filter, now time.Time) [][]byte {
+	cut := now.Add(-c.Window).Unix()
+	var hits []*recentEntry
+	if len(f.IDs) > 0 {
+		for _, id := range f.IDs {
+			if e, ok := c.byID[id]; ok && e.ev != nil && e.created >= cut && f.Matches(e.ev) {
+				hits = append(hits, e)
+			}
+		}
+	} else {
+		for _, e := range c.byID {
+			if e.ev != nil && e.created >= cut && f.Matches(e.ev) {
+				hits = append(hits, e)
+			}
+		}
+	}
+	slices.SortFunc(hits, func(a, b *recentEntry) int {
+		if d := cmp.Compare(b.created, a.created); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	hits = slices.CompactFunc(hits, func(a, b *recentEntry) bool { return a == b })
+	if f.Limit > 0 && len(hits) > f.Limit {
+		hits = hits[:f.Limit]
+	}
+	out := make([][]byte, len(hits))
+	for i, e := range hits {
+		out[i] = e.raw
+	}
+	return out
+}
+
 // Get returns the JSON of event id, if cached and within the window.
 func (c *RecentCache) Get(id string, now time.Time) ([]byte, bool) {
 	e, ok := c.byID[id]
@@ -58,6 +109,17 @@ func (c *RecentCache) Get(id string, now time.Time) ([]byte, bool) {
 		return nil, false
 	}
 	return e.raw, true
+}
+
+// Has reports whether event id is cached.
+func (c *RecentCache) Has(id string) bool { _, ok := c.byID[id]; return ok }
+
+// TakeRemoved returns the ids that left the cache (evicted or expired)
+// since the last call, for a persistent copy to drop them too.
+func (c *RecentCache) TakeRemoved() []string {
+	out := c.removed
+	c.removed = nil
+	return out
 }
 
 // Len is the number of events cached.
@@ -95,6 +157,7 @@ func (c *RecentCache) remove(e *recentEntry) {
 	heap.Remove(&c.order, e.index)
 	delete(c.byID, e.id)
 	c.evicted = true
+	c.removed = append(c.removed, e.id)
 }
 
 // recentHeap orders entries oldest first.

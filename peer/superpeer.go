@@ -32,11 +32,24 @@ type SuperPeerConfig struct {
 	Heartbeat time.Duration
 	Clock     Clock
 	Logger    *slog.Logger
+	// Persist, when set, keeps the cache across restarts (the tab's
+	// IndexedDB): Run loads it before warming (each event verified again,
+	// and dropped from Persist when it is no longer wanted), every event
+	// cached is put, every event that leaves is deleted.
+	Persist RecentPersist
 	// Serve, when set, replaces what is served for each request: it gets
 	// the cached JSON and returns what to send (nil: send nothing). It
 	// exists to test casual clients against a super peer that omits or
 	// alters events; leave it nil.
 	Serve func(raw []byte) []byte
+}
+
+// RecentPersist is a persistent copy of a super peer's cache: events by
+// id, as the JSON received.
+type RecentPersist interface {
+	Load() (map[string][]byte, error)
+	Put(id string, raw []byte) error
+	Delete(ids []string) error
 }
 
 // SuperPeerStats are a super peer's figures.
@@ -47,6 +60,8 @@ type SuperPeerStats struct {
 	Served    int64  `json:"events_served"`
 	BytesSent int64  `json:"bytes_transferred"`
 	Channels  int    `json:"peers_connected"`
+	// Loaded is the events read back from Persist at start.
+	Loaded int `json:"loaded"`
 	// RelayBytes is every byte read from the relay (as JSON arrays of
 	// the elements received): the warm-up REQ, pushes, acknowledgements.
 	RelayBytes int64 `json:"relay_bytes"`
@@ -72,6 +87,7 @@ type SuperPeer struct {
 	unsent   []string // served ids not yet reported in PEER_STATS
 	ready    chan struct{}
 	readyOne sync.Once
+	loadOne  sync.Once
 }
 
 // NewSuperPeer checks cfg and returns a super peer; Run starts it.
@@ -134,6 +150,7 @@ func (s *SuperPeer) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 
+	s.loadOne.Do(s.load)
 	now := s.cfg.Clock.Now()
 	since := nostr.Timestamp(now.Add(-s.cfg.Window).Unix())
 	warm := link.route(warmSub)
@@ -227,16 +244,72 @@ func (s *SuperPeer) Run(ctx context.Context) error {
 	return err
 }
 
-// keep verifies an event and caches it.
+// keep verifies an event and caches it (and persists it, and drops from
+// the persistent copy what left the cache).
 func (s *SuperPeer) keep(raw json.RawMessage) bool {
 	ev, err := decodeChecked(raw, "")
 	if err != nil {
 		s.log.Debug("not caching an event", "err", err)
 		return false
 	}
+	raw = append([]byte(nil), raw...)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cache.Put(ev.ID, int64(ev.CreatedAt), append([]byte(nil), raw...), s.cfg.Clock.Now())
+	had := s.cache.Has(ev.ID)
+	ok := s.cache.PutEvent(ev, raw, s.cfg.Clock.Now())
+	gone := s.cache.TakeRemoved()
+	s.mu.Unlock()
+	if p := s.cfg.Persist; p != nil {
+		if ok && !had {
+			if err := p.Put(ev.ID, raw); err != nil {
+				s.log.Warn("persisting a cached event", "err", err)
+			}
+		}
+		s.forget(gone)
+	}
+	return ok
+}
+
+// forget deletes ids from the persistent copy.
+func (s *SuperPeer) forget(ids []string) {
+	if len(ids) == 0 || s.cfg.Persist == nil {
+		return
+	}
+	if err := s.cfg.Persist.Delete(ids); err != nil {
+		s.log.Warn("deleting events that left the cache", "err", err)
+	}
+}
+
+// load reads the persistent copy back into the cache, each event verified
+// again; those not kept (too old, unreadable) are deleted from it.
+func (s *SuperPeer) load() {
+	p := s.cfg.Persist
+	if p == nil {
+		return
+	}
+	stored, err := p.Load()
+	if err != nil {
+		s.log.Warn("reading the persistent cache", "err", err)
+		return
+	}
+	var drop []string
+	n := 0
+	for id, raw := range stored {
+		ev, err := decodeChecked(raw, id)
+		s.mu.Lock()
+		ok := err == nil && s.cache.PutEvent(ev, raw, s.cfg.Clock.Now())
+		drop = append(drop, s.cache.TakeRemoved()...)
+		s.mu.Unlock()
+		if !ok {
+			drop = append(drop, id)
+			continue
+		}
+		n++
+	}
+	s.mu.Lock()
+	s.stats.Loaded = s.cache.Len()
+	s.mu.Unlock()
+	s.forget(drop)
+	s.log.Info("cache read back", "events", n, "dropped", len(drop))
 }
 
 // warm caches the REQ's stored events, closes it at EOSE and sends
@@ -286,7 +359,9 @@ func (s *SuperPeer) beat(ctx context.Context, link *relayLink) error {
 	s.unsent = s.unsent[len(ids):]
 	st := s.stats
 	evicted := s.cache.Evicted(s.cfg.Clock.Now())
+	gone := s.cache.TakeRemoved()
 	s.mu.Unlock()
+	s.forget(gone)
 	if len(ids) > 0 {
 		err := link.send(ctx, superpeer.VerbStats, superpeer.Stats{
 			EventsServed: st.Served, BytesTransferred: st.BytesSent, PeersConnected: st.Channels, EventIDsServed: ids,
@@ -333,6 +408,11 @@ func (s *SuperPeer) serve(ctx context.Context, c PeerChannel) {
 			return
 		}
 		m, err := parseP2P(b)
+		if err == nil && m.Type == P2PReq {
+			if err = s.serveFilter(c, m); err == nil {
+				continue
+			}
+		}
 		if err != nil || m.Type != P2PRequest {
 			s.log.Debug("closing a channel", "peer", c.Peer(), "err", err, "type", m.Type)
 			return
@@ -363,6 +443,58 @@ func (s *SuperPeer) serve(ctx context.Context, c PeerChannel) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// serveFilter answers a P2P_REQ: every cached event matching its filter,
+// then P2P_EOSE. An error (an unreadable filter, a send that failed)
+// closes the channel.
+func (s *SuperPeer) serveFilter(c PeerChannel, m p2pMsg) error {
+	var f nostr.Filter
+	if err := json.Unmarshal(m.Filter, &f); err != nil {
+		return fmt.Errorf("P2P_REQ: the filter: %w", err)
+	}
+	s.mu.Lock()
+	raws := s.cache.Query(f, s.cfg.Clock.Now())
+	s.mu.Unlock()
+	var ids []string
+	var sent int64
+	for _, raw := range raws {
+		if s.cfg.Serve != nil {
+			if raw = s.cfg.Serve(raw); raw == nil {
+				continue
+			}
+		}
+		out, err := json.Marshal(p2pMsg{Type: P2PEvents, Sub: m.Sub, Event: raw})
+		if err != nil {
+			continue
+		}
+		if err := c.Send(out); err != nil {
+			return err
+		}
+		sent += int64(len(out))
+		if id := idOf(raw); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	eose, _ := json.Marshal(p2pMsg{Type: P2PEOSE, Sub: m.Sub})
+	if err := c.Send(eose); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.stats.Served += int64(len(ids))
+	s.stats.BytesSent += sent + int64(len(eose))
+	s.unsent = append(s.unsent, ids[:min(len(ids), max(0, 10*superpeer.MaxStatsIDs-len(s.unsent)))]...)
+	s.mu.Unlock()
+	return nil
+}
+
+// idOf reads an event's id from its JSON ("" if it has none).
+func idOf(raw []byte) string {
+	var o struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &o)
+	return o.ID
 }
 
 // String describes the super peer for logs.

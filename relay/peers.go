@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairn-nostr/cairn/superpeer"
 )
@@ -35,13 +36,15 @@ type peerCounters struct {
 	Pushed  uint64 `json:"events_pushed"`  // PEER_EVENT_NEW sent
 	Offered uint64 `json:"events_offered"` // event ids given offers
 	Asked   uint64 `json:"events_asked"`   // event ids asked for in PEER_REQUEST
+	Whole   uint64 `json:"whole_offers"`   // PEER_OFFERs naming peers for a whole answer
 }
 
 // PeerStats is the NIP-95 part of the relay's status.
 type PeerStats struct {
-	Enabled  bool     `json:"enabled"`
-	Peers    int      `json:"registered"`
-	Promoted []string `json:"promoted"`
+	Enabled  bool                 `json:"enabled"`
+	Peers    int                  `json:"registered"`
+	Promoted []string             `json:"promoted"`
+	List     []superpeer.PeerInfo `json:"peers"` // every registered peer, with its reputation
 	peerCounters
 }
 
@@ -56,6 +59,33 @@ func (r *Relay) EnablePeers(cfg superpeer.Config) {
 		r.Handle(verb, p.handle(verb))
 	}
 	r.OnEvent = append(r.OnEvent, p.push)
+	if r.reg != nil {
+		p.register(r.reg)
+	}
+}
+
+// register exports NIP-95's figures as Prometheus series, read from the
+// registry when scraped.
+func (p *peers) register(reg prometheus.Registerer) {
+	read := func(f func() float64) func() float64 {
+		return func() float64 {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return f()
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_nip95_registered", Help: "NIP-95 peers registered."},
+			read(func() float64 { return float64(len(p.conns)) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_nip95_super_peers", Help: "NIP-95 super peers (promoted)."},
+			read(func() float64 { return float64(len(p.reg.Promoted())) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_asked_total", Help: "Recent event ids matched by PEER_REQUESTs."},
+			read(func() float64 { return float64(p.served.Asked) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_offered_total", Help: "Of them, handed to super peers in offers."},
+			read(func() float64 { return float64(p.served.Offered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_nip95_events_pushed_total", Help: "PEER_EVENT_NEW messages sent to super peers."},
+			read(func() float64 { return float64(p.served.Pushed) })),
+	)
 }
 
 // PeerStats reports NIP-95's figures.
@@ -66,7 +96,7 @@ func (r *Relay) PeerStats() PeerStats {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PeerStats{Enabled: true, Peers: len(p.conns), Promoted: p.reg.Promoted(), peerCounters: p.served}
+	return PeerStats{Enabled: true, Peers: len(p.conns), Promoted: p.reg.Promoted(), List: p.reg.Peers(), peerCounters: p.served}
 }
 
 func peerMsg(verb string, body any) []byte {
@@ -181,20 +211,48 @@ func (p *peers) dispatch(c *Conn, msg superpeer.Message, now time.Time) {
 		target := p.conns[m.Target]
 		p.mu.Unlock()
 		if target == nil {
-			peerError(c, "invalid: no registered peer "+m.Target)
+			peerError(c, superpeer.NoPeer+m.Target)
 			return
 		}
 		target.Send(peerMsg(superpeer.VerbSignalFwd, map[string]any{"from_peer": id, "signal_data": m.Data}))
 	case *superpeer.Request:
 		ids := m.EventIDs
+		var since int64
 		if m.SubID != "" {
-			ids = p.r.recentIDs(c, m.Filter, p.cfg.CacheWindow, p.cfg.MaxOffered)
+			var err error
+			if ids, since, err = p.r.recentIDs(c, m.Filter, p.cfg.CacheWindow, p.cfg.MaxOffered); err != nil {
+				peerError(c, "invalid: the filter: "+err.Error())
+				return
+			}
 		}
 		p.mu.Lock()
-		offers := p.reg.Offer(ids, id, now)
+		var cover []string
+		if m.Whole {
+			cover = p.reg.Cover(ids, id, now)
+		}
+		var offers map[string][]string
+		if len(cover) == 0 && len(ids) > 0 {
+			offers = p.reg.Offer(ids, id, now)
+		}
+		// A whole offer when some peer caches the whole answer, or when no
+		// peer caches any of it (then with no peers: the client asks the
+		// relay at once); else per-id offers, below.
+		whole := m.Whole && (len(cover) > 0 || len(offers) == 0)
 		p.served.Asked += uint64(len(ids))
-		p.served.Offered += uint64(len(offers))
+		if whole {
+			p.served.Offered += uint64(len(ids) * min(1, len(cover)))
+			if len(cover) > 0 {
+				p.served.Whole++
+			}
+		} else {
+			p.served.Offered += uint64(len(offers))
+		}
 		p.mu.Unlock()
+		if whole {
+			c.Send(peerMsg(superpeer.VerbOffer, superpeer.WholeOffer{Subscription: m.SubID, Peers: cover,
+				Count: len(ids), Digest: superpeer.Digest(ids), Since: since}))
+			return
+		}
 		body := map[string]any{"offers": offers, "offer_ts": now.UnixMilli(), "fallback": true}
 		if m.SubID != "" {
 			// cairn adds the ids the filter matched that no peer is
@@ -275,14 +333,18 @@ func (r *Relay) has(c *Conn, id string) bool {
 
 // recentIDs runs a spec-style PEER_REQUEST filter over the stored events of
 // the cache window, newest first, at most max.
-func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, max int) []string {
+// It returns the since it applied (unix seconds).
+func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, max int) ([]string, int64, error) {
 	f, err := parseFilter(raw)
 	if err != nil {
-		return nil
+		return nil, 0, err
 	}
 	since := nostr.Timestamp(r.now().Add(-window).Unix())
 	if f.Since == nil || *f.Since < since {
 		f.Since = &since
+	}
+	if f.Limit > 0 && f.Limit < max {
+		max = f.Limit
 	}
 	var ids []string
 	r.store.Query(c.ctx, f, max, func(raw []byte) error {
@@ -291,5 +353,5 @@ func (r *Relay) recentIDs(c *Conn, raw json.RawMessage, window time.Duration, ma
 		}
 		return nil
 	})
-	return ids
+	return ids, int64(*f.Since), nil
 }

@@ -3,12 +3,15 @@ package relay
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cairn-nostr/cairn/store"
 	"github.com/cairn-nostr/cairn/superpeer"
 )
 
@@ -152,5 +155,55 @@ func TestPeersNIP11(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&in)
 	if !in.Lim.P2P || in.Lim.Max != 50 || in.Lim.Window != int64((24*time.Hour).Seconds()) || in.NIPs[len(in.NIPs)-1] != 95 {
 		t.Fatalf("NIP-11 %+v", in)
+	}
+}
+
+// TestPeersMetrics: NIP-95's figures are Prometheus series when the relay
+// has a registry: registered peers, super peers, events asked, offered and
+// pushed.
+func TestPeersMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	st := store.NewMemory()
+	r, err := New(DefaultConfig(), st, Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := superpeer.DefaultConfig()
+	cfg.MinUptime = 0
+	r.EnablePeers(cfg)
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() { r.Close(); srv.Close(); st.Close() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	sp := dial(t, url)
+	sp.raw(`["PEER_REGISTER",{"bandwidth":10,"storage":500}]`)
+	sp.expect("PEER_REGISTERED")
+	author := dial(t, url)
+	ev := signed(t, 1, "metrics")
+	author.publish(ev)
+	sp.raw(`["PEER_CACHE_HAVE",{"event_ids":["` + ev.ID + `"]}]`)
+	sp.expect("PEER_PROMOTED")
+	casual := dial(t, url)
+	casual.raw(`["PEER_REQUEST","s",{"kinds":[1]},{"whole":true}]`)
+	casual.expect("PEER_OFFER")
+	want := map[string]float64{"cairn_nip95_registered": 1, "cairn_nip95_super_peers": 1,
+		"cairn_nip95_events_asked_total": 1, "cairn_nip95_events_offered_total": 1, "cairn_nip95_events_pushed_total": 0}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			if m.GetGauge() != nil {
+				got[f.GetName()] = m.GetGauge().GetValue()
+			} else if m.GetCounter() != nil {
+				got[f.GetName()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for name, v := range want {
+		if g, ok := got[name]; !ok || g != v {
+			t.Errorf("%s = %v (present %t), want %v", name, g, ok, v)
+		}
 	}
 }

@@ -58,6 +58,7 @@ type Relay struct {
 	store store.Store
 	log   *slog.Logger
 	m     *metrics
+	reg   prometheus.Registerer // where EnablePeers registers NIP-95's series; nil: none
 	now   func() time.Time
 
 	// Next serves requests that are neither websocket upgrades nor NIP-11.
@@ -107,6 +108,7 @@ func New(cfg Config, st store.Store, opts Options) (*Relay, error) {
 		store:    st,
 		log:      opts.Logger,
 		m:        newMetrics(opts.Registry),
+		reg:      opts.Registry,
 		now:      opts.Now,
 		Next:     http.NotFoundHandler(),
 		conns:    map[*Conn]struct{}{},

@@ -1,7 +1,10 @@
 package superpeer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -77,4 +80,38 @@ func (c *Client) Compare(peer string, served, relay []string) Verdict {
 	c.strikes[peer]++
 	c.banned[peer] = true
 	return Verdict{Report: true, Reason: "omitted events the relay holds", Missing: missing}
+}
+
+// Digest names a set of event ids: SHA-256 over the ids, sorted, each as
+// its 32 bytes, in hex. The relay puts the digest of a filter's answer in
+// a WholeOffer; the client computes it over the verified events a super
+// peer served: equal digests mean the peer served exactly the relay's
+// answer, nothing left out, nothing added. An id that is not 64 hex digits
+// is hashed as its text (it can never equal a valid set's digest).
+func Digest(ids []string) string {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	h := sha256.New()
+	for _, id := range sorted {
+		if b, err := hex.DecodeString(id); err == nil && len(b) == 32 {
+			h.Write(b)
+		} else {
+			h.Write([]byte(id))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// WholeOffer is cairn's PEER_OFFER for a PEER_REQUEST with {"whole":true}:
+// the super peers that cache every event the filter matched (best first),
+// how many matched, their Digest, and the since the relay applied (the
+// cache window), so the client asks a peer for exactly the same answer
+// (the filter with this since and limit Count).
+type WholeOffer struct {
+	Subscription string   `json:"subscription"`
+	Peers        []string `json:"peers"` // none: take the answer from the relay
+	Count        int      `json:"count"`
+	Digest       string   `json:"digest"`
+	Since        int64    `json:"since"`
 }

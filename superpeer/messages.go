@@ -10,6 +10,11 @@ import (
 )
 
 // Verbs of NIP-95 (the spec's and the Nexus relay's).
+// NoPeer begins the relay's PEER_ERROR message for a PEER_SIGNAL to a
+// peer id it does not know (the peer left): a client dialling that peer
+// stops waiting.
+const NoPeer = "invalid: no registered peer "
+
 const (
 	VerbRegister   = "PEER_REGISTER"
 	VerbHeartbeat  = "PEER_HEARTBEAT"
@@ -62,6 +67,11 @@ type Request struct {
 	SubID    string
 	EventIDs []string
 	Filter   json.RawMessage // the spec's filter, for the relay to run
+	// Whole is cairn's option {"whole":true} after the filter: the client
+	// fetches the filter's whole answer from one super peer and checks it
+	// against a digest, so the offer names peers and a digest instead of
+	// every id (a WholeOffer).
+	Whole bool
 }
 
 // Signal is PEER_SIGNAL: WebRTC signaling for another registered peer.
@@ -181,8 +191,20 @@ func Parse(verb string, args []json.RawMessage) (Message, error) {
 				return nil, malformed(verb, "the subscription id must be a string of 1 to 64 characters")
 			}
 			return &Request{SubID: sub, Filter: args[1]}, nil
+		case len(args) == 3 && isObject(args[1]) && isObject(args[2]): // spec + cairn's options
+			var sub string
+			if err := json.Unmarshal(args[0], &sub); err != nil || sub == "" || len(sub) > 64 {
+				return nil, malformed(verb, "the subscription id must be a string of 1 to 64 characters")
+			}
+			var o struct {
+				Whole bool `json:"whole"`
+			}
+			if err := strictObject(args[2], &o); err != nil {
+				return nil, malformed(verb, "options: %v", err)
+			}
+			return &Request{SubID: sub, Filter: args[1], Whole: o.Whole}, nil
 		}
-		return nil, malformed(verb, `want {"event_ids":[...]} or a subscription id and a filter`)
+		return nil, malformed(verb, `want {"event_ids":[...]}, or a subscription id and a filter (and cairn's options {"whole":true})`)
 	case VerbSignal:
 		if len(args) != 1 || !isObject(args[0]) || len(args[0]) > MaxSignalBytes {
 			return nil, malformed(verb, "want one object {target_peer, signal_data} of at most 64 KiB")

@@ -385,6 +385,75 @@ func (r *Registry) Offer(eventIDs []string, except string, now time.Time) map[st
 	return out
 }
 
+// Cover picks up to PerEvent promoted, live peers that cache every one of
+// eventIDs (for a WholeOffer), least loaded first, then most reputable; the
+// first, which a client asks, is charged the load of every id. None when
+// no peer caches them all (the client then takes per-id offers or the
+// relay).
+func (r *Registry) Cover(eventIDs []string, except string, now time.Time) []string {
+	var have []*peerState
+	for _, p := range r.peers {
+		if !p.promoted || p.id == except || now.Sub(p.last) > r.cfg.PeerTTL {
+			continue
+		}
+		all := true
+		for _, e := range eventIDs {
+			if !p.cached[e] {
+				all = false
+				break
+			}
+		}
+		if all {
+			have = append(have, p)
+		}
+	}
+	slices.SortFunc(have, func(a, b *peerState) int {
+		if c := cmp.Compare(a.load, b.load); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(r.repOf(b).Score, r.repOf(a).Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	var out []string
+	for _, p := range have[:min(len(have), r.cfg.PerEvent)] {
+		out = append(out, p.id)
+	}
+	if len(have) > 0 {
+		have[0].load += max(1, len(eventIDs))
+	}
+	return out
+}
+
+// PeerInfo is one registered peer as a status page shows it.
+type PeerInfo struct {
+	ID         string  `json:"peer_id"`
+	PubKey     string  `json:"pubkey,omitempty"`
+	Promoted   bool    `json:"promoted"`
+	Reputation float64 `json:"reputation"`
+	Cached     int     `json:"cached"` // events the relay has it down as caching
+	Served     int64   `json:"served"` // served events it reported that the relay holds
+}
+
+// Peers lists the registered peers, promoted first, then by id.
+func (r *Registry) Peers() []PeerInfo {
+	out := make([]PeerInfo, 0, len(r.peers))
+	for id, p := range r.peers {
+		out = append(out, PeerInfo{ID: id, PubKey: p.pubkey, Promoted: p.promoted, Reputation: r.repOf(p).Score, Cached: len(p.cached), Served: p.served})
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int {
+		if a.Promoted != b.Promoted {
+			if a.Promoted {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
 // Promoted lists the promoted peers' ids.
 func (r *Registry) Promoted() []string {
 	var out []string

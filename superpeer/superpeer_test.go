@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func TestParseBothStyles(t *testing.T) {
 		"heartbeat":      {VerbHeartbeat, `[]`},
 		"nexus request":  {VerbRequest, `[{"event_ids":["` + id1 + `"]}]`},
 		"spec request":   {VerbRequest, `["sub_1",{"kinds":[1],"limit":20}]`},
+		"whole request":  {VerbRequest, `["sub_1",{"kinds":[1],"limit":20},{"whole":true}]`},
 		"signal":         {VerbSignal, `[{"target_peer":"peer_2","signal_data":{"type":"offer","sdp":"v=0"}}]`},
 		"cache have":     {VerbCacheHave, `[{"event_ids":["` + id1 + `"]}]`},
 		"stats":          {VerbStats, `[{"events_served":3,"bytes_transferred":900,"peers_connected":2,"event_ids_served":["` + id1 + `"]}]`},
@@ -53,6 +55,8 @@ func TestParseBothStyles(t *testing.T) {
 		"request bad id":         {VerbRequest, `[{"event_ids":["x"]}]`, "64 lowercase hex"},
 		"request sub not string": {VerbRequest, `[1,{}]`, "subscription id"},
 		"request nothing":        {VerbRequest, `[]`, "want"},
+		"request bad option":     {VerbRequest, `["s",{},{"hole":true}]`, "unknown field"},
+		"request option type":    {VerbRequest, `["s",{},{"whole":1}]`, "cannot unmarshal"},
 		"signal no target":       {VerbSignal, `[{"signal_data":{}}]`, "target_peer"},
 		"cache wrong type":       {VerbCacheHave, `[{"event_ids":"x"}]`, "cannot unmarshal"},
 		"stats negative":         {VerbStats, `[{"events_served":-1}]`, "negative"},
@@ -319,5 +323,59 @@ func TestReport(t *testing.T) {
 	}
 	if acts := r.Evaluate(now); len(acts) != 1 || acts[0].Promoted {
 		t.Fatalf("not demoted: %+v", acts)
+	}
+}
+
+// TestCover: a whole offer names only live promoted peers caching every
+// id, least loaded first, and charges the first the load; a peer is never
+// offered itself; none when no peer caches them all.
+func TestCover(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MinUptime = 0
+	r := NewRegistry(cfg)
+	now := time.Unix(100, 0)
+	id2 := strings.Repeat("b", 64)
+	var ps []string
+	for i := range 4 {
+		p := r.Register(fmt.Sprint("c", i), Register{Bandwidth: 10, Storage: 1000, PublicKey: fmt.Sprintf("%064x", i+1)}, now)
+		ids := []string{id1}
+		if i > 0 {
+			ids = append(ids, id2)
+		}
+		r.CacheHave(p, ids)
+		ps = append(ps, p)
+	}
+	r.Evaluate(now)
+	got := r.Cover([]string{id1, id2}, "", now)
+	if len(got) != 3 || slices.Contains(got, ps[0]) {
+		t.Fatalf("cover %v: want 3 of the peers caching both, not %s", got, ps[0])
+	}
+	again := r.Cover([]string{id1, id2}, "", now)
+	if again[0] == got[0] {
+		t.Fatalf("load not spread: %v then %v", got, again)
+	}
+	if slices.Contains(r.Cover([]string{id1, id2}, ps[1], now), ps[1]) {
+		t.Fatal("a peer was offered itself")
+	}
+	if c := r.Cover([]string{id1, strings.Repeat("c", 64)}, "", now); len(c) != 0 {
+		t.Fatalf("an id nobody caches, yet covered by %v", c)
+	}
+	if c := r.Cover([]string{id1}, "", now.Add(cfg.PeerTTL+time.Second)); len(c) != 0 {
+		t.Fatalf("silent peers covered: %v", c)
+	}
+	if ps := r.Peers(); len(ps) != 4 || !ps[0].Promoted || ps[0].Reputation != Baseline || ps[1].Cached != 2 {
+		t.Fatalf("Peers(): %+v", ps)
+	}
+}
+
+// TestDigest: the digest names the set (order and repeats do not matter,
+// one id more or less does).
+func TestDigest(t *testing.T) {
+	a, b, c := id1, strings.Repeat("b", 64), strings.Repeat("c", 64)
+	if Digest([]string{a, b}) != Digest([]string{b, a, b}) {
+		t.Fatal("order or repeats changed the digest")
+	}
+	if Digest([]string{a, b}) == Digest([]string{a, b, c}) || Digest([]string{a}) == Digest(nil) || Digest([]string{"x"}) == Digest(nil) {
+		t.Fatal("different sets, same digest")
 	}
 }

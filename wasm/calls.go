@@ -32,6 +32,8 @@ func (t *tab) api() js.Value {
 		"setQuota":      t.jsSetQuota,
 		"roomGenesis":   jsRoomGenesis,
 		"roomEntry":     jsRoomEntry,
+		"nip95Status":   jsNIP95Status,
+		"nip95Stop":     jsNIP95Stop,
 	}
 	promises := map[string]func([]js.Value) any{
 		"sha256":  func(a []js.Value) any { return jsSHA256(t.hasher, a) },
@@ -47,6 +49,9 @@ func (t *tab) api() js.Value {
 		"remove":  t.jsRemove,
 
 		"roomReplay": jsRoomReplay,
+
+		"nip95Recent": jsNIP95Recent,
+		"nip95Serve":  jsNIP95Serve,
 	}
 	o := js.Global().Get("Object").New()
 	for name, f := range sync {

@@ -31,6 +31,7 @@ const syncProbe = `(() => {
     ["version"], ["merkleRoot", [hex]], ["parseChunkMap", "{}"], ["planFixed", 1000, 0],
     ["generateKey"], ["keyInfo", hex], ["npub", hex], ["decode", "npub1xyz"],
     ["progress", hex], ["status"], ["setSeeding", true], ["setQuota", 1 << 30],
+    ["nip95Status"], ["nip95Stop"],
   ];
   probe.names = calls.map(c => c[0]);
   probe.timer = setInterval(() => {

@@ -189,6 +189,8 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.BT.DHTListen, "bt-dht-listen", cfg.BT.DHTListen, "UDP host:port of the Mainline DHT node (port 0 picks a free one)")
 	f.StringSliceVar(&cfg.BT.DHTBootstrap, "bt-dht-bootstrap", nil, "DHT nodes (host:port,...) to join through: with --public-bootstrap=false, a private DHT of only these")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
+	f.DurationVar((*time.Duration)(&cfg.NIP95MinUptime), "nip95-min-uptime", time.Duration(cfg.NIP95MinUptime), "NIP-95: how long a peer must stay registered before it can be promoted to super peer")
+	f.IntVar(&cfg.NIP95SignalLimit, "nip95-signal-limit", cfg.NIP95SignalLimit, "NIP-95: PEER_SIGNALs one connection may send per 10 s before it is barred (a super peer sends 2-4 per new client)")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")
 	f.DurationVar((*time.Duration)(&cfg.RoomSyncInterval), "room-sync-interval", time.Duration(cfg.RoomSyncInterval), "how often to pull rooms from the --room-peer relays")

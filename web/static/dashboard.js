@@ -50,11 +50,34 @@ function nodeSection(s, downloads) {
     el("h2", {}, "Traffic by transport"),
     table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
     ...natSection(s),
+    ...nip95Section(s.nip95),
   ];
   if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
   else out.push(el("h2", {}, "Transfers"),
     table("Downloads of this run", ["file", "state", "chunks", "done", "rate", "peers"], downloadRows(downloads.list), [2, 3, 4, 5]));
   return out;
+}
+
+/** nip95Section shows the relay's NIP-95 side: recent events handed to super peers, and the peers with their reputation. */
+function nip95Section(n) {
+  if (!n?.enabled) return [];
+  const asked = n.events_asked || 0;
+  const offered = n.events_offered || 0;
+  const peers = Array.isArray(n.peers) ? n.peers : [];
+  return [
+    el("h2", {}, "NIP-95 super peers"),
+    el("div", { class: "stats" },
+      stat("registered", count(n.registered)),
+      stat("super peers", count((n.promoted || []).length)),
+      stat("recent events asked", count(asked)),
+      stat("handed to super peers", asked ? `${count(offered)} (${Math.round((100 * offered) / asked)}%)` : count(offered)),
+      stat("served by the relay itself", count(Math.max(0, asked - offered))),
+      stat("events pushed to super peers", count(n.events_pushed))),
+    asked ? meter(offered, asked) : null,
+    table("Registered peers", ["peer", "super peer", "reputation", "caching", "served"],
+      peers.map((p) => [p.peer_id + (p.pubkey ? ` (${shortKey(npub(p.pubkey))})` : ""), p.promoted ? "yes" : "no",
+        Number(p.reputation || 0).toFixed(1), count(p.cached), count(p.served)]), [2, 3, 4]),
+  ];
 }
 
 /** natSection shows the node's reachability (libp2p) and its STUN/TURN server for browsers, when the status has them. */

@@ -4,10 +4,52 @@
 
 import { el, ago, bytes, tag, npub, shortKey, isHex64, safeURL, settings, errText } from "./util.js";
 import { query } from "./nostr.js";
-import { nodeStatus, relayURL, state } from "./core.js";
+import { nodeStatus, relayURL, state, load, call, has, loopback, iceConfig } from "./core.js";
 
 const PAGE = 30;
 const KINDS = [1, 1063, 7001];
+// NIP-95: how long the feed waits for the browser core's casual client
+// (which itself takes from the relay what super peers did not deliver
+// within 5 s) before it asks the relay alone.
+const P2P_WAIT_MS = 6000;
+
+const p2pRelays = new Map(); // relay URL -> Promise<bool>: its NIP-11 says p2p_enabled
+
+/** p2pEnabled tells whether a relay's NIP-11 document announces NIP-95 (limitation.p2p_enabled). */
+export function p2pEnabled(url) {
+  if (!p2pRelays.has(url)) {
+    const http = url.replace(/^ws/, "http");
+    p2pRelays.set(url, fetch(http, { headers: { Accept: "application/nostr+json" }, cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((doc) => doc?.limitation?.p2p_enabled === true)
+      .catch(() => false));
+  }
+  return p2pRelays.get(url);
+}
+
+function within(promise, ms) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+/**
+ * throughPeers asks the node's relay for the recent (24 h) events of filter
+ * as a NIP-95 casual client (the browser core's nip95Recent: super peers
+ * first, every event checked, the relay for the rest); null when the relay
+ * does not announce NIP-95 or the core does not answer in time.
+ */
+async function throughPeers(node, filter) {
+  if (!(await p2pEnabled(node))) return null;
+  try {
+    await within(load(), P2P_WAIT_MS);
+    if (!has("nip95Recent")) return null;
+    const iceServers = await iceConfig(null);
+    return await within(call("nip95Recent", node, filter, { loopback: loopback(), iceServers }), P2P_WAIT_MS);
+  } catch {
+    return null; // the relay alone, below
+  }
+}
 
 /** mediaOf describes a kind 7001 or 1063 event: root, title, mime, size, link; null for other kinds. */
 export function mediaOf(ev) {
@@ -76,8 +118,9 @@ export function render(main) {
   const list = el("ul", { class: "feed", "aria-label": "Notes and shared media" });
   const status = el("p", { class: "sentinel", role: "status", "aria-live": "polite" }, "Loading the feed…");
   const errors = el("div");
+  const peersNote = el("p", { class: "muted", id: "feed-p2p" });
   main.append(el("div", { class: "row" }, el("h1", {}, "Feed"), el("a", { class: "button secondary", href: "/upload", style: "margin-left:auto" }, "Share a file")),
-    errors, list, status);
+    errors, peersNote, list, status);
 
   async function loadProfiles(pubkeys, urls) {
     const want = pubkeys.filter((p) => !profiles.has(p));
@@ -100,7 +143,30 @@ export function render(main) {
       const urls = await feedRelays();
       const filter = { kinds: KINDS, limit: PAGE };
       if (until !== undefined) filter.until = until;
-      const res = await query(urls, [filter]);
+      // The first page's recent events through NIP-95 super peers when the
+      // node's relay offers them; the user's relays, and whatever is older,
+      // as plain queries.
+      const p2p = until === undefined ? await throughPeers(urls[0], filter) : null;
+      let res;
+      if (p2p) {
+        // The relay offers at most 20 events a request: the rest of the
+        // page from the oldest of them down (a plain query; repeats of
+        // that second are dropped below).
+        const oldest = p2p.events.length ? p2p.events[p2p.events.length - 1].created_at : Math.floor(Date.now() / 1000) - 86400;
+        const older = { ...filter, until: oldest, limit: PAGE };
+        const [others, rest] = await Promise.all([
+          urls.length > 1 ? query(urls.slice(1), [filter]) : { events: [], errors: [] },
+          p2p.events.length < PAGE ? query([urls[0]], [older]) : { events: [], errors: [] },
+        ]);
+        const byId = new Map([...p2p.events, ...others.events, ...rest.events].map((ev) => [ev.id, ev]));
+        res = { events: [...byId.values()].sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : 1)).slice(0, PAGE),
+          errors: [...others.errors, ...rest.errors] };
+        peersNote.textContent = p2p.fromPeers
+          ? `${p2p.fromPeers} of ${p2p.events.length} recent items came from other browsers and nodes (NIP-95 super peers), each signature checked.`
+          : "";
+      } else {
+        res = await query(urls, [filter]);
+      }
       if (stopped) return;
       errors.replaceChildren(...res.errors.map((e) => el("div", { class: "notice warn" }, `A relay failed: ${e}`)));
       const fresh = res.events.filter((ev) => !seen.has(ev.id));

@@ -54,10 +54,10 @@ type FileWriter struct {
 }
 
 // MaxOffered is the most bytes of offered chunks a FileWriter keeps in
-// memory while they wait to be written or hashed; an Offer past it is
-// ignored (the chunk is copied from the blob store and hashed back from
-// the file instead).
-const MaxOffered = 64 << 20
+// memory while they wait to be written or hashed. Past it, the chunks
+// farthest from the hashed prefix are let go (copied from the blob store
+// and hashed back from the file instead).
+const MaxOffered = 128 << 20
 
 // NewFileWriter returns a writer of m's file into f, from blobs.
 func NewFileWriter(m *chunkmap.Map, blobs blobstore.Blobs, f File) (*FileWriter, error) {
@@ -72,13 +72,28 @@ func NewFileWriter(m *chunkmap.Map, blobs blobstore.Blobs, f File) (*FileWriter,
 // Offer hands w the verified bytes of chunk i, stored in the blob store
 // (a Download's tap): Update writes and hashes them from memory. w keeps
 // data until then, so the caller must not change it. Offer is safe to
-// call concurrently with Update; a chunk already hashed, offered twice, or
-// past MaxOffered is ignored.
+// call concurrently with Update; a chunk already hashed or offered twice
+// is ignored. Past MaxOffered, the chunks farthest from the hashed prefix
+// are let go first.
 func (w *FileWriter) Offer(i int, data []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.offered[i]; ok || i < w.hashed || i >= len(w.m.Chunks) || w.held+int64(len(data)) > w.maxHeld {
+	if _, ok := w.offered[i]; ok || i < w.hashed || i >= len(w.m.Chunks) || int64(len(data)) > w.maxHeld {
 		return
+	}
+	for w.held+int64(len(data)) > w.maxHeld {
+		// Full: the chunk farthest from the prefix makes room for a
+		// nearer one (it will be hashed back from the file), or i waits
+		// in the store.
+		far := -1
+		for k := range w.offered {
+			far = max(far, k)
+		}
+		if far < i {
+			return
+		}
+		w.held -= int64(len(w.offered[far]))
+		delete(w.offered, far)
 	}
 	w.offered[i] = data
 	w.held += int64(len(data))

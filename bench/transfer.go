@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -35,6 +37,10 @@ type TransferConfig struct {
 	Dir      string
 	Seed     uint64
 	Progress io.Writer
+	// GetProfiles, when set, is a directory that receives a CPU profile of
+	// each get alone (get<seeders>-<round>.prof): from POST /api/get to
+	// the output written, without the sharing and the ceilings around it.
+	GetProfiles string
 }
 
 // DefaultTransferConfig is the full run: 256 MiB, 1 and 4 seeders.
@@ -128,7 +134,7 @@ func RunTransfer(ctx context.Context, cfg TransferConfig) (*Report, error) {
 	for _, k := range cfg.Seeders {
 		var best transferRound
 		for r := range cfg.Rounds {
-			tr, err := transferOnce(ctx, root, fmt.Sprintf("get%d-%d", k, r), seeders[:k], m, shared, prog)
+			tr, err := transferOnce(ctx, root, fmt.Sprintf("get%d-%d", k, r), seeders[:k], m, shared, cfg.GetProfiles)
 			if err != nil {
 				return nil, err
 			}
@@ -196,7 +202,7 @@ type transferRound struct {
 // transferOnce starts a fresh fetching node, hands it what the seeders
 // published (as a shared relay would), and times one get between two
 // ceiling measurements.
-func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, m *chunkmap.Map, shared *node.ShareResult, prog *progress) (transferRound, error) {
+func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, m *chunkmap.Map, shared *node.ShareResult, profiles string) (transferRound, error) {
 	var tr transferRound
 	g, err := startTransferNode(filepath.Join(root, name))
 	if err != nil {
@@ -228,6 +234,11 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 	}
 	out := filepath.Join(root, name+".out")
 	defer os.Remove(out)
+	stopProfile, err := startProfile(profiles, name)
+	if err != nil {
+		return tr, err
+	}
+	defer stopProfile()
 	start := time.Now()
 	mark := markNow()
 	st, err := postGet(ctx, g.URL(), shared.SHA256, out)
@@ -250,6 +261,7 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 	}
 	e2e := time.Since(start)
 	getCPU := mark.usage().cpu
+	stopProfile()
 	tr.received = st.Received
 	after, cpuAfter, err := httpCeilingCPU(ctx, seeders[0].URL()+"/"+shared.SHA256, shared.SHA256)
 	if err != nil {
@@ -264,6 +276,32 @@ func transferOnce(ctx context.Context, root, name string, seeders []*node.Node, 
 	tr.ceilingCPU = (cpuBefore + cpuAfter).Seconds() / 2 / gib
 	tr.getCPU = getCPU.Seconds() / gib
 	return tr, nil
+}
+
+// startProfile starts a CPU profile into dir/name.prof; stop ends it and
+// may be called more than once. With dir empty it does nothing.
+func startProfile(dir, name string) (stop func(), err error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, name+".prof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profiling the get (is --cpu-profile set too? use one): %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
 
 // httpCeiling times a GET of url through SHA-256 and checks the sum.

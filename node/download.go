@@ -173,6 +173,8 @@ func (n *Node) writeOutput(ctx context.Context, g *download, w *outputWriter) {
 		w.err = err
 		return
 	}
+	sd.SetTap(fw.Offer)
+	defer sd.SetTap(nil)
 	playhead, ended := -1, false
 	for {
 		changed := sd.Changed()

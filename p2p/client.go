@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -295,7 +296,7 @@ func (h *Host) exchange(ctx context.Context, f *chunkStream, p peer.ID, hash, ro
 			f.drop()
 			return nil, answered, err
 		}
-		b, err := readFrame(f.br, f.buf, lim.MaxMessage)
+		b, err := readMessage(f.br, f.buf, lim.MaxMessage, &ra)
 		if err != nil {
 			f.drop()
 			if isViolation(err) {
@@ -418,4 +419,25 @@ func (h *Host) sendReceipt(f *chunkStream, hash, root [32]byte, n int) {
 	if h.cfg.Credit.OnReceiptSent != nil {
 		h.cfg.Credit.OnReceiptSent(r)
 	}
+}
+
+// readMessage reads the next frame: a fragment of the size ra has due
+// straight into its place in the chunk (no copy), anything else as
+// readFrame does.
+func readMessage(br *bufio.Reader, buf []byte, max int, ra *wire.Reassembler) ([]byte, error) {
+	if due := ra.Due(); due > 0 {
+		hdr, err := br.Peek(wire.FrameHeaderLen)
+		if err == nil && int(binary.BigEndian.Uint32(hdr)) == due {
+			br.Discard(wire.FrameHeaderLen)
+			b := ra.Space()
+			if _, err := io.ReadFull(br, b); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, fmt.Errorf("reading %d-byte frame: %w", due, err)
+			}
+			return b, nil
+		}
+	}
+	return readFrame(br, buf, max)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/swarm"
+	"github.com/cairn-nostr/cairn/swarm/sched"
 )
 
 // ErrTooLarge: a file does not fit in the blob quota.
@@ -78,6 +79,11 @@ func (p *Peer) DownloadOf(root [32]byte) *Download {
 // Download starts the download of f, or returns the one running. A file
 // larger than the room the blob quota leaves is ErrTooLarge (it would
 // evict its own chunks while they arrive).
+//
+// Its chunks are asked for in file order where they are equally rare
+// (sched.Config.InOrder): a file written to disk while it downloads
+// (`cairn get -o`) is then written and hashed in order, from the chunks in
+// memory.
 func (p *Peer) Download(f *File) (*Download, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -91,6 +97,7 @@ func (p *Peer) Download(f *File) (*Download, error) {
 		return nil, fmt.Errorf("%w: the file is %d bytes; the blob quota (%d bytes, %d of them pinned) cannot hold it: raise the quota or unpin files", ErrTooLarge, f.Map.Size, bs.Quota, bs.PinnedBytes)
 	}
 	d, err := swarm.NewDownload(swarm.Config{Map: f.Map, Blobs: p.cfg.Blobs, Now: p.now, Logger: p.cfg.Logger.With("part", "swarm"),
+		Sched:     sched.Config{InOrder: true},
 		OnRefused: func(swarm.PeerID) { p.signalDemand(f) }})
 	if err != nil {
 		return nil, err

@@ -105,6 +105,7 @@ type Download struct {
 	closing  sync.Once
 
 	received atomic.Int64 // bytes received by fetches, as they arrive
+	tap      atomic.Pointer[func(int, []byte)]
 
 	// Owned by the loop goroutine.
 	s          *sched.Scheduler
@@ -349,7 +350,12 @@ func (d *Download) start(p PeerID, i int) {
 			if len(data) > last {
 				d.received.Add(int64(len(data) - last))
 			}
+			tap := d.tap.Load()
 			if r.early = d.early(f.tr); r.early {
+				if tap != nil { // verified: no need to wait for the store
+					(*tap)(f.chunk, data)
+					tap = nil
+				}
 				// The scheduler hears of the chunk now, so the peer's
 				// slot is free while the store makes it durable.
 				select {
@@ -364,6 +370,9 @@ func (d *Download) start(p PeerID, i int) {
 			}
 			if r.putErr == nil {
 				r.putErr = d.put(f.tr, hash, data)
+			}
+			if tap != nil && r.putErr == nil {
+				(*tap)(f.chunk, data)
 			}
 		}
 		select {
@@ -761,6 +770,20 @@ func (d *Download) notify() {
 		close(d.changed)
 		d.changed = nil
 	}
+}
+
+// SetTap has fn handed the bytes of every chunk this download fetches
+// from now on, once verified (by the transport, or else by the store's
+// Put), before Changed fires for it (a
+// FileWriter's Offer): fn may keep data, which nothing changes. It runs on
+// the fetch's goroutine, concurrently with others, and must not block. A
+// chunk fetched twice (endgame) may be handed twice. nil stops it.
+func (d *Download) SetTap(fn func(i int, data []byte)) {
+	if fn == nil {
+		d.tap.Store(nil)
+		return
+	}
+	d.tap.Store(&fn)
 }
 
 // Done is closed once the download has ended: complete, failed or closed.

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"runtime"
@@ -385,5 +386,70 @@ func TestDownloadEarlyVerified(t *testing.T) {
 	}
 	if int(blobs.hashed.Load()) < len(c.m.Chunks) {
 		t.Fatalf("%d chunks stored through PutHashed, want %d", blobs.hashed.Load(), len(c.m.Chunks))
+	}
+}
+
+// corruptNet is a fakeNet whose peer "liar" flips a byte of every chunk
+// and does not say so: only the blob store's Put catches it.
+type corruptNet struct{ *fakeNet }
+
+func (n corruptNet) Fetch(ctx context.Context, p PeerID, hash, root [32]byte, progress func(got, total int)) ([]byte, error) {
+	data, err := n.fakeNet.Fetch(ctx, p, hash, root, progress)
+	if err == nil && p == "liar" {
+		data = bytes.Clone(data)
+		data[len(data)/2] ^= 1
+	}
+	return data, err
+}
+
+// TestDownloadTap: the tap is handed every chunk, each with the bytes its
+// hash names (never a liar's, which the store refuses); over a verifying
+// transport too.
+func TestDownloadTap(t *testing.T) {
+	c := newContent(t, 4, 1<<20, 64<<10)
+	for _, verifying := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verifying %v", verifying), func(t *testing.T) {
+			fn := newFakeNet()
+			var tr Transport = corruptNet{fn}
+			fn.add("good", c.blobs)
+			if verifying {
+				tr = verifyingNet{fn}
+			} else {
+				fn.add("liar", c.blobs)
+			}
+			var mu sync.Mutex
+			tapped := map[int]int{}
+			var bad []int
+			blobs := blobstore.NewMemory(0)
+			d := newDownload(t, Config{Map: c.m, Blobs: blobs, Sched: fastSched})
+			d.SetTap(func(i int, data []byte) {
+				mu.Lock()
+				defer mu.Unlock()
+				if sha256.Sum256(data) != c.m.Chunks[i] {
+					bad = append(bad, i)
+				}
+				tapped[i]++
+			})
+			if !verifying {
+				d.AddPeer("liar", tr, HasAll)
+			}
+			d.AddPeer("good", tr, HasAll)
+			if err := d.Wait(ctxTimeout(t, 20*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(bad) > 0 {
+				t.Errorf("chunks %v tapped with bytes that are not theirs", bad)
+			}
+			for i := range c.m.Chunks {
+				if tapped[i] == 0 {
+					t.Errorf("chunk %d never tapped", i)
+				}
+			}
+			if !verifying && fn.count("liar") == 0 {
+				t.Error("the liar was never asked: the test shows nothing")
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/cairn-nostr/cairn/blobstore"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
@@ -29,7 +30,11 @@ type File interface {
 // Call Update whenever chunks may have been stored (Download.Changed);
 // Next is the first chunk not yet hashed, the playhead that keeps the
 // download close to file order. A FileWriter is not safe for concurrent
-// use.
+// use, except for Offer.
+//
+// A chunk handed over with Offer (Download.SetTap) is written from memory
+// and hashed from memory, instead of copied from the blob store and read
+// back from the file for the hash: one pass over the disk's cache less.
 type FileWriter struct {
 	m       *chunkmap.Map
 	lay     *layout
@@ -40,7 +45,19 @@ type FileWriter struct {
 	off     int64 // offset of chunk next
 	h       hash.Hash
 	buf     []byte
+
+	mu      sync.Mutex // guards the rest
+	hashed  int        // next, for Offer
+	offered map[int][]byte
+	held    int64 // bytes in offered
+	maxHeld int64
 }
+
+// MaxOffered is the most bytes of offered chunks a FileWriter keeps in
+// memory while they wait to be written or hashed. Past it, the chunks
+// farthest from the hashed prefix are let go (copied from the blob store
+// and hashed back from the file instead).
+const MaxOffered = 128 << 20
 
 // NewFileWriter returns a writer of m's file into f, from blobs.
 func NewFileWriter(m *chunkmap.Map, blobs blobstore.Blobs, f File) (*FileWriter, error) {
@@ -48,7 +65,55 @@ func NewFileWriter(m *chunkmap.Map, blobs blobstore.Blobs, f File) (*FileWriter,
 	if err != nil {
 		return nil, err
 	}
-	return &FileWriter{m: m, lay: lay, blobs: blobs, f: f, written: make([]bool, len(m.Chunks)), h: sha256.New()}, nil
+	return &FileWriter{m: m, lay: lay, blobs: blobs, f: f, written: make([]bool, len(m.Chunks)), h: sha256.New(),
+		offered: make(map[int][]byte), maxHeld: MaxOffered}, nil
+}
+
+// Offer hands w the verified bytes of chunk i, stored in the blob store
+// (a Download's tap): Update writes and hashes them from memory. w keeps
+// data until then, so the caller must not change it. Offer is safe to
+// call concurrently with Update; a chunk already hashed or offered twice
+// is ignored. Past MaxOffered, the chunks farthest from the hashed prefix
+// are let go first.
+func (w *FileWriter) Offer(i int, data []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.offered[i]; ok || i < w.hashed || i >= len(w.m.Chunks) || int64(len(data)) > w.maxHeld {
+		return
+	}
+	for w.held+int64(len(data)) > w.maxHeld {
+		// Full: the chunk farthest from the prefix makes room for a
+		// nearer one (it will be hashed back from the file), or i waits
+		// in the store.
+		far := -1
+		for k := range w.offered {
+			far = max(far, k)
+		}
+		if far < i {
+			return
+		}
+		w.held -= int64(len(w.offered[far]))
+		delete(w.offered, far)
+	}
+	w.offered[i] = data
+	w.held += int64(len(data))
+}
+
+// offer returns the offered bytes of chunk i, or nil.
+func (w *FileWriter) offer(i int) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.offered[i]
+}
+
+// drop forgets the offered bytes of chunk i.
+func (w *FileWriter) drop(i int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if b, ok := w.offered[i]; ok {
+		w.held -= int64(len(b))
+		delete(w.offered, i)
+	}
 }
 
 // Next is the first chunk not yet written and hashed; len(Chunks) once the
@@ -68,7 +133,21 @@ func (w *FileWriter) Sum() [32]byte { return [32]byte(w.h.Sum(nil)) }
 func (w *FileWriter) Update(ctx context.Context) (bool, error) {
 	if w.lay.offs != nil {
 		for i, h := range w.m.Chunks {
-			if w.written[i] || i < w.next || !w.blobs.Has(h) {
+			if w.written[i] || i < w.next {
+				continue
+			}
+			if data := w.offer(i); data != nil {
+				if err := w.writeOffered(i, w.lay.offs[i], data); err != nil {
+					return false, err
+				}
+				if i == w.next {
+					w.h.Write(data)
+					w.drop(i)
+					w.advance(i)
+				}
+				continue
+			}
+			if !w.blobs.Has(h) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -88,7 +167,15 @@ func (w *FileWriter) Update(ctx context.Context) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		if w.written[i] {
+		if data := w.offer(i); data != nil {
+			if !w.written[i] {
+				if err := w.writeOffered(i, w.off, data); err != nil {
+					return false, err
+				}
+			}
+			w.h.Write(data)
+			w.drop(i)
+		} else if w.written[i] {
 			if err := w.rehash(i); err != nil {
 				return false, err
 			}
@@ -118,6 +205,25 @@ func (w *FileWriter) Update(ctx context.Context) (bool, error) {
 func (w *FileWriter) advance(i int) {
 	w.off += w.lay.sizes[i]
 	w.next++
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hashed = w.next
+	if b, ok := w.offered[i]; ok { // offered while it was hashed from the file
+		w.held -= int64(len(b))
+		delete(w.offered, i)
+	}
+}
+
+// writeOffered writes the offered bytes of chunk i at off.
+func (w *FileWriter) writeOffered(i int, off int64, data []byte) error {
+	if err := w.checkSize(i, int64(len(data))); err != nil {
+		return err
+	}
+	if _, err := w.f.WriteAt(data, off); err != nil {
+		return fmt.Errorf("swarm: writing the file: chunk %d: %w", i, err)
+	}
+	w.written[i] = true
+	return nil
 }
 
 // copy writes chunk i at off. When the store and the file are both files

@@ -46,7 +46,7 @@ of it. Progress goes to standard error; the report to standard output.`,
 			run := cfg
 			if quick {
 				run = bench.QuickTransferConfig()
-				run.Dir, run.ChunkSize = cfg.Dir, cfg.ChunkSize
+				run.Dir, run.ChunkSize, run.GetProfiles = cfg.Dir, cfg.ChunkSize, cfg.GetProfiles
 			}
 			if size > 0 {
 				run.Size = size << 20
@@ -70,6 +70,7 @@ of it. Progress goes to standard error; the report to standard output.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the nodes and files (default: a temporary directory, removed afterwards)")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run (seeders and fetcher) to this file")
+	f.StringVar(&cfg.GetProfiles, "get-profiles", "", "write a CPU profile of each get alone (seeders and fetcher, from POST /api/get to the output written) into this directory, as get<seeders>-<round>.prof; not with --cpu-profile")
 	return cmd
 }
 

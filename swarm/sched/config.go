@@ -86,6 +86,10 @@ type Config struct {
 
 	// Seed seeds the tie-breaks between equally rare chunks.
 	Seed uint64
+	// InOrder breaks those ties by file order instead: for a download
+	// written to a file as it arrives, whose chunks are then written and
+	// hashed in order from memory. Seed is then unused.
+	InOrder bool
 }
 
 // Defaults.

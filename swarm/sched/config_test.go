@@ -2,6 +2,7 @@ package sched
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,5 +98,46 @@ func TestIndex(t *testing.T) {
 	// Chunk 2 was verified at New, so chunk 0 (same bytes) is too.
 	if !s.Verified(0) || s.Verified(1) || s.Progress().ChunksDone != 2 {
 		t.Errorf("resume with a duplicate: %+v", s.Progress())
+	}
+}
+
+// TestInOrder: with InOrder and no window, equally rare chunks are asked
+// for in file order, peer after peer; without it, in the seeded order.
+func TestInOrder(t *testing.T) {
+	const n = 40
+	chunks := make([]Chunk, n)
+	for i := range chunks {
+		chunks[i] = Chunk{chunkHash(i), 1 << 20}
+	}
+	requested := func(cfg Config) []int {
+		s, err := New(cfg, chunks, Bitfield{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Unix(1e9, 0)
+		for _, p := range []PeerID{"a", "b", "c"} {
+			s.AddPeer(p, now)
+			s.PeerHasAll(p, now)
+		}
+		var got []int
+		for _, a := range s.Tick(now) {
+			if r, ok := a.(Request); ok {
+				got = append(got, r.Chunk)
+			}
+		}
+		return got
+	}
+	got := requested(Config{InOrder: true, Window: -1, RequestRate: 1e6, RequestBurst: 4})
+	if len(got) < 6 {
+		t.Fatalf("%d requests at the first tick: %v", len(got), got)
+	}
+	for k, c := range got {
+		if c != k {
+			t.Fatalf("InOrder requested %v, want 0, 1, 2, ...", got)
+		}
+	}
+	seeded := requested(Config{Window: -1, RequestRate: 1e6, RequestBurst: 4})
+	if slices.Equal(seeded, got) {
+		t.Errorf("without InOrder the requests came in file order too: %v", seeded)
 	}
 }

@@ -55,7 +55,7 @@
 // measured rate), so fast peers get the urgent chunks; if that peer cannot
 // take a request yet, the chunk waits for it. Beyond the window, chunks go
 // rarest first (counted over the usable peers that have them), ties broken
-// by a key drawn from Config.Seed. Each round gives every peer with a free
+// by a key drawn from Config.Seed (by file order with Config.InOrder). Each round gives every peer with a free
 // slot one chunk, faster peers choosing first. SetPlayhead on a seek
 // re-prioritises what is sent next; requests already sent stay.
 //

@@ -82,7 +82,9 @@ func New(cfg Config, chunks []Chunk, have Bitfield) (*Scheduler, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x636169726e)) // "cairn"
 	for i, c := range chunks {
-		s.key[i] = rng.Uint64()
+		if !cfg.InOrder {
+			s.key[i] = rng.Uint64() // else 0: the index breaks the tie
+		}
 		s.totalBytes += c.Size
 		k, ok := s.byHash[c.Hash]
 		if !ok {

@@ -41,6 +41,26 @@ func (r *Reassembler) Progress() (hash [32]byte, received, total int, ok bool) {
 	return r.hash, len(r.buf), r.total, r.active
 }
 
+// Due is the size of the fragment expected next; 0 when no chunk is in
+// progress.
+func (r *Reassembler) Due() int {
+	if !r.active {
+		return 0
+	}
+	return min(FragmentSize, r.total-len(r.buf))
+}
+
+// Space is where the fragment due goes in the chunk (Due bytes; nil when
+// none is due). A reader may read the fragment straight into it and hand
+// it to Fragment or Feed, which then copy nothing.
+func (r *Reassembler) Space() []byte {
+	n := r.Due()
+	if n == 0 {
+		return nil
+	}
+	return r.buf[len(r.buf) : len(r.buf)+n]
+}
+
 // Reset drops any chunk in progress.
 func (r *Reassembler) Reset() {
 	*r = Reassembler{}
@@ -67,7 +87,7 @@ func (r *Reassembler) Start(h *DataHeader) error {
 
 // Fragment adds one raw fragment to the chunk in progress. It returns the
 // whole chunk once the last fragment arrives, and nil before that. The
-// fragment is copied.
+// fragment is copied, unless it was read into Space.
 func (r *Reassembler) Fragment(b []byte) (*Data, error) {
 	if !r.active {
 		return nil, fmt.Errorf("fragment of %d bytes: %w", len(b), ErrNoHeader)
@@ -85,7 +105,11 @@ func (r *Reassembler) Fragment(b []byte) (*Data, error) {
 			return nil, fmt.Errorf("fragment of %d bytes, want %d: %w", len(b), want, ErrFragmentSize)
 		}
 	}
-	r.buf = append(r.buf, b...)
+	if &b[0] == &r.buf[:len(r.buf)+1][len(r.buf)] {
+		r.buf = r.buf[:len(r.buf)+len(b)] // read into Space
+	} else {
+		r.buf = append(r.buf, b...)
+	}
 	if len(r.buf) < r.total {
 		return nil, nil
 	}

@@ -240,3 +240,52 @@ func TestResetDropsChunk(t *testing.T) {
 		t.Fatalf("Fragment after Reset = %v", err)
 	}
 }
+
+// TestReassemblerSpace: fragments read into Space, some copied in between,
+// come back as the chunk; Due follows the fragments, and a wrong-sized
+// fragment is still refused.
+func TestReassemblerSpace(t *testing.T) {
+	n := 3*FragmentSize + 123
+	hash, data := chunkOf(n, 9)
+	var r Reassembler
+	if r.Due() != 0 || r.Space() != nil {
+		t.Fatal("a fragment due before any header")
+	}
+	if err := r.Start(&DataHeader{Hash: hash, Total: uint32(n)}); err != nil {
+		t.Fatal(err)
+	}
+	var got *Data
+	for k, off := 0, 0; off < n; k++ {
+		due := min(FragmentSize, n-off)
+		if r.Due() != due {
+			t.Fatalf("fragment %d: Due %d, want %d", k, r.Due(), due)
+		}
+		frag := data[off : off+due]
+		if k%2 == 0 { // read into the chunk
+			sp := r.Space()
+			if len(sp) != due {
+				t.Fatalf("fragment %d: Space of %d bytes, want %d", k, len(sp), due)
+			}
+			copy(sp, frag)
+			frag = sp
+		}
+		d, err := r.Fragment(frag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += due
+		if (d != nil) != (off == n) {
+			t.Fatalf("fragment %d: chunk %v at %d of %d", k, d != nil, off, n)
+		}
+		got = d
+	}
+	if got.Hash != hash || !bytes.Equal(got.Data, data) {
+		t.Fatal("chunk read into Space differs")
+	}
+	if err := r.Start(&DataHeader{Hash: hash, Total: uint32(n)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Fragment(r.Space()[:10]); !errors.Is(err, ErrFragmentSize) {
+		t.Fatalf("a short fragment in Space: %v, want ErrFragmentSize", err)
+	}
+}

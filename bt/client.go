@@ -131,6 +131,16 @@ func (c *Client) Seed(mi *metainfo.MetaInfo, data io.ReaderAt) (*torrent.Torrent
 	return t, nil
 }
 
+// Unseed stops seeding the torrent ih (one Seed added).
+func (c *Client) Unseed(ih [20]byte) {
+	if t, ok := c.c.Torrent(metainfo.Hash(ih)); ok {
+		t.Drop()
+	}
+	c.mu.Lock()
+	delete(c.seeded, metainfo.Hash(ih))
+	c.mu.Unlock()
+}
+
 // Seeding is how many torrents Seed added.
 func (c *Client) Seeding() int {
 	c.mu.Lock()

@@ -34,7 +34,8 @@ const FeedRepublish = 30 * time.Minute
 const feedPoll = 2 * time.Second
 
 type btFeed struct {
-	dht *bt.DHT
+	dht    *bt.DHT
+	bridge *btBridge // the relay's archive (--bt-bridge); nil when off
 
 	mu        sync.Mutex
 	seq       int64
@@ -51,6 +52,8 @@ type BTDHTStatus struct {
 	FeedItems int       `json:"feed_events"`
 	Published time.Time `json:"feed_published,omitzero"`
 	Error     string    `json:"feed_error,omitempty"`
+	// Bridge is the relay's archive (--bt-bridge).
+	Bridge *BTBridgeStatus `json:"bridge,omitempty"`
 }
 
 func (n *Node) btDHTStatus() *BTDHTStatus {
@@ -58,9 +61,13 @@ func (n *Node) btDHTStatus() *BTDHTStatus {
 	if f == nil {
 		return nil
 	}
+	var br *BTBridgeStatus
+	if f.bridge != nil {
+		br = f.bridge.status()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &BTDHTStatus{Addr: f.dht.Addr(), Nodes: f.dht.Nodes(), FeedSeq: f.seq, FeedItems: f.events, Published: f.published, Error: f.lastErr}
+	return &BTDHTStatus{Addr: f.dht.Addr(), Nodes: f.dht.Nodes(), FeedSeq: f.seq, FeedItems: f.events, Published: f.published, Error: f.lastErr, Bridge: br}
 }
 
 // startBTDHT starts the DHT node and the feed loop (with the client on).
@@ -88,6 +95,9 @@ func (n *Node) startBTDHT() error {
 		return nil
 	})
 	n.group.Go(func() error { n.feedLoop(); return nil })
+	if n.cfg.BT.Bridge {
+		return n.startBridge()
+	}
 	return nil
 }
 
@@ -207,7 +217,8 @@ type FollowResult struct {
 
 // serveFollow finds a user's feed from the pubkey alone over the DHT,
 // verifies every event and stores them in the relay (or, with print=1,
-// returns them).
+// returns them). With archive=1 it reads the archive of a relay bridged to
+// BitTorrent (--bt-bridge) instead: every event of every author it holds.
 func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	if n.btFeed == nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "this node runs no Mainline DHT (start it with --bt and --bt-dht)"})
@@ -228,18 +239,32 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	os.MkdirAll(btCacheDir(n.cfg.DataDir), 0o700)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 	defer cancel()
-	fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { res.Steps = append(res.Steps, s) }})
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("following %.16s: %v (steps: %q)", pk, err, res.Steps)})
-		return
+	opt := bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { res.Steps = append(res.Steps, s) }}
+	var evs []*nostr.Event
+	var raws [][]byte
+	what := "following"
+	if r.URL.Query().Get("archive") != "" {
+		what = "reading the archive of"
+		ar, err := n.btFeed.dht.FollowArchive(ctx, n.bt, pk, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
+			return
+		}
+		res.Seq, evs, raws = ar.Seq, ar.Events, ar.Raw
+	} else {
+		fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
+			return
+		}
+		res.Seq, evs, raws = fw.Seq, fw.Events, fw.Raw
 	}
-	res.Seq = fw.Seq
 	if r.URL.Query().Get("print") != "" {
-		for _, raw := range fw.Raw {
+		for _, raw := range raws {
 			res.Events = append(res.Events, json.RawMessage(raw))
 		}
 	} else {
-		for _, ev := range fw.Events {
+		for _, ev := range evs {
 			if err := n.relay.Publish(ctx, ev); err != nil {
 				res.Steps = append(res.Steps, fmt.Sprintf("event %.16s not stored: %v", ev.ID, err))
 				continue

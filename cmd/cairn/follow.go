@@ -11,7 +11,7 @@ import (
 
 func followCmd() *cobra.Command {
 	var nodeURL string
-	var print bool
+	var print, archive bool
 	cmd := &cobra.Command{
 		Use:   "follow NPUB",
 		Short: "Find a user's feed in the Mainline DHT from the pubkey alone and import it",
@@ -26,6 +26,13 @@ or is older than one seen is refused. The events are stored in the node's
 relay, where any Nostr client sees them; --print writes them to standard
 output (one JSON event a line) instead.
 
+With --archive, NPUB is a relay bridged to BitTorrent (cairn node
+--bt-bridge): its archive pointer (the same key, salt cairn-bridge) names the
+newest archive page, each page its bundles and the page before; every bundle
+of every page is fetched and every event checked (signature, and that the
+bundle's author wrote it). That is every event the relay stored, of any
+author.
+
 The node must run its DHT node (cairn node --bt-dht, the default); with
 --public-bootstrap=false it finds only feeds in the DHT its
 --bt-dht-bootstrap nodes form.`,
@@ -36,7 +43,12 @@ The node must run its DHT node (cairn node --bt-dht, the default); with
 			if print {
 				q.Set("print", "1")
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "following %s through the node's Mainline DHT…\n", args[0])
+			what := "following"
+			if archive {
+				q.Set("archive", "1")
+				what = "reading the archive of"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s %s through the node's Mainline DHT…\n", what, args[0])
 			var res node.FollowResult
 			if err := c.call("POST", "/api/bt/follow?"+q.Encode(), nil, &res); err != nil {
 				return err
@@ -50,11 +62,16 @@ The node must run its DHT node (cairn node --bt-dht, the default); with
 				}
 				return nil
 			}
+			if archive {
+				fmt.Fprintf(cmd.OutOrStdout(), "read the archive of %.16s: pointer seq %d, %d event(s) stored in the node's relay\n", res.Pubkey, res.Seq, res.Stored)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "followed %.16s: feed seq %d, %d event(s) stored in the node's relay\n", res.Pubkey, res.Seq, res.Stored)
 			return nil
 		},
 	}
 	registerNode(cmd.Flags(), &nodeURL)
 	cmd.Flags().BoolVar(&print, "print", false, "print the verified events (JSON lines) instead of storing them")
+	cmd.Flags().BoolVar(&archive, "archive", false, "read the whole archive of a relay bridged to BitTorrent (cairn node --bt-bridge) instead of a user's feed")
 	return cmd
 }

@@ -61,7 +61,8 @@ magnet in its events) that a BitTorrent client seeds from the chunk store
 (--bt, --bt-listen); with --public-bootstrap=false it joins no public DHT.
 Its Mainline DHT node (--bt-dht, --bt-dht-listen, --bt-dht-bootstrap) keeps
 the owner's newest events there as a feed anyone finds from the npub alone
-(cairn follow).
+(cairn follow). With --bt-bridge every event the relay stores, of any author,
+is archived into BitTorrent too (cairn follow --archive reads it).
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -184,6 +185,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.BoolVar(&cfg.BT.DHT, "bt-dht", cfg.BT.DHT, "run a Mainline DHT node: publish the owner's feed there (BEP-44 pointer, bundles seeded as torrents) and let `cairn follow` find feeds by pubkey; joins the public DHT's routers only with public bootstrap on")
 	f.StringVar(&cfg.BT.DHTListen, "bt-dht-listen", cfg.BT.DHTListen, "UDP host:port of the Mainline DHT node (port 0 picks a free one)")
 	f.StringSliceVar(&cfg.BT.DHTBootstrap, "bt-dht-bootstrap", nil, "DHT nodes (host:port,...) to join through: with --public-bootstrap=false, a private DHT of only these")
+	f.BoolVar(&cfg.BT.Bridge, "bt-bridge", cfg.BT.Bridge, "archive every event the relay stores, of any author, into BitTorrent: every 5 s, one bundle (a torrent) per author of what was stored since, seeded by this node and listed by the archive whose BEP-44 pointer sits under this node's key (read it with cairn follow --archive NPUB). Works behind the store from a cursor kept on disk, so it never delays OK and catches up after a crash. Costs a second copy of every event under DATA_DIR/bridge, one seeded torrent per bundle, and DHT traffic for the pointer. Needs --bt and --bt-dht")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.BoolVar(&cfg.WebRTC.Loopback, "webrtc-loopback", false, "offer only 127.0.0.1 WebRTC candidates: for tests with browsers on this machine")
 	f.StringSliceVar(&cfg.RoomPeers, "room-peer", nil, "relay of another cairn node to pull rooms from (NIP-77): its rooms and the ones hosted here, every --room-sync-interval; repeat or comma-separate for several")

@@ -47,6 +47,11 @@ type BTConfig struct {
 	// bundles seeded as torrents and listed by this node's archive pointer
 	// (needs the client and the DHT node).
 	Bridge bool
+	// BridgeWindow is how often the bridge archives what was stored since
+	// (0: BridgeWindow); BridgePage how many bundles an archive page lists
+	// (0: bt.ArchivePageBundles).
+	BridgeWindow time.Duration
+	BridgePage   int
 }
 
 // DefaultDHTListen is the Mainline DHT node's UDP address.

@@ -40,7 +40,7 @@ const BridgeWindow = 5 * time.Second
 const bridgeBatch = 5000
 
 // bridgePublishEvery bounds how often the archive pointer is put while
-// events keep coming.
+// events keep coming (or every window, when shorter).
 const bridgePublishEvery = 5 * time.Second
 
 // BridgeDir is where the bridge keeps its bundles, pages and state.
@@ -58,12 +58,14 @@ type bridgeState struct {
 }
 
 type btBridge struct {
-	dir string
-	j   store.Journal
+	dir    string
+	j      store.Journal
+	window time.Duration
+	page   int // bundles per archive page
 
 	mu          sync.Mutex
 	st          bridgeState
-	page        [20]byte // the newest page's torrent, seeded (zero: none yet)
+	newest      [20]byte // the newest page's torrent, seeded (zero: none yet)
 	published   int64    // events the archive pointer covered when last put
 	seq         int64
 	publishedAt time.Time
@@ -100,7 +102,13 @@ func (n *Node) startBridge() error {
 	if !ok {
 		return fmt.Errorf("--bt-bridge: this event store cannot be read in the order it was written")
 	}
-	b := &btBridge{dir: BridgeDir(n.cfg.DataDir), j: j}
+	b := &btBridge{dir: BridgeDir(n.cfg.DataDir), j: j, window: n.cfg.BT.BridgeWindow, page: n.cfg.BT.BridgePage}
+	if b.window <= 0 {
+		b.window = BridgeWindow
+	}
+	if b.page <= 0 {
+		b.page = bt.ArchivePageBundles
+	}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return fmt.Errorf("--bt-bridge: %w", err)
 	}
@@ -213,7 +221,7 @@ func (p diskFile) ReadAt(b []byte, off int64) (int, error) {
 // the archive grew (at most every bridgePublishEvery) and every
 // FeedRepublish.
 func (n *Node) bridgeLoop(b *btBridge) {
-	tick := time.NewTicker(BridgeWindow)
+	tick := time.NewTicker(b.window)
 	defer tick.Stop()
 	var att *nostr.Event
 	for {
@@ -231,7 +239,7 @@ func (n *Node) bridgeLoop(b *btBridge) {
 			}
 		}
 		b.mu.Lock()
-		due := b.published != b.st.Events && time.Since(b.publishedAt) >= bridgePublishEvery || time.Since(b.publishedAt) > FeedRepublish
+		due := b.published != b.st.Events && time.Since(b.publishedAt) >= min(b.window, bridgePublishEvery) || time.Since(b.publishedAt) > FeedRepublish
 		b.mu.Unlock()
 		if due && n.btFeed.dht.Nodes() > 0 {
 			if att == nil {
@@ -317,8 +325,8 @@ func (n *Node) bridgePass(b *btBridge) (int, error) {
 		st.Events += int64(len(rs))
 		st.Count++
 	}
-	for len(st.Bundles) >= bt.ArchivePageBundles {
-		pg := bt.ArchivePage{UpdatedAt: time.Now().Unix(), Prev: st.Prev, Bundles: st.Bundles[:bt.ArchivePageBundles]}
+	for len(st.Bundles) >= b.page {
+		pg := bt.ArchivePage{UpdatedAt: time.Now().Unix(), Prev: st.Prev, Bundles: st.Bundles[:b.page]}
 		f, err := bt.PageFile(pg)
 		if err != nil {
 			return 0, err
@@ -332,7 +340,7 @@ func (n *Node) bridgePass(b *btBridge) (int, error) {
 			return 0, err
 		}
 		st.Sealed = append(st.Sealed, f.MI.HashInfoBytes().HexString())
-		st.Bundles = append([]bt.ArchiveEntry(nil), st.Bundles[bt.ArchivePageBundles:]...)
+		st.Bundles = append([]bt.ArchiveEntry(nil), st.Bundles[b.page:]...)
 	}
 	if err := syncDir(b.dir); err != nil {
 		return 0, err
@@ -361,7 +369,7 @@ func (n *Node) bridgePass(b *btBridge) (int, error) {
 func (n *Node) publishArchive(b *btBridge, att *nostr.Event) error {
 	b.mu.Lock()
 	pg := bt.ArchivePage{UpdatedAt: time.Now().Unix(), Prev: b.st.Prev, Bundles: b.st.Bundles}
-	events, old := b.st.Events, b.page
+	events, old := b.st.Events, b.newest
 	b.mu.Unlock()
 	f, err := bt.PageFile(pg)
 	if err != nil {
@@ -390,7 +398,7 @@ func (n *Node) publishArchive(b *btBridge, att *nostr.Event) error {
 		n.bt.Unseed(old)
 	}
 	b.mu.Lock()
-	b.page, b.published, b.seq, b.publishedAt, b.lastErr = ih, events, seq, time.Now(), ""
+	b.newest, b.published, b.seq, b.publishedAt, b.lastErr = ih, events, seq, time.Now(), ""
 	b.mu.Unlock()
 	n.log.Info("bridge: archive pointer put", "seq", seq, "events", events, "bundles", len(pg.Bundles))
 	return nil

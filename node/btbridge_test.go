@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/cairn-nostr/cairn/identity"
+)
+
+// bridgeOf reads the bridge's figures from /api/status.
+func bridgeOf(t *testing.T, n *Node) BTBridgeStatus {
+	t.Helper()
+	var st struct {
+		BTDHT *BTDHTStatus `json:"bt_dht"`
+	}
+	get(t, n.URL()+"/api/status", &st)
+	if st.BTDHT == nil || st.BTDHT.Bridge == nil {
+		t.Fatal("no bridge in /api/status")
+	}
+	return *st.BTDHT.Bridge
+}
+
+// waitBridge waits (bounded) until the bridge's pointer covers events.
+func waitBridge(t *testing.T, n *Node, events int64) BTBridgeStatus {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		br := bridgeOf(t, n)
+		if br.Events >= events && br.Published >= events {
+			return br
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge never covered %d events: %+v", events, br)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the status, bounded by the deadline
+	}
+}
+
+// TestBridgeArchive: a --bt-bridge node archives the events of three
+// authors stored in three rounds into per-author bundles, sealing pages of
+// two bundles, and another node reads the whole archive (every page, every
+// bundle, every event checked) from the npub over a private DHT. Restarted,
+// the node seeds the same files and archives only what is new; a bundle
+// changed on disk is refused at start with the reason.
+func TestBridgeArchive(t *testing.T) {
+	boot := privateDHT(t, 4)
+	ca, cb := TestingConfig(t), TestingConfig(t)
+	ca.BT.DHTBootstrap, cb.BT.DHTBootstrap = boot, boot
+	ca.BT.Bridge, ca.BT.BridgeWindow, ca.BT.BridgePage = true, 100*time.Millisecond, 2
+	a, b := startNode(t, ca), startNode(t, cb)
+	ctx := context.Background()
+
+	authors := []identity.Key{identity.Generate(), identity.Generate(), identity.Generate()}
+	want := map[string]bool{}
+	publish := func(round int) {
+		for i, k := range authors {
+			for j := range 3 {
+				ev := &nostr.Event{Kind: 1, CreatedAt: nostr.Now() - nostr.Timestamp(100*round+j), Tags: nostr.Tags{}, Content: strings.Repeat("x", i+j+round)}
+				if err := ev.Sign(k.Secret); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.Relay().Publish(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+				want[ev.ID] = true
+			}
+		}
+	}
+	var total int64
+	for round := range 3 {
+		publish(round)
+		total = a.Store().Stats().Events
+		waitBridge(t, a, total)
+	}
+	br := bridgeOf(t, a)
+	if br.Pages < 3 || br.Bundles < 9 {
+		t.Fatalf("3 rounds of 3 authors: want at least 9 bundles on 3 pages, got %+v", br)
+	}
+
+	read := func() FollowResult {
+		var res FollowResult
+		post(t, b.URL()+"/api/bt/follow?"+url.Values{"pubkey": {a.Key().Npub()}, "archive": {"1"}, "print": {"1"}}.Encode(), nil, &res)
+		return res
+	}
+	res := read()
+	got := map[string]bool{}
+	for _, raw := range res.Events {
+		var ev nostr.Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		got[ev.ID] = true
+	}
+	for id := range want {
+		if !got[id] {
+			t.Fatalf("event %.16s is not in the archive read (%d events; steps %q)", id, len(got), res.Steps)
+		}
+	}
+	t.Logf("archive: %+v; read %d events; last step %q", br, len(got), res.Steps[len(res.Steps)-1])
+
+	// Restarted: the same archive, nothing archived twice.
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startNode(t, ca)
+	if br2 := bridgeOf(t, a2); br2.Events != br.Events || br2.Bundles != br.Bundles || br2.Cursor != br.Cursor {
+		t.Fatalf("after a restart the bridge is %+v, was %+v", br2, br)
+	}
+	if err := a2.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A bundle changed on disk: the node refuses to start, saying which.
+	ents, _ := os.ReadDir(BridgeDir(ca.DataDir))
+	var bundle string
+	for _, e := range ents {
+		if m := bridgeFile.FindStringSubmatch(e.Name()); m != nil && m[2] != "archive.json" {
+			bundle = filepath.Join(BridgeDir(ca.DataDir), e.Name())
+			break
+		}
+	}
+	data, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(bundle, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n3, err := New(ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n3.Start()
+	n3.Stop(ctx)
+	if err == nil || !strings.Contains(err.Error(), "changed on disk") {
+		t.Fatalf("a bundle changed on disk: start gave %v", err)
+	}
+}

@@ -35,10 +35,10 @@ type bridgeStatus struct {
 }
 
 // bridgeEvents are n events of `authors` authors, interleaved.
-func bridgeEvents(t *testing.T, authors, n int) []nostr.Event {
+func bridgeEvents(t testing.TB, authors, n int, name string) []nostr.Event {
 	per := make([][]nostr.Event, authors)
 	for a := range authors {
-		per[a] = makeEvents(t, fmt.Sprintf("bridge-%d", a), n/authors, nostr.Now()-10)
+		per[a] = makeEvents(t, fmt.Sprintf("%s-%d", name, a), n/authors, nostr.Now()-10)
 	}
 	var evs []nostr.Event
 	for i := range n / authors {
@@ -51,7 +51,7 @@ func bridgeEvents(t *testing.T, authors, n int) []nostr.Event {
 
 // flood sends evs over conns pipelined connections to url and records the
 // answers in a.
-func flood(t *testing.T, url string, evs []nostr.Event, conns int, a *acks) *sync.WaitGroup {
+func flood(t testing.TB, url string, evs []nostr.Event, conns int, a *acks) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for i := range conns {
 		c := harness.Dial(t, url)
@@ -85,7 +85,7 @@ func TestBridgeSurvivesKill(t *testing.T) {
 	}
 	harness.Start(t, "--bt-dht-bootstrap", bs.BTDHT.Addr)
 	a := harness.Start(t, append([]string{"--bt-bridge", "--bt-dht-bootstrap", bs.BTDHT.Addr}, unlimited...)...)
-	evs := bridgeEvents(t, 5, n)
+	evs := bridgeEvents(t, 5, n, "bridge")
 
 	ack := newAcks()
 	status := func() bridgeStatus {
@@ -201,4 +201,74 @@ func TestBridgeSurvivesKill(t *testing.T) {
 	if !slices.ContainsFunc(steps, func(s string) bool { return strings.Contains(s, "every signature checked") }) {
 		t.Fatalf("the read did not report checking signatures: %s", errOut)
 	}
+}
+
+// BenchmarkBridgeIngest: relay ingest with --bt-bridge on against the same
+// ingest with it off, in one run: two nodes (private DHT of three), each
+// round the same number of fresh events of 5 authors over 4 pipelined
+// websockets to each, alternating which goes first; counted at the last
+// OK true; the bridge catches up before the node without it ingests.
+// Reported: events/s off and on, on/off (aim >= 0.9), and how long after
+// the last OK the bridge had archived everything (bridge-lag; at most one
+// window of 5 s is waiting for the next pass).
+//
+//	CAIRN_E2E=1 go test ./test/ -run '^$' -bench BridgeIngest -benchtime 4x -count 1
+func BenchmarkBridgeIngest(b *testing.B) {
+	const n = 20000
+	root := harness.Start(b)
+	var rs bridgeStatus
+	getJSON(b, root.URL+"/api/status", &rs)
+	off := harness.Start(b, append([]string{"--bt-dht-bootstrap", rs.BTDHT.Addr}, unlimited...)...)
+	on := harness.Start(b, append([]string{"--bt-bridge", "--bt-dht-bootstrap", rs.BTDHT.Addr}, unlimited...)...)
+	ingest := func(node *harness.Node, evs []nostr.Event) time.Duration {
+		ack := newAcks()
+		start := time.Now()
+		flood(b, node.WSURL, evs, durabilityConns, ack).Wait()
+		d := time.Since(start)
+		if ok, refused := ack.counts(); ok != len(evs) {
+			b.Fatalf("%d of %d acknowledged, %d refused (e.g. %v)", ok, len(evs), refused, firstReasons(ack, 3))
+		}
+		return d
+	}
+	var tOff, tOn, lag time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		eOff := bridgeEvents(b, 5, n, fmt.Sprintf("bench-off-%d", i))
+		eOn := bridgeEvents(b, 5, n, fmt.Sprintf("bench-on-%d", i))
+		b.StartTimer()
+		// The bridge catches up before the other node's ingest, so it
+		// never takes CPU from the ingest without it.
+		caughtUp := func() time.Duration {
+			done := time.Now()
+			deadline := done.Add(5 * time.Minute)
+			for {
+				var st bridgeStatus
+				getJSON(b, on.URL+"/api/status", &st)
+				if st.BTDHT.Bridge.Events >= st.Store.Events {
+					return time.Since(done)
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("the bridge did not catch up in 5 minutes: %+v", *st.BTDHT.Bridge)
+				}
+				time.Sleep(20 * time.Millisecond) // polling the status, bounded by the deadline
+			}
+		}
+		var dOff, dOn, l time.Duration
+		if i%2 == 0 {
+			dOn = ingest(on, eOn)
+			l = caughtUp()
+			dOff = ingest(off, eOff)
+		} else {
+			dOff = ingest(off, eOff)
+			dOn = ingest(on, eOn)
+			l = caughtUp()
+		}
+		b.Logf("round %d: off %.0f ev/s, on %.0f ev/s, on/off %.2f, bridge done %v after the last OK", i, n/dOff.Seconds(), n/dOn.Seconds(), dOff.Seconds()/dOn.Seconds(), l.Round(time.Millisecond))
+		tOff, tOn, lag = tOff+dOff, tOn+dOn, lag+l
+	}
+	b.ReportMetric(float64(n*b.N)/tOff.Seconds(), "ev/s-off")
+	b.ReportMetric(float64(n*b.N)/tOn.Seconds(), "ev/s-on")
+	b.ReportMetric(tOff.Seconds()/tOn.Seconds(), "on/off")
+	b.ReportMetric(lag.Seconds()*1000/float64(b.N), "ms-bridge-lag")
 }

@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/cairn-nostr/cairn/bt"
 	"github.com/cairn-nostr/cairn/identity"
 )
 
@@ -143,5 +148,84 @@ func TestBridgeArchive(t *testing.T) {
 	n3.Stop(ctx)
 	if err == nil || !strings.Contains(err.Error(), "changed on disk") {
 		t.Fatalf("a bundle changed on disk: start gave %v", err)
+	}
+}
+
+// TestNodeCrawl: users publish feeds into a private DHT (root follows x
+// and y, x follows z, z follows w; y has no feed); the node's follow API
+// with depth=2 reaches root, x, y and z (not w), reports y's missing feed
+// and stores the notes of root, x and z in the node's relay. A bad depth is
+// refused with the reason.
+func TestNodeCrawl(t *testing.T) {
+	boot := privateDHT(t, 4)
+	cfg := TestingConfig(t)
+	cfg.BT.DHTBootstrap = boot
+	nd := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubd.Close()
+	pubd.Bootstrap(ctx)
+	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	root, x, y, z, w := identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate()
+	follows := map[*identity.Key][]identity.Key{&root: {x, y}, &x: {z}, &z: {w}, &w: {root}}
+	notes := map[string]string{}
+	for k, fl := range follows {
+		contacts := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{}}
+		for _, f := range fl {
+			contacts.Tags = append(contacts.Tags, nostr.Tag{"p", f.Public})
+		}
+		note := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "note of " + k.Public[:8]}
+		for _, ev := range []*nostr.Event{contacts, note} {
+			if err := ev.Sign(k.Secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		notes[k.Public] = note.ID
+		f, err := bt.BuildFeed([]*nostr.Event{contacts, note}, k.Public, time.Now(), fmt.Sprintf("127.0.0.1:%d", seeder.Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		att := bt.Attestation(bt.Key(*k).Public().(ed25519.PublicKey), nostr.Now())
+		if err := att.Sign(k.Secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pubd.Publish(ctx, seeder, bt.Key(*k), att, f, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res FollowResult
+	post(t, nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {root.Npub()}, "depth": {"2"}, "timeout": {"1m"}}.Encode(), nil, &res)
+	want := map[string]int{root.Public: 0, x.Public: 1, y.Public: 1, z.Public: 2}
+	if !maps.Equal(res.Users, want) {
+		t.Fatalf("reached %v, want %v (steps %q)", res.Users, want, res.Steps)
+	}
+	if len(res.Failed) != 1 || res.Failed[y.Public] == "" || res.Fetched != 3 {
+		t.Fatalf("failed %v, fetched %d: want y's feed missing, 3 fetched", res.Failed, res.Fetched)
+	}
+	for _, k := range []identity.Key{root, x, z} {
+		if n, _ := nd.Store().Count(ctx, nostr.Filter{IDs: []string{notes[k.Public]}}); n != 1 {
+			t.Fatalf("the note of %.8s is not in the node's relay", k.Public)
+		}
+	}
+	if n, _ := nd.Store().Count(ctx, nostr.Filter{IDs: []string{notes[w.Public]}}); n != 0 {
+		t.Fatal("the note of w (degree 3) was fetched")
+	}
+	hr, err := http.Post(nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {root.Public}, "depth": {"9"}}.Encode(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Error string }
+	json.NewDecoder(hr.Body).Decode(&e)
+	hr.Body.Close()
+	if hr.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error, "depth") {
+		t.Fatalf("depth 9: %d %q", hr.StatusCode, e.Error)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/bt"
+	"github.com/cairn-nostr/cairn/bt/wot"
 	"github.com/cairn-nostr/cairn/nostr/nip19"
 )
 
@@ -213,11 +214,27 @@ type FollowResult struct {
 	Steps  []string          `json:"steps"`
 	Stored int               `json:"stored"`
 	Events []json.RawMessage `json:"events,omitempty"`
+	// A crawl (depth > 0): every user reached with its degree, the feeds
+	// that failed and why, whether a bound cut it.
+	Users     map[string]int    `json:"users,omitempty"`
+	Fetched   int               `json:"fetched,omitempty"` // feeds had`
+	Failed    map[string]string `json:"failed,omitempty"`
+	Truncated bool              `json:"truncated,omitempty"`
+	Expired   bool              `json:"expired,omitempty"`
 }
+
+// Crawl bounds of POST /api/bt/follow?depth=N.
+const (
+	MaxCrawlDepth   = 3
+	DefaultCrawlMax = 1000
+	crawlParallel   = 4
+)
 
 // serveFollow finds a user's feed from the pubkey alone over the DHT,
 // verifies every event and stores them in the relay (or, with print=1,
-// returns them). With archive=1 it reads the archive of a relay bridged to
+// returns them). With depth=N (1 to MaxCrawlDepth) it crawls the web of
+// trust from the user (bt.Crawl; max_users, timeout) and stores every
+// reached user's events. With archive=1 it reads the archive of a relay bridged to
 // BitTorrent (--bt-bridge) instead: every event of every author it holds.
 func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	if n.btFeed == nil {
@@ -237,13 +254,48 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	}
 	res := FollowResult{Pubkey: pk}
 	os.MkdirAll(btCacheDir(n.cfg.DataDir), 0o700)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
-	defer cancel()
-	opt := bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { res.Steps = append(res.Steps, s) }}
+	var mu sync.Mutex // a crawl's fetches report from their goroutines
+	opt := bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { mu.Lock(); res.Steps = append(res.Steps, s); mu.Unlock() }}
 	var evs []*nostr.Event
 	var raws [][]byte
 	what := "following"
-	if r.URL.Query().Get("archive") != "" {
+	q := r.URL.Query()
+	depth, maxUsers, timeout := 0, DefaultCrawlMax, 2*time.Minute
+	if v := q.Get("depth"); v != "" {
+		if _, err := fmt.Sscan(v, &depth); err != nil || depth < 0 || depth > MaxCrawlDepth {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("depth %q: want 0 to %d", v, MaxCrawlDepth)})
+			return
+		}
+	}
+	if v := q.Get("max_users"); v != "" {
+		if _, err := fmt.Sscan(v, &maxUsers); err != nil || maxUsers < 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("max_users %q: want a positive number", v)})
+			return
+		}
+	}
+	if v := q.Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Hour {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("timeout %q: want a duration up to 1h, e.g. 5m", v)})
+			return
+		}
+		timeout = d
+	}
+	// The whole request: the crawl's deadline, then storing what it found.
+	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Minute)
+	defer cancel()
+	if depth > 0 {
+		cr, err := n.btFeed.dht.Crawl(ctx, n.bt, pk, wot.Bounds{MaxDepth: depth, MaxUsers: maxUsers, Deadline: time.Now().Add(timeout), Parallel: crawlParallel}, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("crawling from %.16s: %v (steps: %q)", pk, err, res.Steps)})
+			return
+		}
+		res.Users, res.Failed, res.Truncated, res.Expired, res.Fetched = cr.Depth, cr.Failed, cr.Truncated, cr.Expired, len(cr.Found)
+		for _, u := range cr.Found {
+			evs = append(evs, cr.Events[u]...)
+			raws = append(raws, cr.Raw[u]...)
+		}
+	} else if q.Get("archive") != "" {
 		what = "reading the archive of"
 		ar, err := n.btFeed.dht.FollowArchive(ctx, n.bt, pk, opt)
 		if err != nil {

@@ -59,7 +59,6 @@ func run(t *testing.T, g map[string][]string, b Bounds, seed uint64, fail map[st
 	return c.Result(now)
 }
 
-
 // TestDegreeTwo: the crawl reaches exactly the users within two follows,
 // each with its degree, whatever order fetches end in.
 func TestDegreeTwo(t *testing.T) {

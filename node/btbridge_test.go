@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -228,4 +229,81 @@ func TestNodeCrawl(t *testing.T) {
 	if hr.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error, "depth") {
 		t.Fatalf("depth 9: %d %q", hr.StatusCode, e.Error)
 	}
+}
+
+// TestNodeStoresNothingOfABadArchive: an archive whose one bundle holds a
+// good event and an event whose signature fails: the node's follow API
+// (archive=1) answers 502 naming the bad event, and the good event is not
+// stored either.
+func TestNodeStoresNothingOfABadArchive(t *testing.T) {
+	boot := privateDHT(t, 4)
+	cfg := TestingConfig(t)
+	cfg.BT.DHTBootstrap = boot
+	nd := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubd.Close()
+	pubd.Bootstrap(ctx)
+	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+
+	author, relay := identity.Generate(), identity.Generate()
+	good := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "good"}
+	bad := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "signed"}
+	for _, ev := range []*nostr.Event{good, bad} {
+		if err := ev.Sign(author.Secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad.Content = "changed after signing"
+	gb, _ := json.Marshal(good)
+	bb, _ := json.Marshal(bad)
+	f, err := bt.BuildBundle("bad.json", [][]byte{gb, bb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := bt.Magnet(f.MI, "", fmt.Sprintf("127.0.0.1:%d", seeder.Port()))
+	pg, err := bt.PageFile(bt.ArchivePage{UpdatedAt: time.Now().Unix(), Bundles: []bt.ArchiveEntry{{NPK: author.Public, Magnet: m, Events: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []bt.File{f, pg} {
+		if _, err := seeder.Seed(file.MI, bytes.NewReader(file.Data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pubd.Announce(ctx, pg.MI.HashInfoBytes(), seeder.Port()); err != nil {
+		t.Fatal(err)
+	}
+	att := bt.Attestation(bt.Key(relay).Public().(ed25519.PublicKey), nostr.Now())
+	if err := att.Sign(relay.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := pubd.PutLocator(ctx, att); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pubd.PutArchive(ctx, bt.Key(relay), bt.Pointer{IH: pg.MI.HashInfoBytes(), TS: time.Now().Unix(), NPK: relay.Public}); err != nil {
+		t.Fatal(err)
+	}
+	hr, err := http.Post(nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {relay.Npub()}, "archive": {"1"}}.Encode(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Error string }
+	json.NewDecoder(hr.Body).Decode(&e)
+	hr.Body.Close()
+	if hr.StatusCode != http.StatusBadGateway || !strings.Contains(e.Error, bad.ID[:16]) {
+		t.Fatalf("a bad archive: %d %q, want 502 naming event %.16s", hr.StatusCode, e.Error, bad.ID)
+	}
+	if n, _ := nd.Store().Count(ctx, nostr.Filter{Authors: []string{author.Public}}); n != 0 {
+		t.Fatalf("%d event(s) of a refused archive stored", n)
+	}
+	t.Logf("refused: %s", e.Error)
 }

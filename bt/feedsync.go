@@ -158,43 +158,28 @@ func (d *DHT) peers(ctx context.Context, ih [20]byte) ([]string, error) {
 	return d.Peers(ctx, ih)
 }
 
-// stepTimeout bounds one DHT lookup, and how long a fetch attempt of a feed
-// file may go without progress: a fetch from a seeder on loopback
-// sometimes stalls for a minute in anacrolix/torrent v1.61.0 (seen in about
-// one small fetch in 100), and a fresh attempt then completes at once.
+// stepTimeout bounds one DHT lookup.
 const stepTimeout = 10 * time.Second
 
-// fetchAttempts bounds the attempts of fetchBytes.
-const fetchAttempts = 3
+// fetchLimit bounds the fetch of one feed file. Client.Fetch itself begins
+// again an attempt that makes no progress at its start (anacrolix/torrent
+// v1.61.0 sometimes leaves a fetch from a live seeder idle for a minute);
+// this bounds how long a seeder that never answers is waited for.
+const fetchLimit = 30 * time.Second
 
-// fetchBytes fetches one small torrent into path, reads it and removes
-// it. An attempt that makes no progress (metadata, then verified bytes)
-// for stepTimeout is dropped and started again, at most fetchAttempts.
+// fetchBytes fetches one small torrent into path, reads it and removes it,
+// within fetchLimit.
 func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
-	var err error
-	for range fetchAttempts {
-		actx, cancel := context.WithCancel(ctx)
-		last, lastAt := Progress{}, time.Now()
-		stalled := false
-		watch := func(p Progress) {
-			if p.GotInfo != last.GotInfo || p.Completed != last.Completed {
-				last, lastAt = p, time.Now()
-			} else if time.Since(lastAt) > stepTimeout {
-				stalled = true
-				cancel()
-			}
-		}
-		var b []byte
-		b, err = fetchOnce(actx, c, m, uri, peers, path, limit, watch)
-		cancel()
-		if err == nil || !stalled || ctx.Err() != nil {
-			return b, err
-		}
+	fctx, cancel := context.WithTimeout(ctx, fetchLimit)
+	defer cancel()
+	b, err := fetchOnce(fctx, c, m, uri, peers, path, limit)
+	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
+		return nil, fmt.Errorf("%w (nothing fetched within %s: the seeder is gone or unreachable)", err, fetchLimit)
 	}
-	return nil, fmt.Errorf("%w (no progress for %s, %d times)", err, stepTimeout, fetchAttempts)
+	return b, err
 }
 
-func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64, watch func(Progress)) ([]byte, error) {
+func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
 	if uri == "" {
 		uri = m.String()
 	}
@@ -206,7 +191,7 @@ func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, p
 		return nil, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
 	}
 	defer os.Remove(path)
-	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Progress: watch, Every: time.Second})
+	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Every: time.Second})
 	if err != nil {
 		return nil, err
 	}

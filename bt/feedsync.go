@@ -52,6 +52,10 @@ type FollowOptions struct {
 	Key ed25519.PublicKey
 	// MinSeq refuses a pointer older than one seen before.
 	MinSeq int64
+	// Index is the index's magnet when known without the DHT's pointer
+	// (nostr-over-bt's relay fallback, ParseFeedFallback): no locator or
+	// pointer is asked for, and Followed.Seq is 0.
+	Index string
 	// Dir holds the fetched files while they are read (removed after).
 	Dir string
 	// Progress receives one line per step.
@@ -59,7 +63,8 @@ type FollowOptions struct {
 }
 
 // Follow finds npk's feed from the pubkey alone (the locator gives the
-// BEP-44 key, the pointer the index, the DHT the seeders), fetches the
+// BEP-44 key, the pointer the index, the DHT the seeders; or opt.Index
+// names the index), fetches the
 // index and every bundle it names, and verifies every event: its
 // signature, and that npk wrote it. A bundle with one bad or foreign event
 // refuses the feed; nothing is returned then.
@@ -70,30 +75,44 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 		}
 	}
 	fw := &Followed{Key: opt.Key}
-	if fw.Key == nil {
-		say("looking up the locator of %.16s…", npk)
-		k, err := d.GetLocator(ctx, npk)
+	idx := metainfo.Magnet{}
+	idxURI := ""
+	if opt.Index != "" {
+		m, err := metainfo.ParseMagnetUri(opt.Index)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the index magnet: %v", ErrFeed, err)
+		}
+		idx, idxURI = m, opt.Index
+		fw.Pointer = Pointer{IH: m.InfoHash, NPK: npk}
+		say("index %x from the feed fallback, no pointer", m.InfoHash)
+	} else {
+		if fw.Key == nil {
+			say("looking up the locator of %.16s…", npk)
+			k, err := d.GetLocator(ctx, npk)
+			if err != nil {
+				return nil, err
+			}
+			fw.Key = k
+		}
+		say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
+		p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
 		if err != nil {
 			return nil, err
 		}
-		fw.Key = k
+		fw.Pointer, fw.Seq = p, seq
+		idx.InfoHash = p.IH
+		say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
 	}
-	say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
-	p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
-	if err != nil {
-		return nil, err
-	}
-	fw.Pointer, fw.Seq = p, seq
-	say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
-	peers, _ := d.peers(ctx, p.IH)
+	ih := idx.InfoHash
+	peers, _ := d.peers(ctx, ih)
 	say("%d seeder(s) of the index in the DHT", len(peers))
 	dir := opt.Dir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	idxb, err := fetchBytes(ctx, c, &metainfo.Magnet{InfoHash: p.IH}, "", peers, filepath.Join(dir, fmt.Sprintf("index-%x.json", p.IH)), MaxIndexBytes)
+	idxb, err := fetchBytes(ctx, c, &idx, idxURI, append(append([]string(nil), idx.Params["x.pe"]...), peers...), filepath.Join(dir, fmt.Sprintf("index-%x.json", ih)), MaxIndexBytes)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the feed index %x: %w", p.IH, err)
+		return nil, fmt.Errorf("fetching the feed index %x: %w", ih, err)
 	}
 	if fw.Index, err = ParseIndex(idxb); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,86 @@ func TestNodeStoresNothingOfABadArchive(t *testing.T) {
 		t.Fatalf("%d event(s) of a refused archive stored", n)
 	}
 	t.Logf("refused: %s", e.Error)
+}
+
+// TestFollowFeedFallback: a feed seeded and announced with no locator or
+// pointer in the DHT (as nostr-over-bt publishes when its DHT put fails),
+// whose nostr-over-bt-feed fallback (kind 30078, the index's magnet) is on
+// the node's relay: follow finds it from there and stores the note. A
+// fallback whose content is not a magnet is refused with the reason, and
+// a user with neither is told so.
+func TestFollowFeedFallback(t *testing.T) {
+	boot := privateDHT(t, 4)
+	cfg := TestingConfig(t)
+	cfg.BT.DHTBootstrap = boot
+	nd := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubd.Close()
+	pubd.Bootstrap(ctx)
+	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	at := fmt.Sprintf("127.0.0.1:%d", seeder.Port())
+
+	u := identity.Generate()
+	note := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "read through the fallback"}
+	if err := note.Sign(u.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f, err := bt.BuildFeed([]*nostr.Event{note}, u.Public, time.Now(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range append([]bt.File{f.Index}, f.Bundles...) {
+		if _, err := seeder.Seed(file.MI, bytes.NewReader(file.Data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pubd.Announce(ctx, file.MI.HashInfoBytes(), seeder.Port()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	im, _ := bt.Magnet(f.Index.MI, "")
+	fallback := func(k identity.Key, content string) {
+		ev := &nostr.Event{Kind: bt.KindAppData, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"d", bt.FeedFallbackTag}}, Content: content}
+		if err := ev.Sign(k.Secret); err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Relay().Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fallback(u, im)
+	var res FollowResult
+	post(t, nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {u.Npub()}}.Encode(), nil, &res)
+	if res.Stored != 1 || !slices.ContainsFunc(res.Steps, func(s string) bool { return strings.Contains(s, "nostr-over-bt-feed fallback") }) {
+		t.Fatalf("follow through the fallback: %+v", res)
+	}
+	if n, _ := nd.Store().Count(ctx, nostr.Filter{IDs: []string{note.ID}}); n != 1 {
+		t.Fatal("the note is not stored")
+	}
+
+	refused := func(pk, want string) {
+		t.Helper()
+		hr, err := http.Post(nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {pk}}.Encode(), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error string }
+		json.NewDecoder(hr.Body).Decode(&e)
+		hr.Body.Close()
+		if hr.StatusCode != http.StatusBadGateway || !strings.Contains(e.Error, want) {
+			t.Fatalf("%.16s: %d %q, want 502 naming %q", pk, hr.StatusCode, e.Error, want)
+		}
+	}
+	w := identity.Generate()
+	fallback(w, "https://example.invalid/index.json")
+	refused(w.Public, "not a magnet")
+	refused(identity.Generate().Public, "holds no nostr-over-bt-feed fallback")
 }

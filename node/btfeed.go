@@ -304,7 +304,7 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Seq, evs, raws = ar.Seq, ar.Events, ar.Raw
 	} else {
-		fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
+		fw, err := n.followFeed(ctx, pk, opt)
 		if err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
 			return
@@ -325,4 +325,35 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// followFeed follows pk's feed over the DHT; when the DHT has no locator or
+// pointer for pk, it takes nostr-over-bt's relay fallback (kind 30078, d
+// nostr-over-bt-feed: the index's magnet) from this node's relay, if it
+// holds one, and reads the feed from that index.
+func (n *Node) followFeed(ctx context.Context, pk string, opt bt.FollowOptions) (*bt.Followed, error) {
+	fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
+	if err == nil || !errors.Is(err, bt.ErrNoFeed) {
+		return fw, err
+	}
+	var fb *nostr.Event
+	n.store.Query(ctx, nostr.Filter{Kinds: []int{bt.KindAppData}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {bt.FeedFallbackTag}}}, 1, func(raw []byte) error {
+		ev := &nostr.Event{}
+		if json.Unmarshal(raw, ev) == nil {
+			fb = ev
+		}
+		return nil
+	})
+	if fb == nil {
+		return nil, fmt.Errorf("%w; this node's relay holds no nostr-over-bt-feed fallback of the user either", err)
+	}
+	m, ferr := bt.ParseFeedFallback(fb, pk)
+	if ferr != nil {
+		return nil, fmt.Errorf("%w; the relay's fallback is refused: %v", err, ferr)
+	}
+	if opt.Progress != nil {
+		opt.Progress(fmt.Sprintf("not in the DHT (%v); using the nostr-over-bt-feed fallback %.16s from this node's relay", err, fb.ID))
+	}
+	opt.Index = m
+	return n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
 }

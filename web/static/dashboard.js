@@ -50,11 +50,31 @@ function nodeSection(s, downloads) {
     el("h2", {}, "Traffic by transport"),
     table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
     ...natSection(s),
+    ...btSection(s),
   ];
   if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
   else out.push(el("h2", {}, "Transfers"),
     table("Downloads of this run", ["file", "state", "chunks", "done", "rate", "peers"], downloadRows(downloads.list), [2, 3, 4, 5]));
   return out;
+}
+
+/** btSection shows the BitTorrent client, its Mainline DHT node, the owner's feed and the relay's archive (--bt-bridge), when the status has them. */
+function btSection(s) {
+  const c = s.bittorrent;
+  const d = s.bt_dht;
+  if (!c && !d) return [];
+  const br = d?.bridge;
+  return [
+    el("h2", {}, "BitTorrent"),
+    el("div", { class: "stats" },
+      c && stat("torrents seeded", count(c.seeding)),
+      d && stat("Mainline DHT nodes known", count(d.nodes)),
+      d && stat("feed events published", count(d.feed_events)),
+      br && stat("events archived (bridge)", count(br.events)),
+      br && stat("archive bundles", count(br.bundles))),
+    d?.feed_error ? el("p", { class: "muted" }, `Feed not published: ${d.feed_error}`) : null,
+    br?.error ? el("p", { class: "muted" }, `Bridge: ${br.error}`) : null,
+  ];
 }
 
 /** natSection shows the node's reachability (libp2p) and its STUN/TURN server for browsers, when the status has them. */

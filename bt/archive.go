@@ -140,15 +140,11 @@ func (d *DHT) FollowArchive(ctx context.Context, c *Client, npk string, opt Foll
 			opt.Progress(fmt.Sprintf(f, a...))
 		}
 	}
-	ar := &Archived{Key: opt.Key}
-	if ar.Key == nil {
-		say("looking up the locator of %.16s…", npk)
-		k, err := d.GetLocator(ctx, npk)
-		if err != nil {
-			return nil, err
-		}
-		ar.Key = k
+	k, err := d.keyOf(ctx, npk, opt.Key, say)
+	if err != nil {
+		return nil, err
 	}
+	ar := &Archived{Key: k}
 	say("BEP-44 key %x; getting the archive pointer…", []byte(ar.Key))
 	p, seq, err := d.GetArchive(ctx, ar.Key, npk, opt.MinSeq)
 	if err != nil {

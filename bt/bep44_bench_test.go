@@ -23,24 +23,7 @@ import (
 func BenchmarkBEP44(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var nodes []*DHT
-	for range 20 {
-		var boot []string
-		for _, d := range nodes {
-			boot = append(boot, d.Addr())
-		}
-		d, err := NewDHT(Config{Addr: "127.0.0.1:0", Bootstrap: boot})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer d.Close()
-		nodes = append(nodes, d)
-	}
-	for range 3 {
-		for _, d := range nodes {
-			d.Bootstrap(ctx)
-		}
-	}
+	nodes := privateDHT(b, ctx, 20)
 	var puts, gets, pings []time.Duration
 	b.ResetTimer()
 	for i := range b.N {

@@ -86,14 +86,11 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 		fw.Pointer = Pointer{IH: m.InfoHash, NPK: npk}
 		say("index %x from the feed fallback, no pointer", m.InfoHash)
 	} else {
-		if fw.Key == nil {
-			say("looking up the locator of %.16s…", npk)
-			k, err := d.GetLocator(ctx, npk)
-			if err != nil {
-				return nil, err
-			}
-			fw.Key = k
+		k, err := d.keyOf(ctx, npk, opt.Key, say)
+		if err != nil {
+			return nil, err
 		}
+		fw.Key = k
 		say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
 		p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
 		if err != nil {
@@ -168,6 +165,15 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 	}
 	fw.Events, fw.Raw = evs, raws
 	return fw, nil
+}
+
+// keyOf is npk's BEP-44 key: known, or from the locator.
+func (d *DHT) keyOf(ctx context.Context, npk string, known ed25519.PublicKey, say func(string, ...any)) (ed25519.PublicKey, error) {
+	if known != nil {
+		return known, nil
+	}
+	say("looking up the locator of %.16s…", npk)
+	return d.GetLocator(ctx, npk)
 }
 
 // peers is Peers bounded to stepTimeout.

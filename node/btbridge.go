@@ -312,15 +312,11 @@ func (n *Node) bridgePass(b *btBridge) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		path, err := writeBridgeFile(b.dir, f)
+		path, m, err := writeBridgeFile(b.dir, f)
 		if err != nil {
 			return 0, err
 		}
 		newFiles = append(newFiles, path)
-		m, err := bt.Magnet(f.MI, "")
-		if err != nil {
-			return 0, err
-		}
 		st.Bundles = append(st.Bundles, bt.ArchiveEntry{NPK: npk, Magnet: m, Events: len(rs)})
 		st.Events += int64(len(rs))
 		st.Count++
@@ -331,14 +327,11 @@ func (n *Node) bridgePass(b *btBridge) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		path, err := writeBridgeFile(b.dir, f)
+		path, m, err := writeBridgeFile(b.dir, f)
 		if err != nil {
 			return 0, err
 		}
-		newFiles = append(newFiles, path)
-		if st.Prev, err = bt.Magnet(f.MI, ""); err != nil {
-			return 0, err
-		}
+		newFiles, st.Prev = append(newFiles, path), m
 		st.Sealed = append(st.Sealed, f.MI.HashInfoBytes().HexString())
 		st.Bundles = append([]bt.ArchiveEntry(nil), st.Bundles[b.page:]...)
 	}
@@ -404,10 +397,14 @@ func (n *Node) publishArchive(b *btBridge, att *nostr.Event) error {
 	return nil
 }
 
-// writeBridgeFile writes f's bytes durably as <infohash>-<name> in dir.
-func writeBridgeFile(dir string, f bt.File) (string, error) {
-	path := filepath.Join(dir, f.MI.HashInfoBytes().HexString()+"-"+f.Name)
-	return path, writeSynced(path, f.Data)
+// writeBridgeFile writes f's bytes durably as <infohash>-<name> in dir and
+// returns that path and f's magnet.
+func writeBridgeFile(dir string, f bt.File) (path, magnet string, err error) {
+	if magnet, err = bt.Magnet(f.MI, ""); err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, f.MI.HashInfoBytes().HexString()+"-"+f.Name)
+	return path, magnet, writeSynced(path, f.Data)
 }
 
 func writeBridgeState(dir string, st bridgeState) error {

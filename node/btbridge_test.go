@@ -153,29 +153,38 @@ func TestBridgeArchive(t *testing.T) {
 	}
 }
 
+// publishScene is a node on a private DHT of four loopback nodes, and a
+// DHT node and a BitTorrent client joined to it, for a test to publish
+// feeds and archives as another node would; ctx bounds the test.
+func publishScene(t *testing.T) (*Node, context.Context, *bt.DHT, *bt.Client) {
+	t.Helper()
+	boot := privateDHT(t, 4)
+	cfg := TestingConfig(t)
+	cfg.BT.DHTBootstrap = boot
+	nd := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	d, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	d.Bootstrap(ctx)
+	c, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return nd, ctx, d, c
+}
+
 // TestNodeCrawl: users publish feeds into a private DHT (root follows x
 // and y, x follows z, z follows w; y has no feed); the node's follow API
 // with depth=2 reaches root, x, y and z (not w), reports y's missing feed
 // and stores the notes of root, x and z in the node's relay. A bad depth is
 // refused with the reason.
 func TestNodeCrawl(t *testing.T) {
-	boot := privateDHT(t, 4)
-	cfg := TestingConfig(t)
-	cfg.BT.DHTBootstrap = boot
-	nd := startNode(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubd.Close()
-	pubd.Bootstrap(ctx)
-	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seeder.Close()
+	nd, ctx, pubd, seeder := publishScene(t)
 	root, x, y, z, w := identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate()
 	follows := map[*identity.Key][]identity.Key{&root: {x, y}, &x: {z}, &z: {w}, &w: {root}}
 	notes := map[string]string{}
@@ -237,23 +246,7 @@ func TestNodeCrawl(t *testing.T) {
 // (archive=1) answers 502 naming the bad event, and the good event is not
 // stored either.
 func TestNodeStoresNothingOfABadArchive(t *testing.T) {
-	boot := privateDHT(t, 4)
-	cfg := TestingConfig(t)
-	cfg.BT.DHTBootstrap = boot
-	nd := startNode(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubd.Close()
-	pubd.Bootstrap(ctx)
-	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seeder.Close()
+	nd, ctx, pubd, seeder := publishScene(t)
 
 	author, relay := identity.Generate(), identity.Generate()
 	good := &nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: "good"}
@@ -316,23 +309,7 @@ func TestNodeStoresNothingOfABadArchive(t *testing.T) {
 // fallback whose content is not a magnet is refused with the reason, and
 // a user with neither is told so.
 func TestFollowFeedFallback(t *testing.T) {
-	boot := privateDHT(t, 4)
-	cfg := TestingConfig(t)
-	cfg.BT.DHTBootstrap = boot
-	nd := startNode(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pubd, err := bt.NewDHT(bt.Config{Addr: "127.0.0.1:0", Bootstrap: boot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubd.Close()
-	pubd.Bootstrap(ctx)
-	seeder, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seeder.Close()
+	nd, ctx, pubd, seeder := publishScene(t)
 	at := fmt.Sprintf("127.0.0.1:%d", seeder.Port())
 
 	u := identity.Generate()

@@ -112,7 +112,7 @@ func (d *DHT) putPointer(ctx context.Context, priv ed25519.PrivateKey, salt []by
 	}
 	var seq int64
 	var serr error
-	_, err := getput.Put(ctx, saltedTarget(priv.Public().(ed25519.PublicKey), salt), d.s, salt, func(found int64) bep44.Put {
+	err := d.putMutable(ctx, saltedTarget(priv.Public().(ed25519.PublicKey), salt), salt, func(found int64) bep44.Put {
 		seq = found + 1
 		put, err := signSalted(priv, salt, p, seq)
 		serr = err

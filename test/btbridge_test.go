@@ -142,12 +142,13 @@ func TestBridgeSurvivesKill(t *testing.T) {
 	// The bridge catches up from its cursor: wait until its pointer covers
 	// every event the store holds.
 	var as bridgeStatus
+	caught := time.Now()
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		as = status()
 		br := as.BTDHT.Bridge
 		if br.Events >= as.Store.Events && br.Published >= as.Store.Events {
-			t.Logf("bridge: %d events in %d bundles, pointer seq %d; store %d events", br.Events, br.Bundles, br.Seq, as.Store.Events)
+			t.Logf("bridge: %d events in %d bundles, pointer seq %d; store %d events (%v after the last OK)", br.Events, br.Bundles, br.Seq, as.Store.Events, time.Since(caught).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
@@ -158,6 +159,7 @@ func TestBridgeSurvivesKill(t *testing.T) {
 
 	var out, errOut string
 	var code int
+	read := time.Now()
 	for try := 0; ; try++ {
 		if try == 20 {
 			t.Fatalf("cairn follow --archive never succeeded: %d %s", code, errOut)
@@ -197,7 +199,7 @@ func TestBridgeSurvivesKill(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged events are in no bundle", missing, n)
 	}
 	steps := strings.Split(strings.TrimSpace(errOut), "\n")
-	t.Logf("archive read: %d events; %s", len(got), steps[len(steps)-1])
+	t.Logf("archive read in %v: %d events; %s", time.Since(read).Round(time.Millisecond), len(got), steps[len(steps)-1])
 	if !slices.ContainsFunc(steps, func(s string) bool { return strings.Contains(s, "every signature checked") }) {
 		t.Fatalf("the read did not report checking signatures: %s", errOut)
 	}

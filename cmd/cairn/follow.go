@@ -28,7 +28,9 @@ signature, and that the user wrote it). A bundle with one bad or foreign event
 refuses the whole feed; a pointer that fails its signature, names another user
 or is older than one seen is refused. The events are stored in the node's
 relay, where any Nostr client sees them; --print writes them to standard
-output (one JSON event a line) instead.
+output (one JSON event a line) instead. When the DHT holds no locator or
+pointer for the user, a nostr-over-bt-feed fallback (kind 30078, the index's
+magnet) on the node's relay names the index instead.
 
 With --depth N it crawls the web of trust from NPUB: the user's feed, then
 the feeds of everyone their newest kind 3 follows, and theirs, to degree N,

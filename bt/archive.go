@@ -169,11 +169,11 @@ func (d *DHT) FollowArchive(ctx context.Context, c *Client, npk string, opt Foll
 			return nil, fmt.Errorf("%w: archive page %x comes back in its own chain", ErrFeed, page.InfoHash)
 		}
 		seen[page.InfoHash.HexString()] = true
-		b, err := fetchBytes(ctx, c, &page, uri, peers, filepath.Join(dir, fmt.Sprintf("page-%x.json", page.InfoHash)), MaxIndexBytes)
+		pf, err := fetchBytes(ctx, c, &page, uri, peers, filepath.Join(dir, fmt.Sprintf("page-%x.json", page.InfoHash)), MaxIndexBytes)
 		if err != nil {
 			return nil, fmt.Errorf("fetching archive page %x: %w", page.InfoHash, err)
 		}
-		pg, err := ParseArchivePage(b)
+		pg, err := ParseArchivePage(pf.Data)
 		if err != nil {
 			return nil, err
 		}
@@ -187,11 +187,11 @@ func (d *DHT) FollowArchive(ctx context.Context, c *Client, npk string, opt Foll
 			}
 			seen[m.InfoHash.HexString()] = true
 			hint := append(append([]string(nil), m.Params["x.pe"]...), peers...)
-			bb, err := fetchBytes(ctx, c, &m, e.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
+			bf, err := fetchBytes(ctx, c, &m, e.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
 			if err != nil {
 				return nil, fmt.Errorf("fetching bundle %x of %.16s: %w", m.InfoHash, e.NPK, err)
 			}
-			evs, raws, err := ParseBundle(bb, e.NPK)
+			evs, raws, err := ParseBundle(bf.Data, e.NPK)
 			if err != nil {
 				return nil, fmt.Errorf("bundle %x: %w", m.InfoHash, err)
 			}

@@ -17,6 +17,7 @@ type Crawled struct {
 	wot.Result
 	Events map[string][]*nostr.Event // by author
 	Raw    map[string][][]byte
+	Files  []File // every index and bundle fetched, to seed again
 }
 
 // Follows are the pubkeys a user follows: the p tags of their newest kind
@@ -92,6 +93,7 @@ func (d *DHT) Crawl(ctx context.Context, c *Client, root string, b wot.Bounds, o
 			fl := Follows(r.fw.Events)
 			say("%.16s: %d event(s), follows %d", r.user, len(r.fw.Events), len(fl))
 			out.Events[r.user], out.Raw[r.user] = r.fw.Events, r.fw.Raw
+			out.Files = append(out.Files, r.fw.Files...)
 			cr.Found(r.user, fl)
 		case <-ctx.Done():
 		}

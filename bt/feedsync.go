@@ -43,6 +43,7 @@ type Followed struct {
 	Index   Index
 	Events  []*nostr.Event // every event of the index, verified, newest first
 	Raw     [][]byte       // each event's bytes as its bundle holds them
+	Files   []File         // the index and bundles as fetched, to seed again
 }
 
 // FollowOptions tune Follow.
@@ -107,11 +108,12 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	idxb, err := fetchBytes(ctx, c, &idx, idxURI, append(append([]string(nil), idx.Params["x.pe"]...), peers...), filepath.Join(dir, fmt.Sprintf("index-%x.json", ih)), MaxIndexBytes)
+	idxf, err := fetchBytes(ctx, c, &idx, idxURI, append(append([]string(nil), idx.Params["x.pe"]...), peers...), filepath.Join(dir, fmt.Sprintf("index-%x.json", ih)), MaxIndexBytes)
 	if err != nil {
 		return nil, fmt.Errorf("fetching the feed index %x: %w", ih, err)
 	}
-	if fw.Index, err = ParseIndex(idxb); err != nil {
+	fw.Files = append(fw.Files, idxf)
+	if fw.Index, err = ParseIndex(idxf.Data); err != nil {
 		return nil, err
 	}
 	say("index: %d event(s)", len(fw.Index.Items))
@@ -130,11 +132,12 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 		if len(hint) == 0 {
 			hint, _ = d.peers(ctx, m.InfoHash)
 		}
-		b, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
+		bf, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
 		if err != nil {
 			return nil, fmt.Errorf("fetching the bundle of %.16s: %w", it.ID, err)
 		}
-		evs, raws, err := ParseBundle(b, npk)
+		fw.Files = append(fw.Files, bf)
+		evs, raws, err := ParseBundle(bf.Data, npk)
 		if err != nil {
 			return nil, err
 		}
@@ -194,34 +197,43 @@ const fetchLimit = 30 * time.Second
 
 // fetchBytes fetches one small torrent into path, reads it and removes it,
 // within fetchLimit.
-func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
+func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) (File, error) {
 	fctx, cancel := context.WithTimeout(ctx, fetchLimit)
 	defer cancel()
-	b, err := fetchOnce(fctx, c, m, uri, peers, path, limit)
+	f, err := fetchOnce(fctx, c, m, uri, peers, path, limit)
 	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
-		return nil, fmt.Errorf("%w (nothing fetched within %s: the seeder is gone or unreachable)", err, fetchLimit)
+		return f, fmt.Errorf("%w (nothing fetched within %s: the seeder is gone or unreachable)", err, fetchLimit)
 	}
-	return b, err
+	return f, err
 }
 
-func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
+// fetchOnce fetches one small torrent and returns it as a File: its bytes
+// and its metainfo as the swarm gave it (so it can be seeded again).
+func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) (File, error) {
+	if f, ok, err := c.Local(m.InfoHash, limit); ok {
+		if err != nil {
+			return f, fmt.Errorf("%w: %v", ErrFeed, err)
+		}
+		return f, nil // seeded here (this node's own feed, or one seeded again)
+	}
 	if uri == "" {
 		uri = m.String()
 	}
 	spec, err := MagnetSpec(uri)
 	if err != nil {
-		return nil, err
+		return File{}, err
 	}
 	if len(peers) == 0 && len(spec.Webseeds) == 0 && len(spec.Trackers) == 0 {
-		return nil, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
+		return File{}, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
 	}
 	defer os.Remove(path)
-	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Every: time.Second})
+	mi, info, err := c.FetchMeta(ctx, spec, path, FetchOptions{Peers: peers, Every: time.Second})
 	if err != nil {
-		return nil, err
+		return File{}, err
 	}
 	if info.Length > limit {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrFeed, info.Name, info.Length, limit)
+		return File{}, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrFeed, info.Name, info.Length, limit)
 	}
-	return os.ReadFile(path)
+	b, err := os.ReadFile(path)
+	return File{Name: info.Name, Data: b, MI: &metainfo.MetaInfo{InfoBytes: mi.InfoBytes}}, err
 }

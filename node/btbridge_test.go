@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/bt"
@@ -181,13 +182,15 @@ func publishScene(t *testing.T) (*Node, context.Context, *bt.DHT, *bt.Client) {
 // TestNodeCrawl: users publish feeds into a private DHT (root follows x
 // and y, x follows z, z follows w; y has no feed); the node's follow API
 // with depth=2 reaches root, x, y and z (not w), reports y's missing feed
-// and stores the notes of root, x and z in the node's relay. A bad depth is
-// refused with the reason.
+// and stores the notes of root, x and z in the node's relay, and seeds their
+// feeds again (also after a restart, a kept file that no longer checks
+// dropped). A bad depth is refused with the reason.
 func TestNodeCrawl(t *testing.T) {
 	nd, ctx, pubd, seeder := publishScene(t)
 	root, x, y, z, w := identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate(), identity.Generate()
 	follows := map[*identity.Key][]identity.Key{&root: {x, y}, &x: {z}, &z: {w}, &w: {root}}
 	notes := map[string]string{}
+	var rootIndex *metainfo.MetaInfo
 	for k, fl := range follows {
 		contacts := &nostr.Event{Kind: 3, CreatedAt: nostr.Now(), Tags: nostr.Tags{}}
 		for _, f := range fl {
@@ -211,6 +214,9 @@ func TestNodeCrawl(t *testing.T) {
 		if _, err := pubd.Publish(ctx, seeder, bt.Key(*k), att, f, time.Now()); err != nil {
 			t.Fatal(err)
 		}
+		if k == &root {
+			rootIndex = f.Index.MI
+		}
 	}
 	var res FollowResult
 	post(t, nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {root.Npub()}, "depth": {"2"}, "timeout": {"1m"}}.Encode(), nil, &res)
@@ -229,7 +235,59 @@ func TestNodeCrawl(t *testing.T) {
 	if n, _ := nd.Store().Count(ctx, nostr.Filter{IDs: []string{notes[w.Public]}}); n != 0 {
 		t.Fatal("the note of w (degree 3) was fetched")
 	}
-	hr, err := http.Post(nd.URL()+"/api/bt/follow?"+url.Values{"pubkey": {root.Public}, "depth": {"9"}}.Encode(), "", nil)
+
+	// The crawled feeds are seeded again: with their publisher gone, a
+	// fresh client fetches root's index from the node alone; restarted, the
+	// node seeds them again, and drops a kept file that no longer checks.
+	if !slices.ContainsFunc(res.Steps, func(s string) bool { return strings.Contains(s, "of the feed's files again") }) {
+		t.Fatalf("no file seeded again: %q", res.Steps)
+	}
+	seeder.Close()
+	fetchFromNode := func(n *Node) error {
+		c, err := bt.NewClient(bt.ClientConfig{Listen: "127.0.0.1:0"})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		spec, err := bt.MetaInfoSpec(rootIndex)
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err = c.Fetch(fctx, spec, filepath.Join(t.TempDir(), "index.json"), bt.FetchOptions{Peers: []string{fmt.Sprintf("127.0.0.1:%d", n.bt.Port())}})
+		return err
+	}
+	if err := fetchFromNode(nd); err != nil {
+		t.Fatalf("root's index from the node: %v", err)
+	}
+	kept := len(nd.btFeed.reseeds.list())
+	if err := nd.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(SeedsDir(nd.cfg.DataDir), "*.data"))
+	if len(data) != kept || kept < 6 {
+		t.Fatalf("%d files kept, %d seeded (want one per index and bundle of 3 feeds)", len(data), kept)
+	}
+	var spoiled string
+	for _, p := range data {
+		if !strings.HasPrefix(filepath.Base(p), rootIndex.HashInfoBytes().HexString()) {
+			spoiled = p
+			os.WriteFile(p, []byte("not the bytes"), 0o600)
+			break
+		}
+	}
+	nd2 := startNode(t, nd.cfg)
+	if got := len(nd2.btFeed.reseeds.list()); got != kept-1 {
+		t.Fatalf("after a restart %d files seeded again, want %d (one spoiled)", got, kept-1)
+	}
+	if _, err := os.Stat(spoiled); !os.IsNotExist(err) {
+		t.Fatalf("the spoiled file was kept: %v", err)
+	}
+	if err := fetchFromNode(nd2); err != nil {
+		t.Fatalf("root's index from the restarted node: %v", err)
+	}
+	hr, err := http.Post(nd2.URL()+"/api/bt/follow?"+url.Values{"pubkey": {root.Public}, "depth": {"9"}}.Encode(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,9 @@ const FeedRepublish = 30 * time.Minute
 const feedPoll = 2 * time.Second
 
 type btFeed struct {
-	dht    *bt.DHT
-	bridge *btBridge // the relay's archive (--bt-bridge); nil when off
+	dht     *bt.DHT
+	bridge  *btBridge // the relay's archive (--bt-bridge); nil when off
+	reseeds reseeds   // feed files followed and seeded again
 
 	mu        sync.Mutex
 	seq       int64
@@ -96,6 +97,8 @@ func (n *Node) startBTDHT() error {
 		return nil
 	})
 	n.group.Go(func() error { n.feedLoop(); return nil })
+	n.loadReseeds()
+	n.group.Go(func() error { n.reseedLoop(); return nil })
 	if n.cfg.BT.Bridge {
 		return n.startBridge()
 	}
@@ -258,6 +261,7 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	opt := bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { mu.Lock(); res.Steps = append(res.Steps, s); mu.Unlock() }}
 	var evs []*nostr.Event
 	var raws [][]byte
+	var files []bt.File
 	what := "following"
 	q := r.URL.Query()
 	depth, maxUsers, timeout := 0, DefaultCrawlMax, 2*time.Minute
@@ -295,6 +299,7 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 			evs = append(evs, cr.Events[u]...)
 			raws = append(raws, cr.Raw[u]...)
 		}
+		files = cr.Files
 	} else if q.Get("archive") != "" {
 		what = "reading the archive of"
 		ar, err := n.btFeed.dht.FollowArchive(ctx, n.bt, pk, opt)
@@ -309,7 +314,7 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
 			return
 		}
-		res.Seq, evs, raws = fw.Seq, fw.Events, fw.Raw
+		res.Seq, evs, raws, files = fw.Seq, fw.Events, fw.Raw, fw.Files
 	}
 	if r.URL.Query().Get("print") != "" {
 		for _, raw := range raws {
@@ -322,6 +327,9 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			res.Stored++
+		}
+		if k := n.reseed(ctx, files); k > 0 {
+			res.Steps = append(res.Steps, fmt.Sprintf("seeding %d of the feed's files again", k))
 		}
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -68,7 +68,7 @@ func flood(t testing.TB, url string, evs []nostr.Event, conns int, a *acks) *syn
 // TestBridgeSurvivesKill: a `cairn node --bt-bridge` on a private loopback
 // Mainline DHT of three nodes takes 5,000 events of five authors over four
 // pipelined websocket connections: a fifth first, archived (the cursor on
-// disk), then the rest, killed with SIGKILL once half of those are
+// disk), then the rest, killed with SIGKILL once a quarter of those are
 // acknowledged; restarted, it keeps what it archived and is sent what was
 // not acknowledged again.
 // Once the bridge's archive pointer covers everything the store holds,
@@ -110,7 +110,7 @@ func TestBridgeSurvivesKill(t *testing.T) {
 	start := time.Now()
 	wg := flood(t, a.WSURL, evs[first:], durabilityConns, ack)
 	deadline = time.Now().Add(2 * time.Minute)
-	for ok, _ := ack.counts(); ok < first+(n-first)/2; ok, _ = ack.counts() {
+	for ok, _ := ack.counts(); ok < first+(n-first)/4; ok, _ = ack.counts() {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d events acknowledged after two minutes", ok, n)
 		}
@@ -120,6 +120,9 @@ func TestBridgeSurvivesKill(t *testing.T) {
 	wg.Wait()
 	before, _ := ack.counts()
 	t.Logf("%d events archived before the flood; killed with %d of %d events acknowledged (%v into the flood)", archived, before, n, time.Since(start))
+	if before == n {
+		t.Logf("the flood finished before the kill landed; the test still checks every event")
+	}
 
 	a.Restart()
 	var rest []nostr.Event

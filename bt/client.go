@@ -44,7 +44,15 @@ type Client struct {
 	port int
 
 	mu     sync.Mutex
-	seeded map[metainfo.Hash]bool
+	seeded map[metainfo.Hash]seededFile
+}
+
+// seededFile is what Seed was given for a torrent.
+type seededFile struct {
+	mi     *metainfo.MetaInfo
+	name   string
+	data   io.ReaderAt
+	length int64
 }
 
 // NewClient listens and starts a client.
@@ -92,7 +100,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bittorrent client on %s: %w (is another program using the port? pass another --bt-listen)", cfg.Listen, err)
 	}
-	cl := &Client{c: c, seeded: map[metainfo.Hash]bool{}}
+	cl := &Client{c: c, seeded: map[metainfo.Hash]seededFile{}}
 	for _, a := range c.ListenAddrs() {
 		if ta, ok := a.(*net.TCPAddr); ok {
 			cl.port = ta.Port
@@ -126,9 +134,39 @@ func (c *Client) Seed(mi *metainfo.MetaInfo, data io.ReaderAt) (*torrent.Torrent
 		return nil, err
 	}
 	c.mu.Lock()
-	c.seeded[t.InfoHash()] = true
+	c.seeded[t.InfoHash()] = seededFile{mi: mi, name: info.Name, data: data, length: info.Length}
 	c.mu.Unlock()
 	return t, nil
+}
+
+// Unseed stops seeding the torrent ih (one Seed added).
+func (c *Client) Unseed(ih [20]byte) {
+	if t, ok := c.c.Torrent(metainfo.Hash(ih)); ok {
+		t.Drop()
+	}
+	c.mu.Lock()
+	delete(c.seeded, metainfo.Hash(ih))
+	c.mu.Unlock()
+}
+
+// Local returns the file of a torrent this client seeds (its bytes, read
+// in place, and metainfo), when it is at most limit bytes: a fetch of it
+// would be refused, the torrent being in the client already.
+func (c *Client) Local(ih [20]byte, limit int64) (File, bool, error) {
+	c.mu.Lock()
+	sf, ok := c.seeded[metainfo.Hash(ih)]
+	c.mu.Unlock()
+	if !ok {
+		return File{}, false, nil
+	}
+	if sf.length > limit {
+		return File{}, true, fmt.Errorf("%s is %d bytes, more than %d", sf.name, sf.length, limit)
+	}
+	b := make([]byte, sf.length)
+	if _, err := sf.data.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && sf.length == 0) {
+		return File{}, true, fmt.Errorf("reading %s, seeded here: %w", sf.name, err)
+	}
+	return File{Name: sf.name, Data: b, MI: sf.mi}, true, nil
 }
 
 // Seeding is how many torrents Seed added.
@@ -191,6 +229,14 @@ type FetchOptions struct {
 // 100 on loopback), and a fresh attempt completes at once. Once bytes are
 // verified an attempt is never dropped (a fetch starts from nothing).
 func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (metainfo.Info, error) {
+	_, info, err := c.FetchMeta(ctx, spec, path, opt)
+	return info, err
+}
+
+// FetchMeta is Fetch, also returning the torrent's metainfo (its info
+// bytes as the swarm gave them: the same infohash), so a fetched file can
+// be seeded again.
+func (c *Client) FetchMeta(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (*metainfo.MetaInfo, metainfo.Info, error) {
 	for {
 		actx, cancel := context.WithCancel(ctx)
 		var last Progress
@@ -209,10 +255,10 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 				cancel()
 			}
 		}
-		info, err := c.fetch(actx, spec, path, o)
+		mi, info, err := c.fetch(actx, spec, path, o)
 		cancel()
 		if err == nil || !stalled || ctx.Err() != nil {
-			return info, err
+			return mi, info, err
 		}
 	}
 }
@@ -221,7 +267,7 @@ func (c *Client) Fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 // progress before Fetch begins it again.
 const startStall = 10 * time.Second
 
-func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (metainfo.Info, error) {
+func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path string, opt FetchOptions) (*metainfo.MetaInfo, metainfo.Info, error) {
 	dir, name := filepath.Split(path)
 	st := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir: dir,
@@ -238,17 +284,17 @@ func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 	resolveSources(ctx, &s)
 	t, isNew, err := c.c.AddTorrentSpec(&s)
 	if err != nil {
-		return metainfo.Info{}, fmt.Errorf("%w: %v", ErrTorrent, err)
+		return nil, metainfo.Info{}, fmt.Errorf("%w: %v", ErrTorrent, err)
 	}
 	if !isNew {
-		return metainfo.Info{}, fmt.Errorf("%w: torrent %s is already in this client (seeded or being fetched)", ErrTorrent, t.InfoHash().HexString())
+		return nil, metainfo.Info{}, fmt.Errorf("%w: torrent %s is already in this client (seeded or being fetched)", ErrTorrent, t.InfoHash().HexString())
 	}
 	defer t.Drop()
 	var peers []torrent.PeerInfo
 	for _, p := range opt.Peers {
 		a, err := resolveTCP(p)
 		if err != nil {
-			return metainfo.Info{}, fmt.Errorf("peer %q: want host:port: %w", p, err)
+			return nil, metainfo.Info{}, fmt.Errorf("peer %q: want host:port: %w", p, err)
 		}
 		peers = append(peers, torrent.PeerInfo{Addr: a, Source: torrent.PeerSourceDirect, Trusted: true})
 	}
@@ -277,13 +323,13 @@ func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 		case <-tick.C:
 			report()
 		case <-ctx.Done():
-			return metainfo.Info{}, fmt.Errorf("no peer or web seed gave the torrent's metadata: %w", ctx.Err())
+			return nil, metainfo.Info{}, fmt.Errorf("no peer or web seed gave the torrent's metadata: %w", ctx.Err())
 		}
 	}
 	mi := t.Metainfo()
 	info, err := SingleFile(&mi)
 	if err != nil {
-		return info, err
+		return nil, info, err
 	}
 	t.DownloadAll()
 	for !t.Complete().Bool() {
@@ -293,11 +339,11 @@ func (c *Client) fetch(ctx context.Context, spec *torrent.TorrentSpec, path stri
 			report()
 		case <-ctx.Done():
 			report()
-			return info, fmt.Errorf("fetching %s: %d of %d bytes verified: %w", info.Name, verified(t), info.Length, ctx.Err())
+			return nil, info, fmt.Errorf("fetching %s: %d of %d bytes verified: %w", info.Name, verified(t), info.Length, ctx.Err())
 		}
 	}
 	report()
-	return info, nil
+	return &mi, info, nil
 }
 
 // freshCompletion is the piece completion of a fetch: a piece not yet

@@ -103,14 +103,18 @@ func (d *DHT) Close() { d.s.Close() }
 // PutFeed publishes p as the feed pointer of priv's key with a seq above
 // any the network holds, and returns that seq.
 func (d *DHT) PutFeed(ctx context.Context, priv ed25519.PrivateKey, p Pointer) (int64, error) {
+	return d.putPointer(ctx, priv, nil, p)
+}
+
+func (d *DHT) putPointer(ctx context.Context, priv ed25519.PrivateKey, salt []byte, p Pointer) (int64, error) {
 	if _, err := p.Marshal(); err != nil {
 		return 0, err
 	}
 	var seq int64
 	var serr error
-	_, err := getput.Put(ctx, Target(priv.Public().(ed25519.PublicKey)), d.s, nil, func(found int64) bep44.Put {
+	err := d.putMutable(ctx, saltedTarget(priv.Public().(ed25519.PublicKey), salt), salt, func(found int64) bep44.Put {
 		seq = found + 1
-		put, err := Sign(priv, p, seq)
+		put, err := signSalted(priv, salt, p, seq)
 		serr = err
 		return put
 	})
@@ -126,19 +130,23 @@ var ErrNoFeed = errors.New("no feed pointer found")
 // GetFeed finds the feed pointer of pub with the highest seq and checks it
 // (Check: signature, shape, npk when given, seq at least minSeq).
 func (d *DHT) GetFeed(ctx context.Context, pub ed25519.PublicKey, npk string, minSeq int64) (Pointer, int64, error) {
+	return d.getPointer(ctx, pub, nil, npk, minSeq)
+}
+
+func (d *DHT) getPointer(ctx context.Context, pub ed25519.PublicKey, salt []byte, npk string, minSeq int64) (Pointer, int64, error) {
 	if len(pub) != ed25519.PublicKeySize || allZero(pub) {
 		// anacrolix/dht v2.24.0 dereferences a missing seq when the key is
 		// all zeros (replies without an item carry a zero key): refuse it.
 		return Pointer{}, 0, fmt.Errorf("%w: not an ed25519 public key", ErrPointer)
 	}
-	res, _, err := getput.Get(ctx, Target(pub), d.s, nil, nil)
+	res, _, err := getput.Get(ctx, saltedTarget(pub, salt), d.s, nil, salt)
 	if err != nil {
 		return Pointer{}, 0, fmt.Errorf("%w: %v", ErrNoFeed, err)
 	}
 	if !res.Mutable {
 		return Pointer{}, 0, fmt.Errorf("%w: an immutable item at a mutable target", ErrPointer)
 	}
-	p, err := Check(pub, res.V, res.Seq, res.Sig, npk, minSeq)
+	p, err := CheckSalted(pub, salt, res.V, res.Seq, res.Sig, npk, minSeq)
 	return p, res.Seq, err
 }
 

@@ -60,10 +60,13 @@ func UnmarshalPointer(v []byte) (Pointer, error) {
 
 // Target is where a user's feed pointer lives: SHA-1 of the BEP-44 public
 // key (no salt).
-func Target(pub ed25519.PublicKey) bep44.Target {
+func Target(pub ed25519.PublicKey) bep44.Target { return saltedTarget(pub, nil) }
+
+// saltedTarget is SHA-1 of the key and salt (BEP-44).
+func saltedTarget(pub ed25519.PublicKey, salt []byte) bep44.Target {
 	var k [32]byte
 	copy(k[:], pub)
-	return bep44.MakeMutableTarget(k, nil)
+	return bep44.MakeMutableTarget(k, salt)
 }
 
 // Item is a feed pointer as signed for the DHT.
@@ -76,13 +79,17 @@ type Item struct {
 
 // Sign makes the BEP-44 put of p at seq.
 func Sign(priv ed25519.PrivateKey, p Pointer, seq int64) (bep44.Put, error) {
+	return signSalted(priv, nil, p, seq)
+}
+
+func signSalted(priv ed25519.PrivateKey, salt []byte, p Pointer, seq int64) (bep44.Put, error) {
 	v, err := p.Marshal()
 	if err != nil {
 		return bep44.Put{}, err
 	}
 	var k [32]byte
 	copy(k[:], priv.Public().(ed25519.PublicKey))
-	put := bep44.Put{V: bencode.Bytes(v), K: &k, Seq: seq}
+	put := bep44.Put{V: bencode.Bytes(v), K: &k, Seq: seq, Salt: salt}
 	put.Sign(priv)
 	return put, nil
 }
@@ -91,7 +98,13 @@ func Sign(priv ed25519.PrivateKey, p Pointer, seq int64) (bep44.Put, error) {
 // v, the value's shape, that it names npk (when the reader knows whose feed
 // it asked for) and that seq is not below minSeq.
 func Check(pub ed25519.PublicKey, v []byte, seq int64, sig [64]byte, npk string, minSeq int64) (Pointer, error) {
-	if !bep44.Verify(pub, nil, seq, v, sig[:]) {
+	return CheckSalted(pub, nil, v, seq, sig, npk, minSeq)
+}
+
+// CheckSalted is Check for an item put under a salt (the bridge's archive
+// pointer: ArchiveSalt).
+func CheckSalted(pub ed25519.PublicKey, salt, v []byte, seq int64, sig [64]byte, npk string, minSeq int64) (Pointer, error) {
+	if !bep44.Verify(pub, salt, seq, v, sig[:]) {
 		return Pointer{}, fmt.Errorf("%w: bad signature", ErrPointer)
 	}
 	if seq < minSeq {

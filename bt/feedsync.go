@@ -43,6 +43,7 @@ type Followed struct {
 	Index   Index
 	Events  []*nostr.Event // every event of the index, verified, newest first
 	Raw     [][]byte       // each event's bytes as its bundle holds them
+	Files   []File         // the index and bundles as fetched, to seed again
 }
 
 // FollowOptions tune Follow.
@@ -52,6 +53,10 @@ type FollowOptions struct {
 	Key ed25519.PublicKey
 	// MinSeq refuses a pointer older than one seen before.
 	MinSeq int64
+	// Index is the index's magnet when known without the DHT's pointer
+	// (nostr-over-bt's relay fallback, ParseFeedFallback): no locator or
+	// pointer is asked for, and Followed.Seq is 0.
+	Index string
 	// Dir holds the fetched files while they are read (removed after).
 	Dir string
 	// Progress receives one line per step.
@@ -59,7 +64,8 @@ type FollowOptions struct {
 }
 
 // Follow finds npk's feed from the pubkey alone (the locator gives the
-// BEP-44 key, the pointer the index, the DHT the seeders), fetches the
+// BEP-44 key, the pointer the index, the DHT the seeders; or opt.Index
+// names the index), fetches the
 // index and every bundle it names, and verifies every event: its
 // signature, and that npk wrote it. A bundle with one bad or foreign event
 // refuses the feed; nothing is returned then.
@@ -70,32 +76,44 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 		}
 	}
 	fw := &Followed{Key: opt.Key}
-	if fw.Key == nil {
-		say("looking up the locator of %.16s…", npk)
-		k, err := d.GetLocator(ctx, npk)
+	idx := metainfo.Magnet{}
+	idxURI := ""
+	if opt.Index != "" {
+		m, err := metainfo.ParseMagnetUri(opt.Index)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the index magnet: %v", ErrFeed, err)
+		}
+		idx, idxURI = m, opt.Index
+		fw.Pointer = Pointer{IH: m.InfoHash, NPK: npk}
+		say("index %x from the feed fallback, no pointer", m.InfoHash)
+	} else {
+		k, err := d.keyOf(ctx, npk, opt.Key, say)
 		if err != nil {
 			return nil, err
 		}
 		fw.Key = k
+		say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
+		p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
+		if err != nil {
+			return nil, err
+		}
+		fw.Pointer, fw.Seq = p, seq
+		idx.InfoHash = p.IH
+		say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
 	}
-	say("BEP-44 key %x; getting the feed pointer…", []byte(fw.Key))
-	p, seq, err := d.GetFeed(ctx, fw.Key, npk, opt.MinSeq)
-	if err != nil {
-		return nil, err
-	}
-	fw.Pointer, fw.Seq = p, seq
-	say("pointer seq %d, index %x, updated %s", seq, p.IH, time.Unix(p.TS, 0).UTC().Format(time.RFC3339))
-	peers, _ := d.peers(ctx, p.IH)
+	ih := idx.InfoHash
+	peers, _ := d.peers(ctx, ih)
 	say("%d seeder(s) of the index in the DHT", len(peers))
 	dir := opt.Dir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	idxb, err := fetchBytes(ctx, c, &metainfo.Magnet{InfoHash: p.IH}, "", peers, filepath.Join(dir, fmt.Sprintf("index-%x.json", p.IH)), MaxIndexBytes)
+	idxf, err := fetchBytes(ctx, c, &idx, idxURI, append(append([]string(nil), idx.Params["x.pe"]...), peers...), filepath.Join(dir, fmt.Sprintf("index-%x.json", ih)), MaxIndexBytes)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the feed index %x: %w", p.IH, err)
+		return nil, fmt.Errorf("fetching the feed index %x: %w", ih, err)
 	}
-	if fw.Index, err = ParseIndex(idxb); err != nil {
+	fw.Files = append(fw.Files, idxf)
+	if fw.Index, err = ParseIndex(idxf.Data); err != nil {
 		return nil, err
 	}
 	say("index: %d event(s)", len(fw.Index.Items))
@@ -114,11 +132,12 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 		if len(hint) == 0 {
 			hint, _ = d.peers(ctx, m.InfoHash)
 		}
-		b, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
+		bf, err := fetchBytes(ctx, c, &m, it.Magnet, hint, filepath.Join(dir, fmt.Sprintf("bundle-%x.json", m.InfoHash)), MaxBundleBytes)
 		if err != nil {
 			return nil, fmt.Errorf("fetching the bundle of %.16s: %w", it.ID, err)
 		}
-		evs, raws, err := ParseBundle(b, npk)
+		fw.Files = append(fw.Files, bf)
+		evs, raws, err := ParseBundle(bf.Data, npk)
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +170,15 @@ func (d *DHT) Follow(ctx context.Context, c *Client, npk string, opt FollowOptio
 	return fw, nil
 }
 
+// keyOf is npk's BEP-44 key: known, or from the locator.
+func (d *DHT) keyOf(ctx context.Context, npk string, known ed25519.PublicKey, say func(string, ...any)) (ed25519.PublicKey, error) {
+	if known != nil {
+		return known, nil
+	}
+	say("looking up the locator of %.16s…", npk)
+	return d.GetLocator(ctx, npk)
+}
+
 // peers is Peers bounded to stepTimeout.
 func (d *DHT) peers(ctx context.Context, ih [20]byte) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
@@ -158,60 +186,54 @@ func (d *DHT) peers(ctx context.Context, ih [20]byte) ([]string, error) {
 	return d.Peers(ctx, ih)
 }
 
-// stepTimeout bounds one DHT lookup, and how long a fetch attempt of a feed
-// file may go without progress: a fetch from a seeder on loopback
-// sometimes stalls for a minute in anacrolix/torrent v1.61.0 (seen in about
-// one small fetch in 100), and a fresh attempt then completes at once.
+// stepTimeout bounds one DHT lookup.
 const stepTimeout = 10 * time.Second
 
-// fetchAttempts bounds the attempts of fetchBytes.
-const fetchAttempts = 3
+// fetchLimit bounds the fetch of one feed file. Client.Fetch itself begins
+// again an attempt that makes no progress at its start (anacrolix/torrent
+// v1.61.0 sometimes leaves a fetch from a live seeder idle for a minute);
+// this bounds how long a seeder that never answers is waited for.
+const fetchLimit = 30 * time.Second
 
-// fetchBytes fetches one small torrent into path, reads it and removes
-// it. An attempt that makes no progress (metadata, then verified bytes)
-// for stepTimeout is dropped and started again, at most fetchAttempts.
-func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) ([]byte, error) {
-	var err error
-	for range fetchAttempts {
-		actx, cancel := context.WithCancel(ctx)
-		last, lastAt := Progress{}, time.Now()
-		stalled := false
-		watch := func(p Progress) {
-			if p.GotInfo != last.GotInfo || p.Completed != last.Completed {
-				last, lastAt = p, time.Now()
-			} else if time.Since(lastAt) > stepTimeout {
-				stalled = true
-				cancel()
-			}
-		}
-		var b []byte
-		b, err = fetchOnce(actx, c, m, uri, peers, path, limit, watch)
-		cancel()
-		if err == nil || !stalled || ctx.Err() != nil {
-			return b, err
-		}
+// fetchBytes fetches one small torrent into path, reads it and removes it,
+// within fetchLimit.
+func fetchBytes(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) (File, error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchLimit)
+	defer cancel()
+	f, err := fetchOnce(fctx, c, m, uri, peers, path, limit)
+	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
+		return f, fmt.Errorf("%w (nothing fetched within %s: the seeder is gone or unreachable)", err, fetchLimit)
 	}
-	return nil, fmt.Errorf("%w (no progress for %s, %d times)", err, stepTimeout, fetchAttempts)
+	return f, err
 }
 
-func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64, watch func(Progress)) ([]byte, error) {
+// fetchOnce fetches one small torrent and returns it as a File: its bytes
+// and its metainfo as the swarm gave it (so it can be seeded again).
+func fetchOnce(ctx context.Context, c *Client, m *metainfo.Magnet, uri string, peers []string, path string, limit int64) (File, error) {
+	if f, ok, err := c.Local(m.InfoHash, limit); ok {
+		if err != nil {
+			return f, fmt.Errorf("%w: %v", ErrFeed, err)
+		}
+		return f, nil // seeded here (this node's own feed, or one seeded again)
+	}
 	if uri == "" {
 		uri = m.String()
 	}
 	spec, err := MagnetSpec(uri)
 	if err != nil {
-		return nil, err
+		return File{}, err
 	}
 	if len(peers) == 0 && len(spec.Webseeds) == 0 && len(spec.Trackers) == 0 {
-		return nil, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
+		return File{}, fmt.Errorf("no seeder found in the DHT (the publishing node is offline or not yet announced)")
 	}
 	defer os.Remove(path)
-	info, err := c.Fetch(ctx, spec, path, FetchOptions{Peers: peers, Progress: watch, Every: time.Second})
+	mi, info, err := c.FetchMeta(ctx, spec, path, FetchOptions{Peers: peers, Every: time.Second})
 	if err != nil {
-		return nil, err
+		return File{}, err
 	}
 	if info.Length > limit {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrFeed, info.Name, info.Length, limit)
+		return File{}, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrFeed, info.Name, info.Length, limit)
 	}
-	return os.ReadFile(path)
+	b, err := os.ReadFile(path)
+	return File{Name: info.Name, Data: b, MI: &metainfo.MetaInfo{InfoBytes: mi.InfoBytes}}, err
 }

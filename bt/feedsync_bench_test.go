@@ -26,24 +26,7 @@ import (
 func BenchmarkFeedFollow(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var nodes []*DHT
-	for range 20 {
-		var boot []string
-		for _, d := range nodes {
-			boot = append(boot, d.Addr())
-		}
-		d, err := NewDHT(Config{Addr: "127.0.0.1:0", Bootstrap: boot})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer d.Close()
-		nodes = append(nodes, d)
-	}
-	for range 3 {
-		for _, d := range nodes {
-			d.Bootstrap(ctx)
-		}
-	}
+	nodes := privateDHT(b, ctx, 20)
 	ca, cb := newClient(b), newClient(b)
 	seeder := fmt.Sprintf("127.0.0.1:%d", ca.Port())
 	var pub, fol, dir []time.Duration

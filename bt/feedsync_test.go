@@ -20,7 +20,7 @@ import (
 )
 
 // privateDHT starts n DHT nodes on loopback bootstrapping off each other.
-func privateDHT(t *testing.T, ctx context.Context, n int) []*DHT {
+func privateDHT(t testing.TB, ctx context.Context, n int) []*DHT {
 	t.Helper()
 	var nodes []*DHT
 	for i := range n {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/event"
@@ -46,4 +47,26 @@ func ParseAttestation(ev *nostr.Event) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("%w: content: %v", ErrAttestation, err)
 	}
 	return ed25519.PublicKey(pk[:]), nil
+}
+
+// ErrFallback: an event is not a usable nostr-over-bt feed fallback.
+var ErrFallback = errors.New("not a nostr-over-bt feed fallback")
+
+// ParseFeedFallback verifies nostr-over-bt's relay fallback of a feed
+// (kind 30078, d nostr-over-bt-feed, content = the index's magnet), by npk,
+// and returns the magnet.
+func ParseFeedFallback(ev *nostr.Event, npk string) (string, error) {
+	if ev.Kind != KindAppData || ev.Tags.GetD() != FeedFallbackTag {
+		return "", fmt.Errorf("%w: kind %d, d %q", ErrFallback, ev.Kind, ev.Tags.GetD())
+	}
+	if ev.PubKey != npk {
+		return "", fmt.Errorf("%w: by %.16s, not %.16s", ErrFallback, ev.PubKey, npk)
+	}
+	if err := event.Verify(ev); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrFallback, err)
+	}
+	if _, err := metainfo.ParseMagnetUri(ev.Content); err != nil {
+		return "", fmt.Errorf("%w: content is not a magnet: %v", ErrFallback, err)
+	}
+	return ev.Content, nil
 }

@@ -92,13 +92,12 @@ func (d *DHT) PutLocator(ctx context.Context, att *nostr.Event) error {
 	}
 	var k [32]byte
 	copy(k[:], lk.Public().(ed25519.PublicKey))
-	_, err = getput.Put(ctx, bep44.MakeMutableTarget(k, nil), d.s, nil, func(found int64) bep44.Put {
+	return d.putMutable(ctx, bep44.MakeMutableTarget(k, nil), nil, func(found int64) bep44.Put {
 		seq := max(int64(att.CreatedAt), found+1)
 		p := bep44.Put{V: bencode.Bytes(v), K: &k, Seq: seq}
 		p.Sign(lk)
 		return p
 	})
-	return err
 }
 
 // GetLocator finds npk's BEP-44 public key from the npub alone.

@@ -1,6 +1,7 @@
 package bt
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -117,4 +118,30 @@ func LoadTorrent(r io.Reader) (*metainfo.MetaInfo, metainfo.Info, error) {
 	}
 	info, err := SingleFile(&mi)
 	return &mi, info, err
+}
+
+// VerifyPieces checks that data holds the single file info describes:
+// its length and every piece's SHA-1.
+func VerifyPieces(info metainfo.Info, data io.ReaderAt) error {
+	if info.PieceLength <= 0 || len(info.Pieces)%20 != 0 {
+		return fmt.Errorf("%w: bad piece length or piece hashes", ErrTorrent)
+	}
+	buf := make([]byte, info.PieceLength)
+	n := len(info.Pieces) / 20
+	for i := range n {
+		size := min(info.PieceLength, info.Length-int64(i)*info.PieceLength)
+		if size <= 0 {
+			return fmt.Errorf("%w: %d pieces for %d bytes", ErrTorrent, n, info.Length)
+		}
+		if _, err := data.ReadAt(buf[:size], int64(i)*info.PieceLength); err != nil {
+			return fmt.Errorf("piece %d: %w", i, err)
+		}
+		if sha1.Sum(buf[:size]) != [20]byte(info.Pieces[i*20:i*20+20]) {
+			return fmt.Errorf("%w: piece %d does not match its hash", ErrTorrent, i)
+		}
+	}
+	if int64(n)*info.PieceLength < info.Length {
+		return fmt.Errorf("%w: %d pieces for %d bytes", ErrTorrent, n, info.Length)
+	}
+	return nil
 }

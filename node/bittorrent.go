@@ -43,6 +43,15 @@ type BTConfig struct {
 	// DHTBootstrap are DHT nodes (host:port) to join through, besides the
 	// public routers when public bootstrap is on (a private DHT: only these).
 	DHTBootstrap []string
+	// Bridge archives every event the relay stores, of any author, into
+	// bundles seeded as torrents and listed by this node's archive pointer
+	// (needs the client and the DHT node).
+	Bridge bool
+	// BridgeWindow is how often the bridge archives what was stored since
+	// (0: BridgeWindow); BridgePage how many bundles an archive page lists
+	// (0: bt.ArchivePageBundles).
+	BridgeWindow time.Duration
+	BridgePage   int
 }
 
 // DefaultDHTListen is the Mainline DHT node's UDP address.
@@ -60,6 +69,9 @@ func TorrentsDir(dataDir string) string { return filepath.Join(dataDir, "torrent
 
 // startBT starts the client and seeds the torrents of earlier shares.
 func (n *Node) startBT() error {
+	if n.cfg.BT.Bridge && (!n.cfg.BT.Enabled || !n.cfg.BT.DHT) {
+		return fmt.Errorf("--bt-bridge needs the BitTorrent client and its DHT node: drop --bt=false and --bt-dht=false, or --bt-bridge")
+	}
 	if !n.cfg.BT.Enabled {
 		return nil
 	}

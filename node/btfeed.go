@@ -17,6 +17,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/bt"
+	"github.com/cairn-nostr/cairn/bt/wot"
 	"github.com/cairn-nostr/cairn/nostr/nip19"
 )
 
@@ -34,7 +35,9 @@ const FeedRepublish = 30 * time.Minute
 const feedPoll = 2 * time.Second
 
 type btFeed struct {
-	dht *bt.DHT
+	dht     *bt.DHT
+	bridge  *btBridge // the relay's archive (--bt-bridge); nil when off
+	reseeds reseeds   // feed files followed and seeded again
 
 	mu        sync.Mutex
 	seq       int64
@@ -51,6 +54,8 @@ type BTDHTStatus struct {
 	FeedItems int       `json:"feed_events"`
 	Published time.Time `json:"feed_published,omitzero"`
 	Error     string    `json:"feed_error,omitempty"`
+	// Bridge is the relay's archive (--bt-bridge).
+	Bridge *BTBridgeStatus `json:"bridge,omitempty"`
 }
 
 func (n *Node) btDHTStatus() *BTDHTStatus {
@@ -58,9 +63,13 @@ func (n *Node) btDHTStatus() *BTDHTStatus {
 	if f == nil {
 		return nil
 	}
+	var br *BTBridgeStatus
+	if f.bridge != nil {
+		br = f.bridge.status()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &BTDHTStatus{Addr: f.dht.Addr(), Nodes: f.dht.Nodes(), FeedSeq: f.seq, FeedItems: f.events, Published: f.published, Error: f.lastErr}
+	return &BTDHTStatus{Addr: f.dht.Addr(), Nodes: f.dht.Nodes(), FeedSeq: f.seq, FeedItems: f.events, Published: f.published, Error: f.lastErr, Bridge: br}
 }
 
 // startBTDHT starts the DHT node and the feed loop (with the client on).
@@ -88,6 +97,11 @@ func (n *Node) startBTDHT() error {
 		return nil
 	})
 	n.group.Go(func() error { n.feedLoop(); return nil })
+	n.loadReseeds()
+	n.group.Go(func() error { n.reseedLoop(); return nil })
+	if n.cfg.BT.Bridge {
+		return n.startBridge()
+	}
 	return nil
 }
 
@@ -203,11 +217,28 @@ type FollowResult struct {
 	Steps  []string          `json:"steps"`
 	Stored int               `json:"stored"`
 	Events []json.RawMessage `json:"events,omitempty"`
+	// A crawl (depth > 0): every user reached with its degree, the feeds
+	// that failed and why, whether a bound cut it.
+	Users     map[string]int    `json:"users,omitempty"`
+	Fetched   int               `json:"fetched,omitempty"` // feeds had`
+	Failed    map[string]string `json:"failed,omitempty"`
+	Truncated bool              `json:"truncated,omitempty"`
+	Expired   bool              `json:"expired,omitempty"`
 }
+
+// Crawl bounds of POST /api/bt/follow?depth=N.
+const (
+	MaxCrawlDepth   = 3
+	DefaultCrawlMax = 1000
+	crawlParallel   = 4
+)
 
 // serveFollow finds a user's feed from the pubkey alone over the DHT,
 // verifies every event and stores them in the relay (or, with print=1,
-// returns them).
+// returns them). With depth=N (1 to MaxCrawlDepth) it crawls the web of
+// trust from the user (bt.Crawl; max_users, timeout) and stores every
+// reached user's events. With archive=1 it reads the archive of a relay bridged to
+// BitTorrent (--bt-bridge) instead: every event of every author it holds.
 func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	if n.btFeed == nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "this node runs no Mainline DHT (start it with --bt and --bt-dht)"})
@@ -226,26 +257,111 @@ func (n *Node) serveFollow(w http.ResponseWriter, r *http.Request) {
 	}
 	res := FollowResult{Pubkey: pk}
 	os.MkdirAll(btCacheDir(n.cfg.DataDir), 0o700)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
-	defer cancel()
-	fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { res.Steps = append(res.Steps, s) }})
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("following %.16s: %v (steps: %q)", pk, err, res.Steps)})
-		return
+	var mu sync.Mutex // a crawl's fetches report from their goroutines
+	opt := bt.FollowOptions{Dir: btCacheDir(n.cfg.DataDir), Progress: func(s string) { mu.Lock(); res.Steps = append(res.Steps, s); mu.Unlock() }}
+	var evs []*nostr.Event
+	var raws [][]byte
+	var files []bt.File
+	what := "following"
+	q := r.URL.Query()
+	depth, maxUsers, timeout := 0, DefaultCrawlMax, 2*time.Minute
+	if v := q.Get("depth"); v != "" {
+		if _, err := fmt.Sscan(v, &depth); err != nil || depth < 0 || depth > MaxCrawlDepth {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("depth %q: want 0 to %d", v, MaxCrawlDepth)})
+			return
+		}
 	}
-	res.Seq = fw.Seq
+	if v := q.Get("max_users"); v != "" {
+		if _, err := fmt.Sscan(v, &maxUsers); err != nil || maxUsers < 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("max_users %q: want a positive number", v)})
+			return
+		}
+	}
+	if v := q.Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Hour {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("timeout %q: want a duration up to 1h, e.g. 5m", v)})
+			return
+		}
+		timeout = d
+	}
+	// The whole request: the crawl's deadline, then storing what it found.
+	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Minute)
+	defer cancel()
+	if depth > 0 {
+		cr, err := n.btFeed.dht.Crawl(ctx, n.bt, pk, wot.Bounds{MaxDepth: depth, MaxUsers: maxUsers, Deadline: time.Now().Add(timeout), Parallel: crawlParallel}, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("crawling from %.16s: %v (steps: %q)", pk, err, res.Steps)})
+			return
+		}
+		res.Users, res.Failed, res.Truncated, res.Expired, res.Fetched = cr.Depth, cr.Failed, cr.Truncated, cr.Expired, len(cr.Found)
+		for _, u := range cr.Found {
+			evs = append(evs, cr.Events[u]...)
+			raws = append(raws, cr.Raw[u]...)
+		}
+		files = cr.Files
+	} else if q.Get("archive") != "" {
+		what = "reading the archive of"
+		ar, err := n.btFeed.dht.FollowArchive(ctx, n.bt, pk, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
+			return
+		}
+		res.Seq, evs, raws = ar.Seq, ar.Events, ar.Raw
+	} else {
+		fw, err := n.followFeed(ctx, pk, opt)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("%s %.16s: %v (steps: %q)", what, pk, err, res.Steps)})
+			return
+		}
+		res.Seq, evs, raws, files = fw.Seq, fw.Events, fw.Raw, fw.Files
+	}
 	if r.URL.Query().Get("print") != "" {
-		for _, raw := range fw.Raw {
+		for _, raw := range raws {
 			res.Events = append(res.Events, json.RawMessage(raw))
 		}
 	} else {
-		for _, ev := range fw.Events {
+		for _, ev := range evs {
 			if err := n.relay.Publish(ctx, ev); err != nil {
 				res.Steps = append(res.Steps, fmt.Sprintf("event %.16s not stored: %v", ev.ID, err))
 				continue
 			}
 			res.Stored++
 		}
+		if k := n.reseed(ctx, files); k > 0 {
+			res.Steps = append(res.Steps, fmt.Sprintf("seeding %d of the feed's files again", k))
+		}
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// followFeed follows pk's feed over the DHT; when the DHT has no locator or
+// pointer for pk, it takes nostr-over-bt's relay fallback (kind 30078, d
+// nostr-over-bt-feed: the index's magnet) from this node's relay, if it
+// holds one, and reads the feed from that index.
+func (n *Node) followFeed(ctx context.Context, pk string, opt bt.FollowOptions) (*bt.Followed, error) {
+	fw, err := n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
+	if err == nil || !errors.Is(err, bt.ErrNoFeed) {
+		return fw, err
+	}
+	var fb *nostr.Event
+	n.store.Query(ctx, nostr.Filter{Kinds: []int{bt.KindAppData}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {bt.FeedFallbackTag}}}, 1, func(raw []byte) error {
+		ev := &nostr.Event{}
+		if json.Unmarshal(raw, ev) == nil {
+			fb = ev
+		}
+		return nil
+	})
+	if fb == nil {
+		return nil, fmt.Errorf("%w; this node's relay holds no nostr-over-bt-feed fallback of the user either", err)
+	}
+	m, ferr := bt.ParseFeedFallback(fb, pk)
+	if ferr != nil {
+		return nil, fmt.Errorf("%w; the relay's fallback is refused: %v", err, ferr)
+	}
+	if opt.Progress != nil {
+		opt.Progress(fmt.Sprintf("not in the DHT (%v); using the nostr-over-bt-feed fallback %.16s from this node's relay", err, fb.ID))
+	}
+	opt.Index = m
+	return n.btFeed.dht.Follow(ctx, n.bt, pk, opt)
 }

@@ -61,7 +61,8 @@ magnet in its events) that a BitTorrent client seeds from the chunk store
 (--bt, --bt-listen); with --public-bootstrap=false it joins no public DHT.
 Its Mainline DHT node (--bt-dht, --bt-dht-listen, --bt-dht-bootstrap) keeps
 the owner's newest events there as a feed anyone finds from the npub alone
-(cairn follow).
+(cairn follow). With --bt-bridge every event the relay stores, of any author,
+is archived into BitTorrent too (cairn follow --archive reads it).
 
 On first run it creates a key in the data dir. When it is ready it prints
 "cairn node ready: <url> (relay <ws-url>)" on standard output.`,
@@ -185,9 +186,10 @@ On first run it creates a key in the data dir. When it is ready it prints
 	registerProxy(f, &proxy)
 	f.BoolVar(&cfg.BT.Enabled, "bt", cfg.BT.Enabled, "seed every shared file as a BitTorrent v1 torrent (its magnet is in the share's events either way, its web seed this node); --bt=false turns the client off")
 	f.StringVar(&cfg.BT.Listen, "bt-listen", cfg.BT.Listen, "host:port the BitTorrent client takes peers on (TCP; port 0 picks a free one; when the default port is taken, a free one is used)")
-	f.BoolVar(&cfg.BT.DHT, "bt-dht", cfg.BT.DHT, "run a Mainline DHT node: publish the owner's feed there (BEP-44 pointer, bundles seeded as torrents) and let `cairn follow` find feeds by pubkey; joins the public DHT's routers only with public bootstrap on")
+	f.BoolVar(&cfg.BT.DHT, "bt-dht", cfg.BT.DHT, "run a Mainline DHT node: publish the owner's feed there (BEP-44 pointer, bundles seeded as torrents) and let cairn follow find feeds by pubkey; joins the public DHT's routers only with public bootstrap on")
 	f.StringVar(&cfg.BT.DHTListen, "bt-dht-listen", cfg.BT.DHTListen, "UDP host:port of the Mainline DHT node (port 0 picks a free one)")
 	f.StringSliceVar(&cfg.BT.DHTBootstrap, "bt-dht-bootstrap", nil, "DHT nodes (host:port,...) to join through: with --public-bootstrap=false, a private DHT of only these")
+	f.BoolVar(&cfg.BT.Bridge, "bt-bridge", cfg.BT.Bridge, "archive every event the relay stores, of any author, into BitTorrent: every 5 s, one bundle (a torrent) per author of what was stored since, seeded by this node and listed by the archive whose BEP-44 pointer sits under this node's key (read it with cairn follow --archive NPUB). Works behind the store from a cursor kept on disk, so it never delays OK and catches up after a crash. Costs a second copy of every event under DATA_DIR/bridge, one seeded torrent per bundle, and DHT traffic for the pointer. Needs --bt and --bt-dht")
 	f.BoolVar(&cfg.NIP95, "nip95", cfg.NIP95, "NIP-95: let clients register as super peers (PEER_* messages) that cache recent events and serve them peer to peer; --nip95=false turns it off")
 	f.DurationVar((*time.Duration)(&cfg.NIP95MinUptime), "nip95-min-uptime", time.Duration(cfg.NIP95MinUptime), "NIP-95: how long a peer must stay registered before it can be promoted to super peer")
 	f.IntVar(&cfg.NIP95SignalLimit, "nip95-signal-limit", cfg.NIP95SignalLimit, "NIP-95: PEER_SIGNALs one connection may send per 10 s before it is barred (a super peer sends 2-4 per new client)")

@@ -51,6 +51,7 @@ function nodeSection(s, downloads) {
     table("Bytes moved by the node", ["transport", "up", "down"], transferRows(s.transfer), [1, 2]),
     ...natSection(s),
     ...nip95Section(s.nip95),
+    ...btSection(s),
   ];
   if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
   else out.push(el("h2", {}, "Transfers"),
@@ -77,6 +78,25 @@ function nip95Section(n) {
     table("Registered peers", ["peer", "super peer", "reputation", "caching", "served"],
       peers.map((p) => [p.peer_id + (p.pubkey ? ` (${shortKey(npub(p.pubkey))})` : ""), p.promoted ? "yes" : "no",
         Number(p.reputation || 0).toFixed(1), count(p.cached), count(p.served)]), [2, 3, 4]),
+  ];
+}
+
+/** btSection shows the BitTorrent client, its Mainline DHT node, the owner's feed and the relay's archive (--bt-bridge), when the status has them. */
+function btSection(s) {
+  const c = s.bittorrent;
+  const d = s.bt_dht;
+  if (!c && !d) return [];
+  const br = d?.bridge;
+  return [
+    el("h2", {}, "BitTorrent"),
+    el("div", { class: "stats" },
+      c && stat("torrents seeded", count(c.seeding)),
+      d && stat("Mainline DHT nodes known", count(d.nodes)),
+      d && stat("feed events published", count(d.feed_events)),
+      br && stat("events archived (bridge)", count(br.events)),
+      br && stat("archive bundles", count(br.bundles))),
+    d?.feed_error ? el("p", { class: "muted" }, `Feed not published: ${d.feed_error}`) : null,
+    br?.error ? el("p", { class: "muted" }, `Bridge: ${br.error}`) : null,
   ];
 }
 

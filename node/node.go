@@ -396,6 +396,11 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.bt.Close()
 		os.RemoveAll(btCacheDir(n.cfg.DataDir))
 	}
+	if n.cold != nil {
+		if err := n.saveCold(); err != nil {
+			errs = append(errs, fmt.Errorf("saving cold storage state: %w", err))
+		}
+	}
 	if n.host != nil {
 		if err := n.saveBans(); err != nil {
 			errs = append(errs, err)

@@ -67,23 +67,7 @@ func (r *resender) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := r.file + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.file)
+	return writeSynced(r.file, b)
 }
 
 func (n *Node) now() time.Time {

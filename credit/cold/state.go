@@ -50,7 +50,13 @@ type SavedHolder struct {
 	Passed  int       `json:"passed"`
 	Failed  int       `json:"failed"`
 	Premium int64     `json:"premium"`
+	// Contact is how the caller reaches the holder (the node: its libp2p
+	// peer ID), kept for it; at most MaxContact bytes.
+	Contact string `json:"contact,omitempty"`
 }
+
+// MaxContact bounds SavedHolder.Contact.
+const MaxContact = 256
 
 // SavedHolding is one chunk the holder keeps for an assigner.
 type SavedHolding struct {
@@ -77,9 +83,13 @@ func (a *Assigner) Save(s *Saved) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	holds := map[string]bool{}
+	for _, sa := range s.Assignments {
+		holds[sa.Holder] = true
+	}
 	for _, id := range ids {
 		hd := a.holders[id]
-		if hd.bench.IsZero() && hd.passed == 0 && hd.failed == 0 && hd.premium == 0 {
+		if hd.bench.IsZero() && hd.passed == 0 && hd.failed == 0 && hd.premium == 0 && !holds[id] {
 			continue // known from the ledger alone
 		}
 		s.Holders = append(s.Holders, SavedHolder{Holder: id, Benched: hd.bench, Passed: hd.passed, Failed: hd.failed, Premium: hd.premium})
@@ -185,6 +195,9 @@ func DecodeSaved(b []byte) (Saved, error) {
 		}
 		if h.Passed < 0 || h.Failed < 0 || h.Premium < 0 {
 			return Saved{}, fmt.Errorf("cold storage state: holder %d: negative count", i)
+		}
+		if len(h.Contact) > MaxContact {
+			return Saved{}, fmt.Errorf("cold storage state: holder %d: contact of %d bytes, at most %d", i, len(h.Contact), MaxContact)
 		}
 		if k := "h" + h.Holder; seen[k] {
 			return Saved{}, fmt.Errorf("cold storage state: holder %d: %.8s twice", i, h.Holder)

@@ -147,6 +147,7 @@ func TestDecodeSavedRefuses(t *testing.T) {
 		"bad time":         {asg(k, k, k, 10, "yesterday", t2), "cannot parse"},
 		"twice":            {`{"version":1,"assignments":[],"holders":[{"holder":"` + k + `","benched_until":"` + t1 + `","passed":0,"failed":1,"premium":0},{"holder":"` + k + `","benched_until":"` + t1 + `","passed":0,"failed":1,"premium":0}],"holdings":[]}`, "twice"},
 		"negative":         {`{"version":1,"assignments":[],"holders":[{"holder":"` + k + `","benched_until":"` + t1 + `","passed":-1,"failed":0,"premium":0}],"holdings":[]}`, "negative"},
+		"long contact":     {`{"version":1,"assignments":[],"holders":[{"holder":"` + k + `","benched_until":"` + t1 + `","passed":0,"failed":0,"premium":0,"contact":"` + strings.Repeat("x", 257) + `"}],"holdings":[]}`, "contact"},
 		"holding term":     {`{"version":1,"assignments":[],"holders":[],"holdings":[{"assigner":"` + k + `","root":"` + k + `","chunk":"` + k + `","since":"` + t2 + `","expires":"` + t1 + `"}]}`, "term"},
 		"holding assigner": {`{"version":1,"assignments":[],"holders":[],"holdings":[{"assigner":"x","root":"` + k + `","chunk":"` + k + `","since":"` + t1 + `","expires":"` + t2 + `"}]}`, "assigner"},
 	} {

@@ -418,27 +418,6 @@ func writeBridgeState(dir string, st bridgeState) error {
 	return syncDir(dir)
 }
 
-// writeSynced replaces path with data: written to a temporary file, synced,
-// renamed over path.
-func writeSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -34,9 +37,15 @@ import (
 // ("cold"), keeps the chunk map, provides the root on the DHT so that
 // downloaders find it, answers (a signed kind 27774) and unpins them
 // when their term ends unrenewed; with --cold-hold=false it declines every
-// offer. What is held lives in memory: at start the cold pins of the last
-// run are lifted (the chunks stay until the quota evicts them, and still
-// answer challenges meanwhile).
+// offer. Both sides outlive a restart: DATA_DIR/cold.json (cold.Saved,
+// written atomically with fsync after every review, every offer taken and
+// at stop) keeps the assigner's held assignments, its holders' benches,
+// counts, premium and libp2p peer IDs, and the holder's holdings. At start
+// a holder keeps the pins of its holdings and provides their roots again
+// (a holding whose chunk is gone is dropped, and its challenge fails), and
+// lifts the other cold pins; an assigner challenges its restored
+// assignments afresh. A file that cannot be read is logged, set aside as
+// cold.json.broken-<unix>, and the node starts with nothing held.
 
 // ColdConfig sets cold storage.
 type ColdConfig struct {
@@ -81,6 +90,11 @@ type coldState struct {
 	// Counts: challenges sent, proofs that matched, challenges failed
 	// (wrong proof or NOT_FOUND; a missed one ends at the next tick).
 	challenged, proved, failed int64
+	// contacts are the holders' peer IDs from the saved state: a
+	// restarted assigner reaches them before they said hello again.
+	contacts map[string]peer.ID
+	saveMu   sync.Mutex // one write of cold.json at a time
+	saved    []byte     // what was last written
 }
 
 // startCold serves custody offers and starts the review loop.
@@ -98,6 +112,7 @@ func (n *Node) startCold() {
 		}, seed)
 	}
 	n.cold = c
+	n.loadCold()
 	n.unpinColdLeft()
 	n.host.HandleCustody(n.takeOffer) // declines every offer unless Hold
 	if cc.Assign || cc.Hold {
@@ -127,6 +142,7 @@ func (n *Node) coldLoop() error {
 			n.assignTick()
 		}
 		n.expireHoldings()
+		n.saveColdLogged()
 	}
 }
 
@@ -206,7 +222,7 @@ func (n *Node) assignTick() {
 		}
 	}
 	for pk, ev := range evidence {
-		p, ok := n.host.PeerOf(pk)
+		p, ok := n.coldPeerLocked(pk)
 		c.a.SetPeer(pk, ev, ok && !n.host.Banned(p))
 	}
 	acts := c.a.Tick(time.Now())
@@ -234,7 +250,7 @@ func (n *Node) assignTick() {
 // sendOffer offers o to its holder and records the answer. An offer that
 // cannot be sent, or gets no valid answer, lapses in the assigner.
 func (n *Node) sendOffer(ctx context.Context, o cold.Offer, mapEv *nostr.Event) {
-	p, ok := n.host.PeerOf(o.Holder)
+	p, ok := n.coldPeer(o.Holder)
 	if !ok || mapEv == nil {
 		return
 	}
@@ -267,6 +283,7 @@ func (n *Node) sendOffer(ctx context.Context, o cold.Offer, mapEv *nostr.Event) 
 	n.cold.mu.Lock()
 	n.cold.a.Answered(o.Holder, o.Root, acc, time.Now())
 	n.cold.mu.Unlock()
+	n.saveColdLogged()
 }
 
 // challengeRetry is the pause before a challenge answered BUSY is asked
@@ -287,7 +304,7 @@ func (n *Node) challenge(ctx context.Context, ch cold.Challenge) {
 		n.cold.mu.Unlock()
 		return
 	}
-	p, ok := n.host.PeerOf(ch.Holder)
+	p, ok := n.coldPeer(ch.Holder)
 	if !ok {
 		return
 	}
@@ -362,6 +379,7 @@ func (n *Node) takeOffer(ctx context.Context, from peer.ID, body []byte) ([]byte
 		if len(got) > 0 {
 			n.provide(o.Root)
 		}
+		n.saveColdLogged()
 	}
 	ans := cold.AnswerEvent(o, got, why, time.Now())
 	if err := ans.Sign(n.key.Secret); err != nil {
@@ -417,13 +435,15 @@ func (n *Node) keepChunk(ctx context.Context, from peer.ID, root, h [32]byte) er
 	return n.blobs.Pin(h, PinCold)
 }
 
-// unpinColdLeft lifts the cold pins a previous run left: what it held is
-// forgotten with it, and its chunks stay only until the quota evicts
-// them (an assigner that renews re-pins them as a new offer).
+// unpinColdLeft lifts the cold pins no holding names (held for an
+// assigner in a run whose state was not kept, or with --cold-hold=false):
+// their chunks stay only until the quota evicts them.
 func (n *Node) unpinColdLeft() {
+	n.cold.mu.Lock()
+	defer n.cold.mu.Unlock()
 	for _, h := range n.blobs.List() {
 		for _, r := range n.blobs.Pins(h) {
-			if r == PinCold {
+			if r == PinCold && !n.cold.hold.Holds(h) {
 				if err := n.blobs.Unpin(h, PinCold); err != nil {
 					n.log.Warn("lifting a cold pin of the last run", "err", err)
 				}
@@ -507,4 +527,126 @@ func (n *Node) ColdStatus() *ColdStatus {
 		st.Held = append(st.Held, ColdHolding{h, hex.EncodeToString(h.Root[:]), hex.EncodeToString(h.Chunk[:])})
 	}
 	return st
+}
+
+// coldFile is where cold storage is kept across restarts.
+func coldFile(dataDir string) string { return filepath.Join(dataDir, "cold.json") }
+
+// coldPeer is the libp2p peer of a holder: the one whose hello named its
+// pubkey, else the one saved by the last run.
+func (n *Node) coldPeer(pubkey string) (peer.ID, bool) {
+	n.cold.mu.Lock()
+	defer n.cold.mu.Unlock()
+	return n.coldPeerLocked(pubkey)
+}
+
+func (n *Node) coldPeerLocked(pubkey string) (peer.ID, bool) {
+	if p, ok := n.host.PeerOf(pubkey); ok {
+		return p, true
+	}
+	p, ok := n.cold.contacts[pubkey]
+	return p, ok
+}
+
+// loadCold restores the state the last run kept (see the top of this
+// file). A missing file is a first start; a broken one is set aside.
+func (n *Node) loadCold() {
+	c := n.cold
+	path := coldFile(n.cfg.DataDir)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var s cold.Saved
+	if err == nil {
+		s, err = cold.DecodeSaved(b)
+	}
+	if err != nil {
+		aside := fmt.Sprintf("%s.broken-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr != nil {
+			n.log.Error("cold storage state unreadable and not set aside: starting with nothing held", "file", path, "err", err, "rename", rerr)
+			return
+		}
+		n.log.Error("cold storage state unreadable: set aside, starting with nothing held (its chunks stay in the blob store)", "file", path, "moved_to", aside, "err", err)
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.a != nil {
+		c.a.Load(s, now)
+		c.contacts = map[string]peer.ID{}
+		for _, h := range s.Holders {
+			if p, err := peer.Decode(h.Contact); err == nil {
+				c.contacts[h.Holder] = p
+			}
+		}
+	}
+	if !n.cfg.Cold.Hold {
+		return
+	}
+	c.hold.Load(s)
+	roots := map[[32]byte]bool{}
+	kept := 0
+	for _, h := range c.hold.List() {
+		if !n.blobs.Has(h.Chunk) {
+			n.log.Warn("a chunk held cold is gone from the blob store: its holding is dropped", "chunk", hex.EncodeToString(h.Chunk[:8]))
+			c.hold.Drop(h.Assigner, h.Chunk)
+			continue
+		}
+		if err := n.blobs.Pin(h.Chunk, PinCold); err != nil {
+			n.log.Warn("pinning a chunk held cold", "err", err)
+		}
+		roots[h.Root] = true
+		kept++
+	}
+	for r := range roots {
+		n.provide(r)
+	}
+	if kept > 0 || c.a != nil {
+		n.log.Info("cold storage kept from the last run", "held", kept, "given", len(s.Assignments))
+	}
+}
+
+// saveColdLogged saves the state, logging a failure (the next save tries
+// again).
+func (n *Node) saveColdLogged() {
+	if err := n.saveCold(); err != nil {
+		n.log.Error("saving cold storage state", "err", err)
+	}
+}
+
+// saveCold writes the state to cold.json when it changed: a temporary
+// file, fsync'd, renamed over it, the directory fsync'd.
+func (n *Node) saveCold() error {
+	c := n.cold
+	if c == nil {
+		return nil
+	}
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	var s cold.Saved
+	c.mu.Lock()
+	if c.a != nil {
+		c.a.Save(&s)
+		for i, h := range s.Holders {
+			if p, ok := n.coldPeerLocked(h.Holder); ok {
+				s.Holders[i].Contact = p.String()
+			}
+		}
+	}
+	c.hold.Save(&s)
+	c.mu.Unlock()
+	b, err := cold.Encode(s)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(b, c.saved) {
+		return nil
+	}
+	if err := writeSynced(coldFile(n.cfg.DataDir), b); err != nil {
+		return fmt.Errorf("writing %s: %w", coldFile(n.cfg.DataDir), err)
+	}
+	c.saved = b
+	return nil
 }

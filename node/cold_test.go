@@ -390,18 +390,181 @@ func TestColdOffers(t *testing.T) {
 		t.Fatalf("held %+v", held)
 	}
 	mapEvent(t, h, maps[0].ID) // kept: a downloader can resolve it here
-	// Restarted, the holder has forgotten what it held: the cold pins
-	// are lifted, the chunks still there until the quota evicts them.
+	// Restarted, the holder keeps what it held (cold.json).
 	if err := h.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	h = startNode(t, hc)
 	for _, c := range chunks[0] {
-		if !h.Blobs().Has(c) || len(h.Blobs().Pins(c)) != 0 {
+		if !h.Blobs().Has(c) || !strings.Contains(strings.Join(h.Blobs().Pins(c), ","), PinCold) {
 			t.Fatalf("after a restart chunk %x: held %v, pins %v", c[:4], h.Blobs().Has(c), h.Blobs().Pins(c))
 		}
 	}
-	if held := h.ColdStatus().Held; len(held) != 0 {
+	if held := h.ColdStatus().Held; len(held) != 2 {
 		t.Fatalf("held after a restart: %+v", held)
+	}
+	// Without its state (a run that kept none), the cold pins no holding
+	// names are lifted, the chunks still there until the quota evicts them.
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(coldFile(hc.DataDir)); err != nil {
+		t.Fatal(err)
+	}
+	h = startNode(t, hc)
+	for _, c := range chunks[0] {
+		if !h.Blobs().Has(c) || len(h.Blobs().Pins(c)) != 0 {
+			t.Fatalf("after a restart without cold.json, chunk %x: held %v, pins %v", c[:4], h.Blobs().Has(c), h.Blobs().Pins(c))
+		}
+	}
+	if held := h.ColdStatus().Held; len(held) != 0 {
+		t.Fatalf("held after a restart without cold.json: %+v", held)
+	}
+}
+
+// TestColdStorageRestart: real nodes on loopback over libp2p, restarted on
+// their data dirs. Two holders hold every chunk of a file only the
+// assigner seeds. A restarted holder still reports its holdings, keeps
+// their chunks pinned and passes the assigner's next challenges. A
+// restarted assigner still has its assignments and keeps challenging its
+// holders, who keep passing. A broken cold.json is reported and set aside,
+// and the node starts.
+func TestColdStorageRestart(t *testing.T) {
+	const chunk = 64 << 10
+	cfg := func() Config {
+		c := TestingConfig(t)
+		c.BT.Enabled = false
+		c.Cold.Every = Duration(50 * time.Millisecond)
+		c.Cold.Replicas = 2
+		return c
+	}
+	sc := cfg()
+	sc.Cold.Assign = true
+	sc.Cold.ChallengeEvery = Duration(time.Second)
+	s := startNode(t, sc)
+	boot := func() Config {
+		c := cfg()
+		for _, m := range s.Host().Addrs() {
+			c.P2P.Bootstrap = append(c.P2P.Bootstrap, m.String())
+		}
+		return c
+	}
+	var holders []*Node
+	var hcfg []Config
+	var jobs []fetch
+	for i := range 2 {
+		c := boot()
+		h := startNode(t, c)
+		holders, hcfg = append(holders, h), append(hcfg, c)
+		path, _ := randFile(t, uint64(70+i), chunk)
+		sh, err := h.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, fetch{s, sh.Nevent, sh.Root})
+	}
+	for i, took := range fetchAll(t, jobs) {
+		if took == 0 {
+			t.Fatalf("fetch %d did not finish", i)
+		}
+	}
+	path, _ := randFile(t, 79, 4*chunk)
+	file, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allHeld := func() bool {
+		hs := holdersOf(s.ColdStatus(), file.Root)
+		if len(hs) != 4 {
+			return false
+		}
+		for _, l := range hs {
+			if len(l) != 2 {
+				return false
+			}
+		}
+		return true
+	}
+	waitCold(t, "the file's 4 chunks held by both holders", allHeld)
+	passed := func(pk string) int {
+		for _, hs := range s.ColdStatus().Holders {
+			if hs.Holder == pk {
+				if hs.Failed != 0 {
+					t.Fatalf("holder %.8s failed a challenge: %+v", pk, hs)
+				}
+				return hs.Passed
+			}
+		}
+		return 0
+	}
+	heldBy := func(h *Node) []string {
+		var out []string
+		for _, hd := range h.ColdStatus().Held {
+			if hd.Root == file.Root {
+				out = append(out, hd.Chunk)
+			}
+		}
+		return out
+	}
+	h0 := holders[0]
+	pk0 := h0.Key().Public
+	waitCold(t, "holder 1 passing a challenge", func() bool { return passed(pk0) > 0 })
+	before := heldBy(h0)
+	if len(before) != 4 {
+		t.Fatalf("holder 1 reports %d chunks held, want 4", len(before))
+	}
+
+	// The holder restarts.
+	if err := h0.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h0 = startNode(t, hcfg[0])
+	after := heldBy(h0)
+	if strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("holdings after the restart %v, before %v", after, before)
+	}
+	for _, c := range after {
+		cb, _ := hex.DecodeString(c)
+		var ch [32]byte
+		copy(ch[:], cb)
+		if !h0.Blobs().Has(ch) || !strings.Contains(strings.Join(h0.Blobs().Pins(ch), ","), PinCold) {
+			t.Fatalf("the restarted holder does not keep chunk %.16s pinned", c)
+		}
+	}
+	p := passed(pk0)
+	waitCold(t, "the restarted holder passing the next challenges", func() bool { return passed(pk0) >= p+2 })
+
+	// The assigner restarts.
+	given := holdersOf(s.ColdStatus(), file.Root)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s = startNode(t, sc)
+	if got := holdersOf(s.ColdStatus(), file.Root); fmt.Sprint(got) != fmt.Sprint(given) {
+		t.Fatalf("assignments after the assigner's restart %v, before %v", got, given)
+	}
+	waitCold(t, "the restarted assigner challenging both holders, and both passing", func() bool {
+		return passed(pk0) > p+2 && passed(holders[1].Key().Public) > 0 && s.ColdStatus().Proved >= 2
+	})
+	if !allHeld() {
+		t.Fatalf("assignments lost: %v", holdersOf(s.ColdStatus(), file.Root))
+	}
+	st := s.ColdStatus()
+	t.Logf("after both restarts: %d challenges, %d proofs good, %d failed", st.Challenged, st.Proved, st.Failed)
+
+	// A broken file: set aside, the node starts with nothing held.
+	if err := h0.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(coldFile(hcfg[0].DataDir), []byte(`{"version":1,"holdings":[`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h0 = startNode(t, hcfg[0])
+	if l := heldBy(h0); len(l) != 0 {
+		t.Fatalf("held %v from a broken file", l)
+	}
+	aside, _ := filepath.Glob(coldFile(hcfg[0].DataDir) + ".broken-*")
+	if len(aside) != 1 {
+		t.Fatalf("the broken file was not set aside: %v", aside)
 	}
 }

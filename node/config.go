@@ -59,7 +59,7 @@ type Config struct {
 	Blossom BlossomConfig
 	// TURN is the node's STUN/TURN server for browsers (node/ice.go).
 	TURN TURNConfig
-	// Credit gates chunk requests over libp2p on the requester's balance.
+	// Credit gates chunk requests over libp2p and WebRTC on the requester's balance.
 	Credit CreditConfig
 	// Cold is cold storage: holding and handing out the chunks of
 	// unpopular files (cold.go).
@@ -72,7 +72,7 @@ type Config struct {
 
 // CreditConfig sets the credit gate (credits.go, credit.Gate).
 type CreditConfig struct {
-	// Gate decides every chunk request over libp2p on the requester's
+	// Gate decides every chunk request (libp2p and WebRTC) on the requester's
 	// balance with this node: debtors are throttled or refused (default
 	// on).
 	Gate bool

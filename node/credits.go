@@ -279,6 +279,11 @@ func (n *Node) Credits() CreditStatus {
 			gs := n.host.GateStats()
 			g.Throttled, g.Refused = gs.Throttled, gs.Refused
 		}
+		if n.rtc != nil {
+			rs := n.rtc.GateStats()
+			g.Throttled += rs.Throttled
+			g.Refused += rs.Refused
+		}
 		for p, a := range n.gate.Accounts() {
 			g.Peers = append(g.Peers, PeerCredit{Peer: p, Balance: cfg.Grant + a.Received - a.Served, Account: a})
 		}
@@ -427,8 +432,16 @@ func (n *Node) p2pCredit() p2p.Credit {
 		n.gate.Load(n.credits.ledger.Entries())
 		n.credits.mu.Unlock()
 		c.Gate, c.Scarce = n.gate, n.scarce
+		c.Busy = n.rtcServingInCredit
 	}
 	return c
+}
+
+// rtcServingInCredit reports whether WebRTC is sending a chunk to a peer
+// in credit (started after the libp2p host, hence looked up each time).
+func (n *Node) rtcServingInCredit() bool {
+	r := n.rtcGate.Load()
+	return r != nil && r.ServingInCredit()
 }
 
 // scarce reports whether few seeders are known of root: the announcers

@@ -80,6 +80,9 @@ type Node struct {
 	credits *credits
 	blossom *blossomState
 	gate    *tally.Gate // nil when the credit gate is off
+	// rtcGate is rtc once started, for the libp2p gate's "busy" (read by
+	// the host's streams, which run before rtc is set).
+	rtcGate atomic.Pointer[webrtc.Node]
 	cold    *coldState
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
@@ -397,6 +400,11 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.bt != nil {
 		n.bt.Close()
 		os.RemoveAll(btCacheDir(n.cfg.DataDir))
+	}
+	if n.cold != nil {
+		if err := n.saveCold(); err != nil {
+			errs = append(errs, fmt.Errorf("saving cold storage state: %w", err))
+		}
 	}
 	if n.host != nil {
 		if err := n.saveBans(); err != nil {

@@ -86,6 +86,12 @@ func (n *Node) startWebRTC() {
 	cfg.Blobs = bridgeBlobs{Blobs: n.blobs, n: n}
 	cfg.OnReceipt = n.onReceipt
 	cfg.OnReceiptSent = n.onReceiptSent
+	if n.gate != nil { // the same balances as libp2p serving (p2pCredit)
+		cfg.Gate, cfg.Scarce = n.gate, n.scarce
+		if h := n.host; h != nil {
+			cfg.Busy = h.ServingInCredit
+		}
+	}
 	cfg.Logger = n.log.With("part", "webrtc")
 	rtc, err := webrtc.New(cfg)
 	if err != nil {
@@ -100,6 +106,7 @@ func (n *Node) startWebRTC() {
 		return
 	}
 	n.rtc = rtc
+	n.rtcGate.Store(rtc)
 }
 
 // bridgeTimeout bounds the swarm fetch of one chunk a WebRTC peer asked for

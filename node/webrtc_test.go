@@ -319,3 +319,68 @@ func TestWebRTCSignalingSurvivesCut(t *testing.T) {
 	}
 	<-proxy.Accepted // it was a new connection
 }
+
+// TestWebRTCGatedByNode: the node's credit gate applies to a WebRTC peer
+// (as a tab runs one) that only takes: past its grant it is throttled, and
+// a request whose turn is more than 5 s away is refused with ERROR
+// INSUFFICIENT_CREDIT; /api/credits counts both and lists the peer by its
+// signaling pubkey.
+func TestWebRTCGatedByNode(t *testing.T) {
+	const chunk = 64 << 10
+	cfg := TestingConfig(t)
+	cfg.Credit.Grant, cfg.Credit.DebtorRate = chunk, chunk/4 // a debtor's chunk every 4 s
+	n := startNode(t, cfg)
+	it, data := shareSmall(t, n, 11, 5*chunk)
+	tab, _ := rtcPeer(t, n.RelayURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := tab.Dial(ctx, n.Key().Public, it.Map.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(i int) error {
+		got, err := c.Fetch(ctx, it.Map.Chunks[i], it.Map.Root, nil)
+		if err == nil && !bytes.Equal(got, data[i*chunk:(i+1)*chunk]) {
+			return errors.New("not the file's bytes")
+		}
+		return err
+	}
+	// The grant, one more at balance 0, one throttled whose turn is now.
+	for i := range 3 {
+		if err := fetch(i); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+	}
+	// Two at once: one waits its turn (4 s), the other's is 8 s away.
+	errs := make(chan error, 2)
+	for i := 3; i < 5; i++ {
+		go func() { errs <- fetch(i) }()
+	}
+	var ok, refused int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, swarm.ErrInsufficientCredit):
+			refused++
+		default:
+			t.Fatalf("chunk 3 or 4: %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Fatalf("%d served, %d refused; want one each", ok, refused)
+	}
+	g := n.Credits().Gate
+	if g == nil || g.Throttled != 2 || g.Refused != 1 {
+		t.Fatalf("gate status %+v", g)
+	}
+	found := false
+	for _, p := range g.Peers {
+		if p.Peer == tab.PubKey() {
+			found = p.Throttled == 2 && p.Refused == 1 && p.Balance == chunk-4*chunk
+		}
+	}
+	if !found {
+		t.Fatalf("the tab's account is not listed as throttled twice and refused once: %+v", g.Peers)
+	}
+}

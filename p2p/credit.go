@@ -53,6 +53,9 @@ type Credit struct {
 	// Scarce reports whether few seeders hold the content of root: a
 	// debtor is then throttled rather than refused. nil: never scarce.
 	Scarce func(root [32]byte) bool
+	// Busy reports whether the node's other uploads (WebRTC) are serving
+	// peers in credit; this host's own count besides. nil: this host's only.
+	Busy func() bool
 }
 
 // creditName is the name a peer's balance goes by: its Nostr pubkey when
@@ -75,7 +78,8 @@ func (h *Host) gate(p peer.ID, pubkey string, root [32]byte, size int64) (done f
 	}
 	who := creditName(pubkey, p)
 	scarce := h.cfg.Credit.Scarce != nil && h.cfg.Credit.Scarce(root)
-	d := g.Decide(credit.Ask{Peer: who, Bytes: size, Scarce: scarce, Busy: h.inCredit.Load() > 0})
+	busy := h.inCredit.Load() > 0 || (h.cfg.Credit.Busy != nil && h.cfg.Credit.Busy())
+	d := g.Decide(credit.Ask{Peer: who, Bytes: size, Scarce: scarce, Busy: busy})
 	switch d.Verdict {
 	case credit.Refuse:
 		h.gated.refused.Add(1)
@@ -96,6 +100,10 @@ func (h *Host) gate(p peer.ID, pubkey string, root [32]byte, size int64) (done f
 	h.inCredit.Add(1)
 	return func() { h.inCredit.Add(-1) }, nil
 }
+
+// ServingInCredit reports whether a chunk is going out to a peer in credit
+// now (the gate's "busy", for the node's WebRTC side).
+func (h *Host) ServingInCredit() bool { return h.inCredit.Load() > 0 }
 
 // GateStats counts the gate's decisions on this host.
 type GateStats struct {

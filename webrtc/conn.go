@@ -12,6 +12,7 @@ import (
 	"github.com/cairn-nostr/cairn/webrtc/rtc"
 
 	"github.com/cairn-nostr/cairn/blobstore"
+	"github.com/cairn-nostr/cairn/credit"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/swarm/wire"
 )
@@ -374,15 +375,18 @@ func (c *Conn) serve(b []byte) error {
 		if err != nil {
 			return c.refuse(m.Hash, wire.ReasonNotFound)
 		}
-		msgs, err := wire.EncodeChunk(m.Hash, data)
-		if err != nil {
-			return c.refuse(m.Hash, wire.ReasonNotFound)
+		d := c.n.decide(c.peer, m.Root, len(data))
+		switch {
+		case d.Verdict == credit.Refuse:
+			return c.refuse(m.Hash, wire.ReasonInsufficientCredit)
+		case d.Verdict == credit.Throttle && d.Wait > 0:
+			c.later(m.Hash, d.Wait)
+			return nil
+		case d.Verdict == credit.Serve && c.n.cfg.Gate != nil:
+			c.n.inCredit.Add(1)
+			defer c.n.inCredit.Add(-1)
 		}
-		if err := c.sendAll(msgs); err != nil {
-			return err
-		}
-		c.n.served(c.peer, m.Hash, len(data))
-		return nil
+		return c.sendChunk(m.Hash, data)
 	case *wire.CustodyChallenge:
 		if !c.n.allow(c.peer) {
 			return c.refuse(m.Hash, wire.ReasonBusy)
@@ -403,6 +407,19 @@ func (c *Conn) serve(b []byte) error {
 	default:
 		return nil
 	}
+}
+
+// sendChunk sends a chunk's messages together and books it served.
+func (c *Conn) sendChunk(hash [32]byte, data []byte) error {
+	msgs, err := wire.EncodeChunk(hash, data)
+	if err != nil {
+		return c.refuse(hash, wire.ReasonNotFound)
+	}
+	if err := c.sendAll(msgs); err != nil {
+		return err
+	}
+	c.n.served(c.peer, hash, len(data))
+	return nil
 }
 
 func (c *Conn) chunk(hash [32]byte) ([]byte, error) {
@@ -528,6 +545,9 @@ func (c *Conn) Fetch(ctx context.Context, hash, root [32]byte, progress func(got
 				}
 				if progress != nil {
 					progress(len(m.Data), len(m.Data))
+				}
+				if g := c.n.cfg.Gate; g != nil {
+					g.Received(c.peer, int64(len(m.Data)))
 				}
 				c.sendReceipt(hash, root, len(m.Data))
 				return m.Data, nil

@@ -55,6 +55,21 @@ type Config struct {
 	// this node sent. Both may be nil; they must not block.
 	OnReceipt     func(credit.Receipt, *nostr.Event)
 	OnReceiptSent func(credit.Receipt)
+	// Gate, when set, decides every chunk REQUEST on its requester's
+	// balance with this node, as libp2p serving does (credit.Gate). The
+	// requester is the pubkey that signed its kind 20001 signaling. A
+	// debtor's chunk goes out later, from a timer, never holding up the
+	// channel's loop; one whose turn is past the gate's MaxWait is refused
+	// with ERROR INSUFFICIENT_CREDIT. The chunks Fetch verifies are booked
+	// on it as received from their peer. nil serves everyone.
+	Gate *tally.Gate
+	// Scarce reports whether few seeders hold the content of root: a
+	// debtor is then throttled rather than refused. nil: never scarce.
+	Scarce func(root [32]byte) bool
+	// Busy reports whether this node's other uploads (libp2p) are serving
+	// peers in credit; this node's own WebRTC uploads to peers in credit
+	// count besides. nil: WebRTC's only.
+	Busy func() bool
 
 	RequestsPerSecond int           // REQUESTs per peer per 1 s window; more are BUSY
 	MaxStrikes        int           // malformed messages or bad chunks before a ban
@@ -136,7 +151,9 @@ type Node struct {
 	rcptOnce   sync.Once
 	rcpt       *tally.Counter
 	rcptQOnce  sync.Once
-	rcptQ      chan pendingReceipt       // receipts waiting for their check (receipts.go)
+	rcptQ      chan pendingReceipt // receipts waiting for their check (receipts.go)
+	inCredit   atomic.Int32        // chunks being sent to peers in credit (gate.go)
+	gated      struct{ throttled, refused atomic.Int64 }
 	onDupOffer func()                    // tests
 	onOffer    func(*rtc.PeerConnection) // tests: Dial's channel is made, the offer not yet
 }

@@ -418,7 +418,6 @@ func writeBridgeState(dir string, st bridgeState) error {
 	return syncDir(dir)
 }
 
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

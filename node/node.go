@@ -81,6 +81,7 @@ type Node struct {
 	blossom *blossomState
 	gate    *tally.Gate // nil when the credit gate is off
 	cold    *coldState
+	rep     *reputation // peers' reputation (reputation.go)
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
 	gossip   *gossip.Node // follower multicast of a personal node; set by Start
@@ -164,7 +165,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl}
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl, rep: openReputation(cfg.DataDir, log)}
 	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	if cfg.Personal.Owner != "" {
@@ -185,6 +186,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		HomeURL:          cfg.Relay.URL,
 		Reach:            n.reach,
 		Providers:        n.providers,
+		Score:            n.repScore,
 		Completed:        func(f *peer.File) { n.provide(f.Map.Root) },
 		AnnounceInterval: time.Duration(cfg.AnnounceInterval),
 		Logger:           log.With("part", "peer"),
@@ -260,7 +262,7 @@ func (n *Node) Start() error {
 		n.ln = nil
 		return err
 	}
-	n.libp2p = n.host.SwarmTransport()
+	n.libp2p = n.repTransport(n.host.SwarmTransport())
 	n.loadBans()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.group, n.ctx = errgroup.WithContext(ctx)
@@ -290,6 +292,7 @@ func (n *Node) Start() error {
 		return nil
 	})
 	n.group.Go(n.sweep)
+	n.group.Go(n.repLoop)
 	n.group.Go(n.roomSyncLoop)
 	if err := n.publishAddressing(n.ctx); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
@@ -395,6 +398,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.host != nil {
 		if err := n.saveBans(); err != nil {
+			errs = append(errs, err)
+		}
+		n.repCustody()
+		if err := n.rep.save(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := n.host.Close(); err != nil {

@@ -20,7 +20,8 @@ import (
 
 // Reputation (package credit/rep) outlives a restart: what each peer
 // served this node (verified bytes, counted as its chunks arrive over
-// libp2p or WebRTC), its strikes (chunks that failed verification) and
+// libp2p or WebRTC), its strikes (chunks that failed verification, hellos
+// that did not check) and
 // the custody verdicts this node gave it as a cold-storage assigner are
 // kept in DATA_DIR/reputation.json, written atomically (a temporary file,
 // fsync'd, renamed) every repSaveEvery and when the node stops, and read
@@ -202,6 +203,17 @@ func (t *repTransport) RequestRate() float64 {
 func (t *repTransport) Verifies() bool {
 	v, ok := t.Transport.(swarm.Verifier)
 	return ok && v.Verifies()
+}
+
+// repBadHello strikes a libp2p peer whose hello did not check (p2p's
+// Credit.OnBadHello). The pubkey a bad hello claims is not trusted: the
+// peer goes by the pubkey it was dialled for, a good hello it said
+// before, or its peer ID.
+func (n *Node) repBadHello(p peer.ID, _ error) {
+	name := n.repName(swarm.PeerID(p.String()))
+	n.rep.mu.Lock()
+	defer n.rep.mu.Unlock()
+	n.rep.book.Strike(name, rep.BadHello, time.Now())
 }
 
 // repCustody counts the custody verdicts the assigner gave since the last

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cairn-nostr/cairn/credit/rep"
 	"github.com/cairn-nostr/cairn/swarm"
 	"github.com/cairn-nostr/cairn/swarm/sched"
@@ -55,6 +57,16 @@ func TestRepTransportCounts(t *testing.T) {
 	}
 	if r, _ := n.rep.book.Get(badKey, time.Now()); r.Strikes < 0.99 {
 		t.Fatalf("the bound pubkey of the bad peer: %+v", r)
+	}
+	// A bad hello strikes the peer under the pubkey it was dialled for.
+	pid, err := peer.Decode("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.rep.bind(swarm.PeerID(pid.String()), badKey)
+	n.repBadHello(pid, errors.New("forged"))
+	if r, _ := n.rep.book.Get(badKey, time.Now()); r.Strikes < 1.99 {
+		t.Fatalf("after a bad hello: %+v", r)
 	}
 	unknown := swarm.PeerID("12D3KooWUnknown")
 	if n.repName(unknown) != "libp2p:12D3KooWUnknown" {

@@ -53,6 +53,10 @@ type Credit struct {
 	// Scarce reports whether few seeders hold the content of root: a
 	// debtor is then throttled rather than refused. nil: never scarce.
 	Scarce func(root [32]byte) bool
+	// OnBadHello, when set, is told of every hello that did not check
+	// (forged, for another peer ID, stale): the peer gets a strike here
+	// too. It must not block for long.
+	OnBadHello func(p peer.ID, err error)
 }
 
 // creditName is the name a peer's balance goes by: its Nostr pubkey when
@@ -125,6 +129,7 @@ type creditState struct {
 
 	mu    sync.Mutex
 	known map[peer.ID]knownHello // hellos already checked, by peer
+	onBad func(peer.ID, error)   // Credit.OnBadHello
 }
 
 type knownHello struct {
@@ -146,7 +151,7 @@ func newCreditState(c Credit, id peer.ID, now func() time.Time) (*creditState, e
 	if err != nil {
 		return nil, err
 	}
-	return &creditState{pub: pub, hello: hello, book: tally.New(pub, now), known: map[peer.ID]knownHello{}}, nil
+	return &creditState{pub: pub, hello: hello, book: tally.New(pub, now), known: map[peer.ID]knownHello{}, onBad: c.OnBadHello}, nil
 }
 
 // checkHello returns the pubkey that speaks for p, from its hello.
@@ -159,6 +164,9 @@ func (cs *creditState) checkHello(p peer.ID, m *wire.Hello) (string, error) {
 	}
 	pub, err := credit.ParseHello(m.Event, p.String())
 	if err != nil {
+		if cs.onBad != nil {
+			cs.onBad(p, err)
+		}
 		return "", fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	cs.mu.Lock()

@@ -90,23 +90,7 @@ func (r *reputation) save() error {
 	r.mu.Lock()
 	data := r.book.Encode(time.Now())
 	r.mu.Unlock()
-	tmp := r.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("saving the peer reputation: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, r.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeAtomic(r.path, data); err != nil {
 		return fmt.Errorf("saving the peer reputation: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(r.path)); err == nil {

@@ -428,7 +428,7 @@ func (n *Node) serveCreditProof(w http.ResponseWriter, r *http.Request) {
 // the gate: each peer's balance with this node starts from the ledger (its
 // receipted uploads to this node and this node's to it).
 func (n *Node) p2pCredit() p2p.Credit {
-	c := p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent, OnBadHello: n.repBadHello}
+	c := p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent, OnBadHello: n.repBadHello, Premium: n.premium}
 	if n.cfg.Credit.Gate {
 		n.gate = tally.NewGate(credit.GateConfig{Grant: n.cfg.Credit.Grant, DebtorRate: n.cfg.Credit.DebtorRate}, nil)
 		n.credits.mu.Lock()

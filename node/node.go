@@ -322,7 +322,7 @@ func (n *Node) startP2P() error {
 		DHT:         n.cfg.P2P.DHT,
 		DHTMode:     mode,
 		Blobs:       n.blobs,
-		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond, MaxServing: n.cfg.P2P.MaxServing},
 		Credit:      n.p2pCredit(),
 		NAT:         n.cfg.P2P.nat(),
 		Logger:      n.log.With("part", "p2p"),

@@ -53,6 +53,10 @@ type reputation struct {
 	// custody are the assigner's passed and failed counts per holder
 	// already counted.
 	custody map[string][2]int
+	// premium are the premium credits each holder earned with this node
+	// as assigner, read with the custody counts: the priority they buy
+	// when the node is busy (p2p's Limits.MaxServing).
+	premium map[string]int64
 	path    string
 	reset   string // why the file found at start was set aside
 	rtc     swarm.Transport
@@ -62,7 +66,7 @@ type reputation struct {
 // openReputation reads DATA_DIR/reputation.json, setting a broken one
 // aside.
 func openReputation(dataDir string, log *slog.Logger) *reputation {
-	r := &reputation{book: rep.New(rep.Config{}), binds: map[swarm.PeerID]string{}, custody: map[string][2]int{}, path: repFile(dataDir)}
+	r := &reputation{book: rep.New(rep.Config{}), binds: map[swarm.PeerID]string{}, custody: map[string][2]int{}, premium: map[string]int64{}, path: repFile(dataDir)}
 	data, err := os.ReadFile(r.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -201,7 +205,8 @@ func (n *Node) repBadHello(p peer.ID, _ error) {
 }
 
 // repCustody counts the custody verdicts the assigner gave since the last
-// call: each proof passed or failed, per holder.
+// call: each proof passed or failed, per holder; and keeps each holder's
+// premium credits.
 func (n *Node) repCustody() {
 	c := n.cold
 	if c == nil {
@@ -226,7 +231,17 @@ func (n *Node) repCustody() {
 			n.rep.book.Custody(h.Holder, false, now)
 		}
 		n.rep.custody[h.Holder] = [2]int{h.Passed, h.Failed}
+		n.rep.premium[h.Holder] = h.Premium
 	}
+}
+
+// premium is p2p's Credit.Premium: the premium credits pubkey earned
+// holding this node's cold-storage chunks (as of the last read, at most
+// 10 s old).
+func (n *Node) premium(pubkey string) int64 {
+	n.rep.mu.Lock()
+	defer n.rep.mu.Unlock()
+	return n.rep.premium[pubkey]
 }
 
 // repLoop reads custody verdicts and saves the reputation now and then.

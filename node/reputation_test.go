@@ -164,3 +164,20 @@ func TestReputationOutlivesRestart(t *testing.T) {
 		t.Fatalf("set aside: %v", m)
 	}
 }
+
+// TestPremiumOfHolders: the premium credits a holder earned with this
+// node as assigner are what p2p's Credit.Premium reads (after the custody
+// read); a negative --max-serving is refused.
+func TestPremiumOfHolders(t *testing.T) {
+	n := &Node{rep: openReputation(t.TempDir(), slog.New(slog.DiscardHandler))}
+	n.repCustody() // no cold storage: nothing, no panic
+	n.rep.premium["holder"] = 7
+	if n.premium("holder") != 7 || n.premium("other") != 0 {
+		t.Fatalf("premium %d / %d", n.premium("holder"), n.premium("other"))
+	}
+	cfg := TestingConfig(t)
+	cfg.P2P.MaxServing = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--max-serving") {
+		t.Fatalf("MaxServing -1: %v", err)
+	}
+}

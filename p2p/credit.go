@@ -57,6 +57,10 @@ type Credit struct {
 	// (forged, for another peer ID, stale): the peer gets a strike here
 	// too. It must not block for long.
 	OnBadHello func(p peer.ID, err error)
+	// Premium, when set, gives the premium credits the peer speaking for
+	// pubkey earned with this node (cold storage): with Limits.MaxServing
+	// set, the waiter with the most is served first. Quick, non-blocking.
+	Premium func(pubkey string) int64
 }
 
 // creditName is the name a peer's balance goes by: its Nostr pubkey when

@@ -112,13 +112,17 @@ func (n *Node) reach(ctx context.Context, pubkey string, rec *cpeer.AddressRecor
 		if n.rtc == nil {
 			return cpeer.Contact{}, errors.New("no cairn-p2p record, and WebRTC is off")
 		}
-		return cpeer.Contact{Transport: n.rtc.Transport(), ID: swarm.PeerID(pubkey)}, nil
+		return cpeer.Contact{Transport: n.rtcTransport(), ID: swarm.PeerID(pubkey)}, nil
 	}
 	ai, err := addrInfo(*rec)
 	if err != nil {
 		return cpeer.Contact{}, err
 	}
-	return n.dial(ctx, ai)
+	c, err := n.dial(ctx, ai)
+	if err == nil {
+		n.rep.bind(c.ID, pubkey)
+	}
+	return c, err
 }
 
 func (n *Node) dial(ctx context.Context, ai peer.AddrInfo) (cpeer.Contact, error) {

@@ -105,22 +105,7 @@ func (b *blossomState) save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(b.dir, ".blossom.json.*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	_, err = tmp.Write(raw)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), b.recordsPath())
-	}
-	if err != nil {
+	if err := writeSynced(b.recordsPath(), raw); err != nil {
 		return fmt.Errorf("saving the blossom records: %w", err)
 	}
 	return nil

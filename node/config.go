@@ -165,6 +165,10 @@ type P2PConfig struct {
 	// UploadBytesPerSecond caps the chunk upload of the whole node; 0 is
 	// unlimited.
 	UploadBytesPerSecond int64
+	// MaxServing bounds the chunks served at once over libp2p; past it a
+	// request waits up to 5 s (else BUSY) and premium requesters (cold
+	// storage holders for this node) go first. 0: unlimited.
+	MaxServing int
 	// Reachability is auto (AutoNAT decides), public or private.
 	Reachability string
 	// RelayService runs a circuit relay v2 for peers behind NATs, with
@@ -278,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.P2P.UploadBytesPerSecond < 0 {
 		errs = append(errs, errors.New("upload rate must not be negative (0 means unlimited)"))
+	}
+	if c.P2P.MaxServing < 0 {
+		errs = append(errs, errors.New("--max-serving must not be negative (0 means unlimited)"))
 	}
 	if c.AnnounceInterval < Duration(time.Second) {
 		errs = append(errs, errors.New("announce interval must be at least 1s"))

@@ -221,6 +221,13 @@ type CreditStatus struct {
 	Demand []DemandRoot `json:"demand"`
 	// Cold is cold storage: assignments given and held (nil before start).
 	Cold *ColdStatus `json:"cold,omitempty"`
+	// Reputation lists peers by their reputation with this node, the best
+	// first (at most 25 best and 25 worst): verified bytes they served it,
+	// strikes, custody proofs, each halved every 7 days, and the score
+	// that orders them in downloads (reputation.go). ReputationReset says
+	// why the saved reputation was set aside at start.
+	Reputation      []PeerReputation `json:"reputation"`
+	ReputationReset string           `json:"reputation_reset,omitempty"`
 }
 
 // DemandRoot is a root in demand and how many peers signalled it.
@@ -266,6 +273,7 @@ func (n *Node) Credits() CreditStatus {
 	st.Received, st.Refused, st.Sent, st.Refusal = rs.Accepted, rs.Refused, rs.Sent, rs.LastRefusal
 	st.Demand = []DemandRoot{}
 	st.Cold = n.ColdStatus()
+	st.Reputation, st.ReputationReset = n.Reputation()
 	for i, d := range n.peer.InDemand(1) {
 		if i == maxPeerCredits {
 			break
@@ -425,7 +433,7 @@ func (n *Node) serveCreditProof(w http.ResponseWriter, r *http.Request) {
 // the gate: each peer's balance with this node starts from the ledger (its
 // receipted uploads to this node and this node's to it).
 func (n *Node) p2pCredit() p2p.Credit {
-	c := p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent}
+	c := p2p.Credit{SecretKey: n.key.Secret, Receipts: true, OnReceipt: n.onReceipt, OnReceiptSent: n.onReceiptSent, OnBadHello: n.repBadHello, Premium: n.premium}
 	if n.cfg.Credit.Gate {
 		n.gate = tally.NewGate(credit.GateConfig{Grant: n.cfg.Credit.Grant, DebtorRate: n.cfg.Credit.DebtorRate}, nil)
 		n.credits.mu.Lock()

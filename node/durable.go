@@ -5,25 +5,27 @@ import (
 	"path/filepath"
 )
 
-// writeSynced replaces path with b atomically and durably.
+// writeSynced replaces path with b atomically and durably: written to a
+// temporary file of its own in the same directory, fsync'd, renamed into
+// place, the directory fsync'd. A crash leaves the old file or the new
+// one, never a part; two writers never share a temporary file.
 func writeSynced(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err != nil {
 		return err
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {

@@ -84,6 +84,7 @@ type Node struct {
 	// the host's streams, which run before rtc is set).
 	rtcGate atomic.Pointer[webrtc.Node]
 	cold    *coldState
+	rep     *reputation // peers' reputation (reputation.go)
 	// personal is the personal server's side; nil unless --personal.
 	personal *personalNode
 	gossip   *gossip.Node // follower multicast of a personal node; set by Start
@@ -172,7 +173,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl}
+	n := &Node{cfg: cfg, log: log, key: key, store: st, relay: rl, reg: reg, blobs: blobs, media: newMediaState(), credits: cr, blossom: bl, rep: openReputation(cfg.DataDir, log)}
 	n.rooms = &rooms{query: n.queryRoom, cache: map[string]cachedLog{}, last: map[string]time.Time{}}
 	rl.RejectEvent = append(rl.RejectEvent, n.checkRoom)
 	if cfg.Personal.Owner != "" {
@@ -193,6 +194,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		HomeURL:          cfg.Relay.URL,
 		Reach:            n.reach,
 		Providers:        n.providers,
+		Score:            n.repScore,
 		Completed:        func(f *peer.File) { n.provide(f.Map.Root) },
 		AnnounceInterval: time.Duration(cfg.AnnounceInterval),
 		Logger:           log.With("part", "peer"),
@@ -268,7 +270,7 @@ func (n *Node) Start() error {
 		n.ln = nil
 		return err
 	}
-	n.libp2p = n.host.SwarmTransport()
+	n.libp2p = n.repTransport(n.host.SwarmTransport())
 	n.loadBans()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.group, n.ctx = errgroup.WithContext(ctx)
@@ -298,6 +300,7 @@ func (n *Node) Start() error {
 		return nil
 	})
 	n.group.Go(n.sweep)
+	n.group.Go(n.repLoop)
 	n.group.Go(n.roomSyncLoop)
 	if err := n.publishAddressing(n.ctx); err != nil {
 		n.log.Warn("publishing the cairn-p2p addressing record", "err", err)
@@ -327,7 +330,7 @@ func (n *Node) startP2P() error {
 		DHT:         n.cfg.P2P.DHT,
 		DHTMode:     mode,
 		Blobs:       n.blobs,
-		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond},
+		Limits:      p2p.Limits{UploadBytesPerSecond: n.cfg.P2P.UploadBytesPerSecond, MaxServing: n.cfg.P2P.MaxServing},
 		Credit:      n.p2pCredit(),
 		NAT:         n.cfg.P2P.nat(),
 		Logger:      n.log.With("part", "p2p"),
@@ -408,6 +411,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.host != nil {
 		if err := n.saveBans(); err != nil {
+			errs = append(errs, err)
+		}
+		n.repCustody()
+		if err := n.rep.save(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := n.host.Close(); err != nil {

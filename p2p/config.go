@@ -102,6 +102,11 @@ type Limits struct {
 	// written. It counts frame bytes, as Stats' BytesUp does, and uses the
 	// wall clock. Default 0: unlimited.
 	UploadBytesPerSecond int64
+	// MaxServing bounds the chunks served at once, over all peers; a
+	// request past it waits up to 5 s for a slot (else ERROR BUSY), and
+	// the waiter with the most premium credits (Credit.Premium) goes
+	// first. Default 0: unlimited, nobody waits.
+	MaxServing int
 }
 
 func (l *Limits) setDefaults() {
@@ -138,6 +143,8 @@ func (l Limits) Validate() error {
 		return errors.New("p2p: limits: MaxStrikes must not be negative (0 means the default)")
 	case l.UploadBytesPerSecond < 0:
 		return errors.New("p2p: limits: UploadBytesPerSecond must not be negative (0 means unlimited)")
+	case l.MaxServing < 0:
+		return errors.New("p2p: limits: MaxServing must not be negative (0 means unlimited)")
 	}
 	return nil
 }

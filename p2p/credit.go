@@ -56,6 +56,14 @@ type Credit struct {
 	// Busy reports whether the node's other uploads (WebRTC) are serving
 	// peers in credit; this host's own count besides. nil: this host's only.
 	Busy func() bool
+	// OnBadHello, when set, is told of every hello that did not check
+	// (forged, for another peer ID, stale): the peer gets a strike here
+	// too. It must not block for long.
+	OnBadHello func(p peer.ID, err error)
+	// Premium, when set, gives the premium credits the peer speaking for
+	// pubkey earned with this node (cold storage): with Limits.MaxServing
+	// set, the waiter with the most is served first. Quick, non-blocking.
+	Premium func(pubkey string) int64
 }
 
 // creditName is the name a peer's balance goes by: its Nostr pubkey when
@@ -133,6 +141,7 @@ type creditState struct {
 
 	mu    sync.Mutex
 	known map[peer.ID]knownHello // hellos already checked, by peer
+	onBad func(peer.ID, error)   // Credit.OnBadHello
 }
 
 type knownHello struct {
@@ -154,7 +163,7 @@ func newCreditState(c Credit, id peer.ID, now func() time.Time) (*creditState, e
 	if err != nil {
 		return nil, err
 	}
-	return &creditState{pub: pub, hello: hello, book: tally.New(pub, now), known: map[peer.ID]knownHello{}}, nil
+	return &creditState{pub: pub, hello: hello, book: tally.New(pub, now), known: map[peer.ID]knownHello{}, onBad: c.OnBadHello}, nil
 }
 
 // checkHello returns the pubkey that speaks for p, from its hello.
@@ -167,6 +176,9 @@ func (cs *creditState) checkHello(p peer.ID, m *wire.Hello) (string, error) {
 	}
 	pub, err := credit.ParseHello(m.Event, p.String())
 	if err != nil {
+		if cs.onBad != nil {
+			cs.onBad(p, err)
+		}
 		return "", fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	cs.mu.Lock()

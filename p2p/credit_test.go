@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/cairn-nostr/cairn/blobstore"
@@ -140,7 +141,15 @@ func TestNoHelloNoReceipt(t *testing.T) {
 // violations.
 func TestBadHello(t *testing.T) {
 	sl, cl := newReceiptLog(), newReceiptLog()
-	srv := newHost(t, func(c *Config) { c.DHT = false; c.Credit = sl.credit() })
+	var badHellos sync.Map // peer ID → count, from Credit.OnBadHello
+	srv := newHost(t, func(c *Config) {
+		c.DHT = false
+		c.Credit = sl.credit()
+		c.Credit.OnBadHello = func(p peer.ID, err error) {
+			v, _ := badHellos.LoadOrStore(p, new(atomic.Int32))
+			v.(*atomic.Int32).Add(1)
+		}
+	})
 	cli := newHost(t, noDHT)
 	connect(t, cli, srv, "")
 	signed := func(peerID string) []byte {
@@ -179,6 +188,10 @@ func TestBadHello(t *testing.T) {
 		})
 	}
 	waitFor(t, func() bool { return srv.Banned(cli.ID()) }, "the ban after three bad hellos")
+	// The hellos that did not check (another peer's, forged) were told.
+	if v, ok := badHellos.Load(cli.ID()); !ok || v.(*atomic.Int32).Load() != 2 {
+		t.Fatalf("OnBadHello heard %v of the 2 bad hellos", v)
+	}
 
 	// A server's HELLO to a client that sent none.
 	other := newHost(t, noDHT)

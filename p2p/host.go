@@ -45,6 +45,7 @@ type Host struct {
 	nat      natState     // NAT traversal (nat.go)
 	credit   *creditState // hellos and receipts (credit.go); nil when off
 	inCredit atomic.Int32 // chunks being served to peers in credit (the gate's "busy")
+	slots    *slots       // Limits.MaxServing; nil: unlimited
 	gated    gateCounters
 
 	mu       sync.Mutex
@@ -70,6 +71,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		guard:    newGuard(cfg.Now, cfg.Limits.MaxStrikes, cfg.Limits.BanDuration),
 		limit:    newRateLimiter(cfg.Now, cfg.Limits.RequestsPerSecond),
 		upload:   newUploadLimiter(cfg.Limits.UploadBytesPerSecond),
+		slots:    newSlots(cfg.Limits.MaxServing),
 		fetchers: make(map[peer.ID]*fetcher),
 	}
 	opts := []libp2p.Option{

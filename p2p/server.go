@@ -351,6 +351,11 @@ func (sv *server) serveChunk(hash, root [32]byte) error {
 		sv.h.log.Warn("not serving a chunk of unsendable size", "hash", fmt.Sprintf("%x", hash), "size", size)
 		return ErrNotFound
 	}
+	slot, err := sv.h.serveSlot(sv.remote)
+	if err != nil {
+		return err
+	}
+	defer slot()
 	booked, err := sv.h.gate(sv.p, sv.remote, root, size)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func (p *Peer) Download(f *File) (*Download, error) {
 		return nil, fmt.Errorf("%w: the file is %d bytes; the blob quota (%d bytes, %d of them pinned) cannot hold it: raise the quota or unpin files", ErrTooLarge, f.Map.Size, bs.Quota, bs.PinnedBytes)
 	}
 	d, err := swarm.NewDownload(swarm.Config{Map: f.Map, Blobs: p.cfg.Blobs, Now: p.now, Logger: p.cfg.Logger.With("part", "swarm"),
-		Sched:     sched.Config{InOrder: true},
+		Sched:     sched.Config{InOrder: true, Score: p.cfg.Score},
 		OnRefused: func(swarm.PeerID) { p.signalDemand(f) }})
 	if err != nil {
 		return nil, err
@@ -180,6 +180,7 @@ func (p *Peer) Source(f *File) (swarm.Source, func(), error) {
 			lf.stop()
 		}
 		d, err := swarm.NewDownload(swarm.Config{Map: f.Map, Blobs: p.cfg.Blobs, Lazy: true, Now: p.now, Logger: p.cfg.Logger.With("part", "swarm"),
+			Sched:     sched.Config{Score: p.cfg.Score},
 			OnRefused: func(swarm.PeerID) { p.signalDemand(f) }})
 		if err != nil {
 			return nil, nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
 	"github.com/cairn-nostr/cairn/relay/client"
+	"github.com/cairn-nostr/cairn/swarm"
 )
 
 // relayTimeout bounds one relay round trip (a query, a publish).
@@ -52,6 +53,10 @@ type Config struct {
 	// CheckFile checks a completed file's sha256 against f.SHA256 (set
 	// only then); nil: not checked.
 	CheckFile func(ctx context.Context, f *File) error
+	// Score, when set, scores a download's peer: the higher is asked
+	// first among peers of equal rate (sched.Config.Score; the node's
+	// peer reputation). Quick and non-blocking.
+	Score func(swarm.PeerID) float64
 	// Completed is called after a download completed and was announced
 	// (the node provides the root on its DHT).
 	Completed func(f *File)

@@ -210,7 +210,7 @@ func TestAppScreens(t *testing.T) {
 	for _, screen := range []struct{ name, path, ready string }{
 		{"feed", "/", coreReadyJS},
 		{"profile", "/profile", coreReadyJS + ` && document.body.textContent.includes('npub1')`},
-		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to') && document.body.textContent.includes('TURN allocations (browsers)') && document.body.textContent.includes('torrents seeded')`},
+		{"dashboard", "/dashboard", `document.body.textContent.includes('webrtc') && document.body.textContent.includes('uploads open to') && document.body.textContent.includes('TURN allocations (browsers)') && document.body.textContent.includes('torrents seeded') && document.body.textContent.includes('Peers by reputation (verified bytes')`},
 		{"credits", "/credits", `document.getElementById('chain')?.dataset.ok === 'yes' && document.body.textContent.includes('receipts accepted') && !document.body.textContent.includes('null') && document.getElementById('tabcredits')?.textContent.includes('entries in this browser') && document.body.textContent.includes('Cold storage: holding 0 chunks for other nodes')`},
 	} {
 		b.Open(n.URL + screen.path + "?loopback=1")

@@ -25,7 +25,9 @@ func creditsCmd() *cobra.Command {
 		Long: `Show the running node's credit ledger: the bytes it uploaded (each backed by a
 receipt its receiver signed) and downloaded, its balance (the 100 MiB welcome
 grant plus uploads minus downloads), its ratio, and the receipts it accepted,
-refused and sent; cold storage: the chunks it holds for other nodes and, with
+refused and sent; the peers' reputation with it (verified bytes each served
+it, strikes for bad chunks, custody proofs: what orders peers in its
+downloads); cold storage: the chunks it holds for other nodes and, with
 --cold-assign, the assignments it gave and how their holders answered the
 custody challenges.
 
@@ -71,6 +73,9 @@ custody challenges.
 			} else {
 				fmt.Fprintln(w, "gate      off: every peer is served alike")
 			}
+			if err := printReputation(w, st.Reputation, st.ReputationReset); err != nil {
+				return err
+			}
 			if st.Cold != nil {
 				return printCold(w, st.Cold)
 			}
@@ -80,6 +85,24 @@ custody challenges.
 	registerNode(cmd.PersistentFlags(), &nodeURL)
 	cmd.AddCommand(creditsLogCmd(&nodeURL), creditsVerifyCmd(&nodeURL), creditsProofCmd(&nodeURL), creditsCheckCmd())
 	return cmd
+}
+
+// printReputation prints the peers by reputation, the best first.
+func printReputation(w io.Writer, ps []node.PeerReputation, reset string) error {
+	if reset != "" {
+		fmt.Fprintf(w, "reputation reset at start: %s\n", reset)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "reputation no peer served this node yet")
+		return nil
+	}
+	fmt.Fprintln(w, "reputation (what each peer did for this node, halved every 7 days; the higher score is asked first)")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tSCORE\tSERVED\tSTRIKES\tCUSTODY PASSED\tCUSTODY FAILED")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%.20s\t%.2f\t%s\t%.1f\t%.1f\t%.1f\n", p.Peer, p.Score, formatBytes(p.Bytes), p.Strikes, p.CustodyPassed, p.CustodyFailed)
+	}
+	return tw.Flush()
 }
 
 // printCold prints cold storage: what the node holds for others, and what

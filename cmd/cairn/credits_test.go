@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-nostr/cairn/credit/cold"
+	"github.com/cairn-nostr/cairn/credit/rep"
 	"github.com/cairn-nostr/cairn/node"
 )
 
@@ -75,6 +76,12 @@ func TestCreditsCommand(t *testing.T) {
 		!strings.Contains(out, "cold      holding 0 chunks for others (at most 16)") || !strings.Contains(out, "assigning off") {
 		t.Fatalf("credits: %v\n%s", err, out)
 	}
+	// B's reputation of A: the verified bytes A served it.
+	out, err = run(t, "credits", "--node", b.URL())
+	if err != nil || !strings.Contains(out, "reputation (what each peer did") || !strings.Contains(out, a.Key().Public[:20]+"  ") ||
+		!strings.Contains(out, "273.4 KiB") {
+		t.Fatalf("B's credits: %v\n%s", err, out)
+	}
 	out, err = run(t, "credits", "log", "--node", b.URL(), "--limit", "2")
 	if err != nil || strings.Count(out, " down ") != 2 || !strings.Contains(out, "2 of 5 entries") {
 		t.Fatalf("log: %v\n%s", err, out)
@@ -124,5 +131,34 @@ func TestPrintCold(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// TestPrintReputation: the reputation lines of `cairn credits`, the reset
+// notice, and the line for a node no peer served.
+func TestPrintReputation(t *testing.T) {
+	var b strings.Builder
+	ps := []node.PeerReputation{
+		{Peer: "aaaa", Score: 3.17, Record: rep.Record{Bytes: 8 << 20, CustodyPassed: 1}},
+		{Peer: "libp2p:12D3KooWxyz", Score: -16, Record: rep.Record{Strikes: 1}},
+	}
+	if err := printReputation(&b, ps, "rep: bad reputation file: version 2; set aside as x"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"reputation reset at start: rep: bad reputation file: version 2",
+		"PEER                SCORE   SERVED   STRIKES  CUSTODY PASSED  CUSTODY FAILED",
+		"aaaa                3.17    8.0 MiB  0.0      1.0             0.0",
+		"libp2p:12D3KooWxyz  -16.00  0 B      1.0      0.0             0.0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("missing %q in\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printReputation(&b, nil, "")
+	if b.String() != "reputation no peer served this node yet\n" {
+		t.Fatalf("no peers: %q", b.String())
 	}
 }

@@ -148,6 +148,7 @@ On first run it creates a key in the data dir. When it is ready it prints
 	f.StringVar(&cfg.P2P.DHTMode, "dht-mode", cfg.P2P.DHTMode, "DHT mode: auto (server once reachable from the internet), server or client")
 	f.StringVar(&blobQuota, "blob-quota", "2GiB", "most bytes of media chunks kept; least recently used unpinned chunks go first (0 = unlimited)")
 	f.StringVar(&uploadRate, "upload-rate", "0", "cap on chunk upload in bytes per second, e.g. 10MiB (0 = unlimited)")
+	f.IntVar(&cfg.P2P.MaxServing, "max-serving", 0, "chunks served at once over libp2p; past it a request waits up to 5 s (else BUSY), peers holding this node's cold-storage chunks (premium credits) first (0 = unlimited)")
 	f.BoolVar(&cfg.Credit.Gate, "credit-gate", cfg.Credit.Gate, "serve chunks over libp2p and WebRTC by the requester's balance with this node (its Nostr key): a peer past its grant that never uploads to this node is throttled, or refused while others in credit are being served (--credit-gate=false serves everyone alike)")
 	f.StringVar(&creditGrant, "credit-grant", "0", "every peer's starting balance with this node, e.g. 100MiB (0 = 100MiB, Entropy's welcome grant)")
 	f.StringVar(&debtorRate, "credit-debtor-rate", "0", "bytes per second a peer past its balance is served at, e.g. 512KiB (0 = 1MiB)")

@@ -90,6 +90,13 @@ type Config struct {
 	// written to a file as it arrives, whose chunks are then written and
 	// hashed in order from memory. Seed is then unused.
 	InOrder bool
+
+	// Score, when set, orders peers of equal rate (before it is measured,
+	// every peer's is InitialRate): the higher score is asked first,
+	// ties by ID. The node scores by reputation (credit/rep). It is
+	// called while scheduling and must be quick, must not block and must
+	// not call the scheduler.
+	Score func(PeerID) float64
 }
 
 // Defaults.

@@ -49,21 +49,27 @@ func (s *Scheduler) schedule(now time.Time) {
 		return
 	}
 	s.refresh()
-	// Faster peers choose first; ties by ID (s.peers is sorted by ID).
+	// Faster peers choose first; ties by Config.Score, then by ID
+	// (s.peers is sorted by ID).
 	type ranked struct {
-		p    *peer
-		rate float64
+		p           *peer
+		rate, score float64
 	}
 	var rk []ranked
 	for _, p := range s.peers {
 		if p.usable() {
-			rk = append(rk, ranked{p, s.rate(p)})
+			rk = append(rk, ranked{p, s.rate(p), s.score(p.id)})
 		}
 	}
 	if len(rk) == 0 {
 		return
 	}
-	slices.SortStableFunc(rk, func(a, b ranked) int { return cmp.Compare(b.rate, a.rate) })
+	slices.SortStableFunc(rk, func(a, b ranked) int {
+		if c := cmp.Compare(b.rate, a.rate); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.score, a.score)
+	})
 	order := make([]*peer, len(rk))
 	for i, r := range rk {
 		order[i] = r.p

@@ -1,5 +1,6 @@
-// The node dashboard (/dashboard): GET /api/status every 2 s (and
-// /api/downloads when the node allows it), plus this tab's own status.
+// The node dashboard (/dashboard): GET /api/status and /api/credits (the
+// peers by reputation) every 2 s (and /api/downloads when the node allows
+// it), plus this tab's own status.
 
 import { el, bytes, rate, count, duration, shortKey, npub, errText, stat, table } from "./util.js";
 import { nodeStatus, has, state } from "./core.js";
@@ -25,7 +26,21 @@ function downloadRows(list) {
   ]);
 }
 
-function nodeSection(s, downloads) {
+/** reputationRows turns /api/credits's reputation (peers by score, best first) into table rows. */
+export function reputationRows(list) {
+  const num = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+  return (Array.isArray(list) ? list : []).map((p) => {
+    const name = String(p?.peer ?? "");
+    const shown = npub(name) || name;
+    return [
+      el("span", { class: "mono", title: shown }, shortKey(shown) || "?"),
+      num(p?.score).toFixed(2), bytes(num(p?.bytes)), num(p?.strikes).toFixed(1),
+      `${num(p?.custody_passed).toFixed(1)} / ${num(p?.custody_failed).toFixed(1)}`,
+    ];
+  });
+}
+
+function nodeSection(s, downloads, credits) {
   const b = s.blobs || {};
   const out = [
     el("h2", {}, "This node"),
@@ -52,6 +67,11 @@ function nodeSection(s, downloads) {
     ...natSection(s),
     ...nip95Section(s.nip95),
     ...btSection(s),
+    el("h2", {}, "Peers by reputation"),
+    credits.error ? el("p", { class: "muted" }, credits.error) : null,
+    credits.reset ? el("div", { class: "notice error" }, `The saved reputation was set aside at start: ${credits.reset}`) : null,
+    credits.error ? null : table("Peers by reputation (verified bytes served to this node, strikes for bad chunks, custody proofs; halved every 7 days; the higher score is asked first)",
+      ["peer", "score", "served", "strikes", "custody passed / failed"], reputationRows(credits.list), [1, 2, 3]),
   ];
   if (downloads.error) out.push(el("h2", {}, "Transfers"), el("p", { class: "muted" }, downloads.error));
   else out.push(el("h2", {}, "Transfers"),
@@ -150,6 +170,17 @@ async function downloads() {
   }
 }
 
+async function reputation() {
+  try {
+    const res = await fetch("/api/credits", { cache: "no-store" });
+    if (!res.ok) return { error: `/api/credits answered HTTP ${res.status}` };
+    const body = await res.json();
+    return { list: body.reputation || [], reset: body.reputation_reset || "" };
+  } catch (e) {
+    return { error: `Reputation unavailable: ${errText(e)}` };
+  }
+}
+
 /** render draws the dashboard and refreshes it every 2 s until cleanup. */
 export function render(main) {
   // Not a live region: it changes every 2 s. Failures go to alert, which is.
@@ -170,8 +201,9 @@ export function render(main) {
         d = await downloads();
         if (d.error?.includes("own machine")) allowDownloads = false;
       } else d = { error: "Transfers are shown only to a browser on the node's own machine." };
+      const c = await reputation();
       if (stopped) return;
-      nodeBox.replaceChildren(...nodeSection(s, d).filter(Boolean)); // a null (no quota) would print "null"
+      nodeBox.replaceChildren(...nodeSection(s, d, c).filter(Boolean)); // a null (no quota) would print "null"
       live.textContent = `Updated ${new Date().toLocaleTimeString("en")}, every ${PERIOD_MS / 1000} s`;
       alert.replaceChildren();
     } catch (e) {

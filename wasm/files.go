@@ -247,7 +247,21 @@ func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
 	if dl := p.DownloadOf(f.Map.Root); dl != nil && dl.Err() == nil {
 		return dl, nil
 	}
-	return p.Download(f)
+	held := t.whole.expect(f)
+	dl, err := p.Download(f)
+	if held {
+		if err != nil {
+			t.whole.drop(f.Map.Root)
+		} else {
+			// The check runs before Done closes: whatever is still held
+			// then (a failed or stopped download) is released.
+			go func() {
+				<-dl.Done()
+				t.whole.drop(f.Map.Root)
+			}()
+		}
+	}
+	return dl, err
 }
 
 // chunk returns chunk i of an opened root as a Uint8Array, fetched first

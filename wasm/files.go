@@ -261,7 +261,31 @@ func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
 			}()
 		}
 	}
+	if err == nil {
+		t.warm(f)
+	}
 	return dl, err
+}
+
+// warm starts the WebRTC dials to f's author and gatekeepers, the first
+// seeders the download will ask, so that signaling and ICE run while the
+// core still looks up the other seeders (the serving node's list over
+// HTTP, address records through the relay).
+func (t *tab) warm(f *peer.File) {
+	t.mu.Lock()
+	rtc, self := t.rtc, t.pub
+	t.mu.Unlock()
+	if rtc == nil {
+		return
+	}
+	tr := rtc.Transport()
+	seen := map[string]bool{self: true}
+	for _, pk := range append([]string{f.Author()}, f.Map.Gatekeepers...) {
+		if !seen[pk] && event.IsHex(pk, 64) {
+			seen[pk] = true
+			tr.Warm(swarm.PeerID(pk), f.Map.Root)
+		}
+	}
 }
 
 // chunk returns chunk i of an opened root as a Uint8Array, fetched first

@@ -499,6 +499,8 @@ func (v verifiedPuts) PutVerified(hash [32]byte, data []byte) error {
 // download held in memory (wholeHeld) or else in one IndexedDB
 // transaction, with no copy through Go; otherwise through Go.
 func (t *tab) checkWhole(ctx context.Context, f *peer.File) error {
+	mark("check-start")
+	defer mark("check-end")
 	var sum [32]byte
 	if subtle := js.Global().Get("crypto").Get("subtle"); subtle.Truthy() {
 		st, err := t.db()

@@ -28,6 +28,9 @@ import (
 //	raw-n2b     pion in Go sends to a Chromium page, as raw-b2b
 //	cairn-n2b   a browser fetches a file the node holds (pion on the node)
 //
+// b2b-check-ms and n2b-check-ms are the part of the cairn figures spent in
+// the whole-file SHA-256 check after the last chunk.
+//
 // The ratios cairn-b2b/raw-b2b and cairn-n2b/raw-n2b are the figures
 // docs/BENCHMARKS.md reports (aim >= 0.8). It also reports the browser
 // core's size (raw and gzip, as served) and the time from navigation to the
@@ -42,6 +45,7 @@ func BenchmarkBrowserDataChannel(b *testing.B) {
 	origin := blankOrigin(b)
 
 	var rawB2B, cairnB2B, rawN2B, cairnN2B float64 // MiB/s, summed over b.N
+	var checkB2B, checkN2B float64                 // ms, summed over b.N
 	for i := 0; i < b.N; i++ {
 		// raw browser -> browser
 		ra, rb := harness.NewBrowser(b), harness.NewBrowser(b)
@@ -56,6 +60,7 @@ func BenchmarkBrowserDataChannel(b *testing.B) {
 		s := a.share(b, size)
 		c := startCore(b, n, false)
 		cairnB2B += timedFetch(b, c, s.ID, size)
+		checkB2B += checkMillis(b, c)
 		a.Close()
 		c.Close()
 
@@ -68,6 +73,7 @@ func BenchmarkBrowserDataChannel(b *testing.B) {
 		// cairn node -> browser
 		d := startCore(b, n, true)
 		cairnN2B += timedFetch(b, d, nodeShared.nevent, size)
+		checkN2B += checkMillis(b, d)
 		d.Close()
 	}
 	N := float64(b.N)
@@ -77,6 +83,10 @@ func BenchmarkBrowserDataChannel(b *testing.B) {
 	b.ReportMetric(rawN2B/N, "raw-n2b-MiB/s")
 	b.ReportMetric(cairnN2B/N, "cairn-n2b-MiB/s")
 	b.ReportMetric(cairnN2B/rawN2B, "n2b-ratio")
+	if checkB2B >= 0 && checkN2B >= 0 {
+		b.ReportMetric(checkB2B/N, "b2b-check-ms")
+		b.ReportMetric(checkN2B/N, "n2b-check-ms")
+	}
 	b.ReportMetric(0, "ns/op")
 
 	// The core's size, as the node serves it, and time to ready.
@@ -105,6 +115,20 @@ func timedFetch(b testing.TB, c *coreTab, ref string, size int) float64 {
 		b.Fatalf("fetch: %v\n%s", err, c.ConsoleText())
 	}
 	return float64(size) / (1 << 20) / (ms / 1000)
+}
+
+// checkMillis is how long the tab's last whole-file check took (its
+// cairn:check-start and cairn:check-end marks), part of timedFetch's time;
+// -1 when the tab marked none (a build from before the marks, measured
+// with CAIRN_BIN).
+func checkMillis(b testing.TB, c *coreTab) float64 {
+	var ms float64
+	c.Eval(`(() => {
+  const at = (n) => performance.getEntriesByName('cairn:' + n).at(-1);
+  const s = at('check-start'), e = at('check-end');
+  return s && e ? e.startTime - s.startTime : -1; // -1: a build without the marks
+})()`, &ms)
+	return ms
 }
 
 // rawBrowserToBrowser connects two pages with plain JavaScript and returns

@@ -247,7 +247,45 @@ func (t *tab) download(p *peer.Peer, f *peer.File) (*peer.Download, error) {
 	if dl := p.DownloadOf(f.Map.Root); dl != nil && dl.Err() == nil {
 		return dl, nil
 	}
-	return p.Download(f)
+	held := t.whole.expect(f)
+	dl, err := p.Download(f)
+	if held {
+		if err != nil {
+			t.whole.drop(f.Map.Root)
+		} else {
+			// The check runs before Done closes: whatever is still held
+			// then (a failed or stopped download) is released.
+			go func() {
+				<-dl.Done()
+				t.whole.drop(f.Map.Root)
+			}()
+		}
+	}
+	if err == nil {
+		t.warm(f)
+	}
+	return dl, err
+}
+
+// warm starts the WebRTC dials to f's author and gatekeepers, the first
+// seeders the download will ask, so that signaling and ICE run while the
+// core still looks up the other seeders (the serving node's list over
+// HTTP, address records through the relay).
+func (t *tab) warm(f *peer.File) {
+	t.mu.Lock()
+	rtc, self := t.rtc, t.pub
+	t.mu.Unlock()
+	if rtc == nil {
+		return
+	}
+	tr := rtc.Transport()
+	seen := map[string]bool{self: true}
+	for _, pk := range append([]string{f.Author()}, f.Map.Gatekeepers...) {
+		if !seen[pk] && event.IsHex(pk, 64) {
+			seen[pk] = true
+			tr.Warm(swarm.PeerID(pk), f.Map.Root)
+		}
+	}
 }
 
 // chunk returns chunk i of an opened root as a Uint8Array, fetched first

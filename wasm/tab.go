@@ -67,6 +67,7 @@ type tab struct {
 	relayURL string
 	nodePub  string
 	store    *lateStore    // IndexedDB, open or opening
+	whole    *wholeHeld    // chunks held for pending whole-file checks
 	loaded   chan struct{} // closed once the stored records are read back
 	lib      *peer.MemoryLibrary
 	peer     *peer.Peer
@@ -273,6 +274,7 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 	t.sk, t.pub = k["secretKey"].(string), k["pubkey"].(string)
 	t.relayURL, t.nodePub = o.Relay, o.NodePubkey
 	t.store, t.lib = st, lib
+	t.whole = newWholeHeld()
 	t.seeding.Store(o.Seed == nil || *o.Seed)
 	t.ctx, t.cancel = ctx, cancel
 	home, err := newHomeRelay(ctx, o.Relay, t.sk)
@@ -287,7 +289,7 @@ func (t *tab) wire(ctx context.Context, cancel context.CancelFunc, k map[string]
 	p, err := peer.New(peer.Config{
 		Signer:    peer.KeySigner{Secret: t.sk, Public: t.pub},
 		Library:   lib,
-		Blobs:     verifiedPuts{st},
+		Blobs:     verifiedPuts{st, t.whole},
 		Home:      events{home},
 		HomeURL:   o.Relay,
 		Carry:     true,
@@ -462,22 +464,55 @@ func (g seedGate) Get(h [32]byte) ([]byte, error) {
 // returns a chunk only after checking its sha256 against the hash
 // (swarm.Transport's contract), so Put stores without hashing it again.
 // The tab's shares store through the idb.Store itself.
-type verifiedPuts struct{ *lateStore }
+// A chunk of a file whose whole-file check is pending is also held in
+// memory for that check (wholeHeld).
+type verifiedPuts struct {
+	*lateStore
+	whole *wholeHeld
+}
 
 func (v verifiedPuts) Put(hash [32]byte, data []byte) error { return v.PutVerified(hash, data) }
 
+func (v verifiedPuts) PutVerified(hash [32]byte, data []byte) error {
+	if v.whole == nil || !v.whole.wants(hash) {
+		return v.lateStore.PutVerified(hash, data)
+	}
+	st, err := v.wait()
+	if err != nil {
+		return err
+	}
+	if st.Has(hash) {
+		return st.PutVerified(hash, data) // marks it used, copies nothing
+	}
+	u := js.Global().Get("Uint8Array").New(len(data))
+	js.CopyBytesToJS(u, data)
+	if err := st.PutVerifiedJS(hash, u); err != nil {
+		return err
+	}
+	v.whole.hold(hash, u)
+	return nil
+}
+
 // checkWhole is the core's Config.CheckFile: the file assembled from the
 // store, its sha256 compared with the file event's. With WebCrypto the
-// file is joined and hashed inside JavaScript (one IndexedDB transaction,
-// no copy through Go); otherwise through Go.
+// file is joined and hashed inside JavaScript, from the chunks the
+// download held in memory (wholeHeld) or else in one IndexedDB
+// transaction, with no copy through Go; otherwise through Go.
 func (t *tab) checkWhole(ctx context.Context, f *peer.File) error {
+	mark("check-start")
+	defer mark("check-end")
 	var sum [32]byte
 	if subtle := js.Global().Get("crypto").Get("subtle"); subtle.Truthy() {
 		st, err := t.db()
 		if err != nil {
 			return err
 		}
-		all, err := st.Concat(f.Map.Chunks)
+		var all js.Value
+		if parts := t.whole.take(f); parts != nil {
+			all, err = joinFile(f, parts, st.GetJS)
+		} else {
+			all, err = st.Concat(f.Map.Chunks)
+		}
 		if err != nil {
 			return err
 		}

@@ -42,25 +42,47 @@ type dialCall struct {
 	err  error
 }
 
+// Warm starts connecting to p for root in the background, as a Fetch
+// would, and returns at once: signaling and ICE then overlap the caller's
+// other work (a download's seeder lookups), and the first Fetch to p
+// shares the dial (or finds the channel open). A failed warm-up costs
+// nothing more than that dial: the next Fetch dials again.
+func (t *Transport) Warm(p swarm.PeerID, root [32]byte) {
+	t.n.startDial(string(p), root)
+}
+
 // conn returns the open channel to peer, dialing it for root if none is.
 // Concurrent callers share one dial, which runs under the node's context
 // (bounded by ConnectTimeout), so a caller whose ctx ends returns at once
 // without failing the others.
 func (n *Node) conn(ctx context.Context, peer string, root [32]byte) (*Conn, error) {
+	c, d, err := n.startDial(peer, root)
+	if c != nil || err != nil {
+		return c, err
+	}
+	select {
+	case <-d.done:
+		return d.c, d.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// startDial returns the open channel to peer, or the dial to it in
+// progress, started now if none is.
+func (n *Node) startDial(peer string, root [32]byte) (*Conn, *dialCall, error) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.bannedLocked(peer) {
-		n.mu.Unlock()
-		return nil, ErrBanned
+		return nil, nil, ErrBanned
 	}
 	if c := n.conns[peer]; c != nil {
-		n.mu.Unlock()
-		return c, nil
+		return c, nil, nil
 	}
 	d := n.dials[peer]
 	if d == nil {
 		if n.ctx.Err() != nil {
-			n.mu.Unlock()
-			return nil, ErrClosed
+			return nil, nil, ErrClosed
 		}
 		d = &dialCall{done: make(chan struct{})}
 		n.dials[peer] = d
@@ -74,11 +96,5 @@ func (n *Node) conn(ctx context.Context, peer string, root [32]byte) (*Conn, err
 			close(d.done)
 		}()
 	}
-	n.mu.Unlock()
-	select {
-	case <-d.done:
-		return d.c, d.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return nil, d, nil
 }

@@ -334,3 +334,56 @@ func TestPipelinedFetch(t *testing.T) {
 		t.Errorf("stats %+v, want one channel", st)
 	}
 }
+
+// Warm starts the dial at once and returns; the first Fetch then uses the
+// channel it opened (no second dial). A banned peer is not dialed.
+func TestWarm(t *testing.T) {
+	url := testRelay(t)
+	blobs := blobstore.NewMemory(1 << 20)
+	data := randBytes(7, 100000)
+	h := sha256.Sum256(data)
+	if err := blobs.Put(h, data); err != nil {
+		t.Fatal(err)
+	}
+	seeder := testNode(t, url, blobs, nil)
+	leecher := testNode(t, url, nil, nil)
+	root := sha256.Sum256([]byte("root"))
+	tr := leecher.Transport()
+	tr.Warm(swarm.PeerID(seeder.PubKey()), root)
+	leecher.mu.Lock()
+	d := leecher.dials[seeder.PubKey()]
+	leecher.mu.Unlock()
+	if d == nil {
+		t.Fatal("Warm started no dial")
+	}
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the warm dial did not end")
+	}
+	if d.err != nil {
+		t.Fatalf("warm dial: %v", d.err)
+	}
+	warmed := leecher.openConn(seeder.PubKey())
+	if warmed == nil || warmed != d.c {
+		t.Fatal("no open channel after the warm dial")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := tr.Fetch(ctx, swarm.PeerID(seeder.PubKey()), h, root, nil)
+	if err != nil || sha256.Sum256(got) != h {
+		t.Fatalf("fetch after Warm: %v", err)
+	}
+	if c := leecher.openConn(seeder.PubKey()); c != warmed || leecher.Stats().Conns != 1 {
+		t.Fatalf("the fetch did not use the warmed channel (%d channels)", leecher.Stats().Conns)
+	}
+	banned := strings.Repeat("ab", 32)
+	leecher.Ban(banned, time.Now().Add(time.Hour))
+	tr.Warm(swarm.PeerID(banned), root)
+	leecher.mu.Lock()
+	started := leecher.dials[banned] != nil
+	leecher.mu.Unlock()
+	if started {
+		t.Fatal("Warm dialed a banned peer")
+	}
+}

@@ -48,7 +48,7 @@ WASM_ENV   := GOOS=js GOARCH=wasm GOFLAGS=
 WASM_PKGS  := ./nostr/... ./internal/ws ./webrtc/rtc ./sha ./event ./credit/... ./superpeer ./personal ./room/... ./merkle ./swarm/wire ./swarm/sched ./media/chunkmap ./media ./blobstore/... ./swarm ./peer ./wasm/...
 
 test-wasm: build-wasm deps-npm
-	$(WASM_ENV) $(GO) vet ./wasm/... ./nostr/... ./internal/ws ./webrtc/rtc
+	$(WASM_ENV) $(GO) vet ./wasm/... ./nostr/... ./internal/ws ./webrtc/rtc ./webrtc
 	$(WASM_ENV) $(GO) test -count=1 -exec=$(CURDIR)/wasm/exec.sh $(WASM_PKGS)
 	node wasm/smoke.mjs web/static
 

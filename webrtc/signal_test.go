@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cairn-nostr/cairn/nostr"
-	"github.com/pion/webrtc/v4"
+	"github.com/cairn-nostr/cairn/webrtc/rtc"
 )
 
 func TestSignalRoundTrip(t *testing.T) {
@@ -72,14 +72,14 @@ func TestSignaler(t *testing.T) {
 func TestParseSDP(t *testing.T) {
 	for _, c := range []struct {
 		payload string
-		typ     webrtc.SDPType
+		typ     rtc.SDPType
 		ok      bool
 	}{
-		{`{"type":"offer","sdp":"v=0\r\n"}`, webrtc.SDPTypeOffer, true},
-		{`{"type":"answer","sdp":"v=0\r\n"}`, webrtc.SDPTypeOffer, false},
-		{`{"type":"offer","sdp":""}`, webrtc.SDPTypeOffer, false},
-		{"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n", webrtc.SDPTypeAnswer, true},
-		{"hello", webrtc.SDPTypeOffer, false},
+		{`{"type":"offer","sdp":"v=0\r\n"}`, rtc.SDPTypeOffer, true},
+		{`{"type":"answer","sdp":"v=0\r\n"}`, rtc.SDPTypeOffer, false},
+		{`{"type":"offer","sdp":""}`, rtc.SDPTypeOffer, false},
+		{"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n", rtc.SDPTypeAnswer, true},
+		{"hello", rtc.SDPTypeOffer, false},
 	} {
 		if _, ok := parseSDP(c.payload, c.typ); ok != c.ok {
 			t.Errorf("parseSDP(%q, %v) = %v", c.payload, c.typ, ok)

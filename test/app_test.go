@@ -259,6 +259,25 @@ type firstFrame struct {
 	Marks   map[string]float64 `json:"marks"`
 }
 
+// watchFirstFrame opens url in a fresh browser that records the first
+// <video>'s first frame (firstFrameJS), waits up to d for it, and returns
+// the browser and what the load measured.
+func watchFirstFrame(b *testing.B, url string, d time.Duration) (*harness.Browser, firstFrame) {
+	br := harness.NewBrowser(b)
+	if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: firstFrameJS})
+		return err
+	})); err != nil {
+		b.Fatal(err)
+	}
+	br.Open(url)
+	br.WaitFor(d, `__ff.frame > 0 && __ff.playing > 0`)
+	var ff firstFrame
+	br.Eval(`({playing: __ff.playing, frame: __ff.frame,
+	  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+	return br, ff
+}
+
 // BenchmarkAppFirstFrame loads /watch/<nevent> of a 30 MiB H.264 film held
 // by the node that serves the page, each time in a fresh browser (empty
 // IndexedDB and cache), and reports the p50 and worst time from navigation
@@ -288,18 +307,7 @@ func BenchmarkAppFirstFrame(b *testing.B) {
 	var loads []firstFrame
 	var firstBytes int64 // init segment + first media chunk
 	for i := 0; i < b.N; i++ {
-		br := harness.NewBrowser(b)
-		if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: firstFrameJS})
-			return err
-		})); err != nil {
-			b.Fatal(err)
-		}
-		br.Open(n.URL + "/watch/" + s.nevent + "?loopback=1")
-		br.WaitFor(60*time.Second, `__ff.frame > 0 && __ff.playing > 0`)
-		var ff firstFrame
-		br.Eval(`({playing: __ff.playing, frame: __ff.frame,
-		  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+		br, ff := watchFirstFrame(b, n.URL+"/watch/"+s.nevent+"?loopback=1", 60*time.Second)
 		loads = append(loads, ff)
 		b.Logf("load %d: first frame %.0f ms, playing %.0f ms, marks %v", i, ff.Frame, ff.Playing, ff.Marks)
 		if firstBytes == 0 {
@@ -374,18 +382,7 @@ func BenchmarkAppFirstFrameRemote(b *testing.B) {
 	var frames, ready, httpNav []float64
 	for i := 0; i < b.N; i++ {
 		node := harness.Start(b, "--webrtc-loopback")
-		br := harness.NewBrowser(b)
-		if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: firstFrameJS})
-			return err
-		})); err != nil {
-			b.Fatal(err)
-		}
-		br.Open(node.URL + "/watch/" + s.nevent + "?loopback=1")
-		br.WaitFor(90*time.Second, `__ff.frame > 0 && __ff.playing > 0`)
-		var ff firstFrame
-		br.Eval(`({playing: __ff.playing, frame: __ff.frame,
-		  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+		br, ff := watchFirstFrame(b, node.URL+"/watch/"+s.nevent+"?loopback=1", 90*time.Second)
 		b.Logf("load %d (fresh node): first frame %.0f ms, marks %v", i, ff.Frame, ff.Marks)
 		frames = append(frames, ff.Frame)
 		if r, ok := ff.Marks["cairn:wasm-ready"]; ok {

@@ -135,6 +135,21 @@ func TestBrowsersBehindNAT(t *testing.T) {
 		tabs[role], _ = labTab(t, l, role, pub)
 	}
 	turnBytes := func() uint64 { st := pub.MustStatus().TURN; return st.BytesOut + st.BytesIn }
+	// quiet waits (at most 10 s) until the TURN server's counters stop
+	// moving: what an earlier fetch still had in flight through it (a
+	// request answered after the fetch completed) is not counted against
+	// the next one.
+	quiet := func() {
+		last := turnBytes()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(300 * time.Millisecond)
+			now := turnBytes()
+			if now == last {
+				return
+			}
+			last = now
+		}
+	}
 
 	const size = 6<<20 + 777
 	type result struct {
@@ -155,6 +170,7 @@ func TestBrowsersBehindNAT(t *testing.T) {
 				t.Fatalf("share in b: %v", err)
 			}
 			tab := tabs[role]
+			quiet()
 			before := turnBytes()
 			var got labFetch
 			if err := tab.EvalTimeout(3*time.Minute, fmt.Sprintf(labFetchJS, shared.ID, shared.Root), &got); err != nil {

@@ -311,6 +311,7 @@ func BenchmarkAppFirstFrame(b *testing.B) {
 		loads = append(loads, ff)
 		b.Logf("load %d: first frame %.0f ms, playing %.0f ms, marks %v", i, ff.Frame, ff.Playing, ff.Marks)
 		if firstBytes == 0 {
+			br.WaitFor(60*time.Second, coreReadyJS) // the first frame may come before the core (early.js)
 			br.Eval(fmt.Sprintf(`cairn.open(%q).then(f => f.chunks[0].length + f.chunks[1].length)`, s.nevent), &firstBytes)
 		}
 		assertNoConsoleErrorsTB(b, br)
@@ -389,6 +390,7 @@ func BenchmarkAppFirstFrameRemote(b *testing.B) {
 			ready = append(ready, r)
 		}
 		if firstBytes == 0 {
+			br.WaitFor(60*time.Second, coreReadyJS) // the first frame may come before the core (early.js)
 			br.Eval(fmt.Sprintf(`cairn.open(%q).then(f => f.chunks[0].length + f.chunks[1].length)`, s.nevent), &firstBytes)
 		}
 		assertNoConsoleErrorsTB(b, br)

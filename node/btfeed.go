@@ -97,6 +97,9 @@ func (n *Node) startBTDHT() error {
 		return nil
 	})
 	n.group.Go(func() error { n.feedLoop(); return nil })
+	if n.host != nil {
+		n.group.Go(func() error { n.mainlineLoop(); return nil })
+	}
 	n.loadReseeds()
 	n.group.Go(func() error { n.reseedLoop(); return nil })
 	if n.cfg.BT.Bridge {

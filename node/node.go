@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -97,6 +98,9 @@ type Node struct {
 	btFeed   *btFeed // the Mainline DHT node and the owner's feed; nil when off
 	// bootLayers counts the bootstrap peers each layer gave at start.
 	bootLayers map[string]int
+	// mainlineBoot counts the peers the Mainline DHT layer found later
+	// (node/mainline.go).
+	mainlineBoot atomic.Int64
 	// httpServed counts the bytes of files served over HTTP (GET /<sha256>).
 	httpServed atomic.Uint64
 	// published is the content of the last cairn-p2p record published.
@@ -585,7 +589,13 @@ func (n *Node) Status() Status {
 	if n.host != nil {
 		ps := n.host.Stats()
 		p := &statusP2P{PeerID: n.host.ID().String(), Peers: ps.Peers, Stats: ps, NAT: n.host.NATStatus(), Conns: n.host.Conns()}
-		p.Bootstrap = n.bootLayers
+		p.Bootstrap = maps.Clone(n.bootLayers)
+		if v := n.mainlineBoot.Load(); v > 0 {
+			if p.Bootstrap == nil {
+				p.Bootstrap = map[string]int{}
+			}
+			p.Bootstrap["mainline"] = int(v)
+		}
 		for _, a := range n.host.Addrs() {
 			p.Addrs = append(p.Addrs, a.String())
 		}

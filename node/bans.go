@@ -53,10 +53,8 @@ func (n *Node) saveBans() error {
 		out[p.String()] = until.Unix()
 	}
 	b, _ := json.Marshal(out)
-	path := bansFile(n.cfg.DataDir)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeSynced(bansFile(n.cfg.DataDir), b); err != nil {
 		return fmt.Errorf("saving the bans: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }

@@ -114,12 +114,7 @@ func (n *Node) savePeerCache() error {
 		return nil // keep what an earlier run learned
 	}
 	b, _ := json.MarshalIndent(cps, "", " ")
-	path := peersFile(n.cfg.DataDir)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeSynced(peersFile(n.cfg.DataDir), b)
 }
 
 // peerCacheLoop saves the peer cache every cacheEvery and at the end.

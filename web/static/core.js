@@ -140,6 +140,15 @@ export async function signEvent(template) {
   return call("sign", t);
 }
 
+/** publish signs template with the user's key (NIP-07 or the tab's), sends it to the node's relay through the core, and returns the event; a refusal throws with the relay's reason. */
+export async function publish(template) {
+  await start();
+  const ev = await signEvent(template);
+  const r = await call("publish", ev);
+  if (r && r.ok === false) throw new Error(r.message || "the node's relay refused it without a reason");
+  return ev;
+}
+
 /** loopback is true when the page URL has ?loopback=1 or settings say so (tests on one machine). */
 export function loopback() {
   const q = new URLSearchParams(location.search).get("loopback");

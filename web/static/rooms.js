@@ -6,7 +6,7 @@
 
 import { el, ago, npub, shortKey, isHex64, errText } from "./util.js";
 import { query, subscribe } from "./nostr.js";
-import { call, load, nodeStatus, relayURL, signEvent, start, state, userPubkey } from "./core.js";
+import { call, load, nodeStatus, publish, relayURL, state, userPubkey } from "./core.js";
 import { navigate } from "./app.js";
 
 const LOG_KINDS = [9007, 9000, 9001, 9002, 9009, 9018];
@@ -23,15 +23,6 @@ async function nodeRelay() {
 }
 
 function tagOf(ev, name) { const t = ev.tags.find((t) => t[0] === name); return t ? t[1] ?? "" : ""; }
-
-/** publish signs template and sends it to the node's relay through the core; it throws with the relay's reason on a refusal. */
-async function publish(template) {
-  await start();
-  const ev = await signEvent(template);
-  const r = await call("publish", ev);
-  if (r && r.ok === false) throw new Error(r.message || "the relay refused it without a reason");
-  return ev;
-}
 
 export function render(main, id) {
   if (id === undefined) return renderList(main);

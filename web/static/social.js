@@ -9,7 +9,7 @@
 
 import { el, ago, npub, nevent, shortKey, isHex64, errText } from "./util.js";
 import { query, subscribe, validEvent } from "./nostr.js";
-import { call, signEvent, start, state, userPubkey } from "./core.js";
+import { call, publish, start, state, userPubkey } from "./core.js";
 import { avatar, authorName, feedRelays } from "./feed.js";
 
 const PAGE = 50;
@@ -89,15 +89,6 @@ async function mentions(text) {
   }
   out.push(text.slice(last));
   return { content: out.join(""), tags };
-}
-
-/** publish signs template and sends it to the node's relay through the core; a refusal throws with the relay's reason. */
-async function publish(template) {
-  await start();
-  const ev = await signEvent(template);
-  const r = await call("publish", ev);
-  if (r && r.ok === false) throw new Error(r.message || "the node's relay refused it without a reason");
-  return ev;
 }
 
 /** A session of the screen: who I am, what I follow, names, counts. */

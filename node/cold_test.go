@@ -73,11 +73,7 @@ func TestColdStorageChurn(t *testing.T) {
 	// The taker first, while no peer is eligible: it fetches from the
 	// seeder alone.
 	taker := startNode(t, boot())
-	path, _ := randFile(t, 89, chunk)
-	sh, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh, _ := shareRandom(t, s, 89, chunk, chunk)
 	if fetchAll(t, []fetch{{taker, sh.Nevent, sh.Root}})[0] == 0 {
 		t.Fatal("the taker's fetch did not finish")
 	}
@@ -86,11 +82,7 @@ func TestColdStorageChurn(t *testing.T) {
 	for i := range 4 {
 		h := startNode(t, boot())
 		holders = append(holders, h)
-		path, _ := randFile(t, uint64(80+i), chunk)
-		sh, err := h.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh, _ := shareRandom(t, h, uint64(80+i), chunk, chunk)
 		jobs = append(jobs, fetch{s, sh.Nevent, sh.Root})
 	}
 	for i, took := range fetchAll(t, jobs) {
@@ -99,11 +91,7 @@ func TestColdStorageChurn(t *testing.T) {
 		}
 	}
 
-	path, want := randFile(t, 90, 8*chunk)
-	cold, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cold, want := shareRandom(t, s, 90, 8*chunk, chunk)
 	name := map[string]string{s.Key().Public: "the seeder", taker.Key().Public: "the taker"}
 	for i, h := range holders {
 		name[h.Key().Public] = "holder " + string(rune('1'+i))
@@ -303,11 +291,7 @@ func TestColdOffers(t *testing.T) {
 	var roots [][32]byte
 	var chunks [][][32]byte
 	for i := range 2 {
-		path, _ := randFile(t, uint64(95+i), 2*chunk)
-		sh, err := a.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh, _ := shareRandom(t, a, uint64(95+i), 2*chunk, chunk)
 		ev := mapEvent(t, a, sh.MapID)
 		m, err := chunkmap.Parse(ev)
 		if err != nil {
@@ -456,11 +440,7 @@ func TestColdStorageRestart(t *testing.T) {
 		c := boot()
 		h := startNode(t, c)
 		holders, hcfg = append(holders, h), append(hcfg, c)
-		path, _ := randFile(t, uint64(70+i), chunk)
-		sh, err := h.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh, _ := shareRandom(t, h, uint64(70+i), chunk, chunk)
 		jobs = append(jobs, fetch{s, sh.Nevent, sh.Root})
 	}
 	for i, took := range fetchAll(t, jobs) {
@@ -468,11 +448,7 @@ func TestColdStorageRestart(t *testing.T) {
 			t.Fatalf("fetch %d did not finish", i)
 		}
 	}
-	path, _ := randFile(t, 79, 4*chunk)
-	file, err := s.Share(context.Background(), ShareRequest{Path: path, ChunkSize: chunk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, _ := shareRandom(t, s, 79, 4*chunk, chunk)
 	allHeld := func() bool {
 		hs := holdersOf(s.ColdStatus(), file.Root)
 		if len(hs) != 4 {
@@ -567,4 +543,16 @@ func TestColdStorageRestart(t *testing.T) {
 	if len(aside) != 1 {
 		t.Fatalf("the broken file was not set aside: %v", aside)
 	}
+}
+
+// shareRandom shares size random bytes (from seed) on n in chunks of
+// chunk, and returns the share and the bytes.
+func shareRandom(t *testing.T, n *Node, seed uint64, size, chunk int) (*ShareResult, []byte) {
+	t.Helper()
+	path, data := randFile(t, seed, size)
+	sh, err := n.Share(context.Background(), ShareRequest{Path: path, ChunkSize: int64(chunk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh, data
 }

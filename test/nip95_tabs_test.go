@@ -351,16 +351,8 @@ func TestAppFeedThroughPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pub := harness.Dial(t, n.WSURL)
-	sk := nostr.GeneratePrivateKey()
-	now := time.Now().Unix()
 	const notes = 12
-	for i := range notes {
-		ev := nostr.Event{Kind: 1, CreatedAt: nostr.Timestamp(now - int64(notes-i)), Content: fmt.Sprintf("note %d through the peers", i), Tags: nostr.Tags{}}
-		ev.Sign(sk)
-		if ok, why := pub.Publish(ev); !ok {
-			t.Fatal(why)
-		}
-	}
+	publishNotes(t, pub, notes, "note %d through the peers")
 	sp := goSuperPeer(t, ctx, n.WSURL)
 	b := harness.NewBrowser(t)
 	b.Open(n.URL + "/?loopback=1")
@@ -418,16 +410,8 @@ func TestAppFeedForgingPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pub := harness.Dial(t, n.WSURL)
-	sk := nostr.GeneratePrivateKey()
-	now := time.Now().Unix()
 	const notes = 8
-	for i := range notes {
-		ev := nostr.Event{Kind: 1, CreatedAt: nostr.Timestamp(now - int64(notes-i)), Content: fmt.Sprintf("genuine note %d", i), Tags: nostr.Tags{}}
-		ev.Sign(sk)
-		if ok, why := pub.Publish(ev); !ok {
-			t.Fatal(why)
-		}
-	}
+	publishNotes(t, pub, notes, "genuine note %d")
 	sp := goSuperPeerServing(t, ctx, n.WSURL, func(raw []byte) []byte {
 		return bytes.Replace(raw, []byte(`"content":"genuine`), []byte(`"content":"forged`), 1)
 	})
@@ -453,5 +437,21 @@ func TestAppFeedForgingPeer(t *testing.T) {
 	}
 	if st := sp.Stats(); st.Served == 0 {
 		t.Fatal("the forging super peer was never asked: the test proves nothing")
+	}
+}
+
+// publishNotes publishes n kind 1 notes of one new key through pub, a
+// second apart and ending a second ago, their contents format with the
+// note's index.
+func publishNotes(t *testing.T, pub *harness.Conn, n int, format string) {
+	t.Helper()
+	sk := nostr.GeneratePrivateKey()
+	now := time.Now().Unix()
+	for i := range n {
+		ev := nostr.Event{Kind: 1, CreatedAt: nostr.Timestamp(now - int64(n-i)), Content: fmt.Sprintf(format, i), Tags: nostr.Tags{}}
+		ev.Sign(sk)
+		if ok, why := pub.Publish(ev); !ok {
+			t.Fatal(why)
+		}
 	}
 }

@@ -173,11 +173,20 @@ func (c *Conn) Close() {
 		if n.conns[c.peer] == c {
 			delete(n.conns, c.peer)
 		}
-		n.closing.Add(1)
+		// pion calls its state handlers on goroutines of its own, which may
+		// close c after Node.Close has begun waiting: those closes are not
+		// tracked (Node.Close closes every PeerConnection itself), as a
+		// WaitGroup must not grow while it is waited on.
+		tracked := n.ctx.Err() == nil
+		if tracked {
+			n.closing.Add(1)
+		}
 		n.mu.Unlock()
 		// pion must not be closed from inside its own callbacks.
 		go func() {
-			defer n.closing.Done()
+			if tracked {
+				defer n.closing.Done()
+			}
 			c.dc.Close()
 			c.pc.Close()
 		}()

@@ -263,10 +263,11 @@ func (n *Node) Close() {
 	n.cancel()
 	n.mu.Lock()
 	conns := make([]*Conn, 0, len(n.conns))
+	pcs := make([]*rtc.PeerConnection, 0, len(n.conns)+len(n.peers))
 	for _, c := range n.conns {
 		conns = append(conns, c)
+		pcs = append(pcs, c.pc) // Conn.Close no longer waits once n is closing
 	}
-	pcs := make([]*rtc.PeerConnection, 0, len(n.peers))
 	for _, p := range n.peers {
 		if p.pc != nil {
 			pcs = append(pcs, p.pc)

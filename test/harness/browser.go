@@ -186,7 +186,7 @@ func (b *Browser) OpenErr(u string) error {
 func (b *Browser) Eval(expr string, out any) {
 	b.t.Helper()
 	if err := b.EvalErr(expr, out); err != nil {
-		b.t.Fatalf("eval %s: %v", short(expr), err)
+		b.t.Fatalf("eval %s: %v\nconsole:\n%s", short(expr), err, b.ConsoleText())
 	}
 }
 

@@ -452,12 +452,20 @@ func (dc *DataChannel) OnBufferedAmountLow(f func()) {
 	})
 }
 
-// OnOpen calls f when the channel opens.
+// OnOpen calls f once when the channel opens, or at once if it is open
+// already (as pion does): a channel handed over by ondatachannel may have
+// opened before its handler is set, and f runs at most once whatever
+// the browser dispatches.
 func (dc *DataChannel) OnOpen(f func()) {
+	var once sync.Once
+	fire := func() { once.Do(func() { go f() }) }
 	dc.h.set("open", func(js.Value, []js.Value) any {
-		go f()
+		fire()
 		return nil
 	})
+	if dc.v.Get("readyState").String() == "open" {
+		fire()
+	}
 }
 
 // OnClose calls f when the channel has closed, then releases the

@@ -360,7 +360,9 @@ func (n *Node) handle(ev *nostr.Event) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.bannedLocked(s.From) {
+	// A signal delivered once Close has begun is dropped: what it would
+	// start joins WaitGroups Close may already be waiting on.
+	if n.ctx.Err() != nil || n.bannedLocked(s.From) {
 		return
 	}
 	if v := n.sig.Step(s, n.cfg.Now()); v != Accept {

@@ -520,7 +520,7 @@ func TestNIP95SuperPeerPersist(t *testing.T) {
 	_, url := nip95Relay(t, nil)
 	publishNotes(t, ctx, url, 8, "persist")
 	p := &memPersist{m: map[string][]byte{}}
-	run := func(max int) *peer.SuperPeer {
+	run := func(max int) (*peer.SuperPeer, func()) {
 		sp, err := peer.NewSuperPeer(peer.SuperPeerConfig{URL: url, Bandwidth: 50, Storage: 1000, MaxCached: max,
 			Channels: PeerChannels(WebRTCConfig{Loopback: true}, nil), Persist: p})
 		if err != nil {
@@ -529,18 +529,25 @@ func TestNIP95SuperPeerPersist(t *testing.T) {
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); sp.Run(rctx) }()
-		t.Cleanup(func() { stop(); <-done })
+		end := func() { stop(); <-done }
+		t.Cleanup(end)
 		select {
 		case <-sp.Ready():
 		case <-done:
 			t.Fatal("the super peer ended")
 		}
-		return sp
+		return sp, end
 	}
-	sp := run(5)
+	sp, end := run(5)
 	publishNotes(t, ctx, url, 3, "pushed") // pushed once promoted, or not: the bound holds either way
 	if st := sp.Stats(); st.Loaded != 0 || st.Cached != 5 || p.len() != 5 {
 		t.Fatalf("first run: loaded %d, cached %d, persisted %d; want 0, 5, 5", st.Loaded, st.Cached, p.len())
+	}
+	// The first run ends before the store is touched: a push still on its
+	// way would otherwise be cached (and persisted) beside the test's edits.
+	end()
+	if st := sp.Stats(); st.Cached != 5 || p.len() != 5 {
+		t.Fatalf("first run, stopped: cached %d, persisted %d; want 5, 5", st.Cached, p.len())
 	}
 	// An altered copy and an event past the window join the store.
 	var some string
@@ -554,7 +561,7 @@ func TestNIP95SuperPeerPersist(t *testing.T) {
 	old.Sign(sk)
 	oldRaw, _ := json.Marshal(old)
 	p.m[old.ID] = oldRaw
-	sp2 := run(100)
+	sp2, _ := run(100)
 	if st := sp2.Stats(); st.Loaded != 4 {
 		t.Fatalf("second run read back %d events, want the 4 intact ones", st.Loaded)
 	}

@@ -575,7 +575,11 @@ func TestPersonalCatchUp(t *testing.T) {
 	waitStored(t, d, first, "B's first post on D's node, live")
 	a = startNode(t, cfgA)
 	waitStored(t, a, first, "B's first post on A's node after it returned")
-	if st := a.Status().Personal.CatchUp; st.Events < 1 {
+	// A asked B's node. The post may have come by GossipSub's own gossip
+	// instead (peers announce what they received in the last few
+	// heartbeats to a node that joins the mesh), when A returned quickly
+	// enough: then the catch-up finds nothing new.
+	if st := a.Status().Personal.CatchUp; st.Requests < 1 {
 		t.Fatalf("A's catch-up %+v", st)
 	}
 

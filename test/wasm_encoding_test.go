@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/cairn-nostr/cairn/test/harness"
@@ -129,4 +133,65 @@ func TestChromiumZstdWindow(t *testing.T) {
 		t.Errorf("16 MiB window: Chromium decoded it; web's 8 MiB limit is stricter than needed")
 	}
 	t.Logf("Chromium: 8 MiB window %s bytes, 16 MiB window %s", got.Fits, got.Wide)
+}
+
+// BenchmarkCoreReadyThrottled is the time from navigation to the browser
+// core being ready (the app's cairn:wasm-ready mark) on a link Chromium
+// throttles to throttleMbps down with throttleLatency, each load in a fresh
+// browser, next to the same loads unthrottled in the same run. The ceiling
+// is wire-ms, the core's encoded bytes at the throttled rate (the core
+// cannot be ready before its last byte arrives; compiling streams
+// alongside); the ratio is wire-ms over the throttled ready time (1: ready
+// the moment the core's bytes are in).
+// Interleave CAIRN_BIN binaries to compare encodings.
+//
+//	CAIRN_E2E=1 go test ./test/ -run '^$' -bench CoreReadyThrottled -benchtime 5x
+func BenchmarkCoreReadyThrottled(b *testing.B) {
+	const throttleMbps, throttleLatency = 20, 20 // Mb/s, ms
+	n := harness.Start(b, "--webrtc-loopback")
+	load := func(throttle bool) (readyMs, encoded float64) {
+		br := harness.NewBrowser(b)
+		defer br.Close()
+		if throttle {
+			rate := float64(throttleMbps) * 1e6 / 8
+			if err := chromedp.Do(br.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+					return err
+				}
+				_, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+					MatchedNetworkConditions: []*network.Conditions{{Latency: throttleLatency, DownloadThroughput: rate, UploadThroughput: rate}},
+				})
+				return err
+			})); err != nil {
+				b.Fatal(err)
+			}
+		}
+		br.Open(n.URL + "/?loopback=1")
+		br.WaitFor(90*time.Second, coreReadyJS)
+		var r struct{ Ready, Encoded float64 }
+		br.Eval(`(() => {
+		  const m = performance.getEntriesByName('cairn:wasm-ready')[0];
+		  const e = performance.getEntriesByName(location.origin + '/cairn.wasm')[0];
+		  return {Ready: m ? m.startTime : -1, Encoded: e ? e.encodedBodySize : -1};
+		})()`, &r)
+		if r.Ready < 0 || r.Encoded <= 0 {
+			b.Fatalf("no cairn:wasm-ready mark or /cairn.wasm entry: %+v", r)
+		}
+		return r.Ready, r.Encoded
+	}
+	var plain, slow []float64
+	var encoded float64
+	for i := 0; i < b.N; i++ {
+		p, _ := load(false)
+		s, e := load(true)
+		plain, slow, encoded = append(plain, p), append(slow, s), e
+		b.Logf("load %d: ready %.0f ms, throttled %.0f ms, core %.0f bytes on the wire", i, p, s, e)
+	}
+	wire := encoded / (float64(throttleMbps) * 1e6 / 8) * 1000
+	b.ReportMetric(median(plain), "core-ready-p50-ms")
+	b.ReportMetric(median(slow), "throttled-ready-p50-ms")
+	b.ReportMetric(encoded/1e6, "wire-MB")
+	b.ReportMetric(wire, "wire-ms")
+	b.ReportMetric(wire/median(slow), "wire/throttled")
+	b.ReportMetric(0, "ns/op")
 }

@@ -172,7 +172,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, etag := a.data, a.etag
 	zst := func() []byte { return a.zstded(func() []byte { return s.preencoded(name, ".zst") }) }
 	gz := func() []byte { return a.gzipped(func() []byte { return s.preencoded(name, ".gz") }) }
-	if zst() != nil || gz() != nil {
+	// Vary before any encoding is checked, so that a client is kept
+	// waiting for the check of its own encoding only (the first request of
+	// the core checks 11 MB).
+	if len(a.data) >= minGzip {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	for _, coding := range negotiate(r.Header.Get("Accept-Encoding")) {
@@ -185,6 +188,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if enc == nil {
 			continue
+		}
+		if len(a.data) < minGzip {
+			h.Add("Vary", "Accept-Encoding")
 		}
 		body, etag = enc, strings.TrimSuffix(a.etag, `"`)+"-"+coding+`"`
 		h.Set("Content-Encoding", coding)

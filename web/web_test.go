@@ -99,6 +99,11 @@ func TestGzipRoundTrip(t *testing.T) {
 			t.Errorf("%q: compressed although not accepted", ae)
 		}
 	}
+	// A small file with a shipped zstd encoding: sent with Vary all the same.
+	small := New(fstest.MapFS{"index.html": {Data: index}, "s.js": {Data: []byte(strings.Repeat("a", 300))}, "s.js.zst": {Data: zstdOf(t, []byte(strings.Repeat("a", 300)))}})
+	if res := do(t, small, "GET", "/s.js", map[string]string{"Accept-Encoding": "zstd"}); res.Header.Get("Content-Encoding") != "zstd" || res.Header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("small file, shipped zstd: %v", res.Header)
+	}
 	// Too small to gain from gzip: served as is, no Vary.
 	res := do(t, s, "GET", "/tiny.css", map[string]string{"Accept-Encoding": "gzip"})
 	if res.Header.Get("Content-Encoding") != "" || string(body(t, res)) != "a{}" {
@@ -321,8 +326,11 @@ func TestZstdHeadRangeRevalidation(t *testing.T) {
 		}
 		return h
 	}
-	get := do(t, s, "GET", "/core.wasm", ae("zstd"))
+	get := do(t, s, "GET", "/core.wasm", ae("gzip, zstd"))
 	body(t, get)
+	if s.assets["core.wasm"].gz != nil {
+		t.Error("a zstd client's request made (and checked) the gzip encoding too")
+	}
 	etag := get.Header.Get("ETag")
 	gzETag := do(t, s, "GET", "/core.wasm", ae("gzip")).Header.Get("ETag")
 	plainETag := do(t, s, "GET", "/core.wasm", nil).Header.Get("ETag")

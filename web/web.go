@@ -4,13 +4,18 @@
 // (/, /watch/<ref>, /upload, /profile, /dashboard, ...) is answered with
 // /index.html, and the page routes itself. Files are served with a strong
 // ETag (a hash of their content) and "Cache-Control: no-cache", so a browser
-// revalidates each load and gets a 304 while the binary is unchanged; they
-// are gzip-compressed for clients that accept it, once, on first request,
-// and kept in memory. A file shipped with its gzip encoding beside it
-// (`make build-wasm` writes cairn.wasm.gz, at the best compression) is
-// served from that encoding once it is checked to decompress to the file,
-// so the first load of the 10 MB core does not wait for compression. The WebAssembly core is served as application/wasm,
-// which WebAssembly.instantiateStreaming requires.
+// revalidates each load and gets a 304 while the binary is unchanged. A file
+// is sent in the best content coding the client's Accept-Encoding allows
+// (q-values honoured): zstd, else gzip, else as is, with
+// "Vary: Accept-Encoding" and an ETag per encoding. Gzip is made once, on
+// first request, and kept in memory; a file shipped with an encoding beside
+// it (`make build-wasm` writes cairn.wasm.zst, zstd -19 with an 8 MiB
+// window, and cairn.wasm.gz, gzip -9) is served from that encoding once it
+// is checked to decompress to the file, so the first load of the 10 MB core
+// does not wait for compression and a stale or corrupt one is never sent.
+// zstd is only ever shipped, never made at run time. The WebAssembly core
+// is served as application/wasm, which WebAssembly.instantiateStreaming
+// requires.
 package web
 
 import (
@@ -24,10 +29,13 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 //go:embed static
@@ -57,7 +65,7 @@ func New(fsys fs.FS) *Server {
 }
 
 // asset is one file in memory: its bytes, identity and, once asked for,
-// its gzip encoding.
+// its encodings.
 type asset struct {
 	name  string
 	data  []byte
@@ -66,10 +74,18 @@ type asset struct {
 
 	gzOnce sync.Once
 	gz     []byte // nil when gzip does not make it smaller
+
+	zstOnce sync.Once
+	zst     []byte // nil when no usable zstd encoding is shipped
 }
 
 // minGzip is the smallest file worth compressing.
 const minGzip = 512
+
+// maxZstdWindow is the largest zstd window a browser accepts in a
+// Content-Encoding (8 MiB, RFC 8878 section 3): a shipped .zst with a larger
+// one is not served, since the browser would fail to decode it.
+const maxZstdWindow = 8 << 20
 
 // gzipped returns the gzip encoding of a, or nil when it would not be
 // smaller: the first time, what pre returns when it decompresses to a's
@@ -94,6 +110,19 @@ func (a *asset) gzipped(pre func() []byte) []byte {
 	return a.gz
 }
 
+// zstded returns the zstd encoding of a, or nil: the first time, what pre
+// returns when it is smaller than a's bytes and decompresses to them within
+// a browser's window limit. Nothing is compressed at run time: only the
+// core ships a .zst (`make build-wasm`), and other files are small.
+func (a *asset) zstded(pre func() []byte) []byte {
+	a.zstOnce.Do(func() {
+		if p := pre(); p != nil && len(p) < len(a.data) && unzstdsTo(p, a.data) {
+			a.zst = p
+		}
+	})
+	return a.zst
+}
+
 // gunzipsTo reports whether gz is a gzip stream of exactly want.
 func gunzipsTo(gz, want []byte) bool {
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
@@ -101,6 +130,21 @@ func gunzipsTo(gz, want []byte) bool {
 		return false
 	}
 	got, err := io.ReadAll(io.LimitReader(zr, int64(len(want))+1))
+	return err == nil && bytes.Equal(got, want)
+}
+
+// unzstdsTo reports whether zst is a zstd stream of exactly want whose
+// window a browser accepts.
+func unzstdsTo(zst, want []byte) bool {
+	zr, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(maxZstdWindow),
+		zstd.WithDecoderMaxMemory(uint64(len(want))+maxZstdWindow)) // bounds the window too
+	if err != nil {
+		return false
+	}
+	defer zr.Close()
+	got, err := zr.DecodeAll(zst, make([]byte, 0, len(want)))
 	return err == nil && bytes.Equal(got, want)
 }
 
@@ -126,19 +170,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	body, etag := a.data, a.etag
-	if gz := a.gzipped(func() []byte { return s.pregzipped(name) }); gz != nil {
+	zst := func() []byte { return a.zstded(func() []byte { return s.preencoded(name, ".zst") }) }
+	gz := func() []byte { return a.gzipped(func() []byte { return s.preencoded(name, ".gz") }) }
+	// Vary before any encoding is checked, so that a client is kept
+	// waiting for the check of its own encoding only (the first request of
+	// the core checks 11 MB).
+	if len(a.data) >= minGzip {
 		h.Add("Vary", "Accept-Encoding")
-		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-			body, etag = gz, strings.TrimSuffix(a.etag, `"`)+`-gzip"`
-			h.Set("Content-Encoding", "gzip")
-			// The whole encoded body, never a range of it (ServeContent
-			// leaves Content-Length to us once an encoding is set).
-			h.Set("Content-Length", strconv.Itoa(len(gz)))
-			r2 := *r
-			r2.Header = r.Header.Clone()
-			r2.Header.Del("Range")
-			r = &r2
+	}
+	for _, coding := range negotiate(r.Header.Get("Accept-Encoding")) {
+		var enc []byte
+		switch coding {
+		case "zstd":
+			enc = zst()
+		case "gzip":
+			enc = gz()
 		}
+		if enc == nil {
+			continue
+		}
+		if len(a.data) < minGzip {
+			h.Add("Vary", "Accept-Encoding")
+		}
+		body, etag = enc, strings.TrimSuffix(a.etag, `"`)+"-"+coding+`"`
+		h.Set("Content-Encoding", coding)
+		// The whole encoded body, never a range of it (ServeContent
+		// leaves Content-Length to us once an encoding is set).
+		h.Set("Content-Length", strconv.Itoa(len(enc)))
+		r2 := *r
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Range")
+		r = &r2
+		break
 	}
 	h.Set("ETag", etag)
 	// ServeContent answers If-None-Match (304), Range and HEAD, and sets
@@ -173,9 +236,10 @@ func isAppRoute(p string) bool {
 	return path.Ext(p) == ""
 }
 
-// pregzipped is the file name.gz shipped beside name, or nil.
-func (s *Server) pregzipped(name string) []byte {
-	b, err := fs.ReadFile(s.fsys, name+".gz")
+// preencoded is the file name+ext (".gz", ".zst") shipped beside name, or
+// nil.
+func (s *Server) preencoded(name, ext string) []byte {
+	b, err := fs.ReadFile(s.fsys, name+ext)
 	if err != nil {
 		return nil
 	}
@@ -224,30 +288,57 @@ func contentType(name string, data []byte) string {
 	return http.DetectContentType(data)
 }
 
-// acceptsGzip reports whether an Accept-Encoding header allows gzip: it
-// names gzip, or else *, without q=0.
-func acceptsGzip(header string) bool {
-	gzipQ, starQ := -1.0, -1.0
+// negotiate returns the content codings an Accept-Encoding header allows
+// that the server can send ("zstd", "gzip"), best first: by q-value, then
+// by size (zstd before gzip). A coding the header does not name takes the
+// q of *, if any; q=0 refuses it. An empty list means identity. Identity is
+// preferred only where the header names it with a higher q than the rest.
+func negotiate(header string) []string {
+	q := map[string]float64{}
 	for _, part := range strings.Split(header, ",") {
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding == "" {
+			continue
+		}
+		v := 1.0
 		for _, p := range strings.Split(params, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.EqualFold(strings.TrimSpace(k), "q") {
-				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-					q = f
+				if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil && f >= 0 && f <= 1 {
+					v = f
+				} else {
+					v = 0 // a malformed q refuses rather than guesses
 				}
 			}
 		}
-		switch strings.ToLower(strings.TrimSpace(coding)) {
-		case "gzip", "x-gzip":
-			gzipQ = q
-		case "*":
-			starQ = q
+		if coding == "x-gzip" {
+			coding = "gzip"
+		}
+		q[coding] = v
+	}
+	qOf := func(coding string) float64 {
+		if v, ok := q[coding]; ok {
+			return v
+		}
+		if v, ok := q["*"]; ok {
+			return v
+		}
+		return 0
+	}
+	var out []string
+	for _, c := range []string{"zstd", "gzip"} {
+		if qOf(c) > 0 {
+			out = append(out, c)
 		}
 	}
-	if gzipQ >= 0 {
-		return gzipQ > 0
+	sort.SliceStable(out, func(i, j int) bool { return qOf(out[i]) > qOf(out[j]) })
+	if id, ok := q["identity"]; ok {
+		for i, c := range out {
+			if qOf(c) < id {
+				return out[:i]
+			}
+		}
 	}
-	return starQ > 0
+	return out
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 var index = []byte("<!doctype html><title>app</title>")
@@ -96,6 +98,11 @@ func TestGzipRoundTrip(t *testing.T) {
 		if res.Header.Get("Content-Encoding") != "" || !bytes.Equal(body(t, res), want) {
 			t.Errorf("%q: compressed although not accepted", ae)
 		}
+	}
+	// A small file with a shipped zstd encoding: sent with Vary all the same.
+	small := New(fstest.MapFS{"index.html": {Data: index}, "s.js": {Data: []byte(strings.Repeat("a", 300))}, "s.js.zst": {Data: zstdOf(t, []byte(strings.Repeat("a", 300)))}})
+	if res := do(t, small, "GET", "/s.js", map[string]string{"Accept-Encoding": "zstd"}); res.Header.Get("Content-Encoding") != "zstd" || res.Header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("small file, shipped zstd: %v", res.Header)
 	}
 	// Too small to gain from gzip: served as is, no Vary.
 	res := do(t, s, "GET", "/tiny.css", map[string]string{"Accept-Encoding": "gzip"})
@@ -203,5 +210,159 @@ func TestPregzipped(t *testing.T) {
 		if plain := body(t, do(t, s, "GET", "/core.wasm", nil)); !bytes.Equal(plain, core) {
 			t.Errorf("%s: identity body differs", name)
 		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		want   string // the codings, best first, joined by ","
+	}{
+		{"", ""},
+		{"gzip, deflate, br, zstd", "zstd,gzip"}, // Chromium's
+		{"gzip, deflate, br", "gzip"},
+		{"zstd", "zstd"},
+		{"ZSTD;Q=1", "zstd"},
+		{"zstd;q=0.5, gzip", "gzip,zstd"},
+		{"zstd;q=0.5, gzip;q=0.5", "zstd,gzip"},
+		{"zstd;q=0, gzip", "gzip"},
+		{"zstd;q=0, gzip;q=0", ""},
+		{"x-gzip", "gzip"},
+		{"*", "zstd,gzip"},
+		{"*;q=0", ""},
+		{"*;q=0.3, gzip", "gzip,zstd"},
+		{"*, zstd;q=0", "gzip"},
+		{"br", ""},
+		{"zstd;q=2", ""},    // out of range: refused
+		{"zstd;q=high", ""}, // malformed: refused
+		{"zstd;q=0.001", "zstd"},
+		{"gzip;q=0.5, identity", ""}, // identity named above the rest
+		{"gzip;q=0.5, identity;q=0.5", "gzip"},
+		{"zstd, gzip;q=0.4, identity;q=0.5", "zstd"},
+		{" , ;q=1, zstd ; q=0.9 ", "zstd"},
+	} {
+		if got := strings.Join(negotiate(c.header), ","); got != c.want {
+			t.Errorf("negotiate(%q) = %q, want %q", c.header, got, c.want)
+		}
+	}
+}
+
+// zstdOf is b as one zstd frame with its window size in the header (not a
+// single segment, as `zstd -19` writes a file of several MiB).
+func zstdOf(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw, err := zstd.NewWriter(&out, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithSingleSegment(false), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestZstd: a file's .zst beside it is served to clients that accept zstd
+// when it decompresses to the file with a window a browser accepts; a
+// stale, corrupt, too-wide or useless one is never sent, and those clients
+// get the gzip encoding instead, which decompresses to the file.
+func TestZstd(t *testing.T) {
+	core := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("cairn core "), 3000)...)
+	good := zstdOf(t, core)
+	// The frame header: magic, descriptor (no single-segment flag), then
+	// the window descriptor; 0x70 is a 16 MiB window, which a browser
+	// refuses although the frame decodes with it.
+	if good[4]&0x20 != 0 {
+		t.Fatalf("frame header %x: single segment", good[:6])
+	}
+	wide := bytes.Clone(good)
+	wide[5] = 0x70
+	chromium := map[string]string{"Accept-Encoding": "gzip, deflate, br, zstd"}
+	for name, pre := range map[string][]byte{
+		"fresh":   good,
+		"stale":   zstdOf(t, append(bytes.Clone(core), '!')),
+		"corrupt": good[:len(good)/2],
+		"garbage": bytes.Repeat([]byte{0x28, 0xb5, 0x2f, 0xfd}, 100),
+		"wide":    wide,
+		"larger":  append(zstdOf(t, core), make([]byte, len(core))...),
+	} {
+		s := New(fstest.MapFS{"index.html": {Data: index}, "core.wasm": {Data: core}, "core.wasm.zst": {Data: pre}})
+		res := do(t, s, "GET", "/core.wasm", chromium)
+		b := body(t, res)
+		if res.StatusCode != 200 || res.Header.Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("%s: %s %v", name, res.Status, res.Header)
+		}
+		if cl, _ := strconv.Atoi(res.Header.Get("Content-Length")); cl != len(b) {
+			t.Errorf("%s: Content-Length %d, body %d", name, cl, len(b))
+		}
+		switch enc := res.Header.Get("Content-Encoding"); {
+		case name == "fresh":
+			if enc != "zstd" || !bytes.Equal(b, good) || !unzstdsTo(b, core) {
+				t.Errorf("fresh: Content-Encoding %q, %d bytes: not the shipped encoding", enc, len(b))
+			}
+		case enc != "gzip" || !gunzipsTo(b, core):
+			t.Errorf("%s: Content-Encoding %q: not the file's gzip encoding", name, enc)
+		}
+		if plain := body(t, do(t, s, "GET", "/core.wasm", nil)); !bytes.Equal(plain, core) {
+			t.Errorf("%s: identity body differs", name)
+		}
+		if gz := body(t, do(t, s, "GET", "/core.wasm", map[string]string{"Accept-Encoding": "gzip"})); !gunzipsTo(gz, core) {
+			t.Errorf("%s: gzip body does not decompress to the file", name)
+		}
+	}
+}
+
+// TestZstdHeadRangeRevalidation: HEAD, Range and If-None-Match on the zstd
+// encoding, whose ETag is its own.
+func TestZstdHeadRangeRevalidation(t *testing.T) {
+	core := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("cairn core "), 3000)...)
+	zst := zstdOf(t, core)
+	s := New(fstest.MapFS{"index.html": {Data: index}, "core.wasm": {Data: core}, "core.wasm.zst": {Data: zst}})
+	ae := func(v string, more ...string) map[string]string {
+		h := map[string]string{"Accept-Encoding": v}
+		for i := 0; i+1 < len(more); i += 2 {
+			h[more[i]] = more[i+1]
+		}
+		return h
+	}
+	get := do(t, s, "GET", "/core.wasm", ae("gzip, zstd"))
+	body(t, get)
+	if s.assets["core.wasm"].gz != nil {
+		t.Error("a zstd client's request made (and checked) the gzip encoding too")
+	}
+	etag := get.Header.Get("ETag")
+	gzETag := do(t, s, "GET", "/core.wasm", ae("gzip")).Header.Get("ETag")
+	plainETag := do(t, s, "GET", "/core.wasm", nil).Header.Get("ETag")
+	if !strings.HasSuffix(etag, `-zstd"`) || etag == gzETag || etag == plainETag || gzETag == plainETag {
+		t.Fatalf("ETags: zstd %s, gzip %s, identity %s: want three", etag, gzETag, plainETag)
+	}
+
+	head := do(t, s, "HEAD", "/core.wasm", ae("zstd"))
+	if b := body(t, head); head.StatusCode != 200 || len(b) != 0 || head.Header.Get("Content-Encoding") != "zstd" ||
+		head.Header.Get("Content-Length") != strconv.Itoa(len(zst)) || head.Header.Get("ETag") != etag {
+		t.Errorf("HEAD: %s, %d body bytes, %v", head.Status, len(b), head.Header)
+	}
+
+	// A range is of the file as is; with zstd accepted the whole encoding
+	// is sent.
+	res := do(t, s, "GET", "/core.wasm", ae("zstd", "Range", "bytes=0-3"))
+	if b := body(t, res); res.StatusCode != 200 || !bytes.Equal(b, zst) || res.Header.Get("Content-Range") != "" {
+		t.Errorf("range with zstd: %s, %d bytes, %v", res.Status, len(b), res.Header)
+	}
+	res = do(t, s, "GET", "/core.wasm", map[string]string{"Range": "bytes=0-3"})
+	if b := body(t, res); res.StatusCode != http.StatusPartialContent || string(b) != "\x00asm" {
+		t.Errorf("range as is: %s %q", res.Status, b)
+	}
+
+	// 304 for the zstd ETag with zstd; a client that now takes only gzip
+	// gets the gzip body, not a 304 for the other encoding.
+	res = do(t, s, "GET", "/core.wasm", ae("gzip, zstd", "If-None-Match", etag))
+	if b := body(t, res); res.StatusCode != http.StatusNotModified || len(b) != 0 {
+		t.Errorf("revalidation: %s", res.Status)
+	}
+	res = do(t, s, "GET", "/core.wasm", ae("gzip", "If-None-Match", etag))
+	if b := body(t, res); res.StatusCode != 200 || !gunzipsTo(b, core) {
+		t.Errorf("zstd ETag, gzip client: %s", res.Status)
 	}
 }

@@ -150,8 +150,8 @@ func goBuild(root, out string, flags ...string) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// buildWasm writes web/static/cairn.wasm and wasm_exec.js, as `make
-// build-wasm` does.
+// buildWasm writes web/static/cairn.wasm, its encodings beside it and
+// wasm_exec.js, as `make build-wasm` does.
 func buildWasm(root string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
@@ -161,7 +161,11 @@ func buildWasm(root string) ([]byte, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return out, err
 	}
-	if err := gzipBeside(filepath.Join(root, "web", "static", "cairn.wasm")); err != nil {
+	core := filepath.Join(root, "web", "static", "cairn.wasm")
+	if out, err := zstdBeside(ctx, core); err != nil {
+		return out, err
+	}
+	if err := gzipBeside(core); err != nil {
 		return nil, err
 	}
 	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
@@ -176,6 +180,23 @@ func buildWasm(root string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("wasm_exec.js not found under %s", dir)
+}
+
+// zstdBeside writes name.zst with the zstd command, as `make build-wasm`
+// does (level 19, the 8 MiB window browsers accept). Without the command
+// it removes a stale name.zst, so the node serves gzip, unless CAIRN_E2E is
+// set: then a missing zstd is an error.
+func zstdBeside(ctx context.Context, name string) ([]byte, error) {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		if os.Getenv("CAIRN_E2E") != "" {
+			return nil, errors.New("zstd is not installed: `make deps` installs it (apt-get install zstd)")
+		}
+		if err := os.Remove(name + ".zst"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return exec.CommandContext(ctx, "zstd", "-19", "--zstd=wlog=23", "-q", "-f", "-o", name+".zst", name).CombinedOutput()
 }
 
 // gzipBeside writes name.gz at the best compression, as `make build-wasm`

@@ -3,7 +3,9 @@
 // While the core loads, this module resolves the reference on the node that
 // served the page (its relay, one or two REQs), reads the kind 7001 chunk
 // map, and fetches the init segment and the first media chunk from the node
-// over HTTP, so the player can append them before the core is ready.
+// over HTTP, so the player can append them before the core is ready. When
+// the node's store holds the reference, the node puts the events in the
+// page and preloads those chunks (web/head.go): no REQ at all then.
 //
 // Every byte is checked here: the map's chunk hashes against its Merkle root
 // (x-hash), each chunk against its hash (SubtleCrypto SHA-256). The events'
@@ -14,7 +16,7 @@
 // the page cannot read, a hash that differs, no SubtleCrypto outside a
 // secure context) gives null, and the player waits for the core as before.
 
-import { query } from "./nostr.js";
+import { query, validEvent } from "./nostr.js";
 import { bech32Decode, hexBytes, isHex64 } from "./util.js";
 
 const QUERY_MS = 3000;
@@ -112,6 +114,21 @@ export async function merkleRoot(leaves) {
   return level[0];
 }
 
+/**
+ * inline gives the events the node put in this page for ref
+ * (<script type="application/json" id="cairn-early">, web/head.go), or
+ * none: the node does so when its own store holds them, and this module
+ * then skips its REQs. They get the same checks as the relay's answers.
+ */
+export function inline(ref, doc = globalThis.document) {
+  try {
+    const d = JSON.parse(doc?.getElementById("cairn-early")?.textContent || "null");
+    return d && d.ref === ref && Array.isArray(d.events) ? d.events.filter(validEvent) : [];
+  } catch {
+    return [];
+  }
+}
+
 // fetchChunk GETs a chunk by its hash from the node and checks it.
 async function fetchChunk(hash, length, signal) {
   const res = await fetch(`/${hash}`, { signal });
@@ -132,16 +149,16 @@ export async function earlyOpen(ref, relay, signal) {
     if (!globalThis.crypto?.subtle) return null; // not a secure context
     const id = refId(ref);
     if (!id) return null;
-    const { events } = await query([relay], [{ ids: [id] }], QUERY_MS);
-    const ev = events.find((e) => e.id === id);
+    const given = inline(ref);
+    const ev = given.find((e) => e.id === id) || (await query([relay], [{ ids: [id] }], QUERY_MS)).events.find((e) => e.id === id);
     if (!ev) return null;
     let mapEv = ev, sha = "";
     if (ev.kind === 1063) {
       const root = ev.tags.find((t) => t[0] === "x-hash")?.[1];
       sha = ev.tags.find((t) => t[0] === "x")?.[1] || "";
       if (!isHex64(root)) return null;
-      const maps = await query([relay], [{ kinds: [7001], authors: [ev.pubkey], limit: 100 }], QUERY_MS);
-      mapEv = maps.events.find((m) => m.tags.some((t) => t[0] === "x-hash" && t[1] === root));
+      const isMap = (m) => m.kind === 7001 && m.pubkey === ev.pubkey && m.tags.some((t) => t[0] === "x-hash" && t[1] === root);
+      mapEv = given.find(isMap) || (await query([relay], [{ kinds: [7001], authors: [ev.pubkey], limit: 100 }], QUERY_MS)).events.find(isMap);
     }
     const file = readMap(mapEv);
     if (!file || file.chunks.length < 2) return null;

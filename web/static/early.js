@@ -150,6 +150,7 @@ export async function earlyOpen(ref, relay, signal) {
     const id = refId(ref);
     if (!id) return null;
     const given = inline(ref);
+    if (given.length) performance.mark("cairn:early-inline");
     const ev = given.find((e) => e.id === id) || (await query([relay], [{ ids: [id] }], QUERY_MS)).events.find((e) => e.id === id);
     if (!ev) return null;
     let mapEv = ev, sha = "";

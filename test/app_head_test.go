@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/cairn-nostr/cairn/test/harness"
 )
 
@@ -144,5 +146,39 @@ func TestAppWatchHeadStart(t *testing.T) {
 	proxy.mu.Lock()
 	t.Logf("GETs seen by the node: %s", fmt.Sprint(proxy.gets))
 	proxy.mu.Unlock()
+	assertNoConsoleErrors(t, br)
+}
+
+// TestAppWatchRelayHint: node B never heard of the film node A shared.
+// B's /watch/<nevent> is the plain page; the page finds the map on the
+// nevent's relay hint (A's relay) from the browser, hands it to B's relay
+// (which checks it and stores it, with A's addressing record), and plays
+// from chunks B serves by hash, pulled from A.
+func TestAppWatchRelayHint(t *testing.T) {
+	clip := testVideo(t, 12, 900, "")
+	a := harness.Start(t, "--webrtc-loopback")
+	s := shareChunked(t, a, clip, "256KiB")
+	b := harness.Start(t, "--webrtc-loopback")
+	if ev, pre := pageHead(t, b.URL+"/watch/"+s.nevent); len(ev) != 0 || len(pre) != 0 {
+		t.Fatalf("a node that does not hold the film put a head start in its page: %d events, %v", len(ev), pre)
+	}
+	br := harness.NewBrowser(t)
+	br.Open(b.URL + "/watch/" + s.nevent + "?loopback=1")
+	br.WaitFor(60*time.Second, `(() => { const v = document.querySelector('video'); return !!v && v.currentTime > 0.2; })()`)
+	var marks map[string]float64
+	br.Eval(`Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))`, &marks)
+	t.Logf("marks (ms from navigation): %v", marks)
+	for _, m := range []string{"cairn:early-hint", "cairn:early", "cairn:first-chunk"} {
+		if _, ok := marks[m]; !ok {
+			t.Errorf("no %s mark: the page did not start from the relay hint (marks %v)", m, marks)
+		}
+	}
+	c := harness.Dial(t, b.WSURL)
+	if got := c.Query("m", nostr.Filter{Kinds: []int{7001}}); len(got) != 1 {
+		t.Errorf("B's relay holds %d chunk maps after the page handed it the film's, want 1", len(got))
+	}
+	if got := c.Query("r", nostr.Filter{Kinds: []int{30078}, Authors: []string{nodePubkey(t, a)}}); len(got) == 0 {
+		t.Errorf("B's relay did not get A's addressing record from the page")
+	}
 	assertNoConsoleErrors(t, br)
 }

@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -98,15 +95,7 @@ func TestHeadStart(t *testing.T) {
 // page; a relay whose reads need AUTH puts nothing in it.
 func TestWatchHead(t *testing.T) {
 	a, b := startPair(t)
-	data := make([]byte, 300<<10)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "f.bin")
-	os.WriteFile(path, data, 0o600)
-	var sh ShareResult
-	post(t, a.URL()+"/api/share", ShareRequest{Path: path, Title: "t", ChunkSize: 128 << 10}, &sh)
+	sh, data := shareRandom(t, a, 3, 300<<10, 128<<10)
 
 	page := func(n *Node, ref string) string {
 		t.Helper()

@@ -7,10 +7,10 @@ import (
 
 	"github.com/cairn-nostr/cairn/event"
 	"github.com/cairn-nostr/cairn/media/chunkmap"
-	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/peer"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/web"
+	"github.com/nbd-wtf/go-nostr"
 )
 
 // headMaps is how many of an author's newest chunk maps are read to find

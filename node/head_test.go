@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/cairn-nostr/cairn/media/chunkmap"
-	"github.com/cairn-nostr/cairn/nostr"
 	"github.com/cairn-nostr/cairn/relay"
 	"github.com/cairn-nostr/cairn/web"
+	"github.com/nbd-wtf/go-nostr"
 )
 
 // signed signs ev with key and returns it with its raw JSON.

@@ -57,11 +57,23 @@ async function loadWasm() {
     result = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
   }
   mark("wasm-compiled");
+  if (hold) await hold;
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
   mark("wasm-ready");
   if (!globalThis.cairn) throw new Error("the browser core loaded but did not register globalThis.cairn");
   return globalThis.cairn;
+}
+
+let hold = null; // what running the loaded core waits for (holdRun)
+
+/**
+ * holdRun makes the core, once downloaded and compiled, wait for p (or
+ * maxMs) before it runs: its start-up holds the page's one thread for
+ * hundreds of ms, which the watch page's first frame must not wait behind.
+ */
+export function holdRun(p, maxMs) {
+  hold = Promise.race([p, new Promise((r) => setTimeout(r, maxMs))]).catch(() => {});
 }
 
 /** mark records a step of the page's start-up in the Performance timeline (cairn:name), for devtools and the benchmarks. */

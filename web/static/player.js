@@ -4,7 +4,7 @@
 // other audio and video, and other files are read whole.
 
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
-import { call, has, start, state, mark } from "./core.js";
+import { call, has, start, state, mark, holdRun } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
 import { earlyOpen } from "./early.js";
 import { settings } from "./util.js";
@@ -14,6 +14,7 @@ const KEEP_BEHIND_S = 10;     // seconds kept behind the playhead when the buffe
 const OPEN_RETRY_MS = 5000;
 const OPEN_TRIES = 120;       // 10 minutes of retrying a reference nobody has yet
 const MAX_WHOLE = 1024 ** 3;  // largest file read whole into memory
+const HOLD_MAX_MS = 1500;     // longest the core's start waits for the head start's first frame
 
 /** validRef tells whether ref looks like something open() takes: hex id or root, nevent, note. */
 export function validRef(ref) {
@@ -60,6 +61,10 @@ async function run(ref, ui) {
     throw new Error("This link has no valid reference: /watch/ should be followed by an nevent1…, a note1…, an event id or a Merkle root (64 hex digits).");
   }
   say("Starting the browser node…");
+  // With a head start, the core runs once the video plays (or HOLD_MAX_MS): its start-up would
+  // hold the page's one thread while the first chunks arrive and append.
+  let release = () => {};
+  holdRun(new Promise((r) => { release = r; }), HOLD_MAX_MS);
   const booting = start();
   booting.catch(() => {});
   // The head start (early.js): the page resolves the reference and fetches the first chunks from
@@ -72,6 +77,7 @@ async function run(ref, ui) {
   const opening = booting.then(() => openRef(ref, ctl, say), () => { throw new Error(state.message); });
   if (head && playable(head.file)) {
     mark("early");
+    ui.playing = release;
     const file = head.file;
     show(file, ui);
     const core = opening.then((f) => {
@@ -88,6 +94,7 @@ async function run(ref, ui) {
     return;
   }
   abort.abort();
+  release();
   const file = await opening;
   if (ctl.stopped) return;
   show(file, ui);
@@ -305,6 +312,9 @@ async function stream(file, mime, chunks, ui, source) {
     drawBuffer();
     if (!started) {
       started = true;
+      // The first frame presented (or, without requestVideoFrameCallback, playing) lets the core run.
+      if (ui.playing && video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => ui.playing());
+      else if (ui.playing) video.addEventListener("playing", ui.playing, { once: true });
       say(PLAYING);
       video.play().catch(() => say("Ready: press play.")); // autoplay may be refused until the user interacts
     }

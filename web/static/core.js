@@ -65,16 +65,21 @@ async function loadWasm() {
   return globalThis.cairn;
 }
 
-let hold = null; // what running the loaded core waits for (holdRun)
+let hold = null; // what running the loaded core waits for (holdCore)
+let releaseHold = () => {};
 
 /**
- * holdRun makes the core, once downloaded and compiled, wait for p (or
- * maxMs) before it runs: its start-up holds the page's one thread for
- * hundreds of ms, which the watch page's first frame must not wait behind.
+ * holdCore makes the core, once downloaded and compiled, wait before it
+ * runs until releaseCore() or maxMs: its start-up holds the page's one
+ * thread for hundreds of ms, which the watch page's first frame must not
+ * wait behind. It must be called before start() for the hold to apply.
  */
-export function holdRun(p, maxMs) {
-  hold = Promise.race([p, new Promise((r) => setTimeout(r, maxMs))]).catch(() => {});
+export function holdCore(maxMs) {
+  hold = new Promise((r) => { releaseHold = r; setTimeout(r, maxMs); });
 }
+
+/** releaseCore lets a held core run (holdCore); it does nothing otherwise. */
+export function releaseCore() { releaseHold(); }
 
 /** mark records a step of the page's start-up in the Performance timeline (cairn:name), for devtools and the benchmarks. */
 export function mark(name) { try { performance.mark(`cairn:${name}`); } catch { /* no timeline */ } }

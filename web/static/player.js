@@ -87,7 +87,8 @@ async function run(ref, ui) {
     core.catch((e) => { if (!ctl.stopped) { ctl.stopped = true; say(errText(e), "error"); } });
     // A chunk the page could not get (the node does not hold it: it pulls files by sha256, not
     // chunks by hash) comes through the core instead.
-    const viaCore = (i) => { releaseCore(); return core.then((f) => call("chunk", f.root, i)); };
+    // The core is released for chunk 0 or 1 (the head start failed); later ones wait for the first frame.
+    const viaCore = (i) => { if (i < 2) releaseCore(); return core.then((f) => call("chunk", f.root, i)); };
     const source = (i) => head.chunks.has(i) ? head.chunks.get(i).catch(() => viaCore(i)) : viaCore(i);
     await stream(file, file.mime, file.chunks, { ...ui, core }, source);
     return;

@@ -54,6 +54,15 @@ func pageHead(t *testing.T, u string) (events []map[string]any, preloads []strin
 	return events, preloads
 }
 
+// pageMarks reads the page's cairn:* performance marks, in ms from
+// navigation, and logs them.
+func pageMarks(t *testing.T, br *harness.Browser) map[string]float64 {
+	var marks map[string]float64
+	br.Eval(`Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))`, &marks)
+	t.Logf("marks (ms from navigation): %v", marks)
+	return marks
+}
+
 // countingProxy forwards to target (the node: pages, chunks, the relay's
 // websocket) and counts the GETs of each path.
 type countingProxy struct {
@@ -129,9 +138,7 @@ func TestAppWatchHeadStart(t *testing.T) {
 	br := harness.NewBrowser(t)
 	br.Open(proxy.URL + "/watch/" + s.nevent + "?loopback=1")
 	br.WaitFor(60*time.Second, `(() => { const v = document.querySelector('video'); return !!v && v.currentTime > 0.2; })()`)
-	var marks map[string]float64
-	br.Eval(`Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))`, &marks)
-	t.Logf("marks (ms from navigation): %v", marks)
+	marks := pageMarks(t, br)
 	if _, ok := marks["cairn:early-inline"]; !ok {
 		t.Errorf("early.js did not take the page's inline events: marks %v", marks)
 	}
@@ -165,9 +172,7 @@ func TestAppWatchRelayHint(t *testing.T) {
 	br := harness.NewBrowser(t)
 	br.Open(b.URL + "/watch/" + s.nevent + "?loopback=1")
 	br.WaitFor(60*time.Second, `(() => { const v = document.querySelector('video'); return !!v && v.currentTime > 0.2; })()`)
-	var marks map[string]float64
-	br.Eval(`Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))`, &marks)
-	t.Logf("marks (ms from navigation): %v", marks)
+	marks := pageMarks(t, br)
 	for _, m := range []string{"cairn:early-hint", "cairn:early", "cairn:first-chunk"} {
 		if _, ok := marks[m]; !ok {
 			t.Errorf("no %s mark: the page did not start from the relay hint (marks %v)", m, marks)

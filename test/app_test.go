@@ -409,11 +409,13 @@ func BenchmarkAppFirstFrameRemote(b *testing.B) {
 	s := shareChunked(b, a, clip, "0")
 	var firstBytes int64
 	var frames, ready, httpNav []float64
+	stalls, stalled := 0, 0.0
 	for i := 0; i < b.N; i++ {
 		node := harness.Start(b, "--webrtc-loopback")
 		br, ff := watchFirstFrame(b, node.URL+"/watch/"+s.nevent+"?loopback=1", 90*time.Second)
-		b.Logf("load %d (fresh node): first frame %.0f ms, marks %v", i, ff.Frame, ff.Marks)
+		b.Logf("load %d (fresh node): first frame %.0f ms, %d stalls (%.0f ms) in the first %d s, marks %v", i, ff.Frame, ff.Stalls, ff.StalledMs, stallWindow, ff.Marks)
 		frames = append(frames, ff.Frame)
+		stalls, stalled = stalls+ff.Stalls, stalled+ff.StalledMs
 		if r, ok := ff.Marks["cairn:wasm-ready"]; ok {
 			ready = append(ready, r)
 		}
@@ -451,6 +453,8 @@ func BenchmarkAppFirstFrameRemote(b *testing.B) {
 	b.ReportMetric(slices.Max(frames), "first-frame-max-ms")
 	b.ReportMetric(median(httpNav), "http-nav-ms")
 	b.ReportMetric(median(frames)/median(httpNav), "frame/http-nav")
+	b.ReportMetric(float64(stalls)/float64(len(frames)), "stalls/load")
+	b.ReportMetric(stalled/float64(len(frames)), "stalled-ms/load")
 	b.ReportMetric(0, "ns/op")
 }
 

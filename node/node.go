@@ -231,7 +231,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	mux.HandleFunc("GET /api/credits/entries", localOnly(n.serveCreditEntries))
 	mux.HandleFunc("GET /api/credits/verify", localOnly(n.serveCreditVerify))
 	mux.HandleFunc("GET /api/credits/proof", n.serveCreditProof)
-	n.routeMedia(mux, web.Handler())
+	app := web.Handler()
+	app.SetHead(n.watchHead) // /watch/<ref> carries what the store holds of ref (head.go)
+	n.routeMedia(mux, app)
 	mux.HandleFunc("POST /api/bt/follow", localOnly(n.serveFollow))
 	rl.Next = mux
 	n.srv = &http.Server{

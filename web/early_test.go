@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,8 @@ import (
 
 // TestEarlyJS runs the watch page's head start (static/early.js) under
 // Node against vectors made by the Go code: nevent and note references
-// from nip19, a signed kind 7001 map from chunkmap (its Merkle root, its
+// from nip19 (and the nevent's relay hint), the event id the page computes
+// for a relay's answer, the page's inline events (only for its own ref), a signed kind 7001 map from chunkmap (its Merkle root, its
 // chunk spans), and maps the page must refuse (a duplicate chunk index,
 // lengths that do not add up to the size, another root).
 func TestEarlyJS(t *testing.T) {
@@ -53,10 +55,19 @@ func TestEarlyJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `
-import { refId, readMap, merkleRoot } from "./early.js";
+import { refId, readMap, merkleRoot, refHints, eventId, inline } from "./early.js";
 import { hexBytes } from "./util.js";
 const [ev, id, nevent, note] = JSON.parse(process.argv[1]);
 const out = { nevent: refId(nevent), note: refId(note), hex: refId(id), bad: refId(nevent.slice(0, -1) + (nevent.endsWith("q") ? "p" : "q")), npub: refId("npub1") };
+out.hints = [refHints(nevent), refHints(note), refHints(id)];
+out.id = await eventId(ev);
+const doc = (text) => ({ getElementById: (k) => k === "cairn-early" ? { textContent: text } : null });
+out.inline = [
+  inline(nevent, doc(JSON.stringify({ ref: nevent, events: [ev, { id: "not an event" }] }))).map((e) => e.id),
+  inline(note, doc(JSON.stringify({ ref: nevent, events: [ev] }))).length,
+  inline(nevent, doc("{")).length,
+  inline(nevent, { getElementById: () => null }).length,
+];
 const f = readMap(ev);
 out.file = f;
 out.root = Buffer.from(await merkleRoot(f.hashes.map(hexBytes))).toString("hex");
@@ -95,12 +106,24 @@ console.log(JSON.stringify(out));
 			}
 		}
 		Refused []any
+		Hints   [][]string
+		ID      string
+		Inline  []any
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
 	if got.Nevent != ev.ID || got.Note != ev.ID || got.Hex != ev.ID || got.Bad != "" || got.Npub != "" {
 		t.Errorf("references: %+v", got)
+	}
+	if len(got.Hints) != 3 || len(got.Hints[0]) != 1 || got.Hints[0][0] != "ws://127.0.0.1:7777" || len(got.Hints[1])+len(got.Hints[2]) != 0 {
+		t.Errorf("relay hints: %v", got.Hints)
+	}
+	if got.ID != ev.ID {
+		t.Errorf("event id computed by the page %s, want %s", got.ID, ev.ID)
+	}
+	if fmt.Sprint(got.Inline) != fmt.Sprintf("[[%s] 0 0 0]", ev.ID) {
+		t.Errorf("inline events (this ref's valid one; another ref's, bad JSON, no element: none): %v", got.Inline)
 	}
 	root := strings.ToLower(got.File.Root)
 	if want := m.Root; root != hex.EncodeToString(want[:]) || got.Root != root {

@@ -42,7 +42,7 @@ import (
 var static embed.FS
 
 // Handler serves the embedded app.
-func Handler() http.Handler {
+func Handler() *Server {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // "static" is embedded: cannot fail
@@ -57,6 +57,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	assets map[string]*asset // by file name, loaded on first request
+	head   HeadFunc          // nil: /watch pages carry no head start (head.go)
 }
 
 // New returns a Server of the files in fsys, whose index.html is the app.
@@ -163,6 +164,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, err := s.asset(name)
 	if err != nil {
 		http.Error(w, "not found: "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	if name == "index.html" && s.serveHead(w, r, a) {
 		return
 	}
 	h := w.Header()

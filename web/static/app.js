@@ -2,7 +2,9 @@
 // reload, and the browser core's start in the background.
 
 import { settings, el } from "./util.js";
-import { onState, start } from "./core.js";
+import { onState, start, holdCore } from "./core.js";
+
+const HOLD_CORE_MS = 1500; // longest the core waits for the watch page's first frame
 
 const routes = [
   { re: /^\/$/, load: () => import("./feed.js"), title: "Feed" },
@@ -117,6 +119,8 @@ function init() {
   });
   document.addEventListener("click", onClick);
   addEventListener("popstate", render);
+  // The watch page's head start runs before the core (player.js releases it at the first frame).
+  if (location.pathname.startsWith("/watch/")) holdCore(HOLD_CORE_MS);
   render();
   start();
 }

@@ -57,12 +57,29 @@ async function loadWasm() {
     result = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
   }
   mark("wasm-compiled");
+  if (hold) await hold;
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
   mark("wasm-ready");
   if (!globalThis.cairn) throw new Error("the browser core loaded but did not register globalThis.cairn");
   return globalThis.cairn;
 }
+
+let hold = null; // what running the loaded core waits for (holdCore)
+let releaseHold = () => {};
+
+/**
+ * holdCore makes the core, once downloaded and compiled, wait before it
+ * runs until releaseCore() or maxMs: its start-up holds the page's one
+ * thread for hundreds of ms, which the watch page's first frame must not
+ * wait behind. It must be called before start() for the hold to apply.
+ */
+export function holdCore(maxMs) {
+  hold = new Promise((r) => { releaseHold = r; setTimeout(r, maxMs); });
+}
+
+/** releaseCore lets a held core run (holdCore); it does nothing otherwise. */
+export function releaseCore() { releaseHold(); }
 
 /** mark records a step of the page's start-up in the Performance timeline (cairn:name), for devtools and the benchmarks. */
 export function mark(name) { try { performance.mark(`cairn:${name}`); } catch { /* no timeline */ } }

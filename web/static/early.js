@@ -1,25 +1,32 @@
 // The watch page's head start. Most of the wait before a first frame is the
 // browser core downloading and starting; the page needs none of it to begin.
-// While the core loads, this module resolves the reference on the node that
-// served the page (its relay, one or two REQs), reads the kind 7001 chunk
-// map, and fetches the init segment and the first media chunk from the node
-// over HTTP, so the player can append them before the core is ready.
+// While the core loads, this module resolves the reference, reads the kind
+// 7001 chunk map, and fetches the init segment and the first media chunk
+// from the node that served the page over HTTP, so the player can append
+// them before the core is ready. The events come from the page itself when
+// the node's store holds them (the node puts them in the page and preloads
+// those chunks, web/head.go: no REQ at all then), else from the node's relay
+// and the nevent's relay hints at once, the first answer winning.
 //
 // Every byte is checked here: the map's chunk hashes against its Merkle root
 // (x-hash), each chunk against its hash (SubtleCrypto SHA-256). The events'
-// signatures are not: the map comes from the node that served this page's
-// code, which the page trusts already. The core opens the same reference
-// when it is ready, with every check it always makes, and the player stops
-// if it finds another file. Anything unexpected (no such event here, a map
-// the page cannot read, a hash that differs, no SubtleCrypto outside a
-// secure context) gives null, and the player waits for the core as before.
+// signatures are not checked here: what comes from the node that served this
+// page's code is trusted as the code is, and what a hinted relay gave (its
+// id checked here) is handed to the node's relay first, which checks the
+// signatures and refuses a bad one (the head start then ends). The core
+// opens the same reference when it is ready, with every check it always
+// makes, and the player stops if it finds another file. Anything unexpected
+// (no such event, a map the page cannot read, a hash that differs, no
+// SubtleCrypto outside a secure context) gives null, and the player waits
+// for the core as before.
 
-import { query } from "./nostr.js";
+import { query, send, validEvent } from "./nostr.js";
 import { bech32Decode, hexBytes, isHex64 } from "./util.js";
 
 const QUERY_MS = 3000;
 const MAX_CHUNKS = 1 << 20;
 const MAX_CHUNK = 7 << 20; // the map rule: no chunk over 7 MiB
+const MAX_HINTS = 3; // relay hints tried, as the core tries them
 
 const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -112,6 +119,21 @@ export async function merkleRoot(leaves) {
   return level[0];
 }
 
+/**
+ * inline gives the events the node put in this page for ref
+ * (<script type="application/json" id="cairn-early">, web/head.go), or
+ * none: the node does so when its own store holds them, and this module
+ * then skips its REQs. They get the same checks as the relay's answers.
+ */
+export function inline(ref, doc = globalThis.document) {
+  try {
+    const d = JSON.parse(doc?.getElementById("cairn-early")?.textContent || "null");
+    return d && d.ref === ref && Array.isArray(d.events) ? d.events.filter(validEvent) : [];
+  } catch {
+    return [];
+  }
+}
+
 // fetchChunk GETs a chunk by its hash from the node and checks it.
 async function fetchChunk(hash, length, signal) {
   const res = await fetch(`/${hash}`, { signal });
@@ -121,32 +143,101 @@ async function fetchChunk(hash, length, signal) {
   return data;
 }
 
+/** refHints gives an nevent's relay hints (ws:// and wss:// URLs, at most MAX_HINTS), or none. */
+export function refHints(ref) {
+  const d = bech32Decode(ref);
+  if (!d || d.hrp !== "nevent") return [];
+  const out = [];
+  for (let o = 0; o + 2 <= d.data.length;) {
+    const t = d.data[o], n = d.data[o + 1];
+    if (o + 2 + n > d.data.length) break;
+    if (t === 1) {
+      const u = new TextDecoder().decode(d.data.subarray(o + 2, o + 2 + n));
+      if (/^wss?:\/\/[^\s]+$/.test(u) && !out.includes(u)) out.push(u);
+    }
+    o += 2 + n;
+  }
+  return out.slice(0, MAX_HINTS);
+}
+
+// first asks each relay in urls for filter at once and gives {event, url} of the first answer pick
+// finds a match in, or null when none has one.
+async function first(urls, filter, pick) {
+  try {
+    return await Promise.any(urls.map(async (url) => {
+      const event = pick((await query([url], [filter], QUERY_MS)).events);
+      if (!event) throw new Error(`not on ${url}`);
+      return { event, url };
+    }));
+  } catch {
+    return null;
+  }
+}
+
+/** eventId computes a NIP-01 event id (hex) from the event's fields. */
+export async function eventId(ev) {
+  const ser = JSON.stringify([0, ev.pubkey, ev.created_at, ev.kind, ev.tags, ev.content]);
+  return toHex(await sha256(new TextEncoder().encode(ser)));
+}
+
+// handOver publishes events (the file event and map a hinted relay gave, and their author's
+// addressing record) to the node's relay: the node checks their signatures, which this page cannot,
+// and can then serve the map's chunks by hash, pulling them from the author's node it now knows the
+// address of. It reports whether the node took every event but the record.
+async function handOver(relay, events, record) {
+  const oks = await Promise.all([...events, ...(record ? [record] : [])].map((e) => send(relay, e, QUERY_MS)));
+  return oks.slice(0, events.length).every((r) => r.ok || r.reason.startsWith("duplicate:"));
+}
+
 /**
- * earlyOpen resolves ref on the page's node and starts fetching chunks 0
- * and 1 of its map. It resolves to {file, chunks: Map(index -> Promise of
- * verified bytes)} or null; it never rejects. relay is the node's relay
- * URL (ws(s)://host of the page).
+ * earlyOpen resolves ref and starts fetching chunks 0 and 1 of its map
+ * from the node that served the page. The events come from the page
+ * itself when the node put them there (inline), else from the node's
+ * relay and the nevent's relay hints, asked at once: the first answer
+ * wins. What a hinted relay gave is handed to the node (handOver) before
+ * any chunk is asked for. It resolves to {file, chunks: Map(index ->
+ * Promise of verified bytes)} or null; it never rejects. relay is the
+ * node's relay URL (ws(s)://host of the page).
  */
 export async function earlyOpen(ref, relay, signal) {
   try {
     if (!globalThis.crypto?.subtle) return null; // not a secure context
     const id = refId(ref);
     if (!id) return null;
-    const { events } = await query([relay], [{ ids: [id] }], QUERY_MS);
-    const ev = events.find((e) => e.id === id);
-    if (!ev) return null;
-    let mapEv = ev, sha = "";
+    const given = inline(ref);
+    if (given.length) performance.mark("cairn:early-inline");
+    let ev = given.find((e) => e.id === id), from = relay;
+    if (!ev) {
+      const hit = await first([relay, ...refHints(ref)], { ids: [id] }, (evs) => evs.find((e) => e.id === id));
+      if (!hit) return null;
+      ({ event: ev, url: from } = hit);
+      if (from !== relay && (await eventId(ev)) !== id) return null;
+    }
+    const record = (pubkey) => ({ kinds: [30078], authors: [pubkey], "#d": ["cairn-p2p"], limit: 1 });
+    let mapEv = ev, sha = "", rec = null;
     if (ev.kind === 1063) {
       const root = ev.tags.find((t) => t[0] === "x-hash")?.[1];
       sha = ev.tags.find((t) => t[0] === "x")?.[1] || "";
       if (!isHex64(root)) return null;
-      const maps = await query([relay], [{ kinds: [7001], authors: [ev.pubkey], limit: 100 }], QUERY_MS);
-      mapEv = maps.events.find((m) => m.tags.some((t) => t[0] === "x-hash" && t[1] === root));
+      const isMap = (m) => m.kind === 7001 && m.pubkey === ev.pubkey && m.tags.some((t) => t[0] === "x-hash" && t[1] === root);
+      mapEv = given.find(isMap);
+      if (!mapEv) {
+        const filters = [{ kinds: [7001], authors: [ev.pubkey], limit: 100 }, ...(from !== relay ? [record(ev.pubkey)] : [])];
+        const { events } = await query([from], filters, QUERY_MS);
+        mapEv = events.find(isMap);
+        rec = events.find((e) => e.kind === 30078) || null;
+      }
+    } else if (from !== relay) {
+      rec = (await query([from], [record(ev.pubkey)], QUERY_MS)).events.find((e) => e.kind === 30078) || null;
     }
     const file = readMap(mapEv);
     if (!file || file.chunks.length < 2) return null;
     if (isHex64(sha)) file.sha256 = sha;
     if (toHex(await merkleRoot(file.hashes.map(hexBytes))) !== file.root) return null;
+    if (from !== relay) {
+      performance.mark("cairn:early-hint");
+      if (!(await handOver(relay, ev === mapEv ? [ev] : [ev, mapEv], rec))) return null;
+    }
     const chunks = new Map();
     for (const i of [0, 1]) {
       const p = fetchChunk(file.hashes[i], file.chunks[i].length, signal);

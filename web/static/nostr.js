@@ -22,6 +22,7 @@ class Relay {
     this.seq = 0;
     this.ready = null;
     this.ws = null;
+    this.oks = new Map(); // event id -> its OK's handler (send)
   }
 
   connect() {
@@ -36,6 +37,8 @@ class Relay {
       ws.onclose = () => {
         clearTimeout(timer);
         this.ready = null;
+        for (const f of this.oks.values()) f(false, `relay ${this.url} closed the connection`);
+        this.oks.clear();
         for (const s of this.subs.values()) s.onclose?.();
         this.subs.clear();
       };
@@ -49,11 +52,25 @@ class Relay {
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
     if (!Array.isArray(msg) || typeof msg[1] !== "string") return;
+    if (msg[0] === "OK") {
+      const f = this.oks.get(msg[1]);
+      if (f) { this.oks.delete(msg[1]); f(msg[2] === true, String(msg[3] || "")); }
+      return;
+    }
     const sub = this.subs.get(msg[1]);
     if (!sub) return;
     if (msg[0] === "EVENT" && validEvent(msg[2])) sub.onevent(msg[2]);
     else if (msg[0] === "EOSE") sub.oneose?.();
     else if (msg[0] === "CLOSED") { this.subs.delete(msg[1]); sub.onclose?.(String(msg[2] || "")); }
+  }
+
+  // send publishes a signed event and resolves with the relay's OK, {ok, reason}.
+  send(ev, timeoutMs) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.oks.delete(ev.id); resolve({ ok: false, reason: `relay ${this.url} did not answer in ${timeoutMs / 1000} s` }); }, timeoutMs);
+      this.oks.set(ev.id, (ok, reason) => { clearTimeout(timer); resolve({ ok, reason }); });
+      this.ws.send(JSON.stringify(["EVENT", ev]));
+    });
   }
 
   subscribe(filters, handlers) {
@@ -101,6 +118,15 @@ export async function query(urls, filters, timeoutMs = 6000) {
   }));
   const events = [...byId.values()].sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : 1));
   return { events, errors };
+}
+
+/** send publishes a signed event to the relay at url and resolves with its OK, {ok, reason}; it never rejects. */
+export async function send(url, ev, timeoutMs = 6000) {
+  try {
+    return await (await relay(url).connect()).send(ev, timeoutMs);
+  } catch (e) {
+    return { ok: false, reason: e.message };
+  }
 }
 
 /** normalizeRelay checks a relay URL typed by the user; it returns the URL or throws saying what is wrong. */

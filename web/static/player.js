@@ -4,7 +4,7 @@
 // other audio and video, and other files are read whole.
 
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
-import { call, has, start, state, mark } from "./core.js";
+import { call, has, start, state, mark, releaseCore } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
 import { earlyOpen } from "./early.js";
 import { settings } from "./util.js";
@@ -44,6 +44,7 @@ export function render(main, ref) {
   run(ref, { heading, say, stage, info, ctl }).catch((e) => say(errText(e), "error"));
   return () => {
     ctl.stopped = true;
+    releaseCore();
     for (const a of ctl.aborts) a.abort();
     for (const t of ctl.timers) clearInterval(t);
     for (const u of ctl.urls) URL.revokeObjectURL(u);
@@ -56,10 +57,13 @@ async function run(ref, ui) {
   const { heading, say, ctl } = ui;
   heading.textContent = "Looking for the file…";
   if (!validRef(ref)) {
+    releaseCore();
     heading.textContent = "Not a valid link";
     throw new Error("This link has no valid reference: /watch/ should be followed by an nevent1…, a note1…, an event id or a Merkle root (64 hex digits).");
   }
   say("Starting the browser node…");
+  // On a /watch load the core is held (app.js, holdCore): with a head start it runs once the first
+  // frame is shown, as its start-up would hold the page's one thread while the first chunks append.
   const booting = start();
   booting.catch(() => {});
   // The head start (early.js): the page resolves the reference and fetches the first chunks from
@@ -72,6 +76,7 @@ async function run(ref, ui) {
   const opening = booting.then(() => openRef(ref, ctl, say), () => { throw new Error(state.message); });
   if (head && playable(head.file)) {
     mark("early");
+    ui.playing = releaseCore;
     const file = head.file;
     show(file, ui);
     const core = opening.then((f) => {
@@ -82,12 +87,14 @@ async function run(ref, ui) {
     core.catch((e) => { if (!ctl.stopped) { ctl.stopped = true; say(errText(e), "error"); } });
     // A chunk the page could not get (the node does not hold it: it pulls files by sha256, not
     // chunks by hash) comes through the core instead.
-    const viaCore = (i) => core.then((f) => call("chunk", f.root, i));
+    // The core is released for chunk 0 or 1 (the head start failed); later ones wait for the first frame.
+    const viaCore = (i) => { if (i < 2) releaseCore(); return core.then((f) => call("chunk", f.root, i)); };
     const source = (i) => head.chunks.has(i) ? head.chunks.get(i).catch(() => viaCore(i)) : viaCore(i);
     await stream(file, file.mime, file.chunks, { ...ui, core }, source);
     return;
   }
   abort.abort();
+  releaseCore();
   const file = await opening;
   if (ctl.stopped) return;
   show(file, ui);
@@ -305,6 +312,9 @@ async function stream(file, mime, chunks, ui, source) {
     drawBuffer();
     if (!started) {
       started = true;
+      // The first frame presented (or, without requestVideoFrameCallback, playing) lets the core run.
+      if (ui.playing && video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => ui.playing());
+      else if (ui.playing) video.addEventListener("playing", ui.playing, { once: true });
       say(PLAYING);
       video.play().catch(() => say("Ready: press play.")); // autoplay may be refused until the user interacts
     }

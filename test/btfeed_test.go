@@ -38,14 +38,23 @@ func TestFollowFromNpub(t *testing.T) {
 	}
 	var out, errOut string
 	var code int
+	// A publishes its feed once its DHT has a node to put to; until then
+	// a follow fails. Bounded by a deadline, not only by tries, so a slow
+	// machine fails here with the reason rather than at the suite's limit.
+	deadline := time.Now().Add(3 * time.Minute)
 	for try := 0; ; try++ {
-		if try == 60 {
-			t.Fatalf("cairn follow never succeeded: %d %s %s", code, out, errOut)
+		if try == 60 || time.Now().After(deadline) {
+			var sa, sc struct {
+				BTDHT json.RawMessage `json:"bt_dht"`
+			}
+			getJSON(t, a.URL+"/api/status", &sa)
+			getJSON(t, c.URL+"/api/status", &sc)
+			t.Fatalf("cairn follow never succeeded in %d tries: exit %d\nstdout:\n%s\nstderr:\n%s\nA's bt_dht: %s\nC's bt_dht: %s", try, code, out, errOut, sa.BTDHT, sc.BTDHT)
 		}
 		if try > 0 {
 			time.Sleep(500 * time.Millisecond) // between follows, bounded by the tries
 		}
-		out, errOut, code = harness.RunTimeout(t, 2*time.Minute, "follow", "--node", c.URL, "--print", st.Npub)
+		out, errOut, code = harness.RunTimeout(t, time.Minute, "follow", "--node", c.URL, "--print", st.Npub)
 		if code == 0 {
 			break
 		}

@@ -286,13 +286,15 @@ func (n *Node) sendOffer(ctx context.Context, o cold.Offer, mapEv *nostr.Event) 
 	n.saveColdLogged()
 }
 
-// challengeRetry is the pause before a challenge answered BUSY is asked
-// again.
+// challengeRetry is the pause before a challenge that did not reach the
+// holder (BUSY, no connection) is sent again.
 const challengeRetry = 300 * time.Millisecond
 
 // challenge asks a holder for a custody proof and checks it against this
 // node's copy of the chunk. A holder that answers NOT_FOUND or a wrong
 // proof fails; one that does not answer in time fails at the next tick.
+// Until the deadline, a challenge that did not reach the holder (busy, the
+// connection gone) is sent again.
 func (n *Node) challenge(ctx context.Context, ch cold.Challenge) {
 	n.cold.mu.Lock()
 	n.cold.challenged++
@@ -311,12 +313,17 @@ func (n *Node) challenge(ctx context.Context, ch cold.Challenge) {
 	ctx, cancel := context.WithDeadline(ctx, ch.Deadline)
 	defer cancel()
 	proof, err := n.host.Challenge(ctx, p, ch.Chunk, ch.Offset, ch.Nonce)
-	for errors.Is(err, p2p.ErrBusy) && time.Until(ch.Deadline) > challengeRetry {
-		// Its request limit, not its custody: ask again within the 5 s.
+	for err != nil && !errors.Is(err, p2p.ErrNotFound) && time.Until(ch.Deadline) > challengeRetry {
+		// Its request limit, or a connection that dropped (a holder
+		// restarting): not its custody. Ask again within the 5 s, at the
+		// address it is known by now.
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(challengeRetry):
+		}
+		if q, ok := n.coldPeer(ch.Holder); ok {
+			p = q
 		}
 		proof, err = n.host.Challenge(ctx, p, ch.Chunk, ch.Offset, ch.Nonce)
 	}

@@ -517,7 +517,15 @@ func TestColdStorageRestart(t *testing.T) {
 	}
 	s = startNode(t, sc)
 	if got := holdersOf(s.ColdStatus(), file.Root); fmt.Sprint(got) != fmt.Sprint(given) {
-		t.Fatalf("assignments after the assigner's restart %v, before %v", got, given)
+		// What the assigner read at start: its file, or the one set aside.
+		var read []string
+		files, _ := filepath.Glob(coldFile(sc.DataDir) + "*")
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			_, err := cold.DecodeSaved(b)
+			read = append(read, fmt.Sprintf("%s (%d bytes, decodes: %v):\n%.3000s", filepath.Base(f), len(b), err, b))
+		}
+		t.Fatalf("assignments after the assigner's restart %v, before %v\n%s", got, given, strings.Join(read, "\n"))
 	}
 	waitCold(t, "the restarted assigner challenging both holders, and both passing", func() bool {
 		return passed(pk0) > p+2 && passed(holders[1].Key().Public) > 0 && s.ColdStatus().Proved >= 2

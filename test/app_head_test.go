@@ -145,6 +145,9 @@ func TestAppWatchHeadStart(t *testing.T) {
 	if _, ok := marks["cairn:early"]; !ok {
 		t.Errorf("the player did not start from the head start: marks %v", marks)
 	}
+	if b, ok := marks["cairn:early-begin"]; !ok || b > marks["cairn:early-inline"] {
+		t.Errorf("the page did not begin the head start itself, before the player (early.js begin): marks %v", marks)
+	}
 	for i, c := range chunks[:2] {
 		if got := proxy.count("/" + c); got != 1 {
 			t.Errorf("chunk %d: the node got %d GETs of /%s…, want 1 (the preload, reused by early.js's fetch)", i, got, c[:8])

@@ -55,7 +55,7 @@ func TestEarlyJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `
-import { refId, readMap, merkleRoot, refHints, eventId, inline } from "./early.js";
+import { refId, readMap, merkleRoot, refHints, eventId, inline, begin, take } from "./early.js";
 import { hexBytes } from "./util.js";
 const [ev, id, nevent, note] = JSON.parse(process.argv[1]);
 const out = { nevent: refId(nevent), note: refId(note), hex: refId(id), bad: refId(nevent.slice(0, -1) + (nevent.endsWith("q") ? "p" : "q")), npub: refId("npub1") };
@@ -79,6 +79,24 @@ out.refused = [
   bad((t) => { t.find((x) => x[0] === "size")[1] = "01950"; }),
   readMap({ ...ev, kind: 1 }),
 ];
+// begin (from the HTML) and take (the player): one earlyOpen, one GET per chunk.
+out.fetches = [];
+globalThis.fetch = async (u) => { out.fetches.push(String(u)); throw new Error("no network here"); };
+const page = doc(JSON.stringify({ ref: nevent, events: [ev] }));
+globalThis.document = page;
+const loc = (p) => ({ pathname: p, protocol: "http:", host: "127.0.0.1:1" });
+const begun = () => performance.getEntriesByName("cairn:early-begin").length;
+begin(page, loc("/watch/" + note)); // the path names another ref than the page's element
+begin(doc("{"), loc("/watch/" + nevent));
+out.begun = [begun()];
+begin(page, loc("/watch/" + nevent));
+begin(page, loc("/watch/" + nevent + "/"));
+out.begun.push(begun());
+const h = await take(nevent, "ws://127.0.0.1:1", new AbortController().signal);
+out.taken = [h?.file?.root, out.fetches.length];
+await Promise.allSettled(h.chunks.values());
+const h2 = await take(nevent, "ws://127.0.0.1:1", new AbortController().signal); // taken once: a new earlyOpen
+out.taken.push(h2?.file?.root === h.file.root, out.fetches.length);
 console.log(JSON.stringify(out));
 `
 	dir, err := filepath.Abs("static")
@@ -109,6 +127,9 @@ console.log(JSON.stringify(out));
 		Hints   [][]string
 		ID      string
 		Inline  []any
+		Begun   []int
+		Taken   []any
+		Fetches []string
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%v: %s", err, b)
@@ -124,6 +145,12 @@ console.log(JSON.stringify(out));
 	}
 	if fmt.Sprint(got.Inline) != fmt.Sprintf("[[%s] 0 0 0]", ev.ID) {
 		t.Errorf("inline events (this ref's valid one; another ref's, bad JSON, no element: none): %v", got.Inline)
+	}
+	if fmt.Sprint(got.Begun) != "[0 1]" {
+		t.Errorf("head starts begun (another ref's path, bad element: none; this ref's, twice: one): %v", got.Begun)
+	}
+	if want := fmt.Sprintf("[%x 2 true 4]", m.Root); fmt.Sprint(got.Taken) != want || fmt.Sprint(got.Fetches) != fmt.Sprintf("[/%x /%x /%x /%x]", hashes[0], hashes[1], hashes[0], hashes[1]) {
+		t.Errorf("taken (root, GETs so far, a second take's root, GETs): %v, want %s; GETs %v", got.Taken, want, got.Fetches)
 	}
 	root := strings.ToLower(got.File.Root)
 	if want := m.Root; root != hex.EncodeToString(want[:]) || got.Root != root {

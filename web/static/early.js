@@ -21,7 +21,7 @@
 // for the core as before.
 
 import { query, send, validEvent } from "./nostr.js";
-import { bech32Decode, hexBytes, isHex64 } from "./util.js";
+import { bech32Decode, hexBytes, isHex64, settings } from "./util.js";
 
 const QUERY_MS = 3000;
 const MAX_CHUNKS = 1 << 20;
@@ -248,4 +248,51 @@ export async function earlyOpen(ref, relay, signal) {
   } catch {
     return null;
   }
+}
+
+/** pageRelay gives the relay URL of the node that served the page at loc (ws(s)://host). */
+export function pageRelay(loc = globalThis.location) {
+  return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}`;
+}
+
+// The head start begun by the page itself (begin), until the player takes it (take).
+let begun = null;
+
+/**
+ * begin starts earlyOpen from the HTML, before the app's modules: the node
+ * puts `import { begin } from "/early.js"; begin()` in a /watch page that
+ * carries a head start (web/head.go), so the checks and the chunk fetches
+ * do not wait for app.js, the route and the player's imports. It starts
+ * only for the ref in the page's cairn-early element, when the page's path
+ * is /watch/<that ref> and the user has not turned HTTP fetches off (the
+ * player's "http" setting); the player then takes the result with take().
+ */
+export function begin(doc = globalThis.document, loc = globalThis.location) {
+  if (begun) return;
+  let ref = "";
+  try { ref = JSON.parse(doc?.getElementById("cairn-early")?.textContent || "null")?.ref; } catch { return; }
+  if (typeof ref !== "string" || !ref || loc?.pathname?.replace(/\/+$/, "") !== `/watch/${ref}`) return;
+  if (settings.get("http", true) === false) return;
+  try { performance.mark("cairn:early-begin"); } catch { /* no timeline */ }
+  const abort = new AbortController();
+  const relay = pageRelay(loc);
+  begun = { ref, relay, abort, result: earlyOpen(ref, relay, abort.signal) };
+}
+
+/**
+ * take gives the head start for ref: the one begin() started when it is
+ * for the same ref and relay (signal then aborts its fetches), else a new
+ * earlyOpen. A begun head start is given once; one for another ref is
+ * aborted.
+ */
+export function take(ref, relay, signal) {
+  const b = begun;
+  begun = null;
+  if (!b || b.ref !== ref || b.relay !== relay) {
+    b?.abort.abort();
+    return earlyOpen(ref, relay, signal);
+  }
+  if (signal?.aborted) b.abort.abort();
+  else signal?.addEventListener("abort", () => b.abort.abort(), { once: true });
+  return b.result;
 }

@@ -6,7 +6,7 @@
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
 import { call, has, start, state, mark, releaseCore } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
-import { earlyOpen } from "./early.js";
+import { take, pageRelay } from "./early.js";
 import { settings } from "./util.js";
 
 const AHEAD = 3;              // media chunks kept buffered ahead of the playhead
@@ -70,8 +70,8 @@ async function run(ref, ui) {
   // the node itself while the core loads. The core still opens the reference and checks it.
   const abort = new AbortController();
   ctl.aborts.push(abort);
-  const head = settings.get("http", true) !== false
-    ? await earlyOpen(ref, `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`, abort.signal) : null;
+  // A /watch page that carries the head start began it from the HTML (early.js begin): take that one.
+  const head = settings.get("http", true) !== false ? await take(ref, pageRelay(), abort.signal) : null;
   if (ctl.stopped) return;
   const opening = booting.then(() => openRef(ref, ctl, say), () => { throw new Error(state.message); });
   if (head && playable(head.file)) {

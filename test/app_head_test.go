@@ -145,6 +145,9 @@ func TestAppWatchHeadStart(t *testing.T) {
 	if _, ok := marks["cairn:early"]; !ok {
 		t.Errorf("the player did not start from the head start: marks %v", marks)
 	}
+	if r, ok := marks["cairn:core-released"]; !ok || marks["cairn:wasm-compiled"] < r {
+		t.Errorf("the core was compiled before the player released it (holdCore): marks %v", marks)
+	}
 	if b, ok := marks["cairn:early-begin"]; !ok || b > marks["cairn:early-inline"] {
 		t.Errorf("the page did not begin the head start itself, before the player (early.js begin): marks %v", marks)
 	}

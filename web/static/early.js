@@ -234,6 +234,7 @@ export async function earlyOpen(ref, relay, signal) {
     if (!file || file.chunks.length < 2) return null;
     if (isHex64(sha)) file.sha256 = sha;
     if (toHex(await merkleRoot(file.hashes.map(hexBytes))) !== file.root) return null;
+    performance.mark("cairn:early-checked");
     if (from !== relay) {
       performance.mark("cairn:early-hint");
       if (!(await handOver(relay, ev === mapEv ? [ev] : [ev, mapEv], rec))) return null;

@@ -55,6 +55,7 @@ export function render(main, ref) {
 
 async function run(ref, ui) {
   const { heading, say, ctl } = ui;
+  mark("player");
   heading.textContent = "Looking for the file…";
   if (!validRef(ref)) {
     releaseCore();

@@ -85,6 +85,7 @@ func (s *Server) serveHead(w http.ResponseWriter, r *http.Request, index *asset)
 const beginHead = `<link rel="modulepreload" href="/early.js">
 <link rel="modulepreload" href="/nostr.js">
 <link rel="modulepreload" href="/util.js">
+<link rel="modulepreload" href="/media.js">
 <script type="module" async>import { begin } from "/early.js"; begin();</script>
 `
 

@@ -7,6 +7,10 @@
 // the node's store holds them (the node puts them in the page and preloads
 // those chunks, web/head.go: no REQ at all then), else from the node's relay
 // and the nevent's relay hints at once, the first answer winning.
+// In a page that carries them, begin() starts all this from the HTML, and
+// also opens the MediaSource and appends the init segment (prepareMedia),
+// before the app's modules and the player have loaded; the player takes
+// the result (take).
 //
 // Every byte is checked here: the map's chunk hashes against its Merkle root
 // (x-hash), each chunk against its hash (SubtleCrypto SHA-256). The events'

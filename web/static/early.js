@@ -321,7 +321,10 @@ export function prepareMedia(file, init, doc = globalThis.document) {
     });
     performance.mark("cairn:early-init-appended");
     return { type, sb };
-  })().catch(() => null);
+  })().catch((e) => {
+    try { performance.mark("cairn:early-media-failed", { detail: String(e?.message || e?.type || e) }); } catch { /* no timeline */ }
+    return null;
+  });
   return { element, source, url, ready };
 }
 

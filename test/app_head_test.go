@@ -145,6 +145,19 @@ func TestAppWatchHeadStart(t *testing.T) {
 	if _, ok := marks["cairn:early"]; !ok {
 		t.Errorf("the player did not start from the head start: marks %v", marks)
 	}
+	_, prepared := marks["cairn:early-init-appended"]
+	_, own := marks["cairn:init-appended"]
+	var players int
+	br.Eval(`document.querySelectorAll('video, audio').length`, &players)
+	if !prepared || own || players != 1 {
+		t.Errorf("the player did not play on the element the page prepared (early.js prepareMedia): %d media elements, marks %v", players, marks)
+	}
+	if r, ok := marks["cairn:core-released"]; !ok || marks["cairn:wasm-compiled"] < r {
+		t.Errorf("the core was compiled before the player released it (holdCore): marks %v", marks)
+	}
+	if b, ok := marks["cairn:early-begin"]; !ok || b > marks["cairn:early-inline"] {
+		t.Errorf("the page did not begin the head start itself, before the player (early.js begin): marks %v", marks)
+	}
 	for i, c := range chunks[:2] {
 		if got := proxy.count("/" + c); got != 1 {
 			t.Errorf("chunk %d: the node got %d GETs of /%s…, want 1 (the preload, reused by early.js's fetch)", i, got, c[:8])

@@ -295,7 +295,9 @@ func watchFirstFrame(b *testing.B, url string, d time.Duration) (*harness.Browse
 	br.WaitFor(d, fmt.Sprintf(`document.querySelector('video').currentTime >= %d`, stallWindow))
 	var ff firstFrame
 	br.Eval(`({playing: __ff.playing, frame: __ff.frame, stalls: __ff.stalls, stalledMs: __ff.stalledMs + (__ff.since ? performance.now() - __ff.since : 0),
-	  marks: Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]))})`, &ff)
+	  marks: Object.fromEntries([...performance.getEntriesByType('mark').filter(m => m.name.startsWith('cairn:')).map(m => [m.name, m.startTime]),
+	    ...['responseStart', 'responseEnd', 'domInteractive'].map(k => ['nav:' + k, performance.getEntriesByType('navigation')[0]?.[k]]),
+	    ...performance.getEntriesByType('resource').filter(r => /\/((app|player|early|util|nostr|core|media|wasm_exec)\.js|app\.css|cairn\.wasm)$/.test(r.name)).map(r => ['got:' + r.name.split('/').pop(), r.responseEnd])])})`, &ff)
 	return br, ff
 }
 

@@ -21,7 +21,9 @@ import (
 // from nip19 (and the nevent's relay hint), the event id the page computes
 // for a relay's answer, the page's inline events (only for its own ref), a signed kind 7001 map from chunkmap (its Merkle root, its
 // chunk spans), and maps the page must refuse (a duplicate chunk index,
-// lengths that do not add up to the size, another root).
+// lengths that do not add up to the size, another root); begin and take
+// (one earlyOpen, one GET per chunk); and prepareMedia making nothing for
+// a file MediaSource cannot take.
 func TestEarlyJS(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -55,7 +57,7 @@ func TestEarlyJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `
-import { refId, readMap, merkleRoot, refHints, eventId, inline } from "./early.js";
+import { refId, readMap, merkleRoot, refHints, eventId, inline, begin, take, prepareMedia } from "./early.js";
 import { hexBytes } from "./util.js";
 const [ev, id, nevent, note] = JSON.parse(process.argv[1]);
 const out = { nevent: refId(nevent), note: refId(note), hex: refId(id), bad: refId(nevent.slice(0, -1) + (nevent.endsWith("q") ? "p" : "q")), npub: refId("npub1") };
@@ -79,6 +81,30 @@ out.refused = [
   bad((t) => { t.find((x) => x[0] === "size")[1] = "01950"; }),
   readMap({ ...ev, kind: 1 }),
 ];
+// begin (from the HTML) and take (the player): one earlyOpen, one GET per chunk.
+out.fetches = [];
+globalThis.fetch = async (u) => { out.fetches.push(String(u)); throw new Error("no network here"); };
+const page = doc(JSON.stringify({ ref: nevent, events: [ev] }));
+globalThis.document = page;
+const loc = (p) => ({ pathname: p, protocol: "http:", host: "127.0.0.1:1" });
+const begun = () => performance.getEntriesByName("cairn:early-begin").length;
+begin(page, loc("/watch/" + note)); // the path names another ref than the page's element
+begin(doc("{"), loc("/watch/" + nevent));
+out.begun = [begun()];
+begin(page, loc("/watch/" + nevent));
+begin(page, loc("/watch/" + nevent + "/"));
+out.begun.push(begun());
+const h = await take(nevent, "ws://127.0.0.1:1", new AbortController().signal);
+out.taken = [h?.file?.root, out.fetches.length];
+await Promise.allSettled(h.chunks.values());
+const h2 = await take(nevent, "ws://127.0.0.1:1", new AbortController().signal); // taken once: a new earlyOpen
+out.taken.push(h2?.file?.root === h.file.root, out.fetches.length);
+// prepareMedia makes nothing for a file MediaSource cannot take (even where it exists).
+const vid = { mime: "video/mp4", fragmented: true };
+out.media = [prepareMedia(vid, Promise.resolve(new Uint8Array(8)))];
+globalThis.MediaSource = class {};
+out.media.push(prepareMedia({ ...vid, fragmented: false }, Promise.resolve(new Uint8Array(8))), prepareMedia({ ...vid, mime: "text/plain" }, Promise.resolve(new Uint8Array(8))),
+  prepareMedia({ ...vid, mime: "image/png" }, Promise.resolve(new Uint8Array(8))), prepareMedia(vid, null), prepareMedia(null, Promise.resolve(new Uint8Array(8))));
 console.log(JSON.stringify(out));
 `
 	dir, err := filepath.Abs("static")
@@ -109,6 +135,10 @@ console.log(JSON.stringify(out));
 		Hints   [][]string
 		ID      string
 		Inline  []any
+		Begun   []int
+		Taken   []any
+		Fetches []string
+		Media   []any
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%v: %s", err, b)
@@ -124,6 +154,15 @@ console.log(JSON.stringify(out));
 	}
 	if fmt.Sprint(got.Inline) != fmt.Sprintf("[[%s] 0 0 0]", ev.ID) {
 		t.Errorf("inline events (this ref's valid one; another ref's, bad JSON, no element: none): %v", got.Inline)
+	}
+	if fmt.Sprint(got.Begun) != "[0 1]" {
+		t.Errorf("head starts begun (another ref's path, bad element: none; this ref's, twice: one): %v", got.Begun)
+	}
+	if want := fmt.Sprintf("[%x 2 true 4]", m.Root); fmt.Sprint(got.Taken) != want || fmt.Sprint(got.Fetches) != fmt.Sprintf("[/%x /%x /%x /%x]", hashes[0], hashes[1], hashes[0], hashes[1]) {
+		t.Errorf("taken (root, GETs so far, a second take's root, GETs): %v, want %s; GETs %v", got.Taken, want, got.Fetches)
+	}
+	if fmt.Sprint(got.Media) != "[<nil> <nil> <nil> <nil> <nil> <nil>]" {
+		t.Errorf("media prepared (no MediaSource, not fragmented, not audio or video, no init segment, no file: none): %v", got.Media)
 	}
 	root := strings.ToLower(got.File.Root)
 	if want := m.Root; root != hex.EncodeToString(want[:]) || got.Root != root {

@@ -78,10 +78,22 @@ func (s *Server) serveHead(w http.ResponseWriter, r *http.Request, index *asset)
 	return true
 }
 
+// beginHead starts the head start from the HTML (early.js begin): an async
+// module runs as soon as it and its imports are loaded, without waiting
+// for app.js, the route and the player's imports. The modules it imports
+// are preloaded at once, not found one import after another.
+const beginHead = `<link rel="modulepreload" href="/early.js">
+<link rel="modulepreload" href="/nostr.js">
+<link rel="modulepreload" href="/util.js">
+<link rel="modulepreload" href="/media.js">
+<script type="module" async>import { begin } from "/early.js"; begin();</script>
+`
+
 // withHead returns page with h rendered at its head marker (or before
 // </head>): a JSON script element {"ref", "events"} with id cairn-early,
-// and a preload link per blob, fetched as early.js fetches it (a same-origin
-// fetch() in cors mode, so the browser hands the preloaded response to it).
+// a preload link per blob, fetched as early.js fetches it (a same-origin
+// fetch() in cors mode, so the browser hands the preloaded response to it),
+// and the module that begins early.js's work (beginHead).
 // Every string is escaped for HTML (<, > and & as \u escapes inside the
 // JSON, so no content can close the script element). It reports false
 // when page has no place for it, h has no valid event, or ref is not one
@@ -123,6 +135,7 @@ func withHead(page []byte, ref string, h Head) ([]byte, bool) {
 			b.WriteString(`<link rel="preload" href="/` + sha + `" as="fetch" crossorigin>` + "\n")
 		}
 	}
+	b.WriteString(beginHead)
 	b.Write(page[at:])
 	return b.Bytes(), true
 }

@@ -72,6 +72,9 @@ func TestHeadInPage(t *testing.T) {
 			t.Errorf("no %s in\n%s", want, page)
 		}
 	}
+	if !bytes.Contains(page, []byte(`crossorigin>`+"\n"+beginHead+headMarker)) || bytes.Count(page, []byte("begin()")) != 1 {
+		t.Errorf("the page does not begin the head start once, after the preloads:\n%s", page)
+	}
 	if !bytes.HasPrefix(page, []byte("<!doctype html><html><head><title>app</title>\n<script type=\"application/json\"")) || !bytes.HasSuffix(page, []byte(headMarker+"\n<script type=\"module\" src=\"/app.js\"></script></head><body></body></html>")) {
 		t.Errorf("the head start is not at the marker:\n%s", page)
 	}
@@ -102,8 +105,8 @@ func TestHeadEscaping(t *testing.T) {
 	if len(evs) != 1 || evs[0]["content"] != nasty {
 		t.Fatalf("content came back as %q", evs)
 	}
-	if n := bytes.Count(bytes.ToLower(page), []byte("</script")); n != 2 { // the element's own end and app.js's
-		t.Errorf("%d </script in the page, want 2:\n%s", n, page)
+	if n := bytes.Count(bytes.ToLower(page), []byte("</script")); n != 3 { // the element's own end, the begin module's and app.js's
+		t.Errorf("%d </script in the page, want 3:\n%s", n, page)
 	}
 	if bytes.Contains(page, []byte("<!--  <script>")) || bytes.Contains(page, []byte("<script>alert")) {
 		t.Errorf("markup from the content is in the page:\n%s", page)
@@ -125,7 +128,7 @@ func TestHeadBadInput(t *testing.T) {
 	if _, evs := early(t, page); len(evs) != 1 || evs[0]["id"] != "ok" {
 		t.Errorf("events %v", evs)
 	}
-	if bytes.Contains(page, []byte("preload")) {
+	if bytes.Contains(page, []byte(`rel="preload"`)) {
 		t.Errorf("a bad preload was written:\n%s", page)
 	}
 	// An index.html with neither the marker nor </head> is served as it is.

@@ -51,13 +51,16 @@ async function loadWasm() {
   try { res = await fetching; } catch (e) { throw new Error(`could not fetch /cairn.wasm: ${e.message}`); }
   if (!res.ok) throw new Error(`/cairn.wasm: HTTP ${res.status}; build it with \`make build-wasm\` and restart the node`);
   let result;
+  // Held (a /watch load): compiling waits too. Chromium compiles a module this size on other
+  // threads, but on a small machine that work took the page's thread from the player for ~100 ms;
+  // the download (preloaded with the HTML) goes on meanwhile.
+  if (hold) await hold;
   if ((res.headers.get("content-type") || "").startsWith("application/wasm")) {
     result = await WebAssembly.instantiateStreaming(res, go.importObject);
   } else {
     result = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
   }
   mark("wasm-compiled");
-  if (hold) await hold;
   go.run(result.instance).then(() => setState({ phase: "failed", message: "The browser core stopped. Reload the page." }));
   await ready;
   mark("wasm-ready");
@@ -65,17 +68,19 @@ async function loadWasm() {
   return globalThis.cairn;
 }
 
-let hold = null; // what running the loaded core waits for (holdCore)
+let hold = null; // what compiling and running the downloaded core waits for (holdCore)
 let releaseHold = () => {};
 
 /**
- * holdCore makes the core, once downloaded and compiled, wait before it
- * runs until releaseCore() or maxMs: its start-up holds the page's one
- * thread for hundreds of ms, which the watch page's first frame must not
- * wait behind. It must be called before start() for the hold to apply.
+ * holdCore makes the core, once its download is under way, wait before it
+ * is compiled and run until releaseCore() or maxMs: its start-up holds the
+ * page's one thread for hundreds of ms, and its compile competes for the
+ * machine's cores, which the watch page's first frame must not wait
+ * behind. It must be called before start() for the hold to apply.
  */
 export function holdCore(maxMs) {
   hold = new Promise((r) => { releaseHold = r; setTimeout(r, maxMs); });
+  hold.then(() => mark("core-released"));
 }
 
 /** releaseCore lets a held core run (holdCore); it does nothing otherwise. */

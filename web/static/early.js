@@ -7,6 +7,10 @@
 // the node's store holds them (the node puts them in the page and preloads
 // those chunks, web/head.go: no REQ at all then), else from the node's relay
 // and the nevent's relay hints at once, the first answer winning.
+// In a page that carries them, begin() starts all this from the HTML, and
+// also opens the MediaSource and appends the init segment (prepareMedia),
+// before the app's modules and the player have loaded; the player takes
+// the result (take).
 //
 // Every byte is checked here: the map's chunk hashes against its Merkle root
 // (x-hash), each chunk against its hash (SubtleCrypto SHA-256). The events'
@@ -21,7 +25,8 @@
 // for the core as before.
 
 import { query, send, validEvent } from "./nostr.js";
-import { bech32Decode, hexBytes, isHex64 } from "./util.js";
+import { bech32Decode, hexBytes, isHex64, settings } from "./util.js";
+import { containerOf, sourceType } from "./media.js";
 
 const QUERY_MS = 3000;
 const MAX_CHUNKS = 1 << 20;
@@ -234,6 +239,7 @@ export async function earlyOpen(ref, relay, signal) {
     if (!file || file.chunks.length < 2) return null;
     if (isHex64(sha)) file.sha256 = sha;
     if (toHex(await merkleRoot(file.hashes.map(hexBytes))) !== file.root) return null;
+    performance.mark("cairn:early-checked");
     if (from !== relay) {
       performance.mark("cairn:early-hint");
       if (!(await handOver(relay, ev === mapEv ? [ev] : [ev, mapEv], rec))) return null;
@@ -241,6 +247,7 @@ export async function earlyOpen(ref, relay, signal) {
     const chunks = new Map();
     for (const i of [0, 1]) {
       const p = fetchChunk(file.hashes[i], file.chunks[i].length, signal);
+      p.then(() => performance.mark(`cairn:early-chunk-${i}`), () => {});
       p.catch(() => {}); // the player handles the failure when it asks
       chunks.set(i, p);
     }
@@ -248,4 +255,93 @@ export async function earlyOpen(ref, relay, signal) {
   } catch {
     return null;
   }
+}
+
+/** pageRelay gives the relay URL of the node that served the page at loc (ws(s)://host). */
+export function pageRelay(loc = globalThis.location) {
+  return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}`;
+}
+
+// The head start begun by the page itself (begin), until the player takes it (take).
+let begun = null;
+
+/**
+ * begin starts earlyOpen from the HTML, before the app's modules: the node
+ * puts `import { begin } from "/early.js"; begin()` in a /watch page that
+ * carries a head start (web/head.go), so the checks and the chunk fetches
+ * do not wait for app.js, the route and the player's imports. It starts
+ * only for the ref in the page's cairn-early element, when the page's path
+ * is /watch/<that ref> and the user has not turned HTTP fetches off (the
+ * player's "http" setting); the player then takes the result with take().
+ */
+export function begin(doc = globalThis.document, loc = globalThis.location) {
+  if (begun) return;
+  let ref = "";
+  try { ref = JSON.parse(doc?.getElementById("cairn-early")?.textContent || "null")?.ref; } catch { return; }
+  if (typeof ref !== "string" || !ref || loc?.pathname?.replace(/\/+$/, "") !== `/watch/${ref}`) return;
+  if (settings.get("http", true) === false) return;
+  try { performance.mark("cairn:early-begin"); } catch { /* no timeline */ }
+  const abort = new AbortController();
+  const relay = pageRelay(loc);
+  const result = earlyOpen(ref, relay, abort.signal).then((head) => head && { ...head, media: prepareMedia(head.file, head.chunks.get(0), doc) });
+  begun = { ref, relay, abort, result };
+}
+
+/**
+ * prepareMedia opens a MediaSource for file (fragmented MP4 or WebM audio
+ * or video) on a new media element of its kind and, once the MediaSource
+ * is open and init (a promise of the verified init segment) is there,
+ * appends init to a SourceBuffer of the type the init segment names. It
+ * gives {element, source, url, ready} (ready: a promise of {type, sb}, or
+ * null when that type cannot be streamed or the append failed; it never
+ * rejects), or null for a file MediaSource cannot take. Done while the
+ * player module loads, it takes the browser's media start-up (~50 ms to
+ * open, ~50 ms for a first append, in the benchmark's marks) off the path
+ * to the first frame; the player takes the element (stream in player.js).
+ */
+export function prepareMedia(file, init, doc = globalThis.document) {
+  const mime = String(file?.mime || "");
+  if (!globalThis.MediaSource || !file?.fragmented || !containerOf(mime) || !/^(video|audio)\//.test(mime) || !init) return null;
+  const source = new MediaSource();
+  const url = URL.createObjectURL(source);
+  const element = doc.createElement(mime.startsWith("audio/") ? "audio" : "video");
+  const opened = new Promise((r) => source.addEventListener("sourceopen", r, { once: true }));
+  element.src = url;
+  const ready = (async () => {
+    const bytes = await init;
+    const type = sourceType(mime, bytes, (t) => MediaSource.isTypeSupported(t));
+    if (!type) return null;
+    await opened;
+    const sb = source.addSourceBuffer(type);
+    sb.mode = "segments";
+    await new Promise((resolve, reject) => {
+      sb.addEventListener("updateend", resolve, { once: true });
+      sb.addEventListener("error", reject, { once: true });
+      sb.appendBuffer(bytes);
+    });
+    performance.mark("cairn:early-init-appended");
+    return { type, sb };
+  })().catch((e) => {
+    try { performance.mark("cairn:early-media-failed", { detail: String(e?.message || e?.type || e) }); } catch { /* no timeline */ }
+    return null;
+  });
+  return { element, source, url, ready };
+}
+
+/**
+ * take gives the head start for ref: the one begin() started when it is
+ * for the same ref and relay (signal then aborts its fetches), else a new
+ * earlyOpen. A begun head start is given once; one for another ref is
+ * aborted.
+ */
+export function take(ref, relay, signal) {
+  const b = begun;
+  begun = null;
+  if (!b || b.ref !== ref || b.relay !== relay) {
+    b?.abort.abort();
+    return earlyOpen(ref, relay, signal);
+  }
+  if (signal?.aborted) b.abort.abort();
+  else signal?.addEventListener("abort", () => b.abort.abort(), { once: true });
+  return b.result;
 }

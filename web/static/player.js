@@ -6,7 +6,7 @@
 import { el, bytes, rate, count, npub, shortKey, errText } from "./util.js";
 import { call, has, start, state, mark, releaseCore } from "./core.js";
 import { sourceType, timeline, chunkAt, containerOf } from "./media.js";
-import { earlyOpen } from "./early.js";
+import { take, pageRelay } from "./early.js";
 import { settings } from "./util.js";
 
 const AHEAD = 3;              // media chunks kept buffered ahead of the playhead
@@ -55,6 +55,7 @@ export function render(main, ref) {
 
 async function run(ref, ui) {
   const { heading, say, ctl } = ui;
+  mark("player");
   heading.textContent = "Looking for the file…";
   if (!validRef(ref)) {
     releaseCore();
@@ -70,9 +71,9 @@ async function run(ref, ui) {
   // the node itself while the core loads. The core still opens the reference and checks it.
   const abort = new AbortController();
   ctl.aborts.push(abort);
-  const head = settings.get("http", true) !== false
-    ? await earlyOpen(ref, `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`, abort.signal) : null;
-  if (ctl.stopped) return;
+  // A /watch page that carries the head start began it from the HTML (early.js begin): take that one.
+  const head = settings.get("http", true) !== false ? await take(ref, pageRelay(), abort.signal) : null;
+  if (ctl.stopped) { discard(head?.media); return; }
   const opening = booting.then(() => openRef(ref, ctl, say), () => { throw new Error(state.message); });
   if (head && playable(head.file)) {
     mark("early");
@@ -90,9 +91,10 @@ async function run(ref, ui) {
     // The core is released for chunk 0 or 1 (the head start failed); later ones wait for the first frame.
     const viaCore = (i) => { if (i < 2) releaseCore(); return core.then((f) => call("chunk", f.root, i)); };
     const source = (i) => head.chunks.has(i) ? head.chunks.get(i).catch(() => viaCore(i)) : viaCore(i);
-    await stream(file, file.mime, file.chunks, { ...ui, core }, source);
+    await stream(file, file.mime, file.chunks, { ...ui, core, media: head.media }, source);
     return;
   }
+  discard(head?.media);
   abort.abort();
   releaseCore();
   const file = await opening;
@@ -194,9 +196,22 @@ function removeRange(sb, from, to) {
   });
 }
 
-// stream plays file through MediaSource; source(i) gives chunk i's verified bytes.
+// discard lets go of a media element the head start prepared (early.js prepareMedia) and the player does not use.
+function discard(media) {
+  if (!media) return;
+  media.element.removeAttribute("src");
+  media.element.load();
+  URL.revokeObjectURL(media.url);
+}
+
+// stream plays file through MediaSource; source(i) gives chunk i's verified bytes. ui.media, when
+// the head start prepared it, is a media element with its MediaSource open and the init segment
+// appended: it is used as it is; if its preparation failed, the player makes its own.
 async function stream(file, mime, chunks, ui, source) {
   const { stage, say, ctl } = ui;
+  const media = ui.media ? await ui.media.ready : null;
+  if (ui.media && !media) discard(ui.media);
+  if (ctl.stopped) { if (media) discard(ui.media); return; }
   say("Fetching the start of the file…");
   // The init segment and the first media chunk are asked for at once, and the MediaSource opens
   // meanwhile: the first frame waits for none of them one after the other.
@@ -207,16 +222,18 @@ async function stream(file, mime, chunks, ui, source) {
     first.catch(() => {}); // the loop handles its failure
     pre.set(1, first);
   }
-  const video = el(mime.startsWith("audio/") ? "audio" : "video", { controls: true, preload: "auto", playsInline: true, "aria-label": file.title || "Player" });
-  const ms = new MediaSource();
-  const url = URL.createObjectURL(ms);
+  const attrs = { controls: true, preload: "auto", playsInline: true, "aria-label": file.title || "Player" };
+  const video = media ? Object.assign(ui.media.element, { controls: true, preload: "auto", playsInline: true }) : el(mime.startsWith("audio/") ? "audio" : "video", attrs);
+  if (media) video.setAttribute("aria-label", attrs["aria-label"]);
+  const ms = media ? ui.media.source : new MediaSource();
+  const url = media ? ui.media.url : URL.createObjectURL(ms);
   ctl.urls.push(url);
-  const opened = new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
-  video.src = url;
+  const opened = media ? null : new Promise((r) => ms.addEventListener("sourceopen", r, { once: true }));
+  if (!media) video.src = url;
   const init = await initP;
   mark("init");
   if (ctl.stopped) return;
-  const type = sourceType(mime, init, (t) => MediaSource.isTypeSupported(t));
+  const type = media ? media.type : sourceType(mime, init, (t) => MediaSource.isTypeSupported(t));
   if (!type) {
     video.removeAttribute("src");
     say(`This browser cannot stream ${mime}; downloading it whole instead.`, "warn");
@@ -224,11 +241,16 @@ async function stream(file, mime, chunks, ui, source) {
   }
   const bufBar = el("div", { class: "buffer", role: "img", "aria-label": "Buffered parts of the file" });
   stage.append(video, bufBar, el("p", { class: "muted" }, `${type} · ${bytes(file.size)} · ${chunks.length - 1} media chunks`));
-  await opened;
-  if (ctl.stopped) return;
-  const sb = ms.addSourceBuffer(type);
-  sb.mode = "segments";
-  await appendTo(sb, init);
+  let sb = media?.sb;
+  if (!media) {
+    await opened;
+    mark("source-open");
+    if (ctl.stopped) return;
+    sb = ms.addSourceBuffer(type);
+    sb.mode = "segments";
+    await appendTo(sb, init);
+    mark("init-appended");
+  }
 
   const tl = timeline(chunks);
   if (tl.known && tl.total > 0) { try { ms.duration = tl.total; } catch { /* set once the first chunk tells */ } }

@@ -41,6 +41,21 @@ func holdersOf(st *ColdStatus, root string) map[string][]string {
 	return out
 }
 
+// heldEverywhere reports whether each of root's chunks (chunks of them)
+// is held by exactly replicas holders.
+func heldEverywhere(st *ColdStatus, root string, chunks, replicas int) bool {
+	hs := holdersOf(st, root)
+	if len(hs) != chunks {
+		return false
+	}
+	for _, l := range hs {
+		if len(l) != replicas {
+			return false
+		}
+	}
+	return true
+}
+
 // TestColdStorageChurn: real nodes on loopback over libp2p. Four holders
 // each share a file the seeder fetches (each uploaded to it, so its
 // ledger shows them a ratio above 2); a taker fetches from the seeder
@@ -97,16 +112,7 @@ func TestColdStorageChurn(t *testing.T) {
 		name[h.Key().Public] = "holder " + string(rune('1'+i))
 	}
 	waitCold(t, "the cold file's 8 chunks held by 3 holders each", func() bool {
-		hs := holdersOf(s.ColdStatus(), cold.Root)
-		if len(hs) != 8 {
-			return false
-		}
-		for _, l := range hs {
-			if len(l) != 3 {
-				return false
-			}
-		}
-		return true
+		return heldEverywhere(s.ColdStatus(), cold.Root, 8, 3)
 	})
 	st := s.ColdStatus()
 	for _, a := range st.Given {
@@ -449,18 +455,7 @@ func TestColdStorageRestart(t *testing.T) {
 		}
 	}
 	file, _ := shareRandom(t, s, 79, 4*chunk, chunk)
-	allHeld := func() bool {
-		hs := holdersOf(s.ColdStatus(), file.Root)
-		if len(hs) != 4 {
-			return false
-		}
-		for _, l := range hs {
-			if len(l) != 2 {
-				return false
-			}
-		}
-		return true
-	}
+	allHeld := func() bool { return heldEverywhere(s.ColdStatus(), file.Root, 4, 2) }
 	waitCold(t, "the file's 4 chunks held by both holders", allHeld)
 	passed := func(pk string) int {
 		for _, hs := range s.ColdStatus().Holders {
